@@ -1,0 +1,328 @@
+"""The network as a directed acyclic graph of layer nodes (no Qt, no torch).
+
+Every mutation goes through :class:`Graph`'s methods, which validate first
+(the graph is never left invalid: no cycles, one edge per input port, ports
+exist, parameters in range) and then emit an event. Views and the shape
+engine follow those events; they never mutate the graph themselves.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from dlstudio.core.errors import CycleError, GraphError, ParamError, PortError
+from dlstudio.core.events import Event
+from dlstudio.core.layers import LayerSpec, get_spec
+
+_ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+# Node ids become attribute names of the compiled nn.Module (and of exported code),
+# so they may not shadow what nn.Module already has. A core test checks this list
+# against dir(torch.nn.Module), so that a torch upgrade cannot slip one past.
+RESERVED_IDS = frozenset({
+    "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu", "cuda",
+    "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state",
+    "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers",
+    "named_children", "named_modules", "named_parameters", "parameters", "register_backward_hook",
+    "register_buffer", "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
+    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
+    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state",
+    "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu",
+    "zero_grad", "T_destination", "self", "torch", "nn", "x", "inputs",
+})
+
+
+def check_node_id(node_id: Any) -> str:
+    """A node id is a short identifier usable as a Python attribute name."""
+    if not isinstance(node_id, str) or not _ID_PATTERN.match(node_id):
+        raise GraphError(f"invalid node id {node_id!r}: use letters, digits and _, starting with a letter")
+    if keyword.iskeyword(node_id) or node_id in RESERVED_IDS:
+        raise GraphError(f"invalid node id {node_id!r}: the name is reserved")
+    return node_id
+
+
+@dataclass
+class Node:
+    """One layer in the graph. ``id`` is stable for the node's life; ``name`` is the user's label."""
+
+    id: str
+    type: str
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> LayerSpec:
+        return get_spec(self.type)
+
+    @property
+    def input_ports(self) -> tuple[str, ...]:
+        return self.spec.input_ports(self.params)
+
+    @property
+    def output_ports(self) -> tuple[str, ...]:
+        return self.spec.output_ports(self.params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "name": self.name, "params": dict(self.params)}
+
+
+@dataclass(frozen=True, order=True)
+class Edge:
+    """A connection from an output port to an input port."""
+
+    src: str
+    src_port: str
+    dst: str
+    dst_port: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"src": self.src, "src_port": self.src_port, "dst": self.dst, "dst_port": self.dst_port}
+
+    def __str__(self) -> str:
+        return f"{self.src}.{self.src_port} -> {self.dst}.{self.dst_port}"
+
+
+class Graph:
+    """A validated DAG of layer nodes with events for every change.
+
+    Events (all synchronous, emitted after the change):
+    ``node_added(node)``, ``node_removed(node)``, ``edge_added(edge)``,
+    ``edge_removed(edge)``, ``param_changed(node_id, name, old, new)``,
+    ``node_renamed(node_id, old, new)``.
+    """
+
+    def __init__(self) -> None:
+        self._nodes: dict[str, Node] = {}
+        self._in: dict[tuple[str, str], Edge] = {}  # (dst, dst_port) -> edge: one edge per input port
+        self._out: dict[str, list[Edge]] = {}  # src -> edges leaving it
+        self.node_added = Event("node_added")
+        self.node_removed = Event("node_removed")
+        self.edge_added = Event("edge_added")
+        self.edge_removed = Event("edge_removed")
+        self.param_changed = Event("param_changed")
+        self.node_renamed = Event("node_renamed")
+
+    # -- reading ---------------------------------------------------------
+
+    @property
+    def nodes(self) -> dict[str, Node]:
+        """Nodes by id, in insertion order. Read-only by convention: mutate through the methods."""
+        return self._nodes
+
+    @property
+    def edges(self) -> list[Edge]:
+        return sorted(self._in.values())
+
+    def node(self, node_id: str) -> Node:
+        try:
+            return self._nodes[node_id]
+        except KeyError:
+            raise GraphError(f"no node {node_id!r}", node_id) from None
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._nodes
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def input_edge(self, node_id: str, port: str) -> Edge | None:
+        return self._in.get((node_id, port))
+
+    def input_edges(self, node_id: str) -> list[Edge]:
+        """Edges into ``node_id``, in port order."""
+        node = self.node(node_id)
+        return [e for port in node.input_ports if (e := self._in.get((node_id, port))) is not None]
+
+    def output_edges(self, node_id: str) -> list[Edge]:
+        return list(self._out.get(node_id, ()))
+
+    def predecessors(self, node_id: str) -> list[str]:
+        return [edge.src for edge in self.input_edges(node_id)]
+
+    def successors(self, node_id: str) -> list[str]:
+        return list(dict.fromkeys(edge.dst for edge in self._out.get(node_id, ())))
+
+    def descendants(self, node_ids: Iterable[str]) -> set[str]:
+        """The given nodes and everything downstream of them."""
+        seen: set[str] = set()
+        stack = [n for n in node_ids if n in self._nodes]
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            stack.extend(edge.dst for edge in self._out.get(current, ()))
+        return seen
+
+    def topological_order(self, subset: Iterable[str] | None = None) -> list[str]:
+        """Node ids so that every edge goes forwards; ties keep insertion order.
+
+        With ``subset``, only those nodes are ordered (by the edges among them).
+        """
+        members = list(self._nodes) if subset is None else [n for n in self._nodes if n in set(subset)]
+        member_set = set(members)
+        indegree = {n: 0 for n in members}
+        for (dst, _), edge in self._in.items():
+            if dst in member_set and edge.src in member_set:
+                indegree[dst] += 1
+        position = {n: i for i, n in enumerate(members)}
+        ready = [n for n in members if indegree[n] == 0]
+        order: list[str] = []
+        while ready:
+            ready.sort(key=position.__getitem__, reverse=True)
+            current = ready.pop()
+            order.append(current)
+            for edge in self._out.get(current, ()):
+                if edge.dst in member_set:
+                    indegree[edge.dst] -= 1
+                    if indegree[edge.dst] == 0:
+                        ready.append(edge.dst)
+        return order
+
+    def new_node_id(self, type_id: str) -> str:
+        """A fresh id for a node of ``type_id``: its stem and the next free number (conv1, conv2, ...)."""
+        stem = get_spec(type_id).id_stem
+        sep = "_" if stem[-1].isdigit() else ""
+        pattern = re.compile(re.escape(stem + sep) + r"(\d+)$")
+        used = [int(m.group(1)) for node_id in self._nodes if (m := pattern.match(node_id))]
+        return f"{stem}{sep}{max(used, default=0) + 1}"
+
+    # -- mutating --------------------------------------------------------
+
+    def add_node(self, type_id: str, params: dict[str, Any] | None = None, *, name: str | None = None,
+                 node_id: str | None = None) -> Node:
+        """Add a node of ``type_id``; missing parameters take their defaults."""
+        spec = get_spec(type_id)
+        if node_id is None:
+            node_id = self.new_node_id(spec.type_id)
+        check_node_id(node_id)
+        if node_id in self._nodes:
+            raise GraphError(f"a node with id {node_id!r} already exists", node_id)
+        try:
+            values = spec.validate_params(dict(params or {}))
+        except ParamError as error:
+            raise ParamError(error.message, node_id, error.param) from None
+        node = Node(node_id, spec.type_id, self._check_name(name if name is not None else node_id), values)
+        self._nodes[node_id] = node
+        self.node_added.emit(node)
+        return node
+
+    def remove_node(self, node_id: str) -> tuple[Node, list[Edge]]:
+        """Remove a node and its edges (each edge_removed is emitted before node_removed)."""
+        node = self.node(node_id)
+        edges = self.input_edges(node_id) + self.output_edges(node_id)
+        for edge in edges:
+            self.disconnect(edge)
+        del self._nodes[node_id]
+        self._out.pop(node_id, None)
+        self.node_removed.emit(node)
+        return node, edges
+
+    def check_connect(self, src: str, src_port: str, dst: str, dst_port: str) -> None:
+        """Raise the reason why this edge may not be added; return if it may."""
+        source, target = self.node(src), self.node(dst)
+        if src_port not in source.output_ports:
+            raise PortError(f"{source.name} has no output {src_port!r}", src)
+        if dst_port not in target.input_ports:
+            raise PortError(f"{target.name} has no input {dst_port!r}", dst)
+        existing = self._in.get((dst, dst_port))
+        if existing is not None:
+            raise PortError(f"input {dst_port!r} of {target.name} is already connected (from "
+                            f"{self._nodes[existing.src].name})", dst)
+        if src == dst or src in self.descendants([dst]):
+            raise CycleError(f"connecting {source.name} to {target.name} would create a cycle", dst)
+
+    def can_connect(self, src: str, src_port: str, dst: str, dst_port: str) -> tuple[bool, str]:
+        """``(True, "")`` or ``(False, reason)``, for interactive feedback."""
+        try:
+            self.check_connect(src, src_port, dst, dst_port)
+        except GraphError as error:
+            return False, error.message
+        return True, ""
+
+    def connect(self, src: str, src_port: str, dst: str, dst_port: str) -> Edge:
+        self.check_connect(src, src_port, dst, dst_port)
+        edge = Edge(src, src_port, dst, dst_port)
+        self._in[(dst, dst_port)] = edge
+        self._out.setdefault(src, []).append(edge)
+        self.edge_added.emit(edge)
+        return edge
+
+    def disconnect(self, edge: Edge) -> None:
+        if self._in.get((edge.dst, edge.dst_port)) != edge:
+            raise GraphError(f"no edge {edge}")
+        del self._in[(edge.dst, edge.dst_port)]
+        self._out[edge.src].remove(edge)
+        self.edge_removed.emit(edge)
+
+    def set_param(self, node_id: str, name: str, value: Any) -> None:
+        """Set one parameter after validating it (range, choice, and that no connected port would vanish)."""
+        node = self.node(node_id)
+        spec = node.spec
+        if not spec.has_param(name):
+            raise ParamError(f"{spec.display_name} has no parameter {name!r}", node_id, name)
+        try:
+            value = spec.param(name).validate(value)
+        except ParamError as error:
+            raise ParamError(error.message, node_id, name) from None
+        old = node.params[name]
+        if value == old and type(value) is type(old):
+            return
+        if name == spec.variadic_param:
+            remaining = set(spec.input_ports({**node.params, name: value}))
+            taken = [port for port in node.input_ports if port not in remaining and (node_id, port) in self._in]
+            if taken:
+                raise ParamError(f"{name}: disconnect input {taken[0]!r} first", node_id, name)
+        node.params[name] = value
+        self.param_changed.emit(node_id, name, old, value)
+
+    def rename(self, node_id: str, name: str) -> None:
+        node = self.node(node_id)
+        name = self._check_name(name)
+        old = node.name
+        if old == name:
+            return
+        node.name = name
+        self.node_renamed.emit(node_id, old, name)
+
+    @staticmethod
+    def _check_name(name: Any) -> str:
+        if not isinstance(name, str) or not name.strip():
+            raise GraphError("a node name may not be empty")
+        if len(name) > 80:
+            raise GraphError("a node name may be at most 80 characters")
+        return name
+
+    # -- whole-graph -----------------------------------------------------
+
+    def clear(self) -> None:
+        for node_id in list(reversed(self._nodes)):
+            self.remove_node(node_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"nodes": [node.to_dict() for node in self._nodes.values()],
+                "edges": [edge.to_dict() for edge in self.edges]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Graph:
+        """Build a graph from :meth:`to_dict` output, validating every node and edge."""
+        graph = cls()
+        for item in data["nodes"]:
+            graph.add_node(item["type"], item["params"], name=item["name"], node_id=item["id"])
+        for item in data["edges"]:
+            graph.connect(item["src"], item["src_port"], item["dst"], item["dst_port"])
+        return graph
+
+    def copy(self) -> Graph:
+        return Graph.from_dict(self.to_dict())
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self._nodes.values())
+
+    def __repr__(self) -> str:
+        return f"Graph({len(self._nodes)} nodes, {len(self._in)} edges)"

@@ -1,0 +1,68 @@
+"""Activation functions: element-wise non-linearities (and Softmax)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dlstudio.core.errors import LayerShapeError
+from dlstudio.core.layers.spec import CHOICE, FLOAT, INT, Inferred, LayerSpec, ParamSpec, Shape, format_shape
+
+
+def _infer_same(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
+    return Inferred((in_shapes[0],))
+
+
+def _activation(type_id: str, help_text: str, params: tuple[ParamSpec, ...] = (),
+                make: Any = None, key_params: tuple[str, ...] = ()) -> LayerSpec:
+    def build(values: dict[str, Any], in_shapes: list[Shape]) -> Any:
+        from torch import nn
+
+        cls = getattr(nn, type_id)
+        return make(cls, values) if make else cls()
+
+    return LayerSpec(type_id=type_id, display_name=type_id, category="Activation", help=help_text,
+                     params=params, infer=_infer_same, build=build, key_params=key_params,
+                     id_stem=type_id.lower())
+
+
+def _infer_softmax(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
+    (shape,) = in_shapes
+    rank = len(shape) + 1  # with the batch dimension
+    dim = params["dim"]
+    if not -rank <= dim < rank or dim % rank == 0:
+        raise LayerShapeError(
+            f"Softmax: dim={dim} is not a feature dimension of {format_shape(shape)} (use 1 to {rank - 1})")
+    return Inferred((shape,))
+
+
+RELU = _activation("ReLU", "max(0, x): passes positive values, zeroes negative ones. The default "
+                           "non-linearity of modern networks: cheap, and its gradient does not vanish for x > 0.")
+LEAKY_RELU = _activation(
+    "LeakyReLU", "Like ReLU but lets a small slope through for negative inputs, so units never go "
+                 "completely silent ('dead ReLUs').",
+    (ParamSpec("negative_slope", FLOAT, 0.01, "Slope for negative inputs.", min=0.0, max=1.0),),
+    lambda cls, v: cls(v["negative_slope"]), ("negative_slope",))
+GELU = _activation(
+    "GELU", "A smooth ReLU that weighs each input by how likely it is to be positive. Standard in transformers.",
+    (ParamSpec("approximate", CHOICE, "none", "Exact, or the faster tanh approximation.",
+               choices=("none", "tanh")),),
+    lambda cls, v: cls(approximate=v["approximate"]))
+SILU = _activation("SiLU", "x * sigmoid(x) (also called Swish): smooth and slightly non-monotonic; "
+                           "used in EfficientNet and many recent convnets.")
+SIGMOID = _activation("Sigmoid", "Squashes any value into (0, 1). Historic hidden activation (its gradient "
+                                 "vanishes for large inputs); today used for gates and probabilities.")
+TANH = _activation("Tanh", "Squashes any value into (-1, 1), centred on zero. Classic hidden activation of "
+                           "early networks and recurrent cells.")
+
+SOFTMAX = LayerSpec(
+    type_id="Softmax", display_name="Softmax", category="Activation",
+    help=("Turns a vector of scores into probabilities that sum to 1. Not needed before a classification "
+          "Output (cross-entropy applies it internally, and more stably); use it when you want the "
+          "probabilities themselves inside the network."),
+    params=(ParamSpec("dim", INT, 1, "Dimension that sums to 1, counting the batch as 0.", min=-4, max=4),),
+    infer=_infer_softmax,
+    build=lambda values, in_shapes: __import__("torch").nn.Softmax(dim=values["dim"]),
+    key_params=("dim",), id_stem="softmax",
+)
+
+SPECS = (RELU, LEAKY_RELU, GELU, SILU, SIGMOID, TANH, SOFTMAX)

@@ -1,0 +1,218 @@
+"""Declarative layer specs: the one description of a layer type that the
+palette, the inspector, shape inference, the compiler and the code exporter
+all read. No torch at import time: ``build`` functions import it lazily.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dlstudio.core.errors import ParamError
+
+Shape = tuple[int, ...]
+"""A tensor shape without the batch dimension, e.g. ``(1, 28, 28)``."""
+
+
+def format_shape(shape: Sequence[int] | None) -> str:
+    """``(1, 28, 28)`` -> ``"(N, 1, 28, 28)"``; ``None`` -> ``"?"``."""
+    if shape is None:
+        return "?"
+    return "(" + ", ".join(["N", *(str(d) for d in shape)]) + ")"
+
+
+def numel(shape: Sequence[int]) -> int:
+    return math.prod(shape)
+
+
+# Parameter kinds. JSON-native values only, so a project file holds them as is.
+INT = "int"  # int, optionally None meaning "auto: inferred from the input"
+FLOAT = "float"
+BOOL = "bool"
+CHOICE = "choice"  # one of ``choices`` (strings)
+INTS = "ints"  # a list of ints (a shape)
+SIZE = "size"  # an int, or a pair [h, w] (kernel sizes, strides)
+PADDING = "padding"  # an int, a pair, or one of ``choices`` ("same", "valid")
+STR = "str"  # free text (paths, column names)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One typed parameter of a layer, with its default, range and help."""
+
+    name: str
+    kind: str
+    default: Any
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    auto: bool = False  # None is allowed and means "inferred from the input"
+    min_len: int = 1
+    max_len: int = 4
+    allow_minus_one: bool = False  # INTS: one -1 may stand for "the rest" (Reshape)
+    label: str = ""
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.name.replace("_", " ")
+
+    def validate(self, value: Any) -> Any:
+        """Return ``value`` normalized to its JSON form, or raise ParamError with the reason."""
+        if value is None:
+            if self.auto:
+                return None
+            raise self._error("a value is required")
+        kind = self.kind
+        if kind == INT:
+            return self._check_int(value)
+        if kind == FLOAT:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise self._error(f"expected a number, got {value!r}")
+            value = float(value)
+            if not math.isfinite(value):
+                raise self._error(f"expected a finite number, got {value!r}")
+            self._check_range(value)
+            return value
+        if kind == BOOL:
+            if not isinstance(value, bool):
+                raise self._error(f"expected true or false, got {value!r}")
+            return value
+        if kind == CHOICE:
+            if value not in self.choices:
+                raise self._error(f"expected one of {', '.join(self.choices)}; got {value!r}")
+            return value
+        if kind == INTS:
+            return self._check_ints(value)
+        if kind == STR:
+            if not isinstance(value, str):
+                raise self._error(f"expected text, got {value!r}")
+            return value
+        if kind == SIZE:
+            return self._check_size(value)
+        if kind == PADDING:
+            if isinstance(value, str):
+                if value not in self.choices:
+                    raise self._error(f"expected a number or one of {', '.join(self.choices)}; got {value!r}")
+                return value
+            return self._check_size(value)
+        raise AssertionError(f"unknown parameter kind {kind!r}")  # a bug in a spec, not user input
+
+    def _check_int(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._error(f"expected a whole number, got {value!r}")
+        self._check_range(value)
+        return value
+
+    def _check_range(self, value: float) -> None:
+        if self.min is not None and value < self.min:
+            raise self._error(f"must be at least {_fmt(self.min)}, got {_fmt(value)}")
+        if self.max is not None and value > self.max:
+            raise self._error(f"must be at most {_fmt(self.max)}, got {_fmt(value)}")
+
+    def _check_ints(self, value: Any) -> list[int]:
+        if not isinstance(value, (list, tuple)):
+            raise self._error(f"expected a list of whole numbers, got {value!r}")
+        if not self.min_len <= len(value) <= self.max_len:
+            raise self._error(f"expected {self.min_len} to {self.max_len} numbers, got {len(value)}")
+        items = []
+        for item in value:
+            if isinstance(item, bool) or not isinstance(item, int):
+                raise self._error(f"expected whole numbers, got {item!r}")
+            if item == -1 and self.allow_minus_one:
+                items.append(item)
+                continue
+            self._check_range(item)
+            items.append(item)
+        if items.count(-1) > 1:
+            raise self._error("at most one dimension may be -1")
+        return items
+
+    def _check_size(self, value: Any) -> int | list[int]:
+        if isinstance(value, (list, tuple)):
+            if len(value) != 2:
+                raise self._error(f"expected a number or a pair of numbers, got {list(value)!r}")
+            return [self._check_int(v) for v in value]
+        return self._check_int(value)
+
+    def _error(self, reason: str) -> ParamError:
+        return ParamError(f"{self.display_name}: {reason}", param=self.name)
+
+
+def _fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """What ``infer`` returns: one shape per output port, parameter count, MACs per sample."""
+
+    outputs: tuple[Shape, ...]
+    params: int = 0
+    macs: int = 0
+
+
+InferFn = Callable[[list[Shape], dict[str, Any]], Inferred]
+BuildFn = Callable[[dict[str, Any], list[Shape]], Any]  # returns an nn.Module
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """A layer type, registered once. See design.md §3."""
+
+    type_id: str
+    display_name: str
+    category: str
+    help: str
+    params: tuple[ParamSpec, ...]
+    infer: InferFn
+    build: BuildFn
+    inputs: tuple[str, ...] = ("in",)
+    outputs: tuple[str, ...] = ("out",)
+    # Merge layers take their input count from this parameter: ports in1..inN.
+    variadic_param: str | None = None
+    key_params: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    # The stem of generated node ids ("conv" -> conv1, conv2, ...).
+    id_stem: str = "node"
+    # "input" and "output" mark where the compiled model's forward starts and ends.
+    role: str = "layer"
+
+    def param(self, name: str) -> ParamSpec:
+        for spec in self.params:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def has_param(self, name: str) -> bool:
+        return any(spec.name == name for spec in self.params)
+
+    def default_params(self) -> dict[str, Any]:
+        return {spec.name: _copy_value(spec.default) for spec in self.params}
+
+    def validate_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Fill defaults and validate every value; unknown names are refused."""
+        unknown = set(params) - {spec.name for spec in self.params}
+        if unknown:
+            name = sorted(unknown)[0]
+            raise ParamError(f"{self.display_name} has no parameter {name!r}", param=name)
+        result = {}
+        for spec in self.params:
+            value = params.get(spec.name, _copy_value(spec.default))
+            result[spec.name] = spec.validate(value)
+        return result
+
+    def input_ports(self, params: dict[str, Any]) -> tuple[str, ...]:
+        if self.variadic_param is None:
+            return self.inputs
+        count = params.get(self.variadic_param, self.param(self.variadic_param).default)
+        return tuple(f"in{i}" for i in range(1, count + 1))
+
+    def output_ports(self, params: dict[str, Any]) -> tuple[str, ...]:
+        return self.outputs
+
+
+def _copy_value(value: Any) -> Any:
+    return list(value) if isinstance(value, (list, tuple)) else value
