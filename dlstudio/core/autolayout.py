@@ -1,0 +1,208 @@
+"""Layered (Sugiyama-style) layout of a DAG, for the canvas's Auto-layout (no Qt, no torch).
+
+Three classic steps, kept small:
+
+1. **Layering**: each node goes one layer after its deepest predecessor
+   (longest path from the sources), so every edge points forwards.
+2. **Ordering**: edges that skip layers get invisible waypoints, then a few
+   barycenter sweeps (down and up) reorder each layer to reduce crossings;
+   the best ordering seen is kept.
+3. **Placement**: layers are laid out side by side (left to right) or one
+   under the other (top to bottom), each centred on the same axis, and nodes
+   are pulled towards the mean position of their neighbours where room allows.
+
+The result is a position (top-left corner) per node, ready for ``Layout.move``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+Size = tuple[float, float]
+Point = tuple[float, float]
+
+LEFT_TO_RIGHT = "lr"
+TOP_TO_BOTTOM = "tb"
+
+_DEFAULT_SIZE: Size = (180.0, 80.0)
+_SWEEPS = 8
+
+
+def assign_layers(nodes: Sequence[str], edges: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """Layer index per node: 0 for sources, else one more than the deepest predecessor."""
+    preds: dict[str, list[str]] = {n: [] for n in nodes}
+    succs: dict[str, list[str]] = {n: [] for n in nodes}
+    for src, dst in edges:
+        if src in preds and dst in preds:
+            preds[dst].append(src)
+            succs[src].append(dst)
+    indegree = {n: len(preds[n]) for n in nodes}
+    ready = [n for n in nodes if indegree[n] == 0]
+    layer = {n: 0 for n in ready}
+    while ready:
+        current = ready.pop()
+        for nxt in succs[current]:
+            layer[nxt] = max(layer.get(nxt, 0), layer[current] + 1)
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                ready.append(nxt)
+    if len(layer) != len(nodes):
+        raise ValueError("auto-layout needs an acyclic graph")
+    return layer
+
+
+def count_crossings(layers: Sequence[Sequence[str]], edges: Iterable[tuple[str, str]]) -> int:
+    """Edge crossings between consecutive layers (edges must join consecutive layers)."""
+    position: dict[str, tuple[int, int]] = {}
+    for index, members in enumerate(layers):
+        for order, node in enumerate(members):
+            position[node] = (index, order)
+    by_gap: dict[int, list[tuple[int, int]]] = {}
+    for src, dst in edges:
+        (ls, os_), (ld, od) = position[src], position[dst]
+        if ld == ls + 1:
+            by_gap.setdefault(ls, []).append((os_, od))
+    crossings = 0
+    for pairs in by_gap.values():
+        for i, (a1, b1) in enumerate(pairs):
+            for a2, b2 in pairs[i + 1:]:
+                if (a1 - a2) * (b1 - b2) < 0:
+                    crossings += 1
+    return crossings
+
+
+def _split_long_edges(edges: Sequence[tuple[str, str]], layer: dict[str, int]
+                      ) -> tuple[list[tuple[str, str]], dict[str, int]]:
+    """Replace every edge spanning k > 1 layers by a chain through k - 1 waypoints."""
+    layer = dict(layer)
+    short: list[tuple[str, str]] = []
+    for index, (src, dst) in enumerate(edges):
+        previous = src
+        for step in range(layer[src] + 1, layer[dst]):
+            waypoint = f"\0{index}:{step}"  # cannot clash with a node id
+            layer[waypoint] = step
+            short.append((previous, waypoint))
+            previous = waypoint
+        short.append((previous, dst))
+    return short, layer
+
+
+def _order_layers(nodes: Sequence[str], edges: Sequence[tuple[str, str]], layer: dict[str, int]
+                  ) -> list[list[str]]:
+    count = max(layer.values(), default=-1) + 1
+    layers: list[list[str]] = [[] for _ in range(count)]
+    # Start from the given order: for a graph drawn by hand it is often already good.
+    for node in nodes:
+        layers[layer[node]].append(node)
+    for node in sorted(set(layer) - set(nodes)):
+        layers[layer[node]].append(node)
+    preds: dict[str, list[str]] = {n: [] for n in layer}
+    succs: dict[str, list[str]] = {n: [] for n in layer}
+    for src, dst in edges:
+        preds[dst].append(src)
+        succs[src].append(dst)
+
+    best = [list(members) for members in layers]
+    best_crossings = count_crossings(best, edges)
+    for sweep in range(_SWEEPS):
+        downwards = sweep % 2 == 0
+        indices = range(1, count) if downwards else range(count - 2, -1, -1)
+        for index in indices:
+            neighbour_layer = layers[index - 1] if downwards else layers[index + 1]
+            rank = {n: i for i, n in enumerate(neighbour_layer)}
+            current = layers[index]
+
+            def barycenter(node: str, position: int, rank: dict[str, int] = rank) -> float:
+                linked = preds[node] if downwards else succs[node]
+                if not linked:
+                    return float(position)
+                return sum(rank[n] for n in linked) / len(linked)
+
+            keyed = [(barycenter(n, i), i, n) for i, n in enumerate(current)]
+            layers[index] = [n for _, _, n in sorted(keyed)]
+        crossings = count_crossings(layers, edges)
+        if crossings < best_crossings:
+            best, best_crossings = [list(members) for members in layers], crossings
+        if best_crossings == 0:
+            break
+    return best
+
+
+def layered_layout(nodes: Sequence[str], edges: Iterable[tuple[str, str]], *,
+                   sizes: Mapping[str, Size] | None = None, direction: str = LEFT_TO_RIGHT,
+                   layer_gap: float = 90.0, node_gap: float = 40.0, origin: Point = (0.0, 0.0)
+                   ) -> dict[str, Point]:
+    """Top-left position per node for a layered drawing of the DAG ``(nodes, edges)``.
+
+    ``sizes`` gives each node's (width, height); ``direction`` is ``"lr"``
+    (layers are columns) or ``"tb"`` (layers are rows). Raises ValueError on
+    a cycle or an unknown direction.
+    """
+    if direction not in (LEFT_TO_RIGHT, TOP_TO_BOTTOM):
+        raise ValueError(f"unknown direction {direction!r}: use 'lr' or 'tb'")
+    nodes = list(dict.fromkeys(nodes))
+    members = set(nodes)
+    edge_list = [(s, d) for s, d in dict.fromkeys(edges) if s in members and d in members]
+    if not nodes:
+        return {}
+    sizes = dict(sizes or {})
+    layer = assign_layers(nodes, edge_list)
+    short_edges, full_layer = _split_long_edges(edge_list, layer)
+    layers = _order_layers(nodes, short_edges, full_layer)
+
+    horizontal = direction == LEFT_TO_RIGHT
+
+    def along(node: str) -> float:  # extent in the flow direction
+        width, height = sizes.get(node, _DEFAULT_SIZE) if node in layer else (0.0, 0.0)
+        return width if horizontal else height
+
+    def across(node: str) -> float:  # extent across the flow
+        if node not in layer:
+            return 12.0  # a waypoint: a thin lane so that long edges do not run through nodes
+        width, height = sizes.get(node, _DEFAULT_SIZE)
+        return height if horizontal else width
+
+    # Across-axis centres: pack each layer, then pull nodes towards their predecessors.
+    preds: dict[str, list[str]] = {n: [] for n in full_layer}
+    for src, dst in short_edges:
+        preds[dst].append(src)
+    centre: dict[str, float] = {}
+    for members in layers:
+        packed = []
+        offset = 0.0
+        for node in members:
+            packed.append(offset + across(node) / 2)
+            offset += across(node) + node_gap
+        shift = -(offset - node_gap) / 2
+        wanted = []
+        for node, position in zip(members, packed):
+            linked = [centre[p] for p in preds[node] if p in centre]
+            wanted.append(sum(linked) / len(linked) if linked else position + shift)
+        # Keep the order and the gaps: a forward pass pushes nodes apart where wishes collide,
+        # then the whole layer shifts so that its mean displacement is zero.
+        placed: list[float] = []
+        for i, node in enumerate(members):
+            value = wanted[i]
+            if placed:
+                minimum = placed[-1] + (across(members[i - 1]) + across(node)) / 2 + node_gap
+                value = max(value, minimum)
+            placed.append(value)
+        drift = sum(p - w for p, w in zip(placed, wanted)) / len(placed)
+        for node, value in zip(members, placed):
+            centre[node] = value - drift
+
+    positions: dict[str, Point] = {}
+    flow = origin[0] if horizontal else origin[1]
+    low = min(centre[n] - across(n) / 2 for n in centre)
+    for members in layers:
+        depth = max((along(n) for n in members if n in layer), default=0.0)
+        for node in members:
+            if node not in layer:
+                continue
+            cross = centre[node] - across(node) / 2 - low
+            if horizontal:
+                positions[node] = (flow, (origin[1] + cross))
+            else:
+                positions[node] = ((origin[0] + cross), flow)
+        flow += depth + layer_gap
+    return positions
