@@ -187,7 +187,8 @@ class Graph:
     def new_node_id(self, type_id: str) -> str:
         """A fresh id for a node of ``type_id``: its stem and the next free number (conv1, conv2, ...)."""
         stem = get_spec(type_id).id_stem
-        sep = "_" if stem[-1].isdigit() else ""
+        # "conv1d" + 1 would read as "conv1d1"; stems with digits get a separator.
+        sep = "_" if any(ch.isdigit() for ch in stem) else ""
         pattern = re.compile(re.escape(stem + sep) + r"(\d+)$")
         used = [int(m.group(1)) for node_id in self._nodes if (m := pattern.match(node_id))]
         return f"{stem}{sep}{max(used, default=0) + 1}"
@@ -195,8 +196,11 @@ class Graph:
     # -- mutating --------------------------------------------------------
 
     def add_node(self, type_id: str, params: dict[str, Any] | None = None, *, name: str | None = None,
-                 node_id: str | None = None) -> Node:
-        """Add a node of ``type_id``; missing parameters take their defaults."""
+                 node_id: str | None = None, index: int | None = None) -> Node:
+        """Add a node of ``type_id``; missing parameters take their defaults.
+
+        ``index`` puts the node at that place in :attr:`nodes` (undoing a deletion restores the order).
+        """
         spec = get_spec(type_id)
         if node_id is None:
             node_id = self.new_node_id(spec.type_id)
@@ -209,6 +213,10 @@ class Graph:
             raise ParamError(error.message, node_id, error.param) from None
         node = Node(node_id, spec.type_id, self._check_name(name if name is not None else node_id), values)
         self._nodes[node_id] = node
+        if index is not None and index < len(self._nodes) - 1:
+            items = list(self._nodes.items())
+            items.insert(index, items.pop())
+            self._nodes = dict(items)
         self.node_added.emit(node)
         return node
 
