@@ -86,6 +86,15 @@ class ShapeError(DlstudioError):
     def __str__(self) -> str:
         return f"{self.node_id}: {self.message}"
 
+    # Value semantics, so that inference results compare equal when nothing changed.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ShapeError):
+            return NotImplemented
+        return (self.node_id, self.message, self.fix) == (other.node_id, other.message, other.fix)
+
+    def __hash__(self) -> int:
+        return hash((self.node_id, self.message))
+
 
 class CompileError(DlstudioError):
     """The graph cannot become a model (it has errors, or no input/output)."""

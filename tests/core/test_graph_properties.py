@@ -65,3 +65,33 @@ def test_random_edits_keep_the_graph_a_valid_dag(steps):
         apply(graph, step)
         assert_invariants(graph)
     assert Graph.from_dict(graph.to_dict()).to_dict() == graph.to_dict()
+
+
+param_edit = st.tuples(st.just("param"), st.integers(0, 50), st.sampled_from(
+    [("out_channels", 4), ("out_channels", 8), ("kernel_size", 1), ("kernel_size", 3), ("out_features", 5),
+     ("shape", [2, 6, 6]), ("shape", [12]), ("stride", 2), ("padding", "same"), ("classes", 5)]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(edit, param_edit), max_size=50))
+def test_incremental_inference_always_equals_a_fresh_full_inference(steps):
+    from dlstudio.core.shapes import ShapeInference
+
+    graph = Graph()
+    live = ShapeInference(graph)
+    for step in steps:
+        if step[0] == "param":
+            ids = list(graph.nodes)
+            if ids:
+                node = graph.node(ids[step[1] % len(ids)])
+                name, value = step[2]
+                if node.spec.has_param(name):
+                    try:
+                        graph.set_param(node.id, name, value)
+                    except GraphError:
+                        pass
+        else:
+            apply(graph, step)
+        if len(graph) % 3 == 0:
+            live.update()  # interleave partial updates with batches of edits
+    assert live.infos == ShapeInference(graph).infos
