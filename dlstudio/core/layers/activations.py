@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from dlstudio.core.errors import LayerShapeError
-from dlstudio.core.layers.spec import CHOICE, FLOAT, INT, Inferred, LayerSpec, ParamSpec, Shape, format_shape
+from dlstudio.core.layers.spec import (
+    CHOICE, FLOAT, INT, Inferred, LayerCode, LayerSpec, ParamSpec, Shape, code_call, format_shape,
+)
 
 
 def _infer_same(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
@@ -13,16 +15,25 @@ def _infer_same(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
 
 
 def _activation(type_id: str, help_text: str, params: tuple[ParamSpec, ...] = (),
-                make: Any = None, key_params: tuple[str, ...] = ()) -> LayerSpec:
+                make: Any = None, key_params: tuple[str, ...] = (),
+                torch_defaults: dict[str, Any] | None = None) -> LayerSpec:
+    """An activation whose nn module is named like its type id and takes its parameters as keywords.
+
+    ``torch_defaults`` are PyTorch's defaults of those keywords, left out of exported code.
+    """
+
     def build(values: dict[str, Any], in_shapes: list[Shape]) -> Any:
         from torch import nn
 
         cls = getattr(nn, type_id)
         return make(cls, values) if make else cls()
 
+    def code(values: dict[str, Any], in_shapes: list[Shape]) -> str:
+        return code_call(f"nn.{type_id}", defaults=torch_defaults, **values)
+
     return LayerSpec(type_id=type_id, display_name=type_id, category="Activation", help=help_text,
                      params=params, infer=_infer_same, build=build, key_params=key_params,
-                     id_stem=type_id.lower())
+                     id_stem=type_id.lower(), code=LayerCode(module=code))
 
 
 def _infer_softmax(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
@@ -41,12 +52,12 @@ LEAKY_RELU = _activation(
     "LeakyReLU", "Like ReLU but lets a small slope through for negative inputs, so units never go "
                  "completely silent ('dead ReLUs').",
     (ParamSpec("negative_slope", FLOAT, 0.01, "Slope for negative inputs.", min=0.0, max=1.0),),
-    lambda cls, v: cls(v["negative_slope"]), ("negative_slope",))
+    lambda cls, v: cls(v["negative_slope"]), ("negative_slope",), {"negative_slope": 0.01})
 GELU = _activation(
     "GELU", "A smooth ReLU that weighs each input by how likely it is to be positive. Standard in transformers.",
     (ParamSpec("approximate", CHOICE, "none", "Exact, or the faster tanh approximation.",
                choices=("none", "tanh")),),
-    lambda cls, v: cls(approximate=v["approximate"]))
+    lambda cls, v: cls(approximate=v["approximate"]), torch_defaults={"approximate": "none"})
 SILU = _activation("SiLU", "x * sigmoid(x) (also called Swish): smooth and slightly non-monotonic; "
                            "used in EfficientNet and many recent convnets.")
 SIGMOID = _activation("Sigmoid", "Squashes any value into (0, 1). Historic hidden activation (its gradient "
@@ -63,6 +74,7 @@ SOFTMAX = LayerSpec(
     infer=_infer_softmax,
     build=lambda values, in_shapes: __import__("torch").nn.Softmax(dim=values["dim"]),
     key_params=("dim",), id_stem="softmax",
+    code=LayerCode(module=lambda values, in_shapes: code_call("nn.Softmax", dim=values["dim"])),
 )
 
 SPECS = (RELU, LEAKY_RELU, GELU, SILU, SIGMOID, TANH, SOFTMAX)

@@ -8,7 +8,9 @@ from dlstudio.core.errors import Fix, LayerShapeError
 from dlstudio.core.layers.arith import (
     check_auto, check_positive, conv_out, expect_rank, pair, prod, resolve_padding, transpose_out,
 )
-from dlstudio.core.layers.spec import BOOL, INT, PADDING, SIZE, Inferred, LayerSpec, ParamSpec, Shape
+from dlstudio.core.layers.spec import (
+    BOOL, INT, PADDING, SIZE, Inferred, LayerCode, LayerSpec, ParamSpec, Shape, code_call, code_size,
+)
 
 _LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)"}
 
@@ -96,6 +98,25 @@ def _make_conv_build(dims: int):
     return build
 
 
+# PyTorch's defaults, left out of exported code.
+_CONV_DEFAULTS = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True}
+_TRANSPOSE_DEFAULTS = {**_CONV_DEFAULTS, "output_padding": 0}
+
+
+def _make_conv_code(dims: int):
+    def code(params: dict[str, Any], in_shapes: list[Shape]) -> str:
+        padding = params["padding"]
+        return code_call(
+            f"nn.Conv{dims}d", in_shapes[0][0], params["out_channels"],
+            kernel_size=code_size(params["kernel_size"], dims), stride=code_size(params["stride"], dims),
+            padding=padding if isinstance(padding, str) else code_size(padding, dims),
+            dilation=code_size(params["dilation"], dims), groups=params["groups"], bias=params["bias"],
+            defaults=_CONV_DEFAULTS,
+        )
+
+    return code
+
+
 def _infer_transpose(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
     layer = "ConvTranspose2d"
     (shape,) = in_shapes
@@ -132,6 +153,16 @@ def _build_transpose(params: dict[str, Any], in_shapes: list[Shape]) -> Any:
     )
 
 
+def _code_transpose(params: dict[str, Any], in_shapes: list[Shape]) -> str:
+    return code_call(
+        "nn.ConvTranspose2d", in_shapes[0][0], params["out_channels"],
+        kernel_size=code_size(params["kernel_size"], 2), stride=code_size(params["stride"], 2),
+        padding=code_size(params["padding"], 2), output_padding=code_size(params["output_padding"], 2),
+        groups=params["groups"], bias=params["bias"], dilation=code_size(params["dilation"], 2),
+        defaults=_TRANSPOSE_DEFAULTS,
+    )
+
+
 CONV1D = LayerSpec(
     type_id="Conv1d",
     display_name="Conv1d",
@@ -143,6 +174,7 @@ CONV1D = LayerSpec(
     params=_conv_params(transpose=False),
     infer=_make_conv_infer(1),
     build=_make_conv_build(1),
+    code=LayerCode(module=_make_conv_code(1)),
     key_params=("out_channels", "kernel_size", "stride"),
     id_stem="conv1d",
 )
@@ -160,6 +192,7 @@ CONV2D = LayerSpec(
     params=_conv_params(transpose=False),
     infer=_make_conv_infer(2),
     build=_make_conv_build(2),
+    code=LayerCode(module=_make_conv_code(2)),
     key_params=("out_channels", "kernel_size", "stride"),
     id_stem="conv",
 )
@@ -176,6 +209,7 @@ CONV_TRANSPOSE2D = LayerSpec(
     params=_conv_params(transpose=True),
     infer=_infer_transpose,
     build=_build_transpose,
+    code=LayerCode(module=_code_transpose),
     key_params=("out_channels", "kernel_size", "stride"),
     id_stem="deconv",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dlstudio.core.layers.arith import check_auto, expect_rank
-from dlstudio.core.layers.spec import BOOL, INT, Inferred, LayerSpec, ParamSpec, Shape
+from dlstudio.core.layers.spec import BOOL, INT, Inferred, LayerCode, LayerSpec, ParamSpec, Shape, code_call
 
 
 def _infer_linear(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
@@ -21,6 +21,11 @@ def _build_linear(params: dict[str, Any], in_shapes: list[Shape]) -> Any:
     from torch import nn
 
     return nn.Linear(in_shapes[0][0], params["out_features"], bias=params["bias"])
+
+
+def _code_linear(params: dict[str, Any], in_shapes: list[Shape]) -> str:
+    return code_call("nn.Linear", in_shapes[0][0], params["out_features"], bias=params["bias"],
+                     defaults={"bias": True})
 
 
 LINEAR = LayerSpec(
@@ -40,6 +45,7 @@ LINEAR = LayerSpec(
     ),
     infer=_infer_linear,
     build=_build_linear,
+    code=LayerCode(module=_code_linear),
     key_params=("out_features",),
     id_stem="linear",
 )

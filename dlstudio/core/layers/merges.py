@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dlstudio.core.errors import LayerShapeError
-from dlstudio.core.layers.spec import INT, Inferred, LayerSpec, ParamSpec, Shape, format_shape
+from dlstudio.core.layers.spec import INT, Inferred, LayerCode, LayerSpec, ParamSpec, Shape, format_shape
 
 _INPUTS = ParamSpec("inputs", INT, 2, "Number of inputs to merge.", min=2, max=8)
 
@@ -60,12 +60,21 @@ def _build(name: str):
     return build
 
 
+def _code_operator(operator: str) -> LayerCode:
+    return LayerCode(inline=lambda names, params, in_shapes: f" {operator} ".join(names))
+
+
+def _code_concat(names: list[str], params: dict[str, Any], in_shapes: list[Shape]) -> str:
+    return f"torch.cat([{', '.join(names)}], dim={params['dim']})"
+
+
 ADD = LayerSpec(
     type_id="Add", display_name="Add", category="Merge",
     help=("Adds its inputs element by element. The join of a residual (skip) connection: a block learns "
           "a correction to its input instead of a whole new signal, which lets very deep networks train. "
           "Inputs must have the same shape."),
     params=(_INPUTS,), infer=_infer_add, build=_build("Add"), variadic_param="inputs", id_stem="add",
+    code=_code_operator("+"),
 )
 
 MULTIPLY = LayerSpec(
@@ -73,7 +82,7 @@ MULTIPLY = LayerSpec(
     help=("Multiplies its inputs element by element (shapes broadcast, so (C, 1, 1) scales each channel "
           "of (C, H, W)). Used for gating and attention, e.g. squeeze-and-excitation blocks."),
     params=(_INPUTS,), infer=_infer_multiply, build=_build("Multiply"), variadic_param="inputs",
-    id_stem="mul",
+    id_stem="mul", code=_code_operator("*"),
 )
 
 CONCAT = LayerSpec(
@@ -83,7 +92,7 @@ CONCAT = LayerSpec(
     params=(_INPUTS, ParamSpec("dim", INT, 1, "Dimension to join along, counting the batch as 0 "
                                               "(1 = channels or features).", min=-4, max=4)),
     infer=_infer_concat, build=_build("Concat"), variadic_param="inputs", key_params=("dim",),
-    id_stem="concat",
+    id_stem="concat", code=LayerCode(inline=_code_concat),
 )
 
 SPECS = (ADD, CONCAT, MULTIPLY)

@@ -6,7 +6,9 @@ from typing import Any
 
 from dlstudio.core.errors import Fix, LayerShapeError
 from dlstudio.core.layers.arith import check_auto, expect_rank, prod
-from dlstudio.core.layers.spec import BOOL, CHOICE, FLOAT, INT, Inferred, LayerSpec, ParamSpec, Shape, format_shape
+from dlstudio.core.layers.spec import (
+    BOOL, CHOICE, FLOAT, INT, Inferred, LayerCode, LayerSpec, ParamSpec, Shape, code_call, format_shape,
+)
 
 _EPS = ParamSpec("eps", FLOAT, 1e-5, "Small number added to the variance to avoid dividing by zero.",
                  min=0.0, max=1.0)
@@ -44,6 +46,14 @@ def _build_batchnorm(dims: int):
     return build
 
 
+def _code_batchnorm(dims: int):
+    def code(params: dict[str, Any], in_shapes: list[Shape]) -> str:
+        return code_call(f"nn.BatchNorm{dims}d", in_shapes[0][0], eps=params["eps"], momentum=params["momentum"],
+                         affine=params["affine"], defaults={"eps": 1e-5, "momentum": 0.1, "affine": True})
+
+    return code
+
+
 def _normalized_shape(shape: Shape, params: dict[str, Any]) -> tuple[int, ...]:
     return tuple(shape) if params["over"] == "all" else (shape[-1],)
 
@@ -61,6 +71,13 @@ def _build_layernorm(params: dict[str, Any], in_shapes: list[Shape]) -> Any:
 
     return nn.LayerNorm(_normalized_shape(in_shapes[0], params), eps=params["eps"],
                         elementwise_affine=params["elementwise_affine"])
+
+
+def _code_layernorm(params: dict[str, Any], in_shapes: list[Shape]) -> str:
+    shape = _normalized_shape(in_shapes[0], params)
+    return code_call("nn.LayerNorm", shape[0] if len(shape) == 1 else shape, eps=params["eps"],
+                     elementwise_affine=params["elementwise_affine"],
+                     defaults={"eps": 1e-5, "elementwise_affine": True})
 
 
 def _infer_groupnorm(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
@@ -83,6 +100,11 @@ def _build_groupnorm(params: dict[str, Any], in_shapes: list[Shape]) -> Any:
     return nn.GroupNorm(params["num_groups"], in_shapes[0][0], eps=params["eps"], affine=params["affine"])
 
 
+def _code_groupnorm(params: dict[str, Any], in_shapes: list[Shape]) -> str:
+    return code_call("nn.GroupNorm", params["num_groups"], in_shapes[0][0], eps=params["eps"],
+                     affine=params["affine"], defaults={"eps": 1e-5, "affine": True})
+
+
 def _infer_dropout(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
     return Inferred((in_shapes[0],))
 
@@ -102,6 +124,13 @@ def _build_dropout(channels: bool):
     return build
 
 
+def _code_dropout(channels: bool):
+    def code(params: dict[str, Any], in_shapes: list[Shape]) -> str:
+        return code_call("nn.Dropout2d" if channels else "nn.Dropout", p=params["p"], defaults={"p": 0.5})
+
+    return code
+
+
 _P = ParamSpec("p", FLOAT, 0.5, "Probability of zeroing each element during training.", min=0.0, max=0.99)
 
 BATCHNORM1D = LayerSpec(
@@ -110,6 +139,7 @@ BATCHNORM1D = LayerSpec(
           "learned weights. Steadies and speeds up training of deep MLPs; place it after a Linear layer."),
     params=(_NUM_FEATURES, _EPS, _MOMENTUM, _AFFINE),
     infer=_infer_batchnorm1d, build=_build_batchnorm(1), id_stem="bn1d",
+    code=LayerCode(module=_code_batchnorm(1)),
 )
 
 BATCHNORM2D = LayerSpec(
@@ -118,6 +148,7 @@ BATCHNORM2D = LayerSpec(
           "learned weights. The standard companion of Conv2d in VGG- and ResNet-style networks."),
     params=(_NUM_FEATURES, _EPS, _MOMENTUM, _AFFINE),
     infer=_infer_batchnorm2d, build=_build_batchnorm(2), id_stem="bn",
+    code=LayerCode(module=_code_batchnorm(2)),
 )
 
 LAYERNORM = LayerSpec(
@@ -128,6 +159,7 @@ LAYERNORM = LayerSpec(
                       choices=("all", "last")),
             _EPS, ParamSpec("elementwise_affine", BOOL, True, "Learn a scale and shift per element.")),
     infer=_infer_layernorm, build=_build_layernorm, id_stem="ln",
+    code=LayerCode(module=_code_layernorm),
 )
 
 GROUPNORM = LayerSpec(
@@ -136,6 +168,7 @@ GROUPNORM = LayerSpec(
           "batches where BatchNorm's statistics get noisy; the channel count must divide by the groups."),
     params=(ParamSpec("num_groups", INT, 8, "Number of channel groups.", min=1, max=100_000), _EPS, _AFFINE),
     infer=_infer_groupnorm, build=_build_groupnorm, key_params=("num_groups",), id_stem="gn",
+    code=LayerCode(module=_code_groupnorm),
 )
 
 DROPOUT = LayerSpec(
@@ -143,6 +176,7 @@ DROPOUT = LayerSpec(
     help=("During training, zeroes each value with probability p and scales the rest up, so the network "
           "cannot rely on any single neuron: a cheap guard against overfitting. Does nothing at inference."),
     params=(_P,), infer=_infer_dropout, build=_build_dropout(False), key_params=("p",), id_stem="dropout",
+    code=LayerCode(module=_code_dropout(False)),
 )
 
 DROPOUT2D = LayerSpec(
@@ -150,6 +184,7 @@ DROPOUT2D = LayerSpec(
     help=("During training, zeroes whole feature maps (channels) with probability p. Suits conv layers, "
           "whose neighbouring pixels are too correlated for element-wise dropout to help."),
     params=(_P,), infer=_infer_dropout2d, build=_build_dropout(True), key_params=("p",), id_stem="dropout2d",
+    code=LayerCode(module=_code_dropout(True)),
 )
 
 SPECS = (BATCHNORM1D, BATCHNORM2D, LAYERNORM, GROUPNORM, DROPOUT, DROPOUT2D)

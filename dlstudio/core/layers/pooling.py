@@ -6,7 +6,9 @@ from typing import Any
 
 from dlstudio.core.errors import LayerShapeError
 from dlstudio.core.layers.arith import check_positive, expect_rank, pair, pool_out
-from dlstudio.core.layers.spec import BOOL, SIZE, Inferred, LayerSpec, ParamSpec, Shape
+from dlstudio.core.layers.spec import (
+    BOOL, SIZE, Inferred, LayerCode, LayerSpec, ParamSpec, Shape, code_call, code_size,
+)
 
 _KERNEL = ParamSpec("kernel_size", SIZE, 2, "Size of the pooling window (a number, or [height, width]).",
                     min=1, max=1000)
@@ -61,6 +63,24 @@ def _build_avg(params: dict[str, Any], in_shapes: list[Shape]) -> Any:
                         count_include_pad=params["count_include_pad"])
 
 
+def _code_max(params: dict[str, Any], in_shapes: list[Shape]) -> str:
+    stride = params["stride"]
+    return code_call("nn.MaxPool2d", code_size(params["kernel_size"], 2),
+                     stride=None if stride is None else code_size(stride, 2),
+                     padding=code_size(params["padding"], 2), dilation=code_size(params["dilation"], 2),
+                     ceil_mode=params["ceil_mode"],
+                     defaults={"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False})
+
+
+def _code_avg(params: dict[str, Any], in_shapes: list[Shape]) -> str:
+    stride = params["stride"]
+    return code_call("nn.AvgPool2d", code_size(params["kernel_size"], 2),
+                     stride=None if stride is None else code_size(stride, 2),
+                     padding=code_size(params["padding"], 2), ceil_mode=params["ceil_mode"],
+                     count_include_pad=params["count_include_pad"],
+                     defaults={"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True})
+
+
 def _infer_adaptive(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
     (shape,) = in_shapes
     expect_rank("AdaptiveAvgPool2d", shape, 3, "(N, C, H, W)")
@@ -71,6 +91,10 @@ def _build_adaptive(params: dict[str, Any], in_shapes: list[Shape]) -> Any:
     from torch import nn
 
     return nn.AdaptiveAvgPool2d(pair(params["output_size"], 2))
+
+
+def _code_adaptive(params: dict[str, Any], in_shapes: list[Shape]) -> str:
+    return code_call("nn.AdaptiveAvgPool2d", code_size(params["output_size"], 2))
 
 
 MAXPOOL2D = LayerSpec(
@@ -86,6 +110,7 @@ MAXPOOL2D = LayerSpec(
             ParamSpec("dilation", SIZE, 1, "Spacing between the window's taps.", min=1, max=1000), _CEIL),
     infer=_infer_max,
     build=_build_max,
+    code=LayerCode(module=_code_max),
     key_params=("kernel_size", "stride"),
     id_stem="maxpool",
 )
@@ -102,6 +127,7 @@ AVGPOOL2D = LayerSpec(
             ParamSpec("count_include_pad", BOOL, True, "Count padded zeros in the average.")),
     infer=_infer_avg,
     build=_build_avg,
+    code=LayerCode(module=_code_avg),
     key_params=("kernel_size", "stride"),
     id_stem="avgpool",
 )
@@ -119,6 +145,7 @@ ADAPTIVE_AVGPOOL2D = LayerSpec(
                       min=1, max=10_000),),
     infer=_infer_adaptive,
     build=_build_adaptive,
+    code=LayerCode(module=_code_adaptive),
     key_params=("output_size",),
     id_stem="gap",
 )

@@ -159,6 +159,55 @@ BuildFn = Callable[[dict[str, Any], list[Shape]], Any]  # returns an nn.Module
 
 
 @dataclass(frozen=True)
+class LayerCode:
+    """How the Python code exporter writes a layer; exactly one of the two is set.
+
+    ``module(params, in_shapes)`` returns the constructor expression of the
+    module ``build`` makes, e.g. ``nn.Conv2d(1, 6, kernel_size=5, padding=2)``.
+    ``inline(input_names, params, in_shapes)`` returns a forward expression
+    for a parameter-free operation, e.g. ``conv2 + input1``: it adds no
+    submodule, so the exported ``state_dict`` stays the compiled model's.
+    """
+
+    module: Callable[[dict[str, Any], list[Shape]], str] | None = None
+    inline: Callable[[list[str], dict[str, Any], list[Shape]], str] | None = None
+
+
+def code_literal(value: Any) -> str:
+    """Python source for a parameter value: lists become tuples, strings get double quotes."""
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        items = [code_literal(item) for item in value]
+        return "(" + items[0] + ",)" if len(items) == 1 else "(" + ", ".join(items) + ")"
+    return repr(value)
+
+
+def code_size(value: int | Sequence[int], dims: int) -> int | tuple[int, ...]:
+    """A kernel size, stride, ... as PyTorch code writes it: one number when all sides are equal."""
+    if not isinstance(value, (list, tuple)):
+        return value
+    values = tuple(value[:dims]) if dims == 1 else tuple(value)
+    return values[0] if len(set(values)) == 1 else values
+
+
+def code_call(callee: str, *args: Any, defaults: dict[str, Any] | None = None, **kwargs: Any) -> str:
+    """``callee(args..., name=value...)`` as source, leaving out keywords equal to PyTorch's ``defaults``."""
+    defaults = defaults or {}
+    parts = [code_literal(arg) for arg in args]
+    for name, value in kwargs.items():
+        if name in defaults and _same_value(value, defaults[name]):
+            continue
+        parts.append(f"{name}={code_literal(value)}")
+    return f"{callee}({', '.join(parts)})"
+
+
+def _same_value(value: Any, default: Any) -> bool:
+    # True == 1 in Python, but bias=1 is not how anyone writes bias=True: compare types too.
+    return value == default and type(value) is type(default)
+
+
+@dataclass(frozen=True)
 class LayerSpec:
     """A layer type, registered once. See design.md §3."""
 
@@ -179,6 +228,8 @@ class LayerSpec:
     id_stem: str = "node"
     # "input" and "output" mark where the compiled model's forward starts and ends.
     role: str = "layer"
+    # How exported Python code writes this layer (None for Input/Output, which make no module).
+    code: LayerCode | None = None
 
     def param(self, name: str) -> ParamSpec:
         for spec in self.params:

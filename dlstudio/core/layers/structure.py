@@ -6,7 +6,9 @@ from typing import Any
 
 from dlstudio.core.errors import LayerShapeError
 from dlstudio.core.layers.arith import prod
-from dlstudio.core.layers.spec import CHOICE, INT, INTS, Inferred, LayerSpec, ParamSpec, Shape, format_shape
+from dlstudio.core.layers.spec import (
+    CHOICE, INT, INTS, Inferred, LayerCode, LayerSpec, ParamSpec, Shape, code_call, format_shape,
+)
 
 
 def _infer_flatten(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
@@ -48,6 +50,12 @@ def _build_upsample(params: dict[str, Any], in_shapes: list[Shape]) -> Any:
     return nn.Upsample(scale_factor=params["scale_factor"], mode="nearest")
 
 
+def _code_upsample(params: dict[str, Any], in_shapes: list[Shape]) -> str:
+    if params["mode"] == "bilinear":
+        return code_call("nn.Upsample", scale_factor=params["scale_factor"], mode="bilinear", align_corners=False)
+    return code_call("nn.Upsample", scale_factor=params["scale_factor"])
+
+
 def _build_plain(name: str):
     def build(params: dict[str, Any], in_shapes: list[Shape]) -> Any:
         from torch import nn
@@ -63,11 +71,22 @@ def _build_reshape(params: dict[str, Any], in_shapes: list[Shape]) -> Any:
     return Reshape(_infer_reshape(in_shapes, params).outputs[0])
 
 
+def _code_reshape(names: list[str], params: dict[str, Any], in_shapes: list[Shape]) -> str:
+    (name,) = names
+    target = _infer_reshape(in_shapes, params).outputs[0]
+    return f"{name}.reshape({name}.shape[0], {', '.join(str(d) for d in target)})"
+
+
+def _code_plain(name: str) -> LayerCode:
+    return LayerCode(module=lambda params, in_shapes: f"nn.{name}()")
+
+
 FLATTEN = LayerSpec(
     type_id="Flatten", display_name="Flatten", category="Shape",
     help=("Lays each sample out as one long vector: (N, C, H, W) becomes (N, C*H*W). Put it between the "
           "conv/pooling part of a network and its Linear layers."),
     params=(), infer=_infer_flatten, build=_build_plain("Flatten"), id_stem="flatten",
+    code=_code_plain("Flatten"),
 )
 
 RESHAPE = LayerSpec(
@@ -77,6 +96,7 @@ RESHAPE = LayerSpec(
     params=(ParamSpec("shape", INTS, [-1], "Target shape of one sample, without the batch.",
                       min=1, max=10_000_000, allow_minus_one=True),),
     infer=_infer_reshape, build=_build_reshape, key_params=("shape",), id_stem="reshape",
+    code=LayerCode(inline=_code_reshape),
 )
 
 UPSAMPLE = LayerSpec(
@@ -86,6 +106,7 @@ UPSAMPLE = LayerSpec(
     params=(ParamSpec("scale_factor", INT, 2, "How many times larger each side gets.", min=1, max=64),
             ParamSpec("mode", CHOICE, "nearest", "How new pixels are filled in.", choices=("nearest", "bilinear"))),
     infer=_infer_upsample, build=_build_upsample, key_params=("scale_factor", "mode"), id_stem="upsample",
+    code=LayerCode(module=_code_upsample),
 )
 
 IDENTITY = LayerSpec(
@@ -93,7 +114,7 @@ IDENTITY = LayerSpec(
     help=("Passes its input through unchanged. Useful as a placeholder while sketching, or as a named "
           "tap point to look at a tensor."),
     params=(), infer=lambda in_shapes, params: Inferred((in_shapes[0],)), build=_build_plain("Identity"),
-    id_stem="identity",
+    id_stem="identity", code=_code_plain("Identity"),
 )
 
 SPECS = (FLATTEN, RESHAPE, UPSAMPLE, IDENTITY)
