@@ -195,7 +195,7 @@ def _parse(text: Any) -> Any:
     try:
         doc = json.loads(text, object_pairs_hook=_object_without_duplicates, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
-        raise ProjectError(f"not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})") from None
+        raise ProjectError(f"not valid JSON ({error.msg}: line {error.lineno}, column {error.colno})") from None
     except RecursionError:
         raise ProjectError("not valid JSON (nested too deeply)") from None
     except ValueError:  # the only other one json raises: an integer literal of thousands of digits
