@@ -130,13 +130,18 @@ def _order_layers(nodes: Sequence[str], edges: Sequence[tuple[str, str]], layer:
 
 def layered_layout(nodes: Sequence[str], edges: Iterable[tuple[str, str]], *,
                    sizes: Mapping[str, Size] | None = None, direction: str = LEFT_TO_RIGHT,
-                   layer_gap: float = 90.0, node_gap: float = 40.0, origin: Point = (0.0, 0.0)
+                   layer_gap: float = 90.0, node_gap: float = 40.0, origin: Point = (0.0, 0.0),
+                   wrap: int | None = None, band_gap: float = 80.0, viewport: Size | None = None
                    ) -> dict[str, Point]:
     """Top-left position per node for a layered drawing of the DAG ``(nodes, edges)``.
 
     ``sizes`` gives each node's (width, height); ``direction`` is ``"lr"``
     (layers are columns) or ``"tb"`` (layers are rows). Raises ValueError on
     a cycle or an unknown direction.
+
+    Long chains do not fit a window: ``wrap`` starts a new band (row of
+    columns, or column of rows) every ``wrap`` layers, and ``viewport``
+    (width, height) picks the wrap that shows the whole drawing largest.
     """
     if direction not in (LEFT_TO_RIGHT, TOP_TO_BOTTOM):
         raise ValueError(f"unknown direction {direction!r}: use 'lr' or 'tb'")
@@ -191,18 +196,57 @@ def layered_layout(nodes: Sequence[str], edges: Iterable[tuple[str, str]], *,
         for node, value in zip(members, placed):
             centre[node] = value - drift
 
-    positions: dict[str, Point] = {}
-    flow = origin[0] if horizontal else origin[1]
-    low = min(centre[n] - across(n) / 2 for n in centre)
-    for members in layers:
-        depth = max((along(n) for n in members if n in layer), default=0.0)
-        for node in members:
-            if node not in layer:
-                continue
-            cross = centre[node] - across(node) / 2 - low
-            if horizontal:
-                positions[node] = (flow, (origin[1] + cross))
-            else:
-                positions[node] = ((origin[0] + cross), flow)
-        flow += depth + layer_gap
-    return positions
+    real_layers = [[n for n in members if n in layer] for members in layers]
+    depths = [max((along(n) for n in members), default=0.0) for members in real_layers]
+    spans = [(min((centre[n] - across(n) / 2 for n in members), default=0.0),
+              max((centre[n] + across(n) / 2 for n in members), default=0.0)) for members in real_layers]
+
+    def place(per_band: int) -> tuple[dict[str, Point], float, float]:
+        positions: dict[str, Point] = {}
+        band_offset = 0.0
+        total_flow = 0.0
+        for start in range(0, len(real_layers), per_band):
+            band = range(start, min(start + per_band, len(real_layers)))
+            low = min(spans[i][0] for i in band)
+            high = max(spans[i][1] for i in band)
+            flow = 0.0
+            for i in band:
+                for node in real_layers[i]:
+                    cross = band_offset + centre[node] - across(node) / 2 - low
+                    flow_at = flow
+                    positions[node] = ((origin[0] + flow_at, origin[1] + cross) if horizontal
+                                       else (origin[0] + cross, origin[1] + flow_at))
+                flow += depths[i] + layer_gap
+            total_flow = max(total_flow, flow - layer_gap)
+            band_offset += high - low + band_gap
+        return positions, total_flow, band_offset - band_gap
+
+    if viewport is not None:
+        # Wrap the layers into bands so that the drawing's shape matches the viewport's:
+        # the wrap that lets the whole drawing appear largest wins.
+        def scale(per_band: int) -> float:
+            _, flow_extent, cross_extent = place(per_band)
+            width, height = (flow_extent, cross_extent) if horizontal else (cross_extent, flow_extent)
+            return min(viewport[0] / max(width, 1.0), viewport[1] / max(height, 1.0))
+
+        wrap = max(range(len(real_layers), 0, -1), key=scale)
+    return place(wrap or len(real_layers) or 1)[0]
+
+
+def is_cramped(positions: Mapping[str, Point], sizes: Mapping[str, Size], nodes: Iterable[str],
+               gap: float = 40.0) -> bool:
+    """True if a node has no position, or two nodes sit closer than ``gap`` (edge labels would collide)."""
+    boxes = []
+    for node in nodes:
+        if node not in positions:
+            return True
+        (x, y), (width, height) = positions[node], sizes.get(node, _DEFAULT_SIZE)
+        boxes.append((x - gap / 2, y - gap / 2, x + width + gap / 2, y + height + gap / 2))
+    boxes.sort()
+    for i, (left, top, right, bottom) in enumerate(boxes):
+        for other_left, other_top, other_right, other_bottom in boxes[i + 1:]:
+            if other_left >= right:
+                break  # sorted by left edge: no later box can reach back
+            if other_top < bottom and top < other_bottom:
+                return True
+    return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dlstudio.core.autolayout import assign_layers, count_crossings, layered_layout
+from dlstudio.core.autolayout import assign_layers, count_crossings, is_cramped, layered_layout
 
 SIZE = (100.0, 50.0)
 
@@ -71,3 +71,30 @@ def test_three_hundred_nodes_lay_out_quickly():
     positions = layered_layout(nodes, edges)
     assert time.perf_counter() - start < 0.5
     assert len(positions) == 300
+
+
+def test_a_long_chain_wraps_into_bands_that_fit_the_viewport():
+    nodes = [f"n{i}" for i in range(14)]
+    edges = [(f"n{i}", f"n{i + 1}") for i in range(13)]
+    sizes = {n: SIZE for n in nodes}
+    flat = layered_layout(nodes, edges, sizes=sizes)
+    assert len({p[1] for p in flat.values()}) == 1
+    wrapped = layered_layout(nodes, edges, sizes=sizes, viewport=(800, 600))
+    rows = sorted({p[1] for p in wrapped.values()})
+    assert 2 <= len(rows) <= 6
+    width = max(p[0] for p in wrapped.values()) + SIZE[0]
+    height = max(p[1] for p in wrapped.values()) + SIZE[1]
+    assert width < max(p[0] for p in flat.values())
+    assert 0.5 < (width / height) / (800 / 600) < 2.5
+    for i, a in enumerate(nodes):
+        for b in nodes[i + 1:]:
+            assert not _rects_overlap(wrapped[a], wrapped[b]), (a, b)
+    assert layered_layout(nodes, edges, sizes=sizes, wrap=5) != flat
+
+
+def test_cramped_layouts_are_detected():
+    sizes = {"a": SIZE, "b": SIZE}
+    assert is_cramped({"a": (0, 0)}, sizes, ["a", "b"])  # b has no position
+    assert is_cramped({"a": (0, 0), "b": (110, 0)}, sizes, ["a", "b"], gap=40)
+    assert not is_cramped({"a": (0, 0), "b": (160, 0)}, sizes, ["a", "b"], gap=40)
+    assert not is_cramped({"a": (0, 0), "b": (0, 100)}, sizes, ["a", "b"], gap=40)

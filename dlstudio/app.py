@@ -1,0 +1,75 @@
+"""The desktop app's entry point: arguments, the QApplication, the main window.
+
+The only place a QApplication is made. Torch is not imported here: the
+window paints first; torch loads when something needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+SCREENSHOT_SIZE = (1400, 900)
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="dlstudio", description="Draw, train and inspect neural networks.")
+    parser.add_argument("file", nargs="?", help="a .dlstudio project to open (default: the LeNet-5 example)")
+    parser.add_argument("--screenshot", metavar="OUT.png",
+                        help="open the window at 1400x900, save a PNG of it and exit")
+    parser.add_argument("--theme", choices=("light", "dark"), help="colour theme (remembered)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Open the main window (with FILE, or the default project); returns the exit status."""
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    if args.screenshot and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a screenshot needs no screen
+
+    from PySide6.QtWidgets import QApplication
+
+    from dlstudio.core.errors import DlstudioError
+    from dlstudio.core.project import default_project, load_project
+    from dlstudio.gui.main_window import MainWindow
+    from dlstudio.gui.settings import apply_identity
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "dlstudio"])
+    apply_identity()
+    error = None
+    try:
+        project = load_project(args.file) if args.file else default_project()
+    except DlstudioError as exc:
+        error = exc.message
+        project = default_project()
+    if error is not None and args.screenshot:
+        print(f"dlstudio: {error}", file=sys.stderr)
+        return 1
+
+    window = MainWindow(project)
+    if args.theme:
+        window.set_theme(args.theme)
+    if args.file and error is None:
+        window._add_recent_file(Path(args.file))
+    if args.screenshot:
+        return _screenshot(app, window, Path(args.screenshot))
+    window.show()
+    if error is not None:
+        window._show_error("Cannot open the project", error)
+    return app.exec()
+
+
+def _screenshot(app, window, out: Path) -> int:
+    window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    app.processEvents()
+    window.view.fit_all()
+    app.processEvents()
+    ok = window.grab().save(str(out), "PNG")
+    window.close()
+    if not ok:
+        print(f"dlstudio: cannot write {out}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,1 @@
+"""The network editor canvas: scene, view, node/port/edge items and gestures."""

@@ -1,0 +1,386 @@
+"""Graphics items of the canvas: a node with its ports, an edge with its shape label.
+
+Items only draw what they are told (a node's :class:`NodeInfo`, an edge's
+label); they never change the model. Nodes cache their drawing in device
+coordinates because they are many and change rarely; edges are recomputed
+only when one of their two nodes moves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPainterPathStroker, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QStyleOptionGraphicsItem, QWidget
+
+from dlstudio.core.graph import Edge, Node
+from dlstudio.core.layers.spec import format_shape
+from dlstudio.core.shapes import NodeInfo
+from dlstudio.gui.theme import CanvasColors, category_color
+
+NODE_WIDTH = 196.0
+HEADER_HEIGHT = 24.0
+LINE_HEIGHT = 16.0
+PORT_RADIUS = 6.0
+PORT_SPACING = 20.0
+CORNER = 7.0
+BODY_LINES = 3
+
+INPUT = "in"
+OUTPUT = "out"
+
+
+def format_count(value: int) -> str:
+    """``1234567`` -> ``"1.23M"``: compact counts for the small space of a node."""
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= limit:
+            return f"{value / limit:.3g}{suffix}"
+    return str(value)
+
+
+def format_param_value(value: Any) -> str:
+    if value is None:
+        return "auto"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return "×".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def key_param_text(node: Node) -> str:
+    """The spec's key parameters, compactly: ``"out 6 · kernel 5 · stride 1"``."""
+    parts = []
+    for name in node.spec.key_params:
+        parts.append(f"{name.split('_')[0]} {format_param_value(node.params.get(name))}")
+    return " · ".join(parts)
+
+
+class PortItem(QGraphicsItem):
+    """A small circle on a node's side: inputs on the left, outputs on the right."""
+
+    def __init__(self, node_item: NodeItem, name: str, side: str) -> None:
+        super().__init__(node_item)
+        self.node_item = node_item
+        self.name = name
+        self.side = side
+        self.highlight: str | None = None  # None, "valid", "invalid" or "target" (under the cursor)
+        self.setAcceptHoverEvents(True)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setZValue(2)
+
+    @property
+    def node_id(self) -> str:
+        return self.node_item.node_id
+
+    def boundingRect(self) -> QRectF:
+        r = PORT_RADIUS + 4
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def shape(self) -> QPainterPath:
+        # A generous hit area: ports are small targets.
+        path = QPainterPath()
+        path.addEllipse(self.boundingRect())
+        return path
+
+    def set_highlight(self, highlight: str | None) -> None:
+        if highlight != self.highlight:
+            self.highlight = highlight
+            self.update()
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        colors = self.node_item.colors
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        fill = QColor(colors.port_fill)
+        border = QColor(colors.port_border)
+        radius = PORT_RADIUS
+        if self.highlight == "valid":
+            border = QColor(colors.valid)
+        elif self.highlight == "target":
+            fill, border, radius = QColor(colors.valid), QColor(colors.valid), PORT_RADIUS + 2
+        elif self.highlight == "invalid":
+            fill, border, radius = QColor(colors.error), QColor(colors.error), PORT_RADIUS + 2
+        elif self.node_item.port_connected(self):
+            fill = QColor(colors.edge)
+        painter.setPen(QPen(border, 2 if self.highlight else 1.5))
+        painter.setBrush(fill)
+        painter.drawEllipse(QPointF(0, 0), radius, radius)
+
+
+class ErrorBadge(QGraphicsItem):
+    """The red "!" in a failing node's corner; its tooltip is the error message."""
+
+    SIZE = 18.0
+
+    def __init__(self, node_item: NodeItem) -> None:
+        super().__init__(node_item)
+        self.node_item = node_item
+        self.setZValue(3)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-self.SIZE / 2, -self.SIZE / 2, self.SIZE, self.SIZE)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(QColor("white"), 1.5))
+        painter.setBrush(QColor(self.node_item.colors.error))
+        painter.drawEllipse(self.boundingRect())
+        font = QFont(painter.font())
+        font.setBold(True)
+        font.setPointSizeF(9)
+        painter.setFont(font)
+        painter.drawText(self.boundingRect(), Qt.AlignmentFlag.AlignCenter, "!")
+
+
+class NodeItem(QGraphicsObject):
+    """One layer on the canvas: header with the user's name, type and key parameters, output shape, counts."""
+
+    def __init__(self, node: Node, colors: CanvasColors) -> None:
+        super().__init__()
+        self.node = node
+        self.colors = colors
+        self.info: NodeInfo | None = None
+        self.edges: list[EdgeItem] = []
+        self.inputs: dict[str, PortItem] = {}
+        self.outputs: dict[str, PortItem] = {}
+        self._height = 0.0
+        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+                      | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+                      | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setZValue(1)
+        self.badge = ErrorBadge(self)
+        self.badge.setVisible(False)
+        self.rebuild_ports()
+
+    @property
+    def node_id(self) -> str:
+        return self.node.id
+
+    # -- geometry ----------------------------------------------------------
+
+    def _body_offset(self) -> float:
+        # Named input ports (merges) get their labels drawn inside; the text moves right to make room.
+        return 30.0 if len(self.inputs) > 1 else 0.0
+
+    def rebuild_ports(self) -> None:
+        """Create port items for the node's current ports (merges change their input count)."""
+        self.prepareGeometryChange()
+        for port in [*self.inputs.values(), *self.outputs.values()]:
+            port.setParentItem(None)
+            if port.scene() is not None:
+                port.scene().removeItem(port)
+        self.inputs = {name: PortItem(self, name, INPUT) for name in self.node.input_ports}
+        self.outputs = {name: PortItem(self, name, OUTPUT) for name in self.node.output_ports}
+        ports = max(len(self.inputs), len(self.outputs), 1)
+        self._height = max(HEADER_HEIGHT + 10 + BODY_LINES * LINE_HEIGHT, HEADER_HEIGHT + 8 + ports * PORT_SPACING)
+        for column, x in ((self.inputs, 0.0), (self.outputs, NODE_WIDTH)):
+            top = HEADER_HEIGHT + (self._height - HEADER_HEIGHT - len(column) * PORT_SPACING) / 2
+            for i, port in enumerate(column.values()):
+                port.setPos(x, top + (i + 0.5) * PORT_SPACING)
+        self.badge.setPos(NODE_WIDTH - 2, 2)
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-2, -2, NODE_WIDTH + 4, self._height + 4)
+
+    def size(self) -> tuple[float, float]:
+        return NODE_WIDTH, self._height
+
+    def port(self, name: str, side: str) -> PortItem:
+        return (self.inputs if side == INPUT else self.outputs)[name]
+
+    def port_connected(self, port: PortItem) -> bool:
+        for edge in self.edges:
+            if edge.source is port or edge.target is port:
+                return True
+        return False
+
+    # -- state -------------------------------------------------------------
+
+    def set_info(self, info: NodeInfo | None) -> None:
+        self.info = info
+        error = info.error if info is not None else None
+        self.badge.setVisible(error is not None)
+        self.badge.setToolTip(error.message if error is not None else "")
+        self.setToolTip(error.message if error is not None else key_param_text(self.node) or self.node.type)
+        self.update()
+
+    def set_colors(self, colors: CanvasColors) -> None:
+        self.colors = colors
+        self.update()
+        for port in [*self.inputs.values(), *self.outputs.values()]:
+            port.update()
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+            for edge in self.edges:
+                edge.update_path()
+        return super().itemChange(change, value)
+
+    # -- drawing -----------------------------------------------------------
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        colors = self.colors
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        rect = QRectF(0, 0, NODE_WIDTH, self._height)
+        error = self.info is not None and self.info.error is not None
+        if self.isSelected():
+            border = QPen(QColor(colors.selection), 2.5)
+        elif error:
+            border = QPen(QColor(colors.error), 2.2)
+        else:
+            border = QPen(QColor(colors.node_border), 1)
+        outline = QPainterPath()
+        outline.addRoundedRect(rect, CORNER, CORNER)
+        painter.fillPath(outline, QColor(colors.node_fill))
+
+        # Header strip in the category colour, clipped to the rounded outline.
+        header = QPainterPath()
+        header.addRect(QRectF(0, 0, NODE_WIDTH, HEADER_HEIGHT))
+        painter.fillPath(outline.intersected(header), category_color(self.node.spec.category))
+        painter.setPen(border)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(outline)
+
+        base = QFont(painter.font())
+        title_font = QFont(base)
+        title_font.setBold(True)
+        title_font.setPointSizeF(9.5)
+        painter.setFont(title_font)
+        painter.setPen(QColor("white"))
+        title_rect = QRectF(10, 0, NODE_WIDTH - 32, HEADER_HEIGHT)
+        title = QFontMetricsF(title_font).elidedText(self.node.name, Qt.TextElideMode.ElideRight, title_rect.width())
+        painter.drawText(title_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
+
+        small = QFont(base)
+        small.setPointSizeF(8)
+        metrics = QFontMetricsF(small)
+        painter.setFont(small)
+        left = 10 + self._body_offset()
+        width = NODE_WIDTH - left - 10
+        lines: list[tuple[str, str]] = []
+        subtitle = self.node.spec.display_name
+        keys = key_param_text(self.node)
+        lines.append((f"{subtitle} · {keys}" if keys else subtitle, colors.node_subtext))
+        info = self.info
+        if info is None or info.blocked:
+            lines.append(("→ ?", colors.node_subtext))
+            lines.append(("", colors.node_subtext))
+        elif info.error is not None:
+            lines.append(("error: see the badge", colors.error))
+            lines.append(("", colors.node_subtext))
+        else:
+            shape = info.output_shape
+            lines.append((f"→ {format_shape(shape)}", colors.node_text))
+            counts = f"{format_count(info.params)} params"
+            if info.macs:
+                counts += f" · {format_count(info.macs)} MACs"
+            lines.append((counts, colors.node_subtext))
+        y = HEADER_HEIGHT + 5
+        for text, color in lines:
+            painter.setPen(QColor(color))
+            text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, width)
+            painter.drawText(QRectF(left, y, width, LINE_HEIGHT), Qt.AlignmentFlag.AlignVCenter, text)
+            y += LINE_HEIGHT
+
+        if len(self.inputs) > 1:
+            painter.setPen(QColor(colors.node_subtext))
+            for name, port in self.inputs.items():
+                box = QRectF(PORT_RADIUS + 3, port.pos().y() - LINE_HEIGHT / 2, 30, LINE_HEIGHT)
+                painter.drawText(box, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, name)
+
+
+class EdgeItem(QGraphicsItem):
+    """A cubic Bézier from an output port to an input port, labelled with the tensor shape it carries."""
+
+    def __init__(self, edge: Edge, source: PortItem, target: PortItem, colors: CanvasColors) -> None:
+        super().__init__()
+        self.edge = edge
+        self.source = source
+        self.target = target
+        self.colors = colors
+        self.label = ""
+        self._path = QPainterPath()
+        self._label_rect = QRectF()
+        self._bounds = QRectF()
+        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setZValue(0)
+        source.node_item.edges.append(self)
+        target.node_item.edges.append(self)
+        self.update_path()
+
+    def detach(self) -> None:
+        for node_item in (self.source.node_item, self.target.node_item):
+            if self in node_item.edges:
+                node_item.edges.remove(self)
+        self.source.update()
+        self.target.update()
+
+    def set_label(self, text: str) -> None:
+        if text != self.label:
+            self.label = text
+            self.update_path()
+
+    def set_colors(self, colors: CanvasColors) -> None:
+        self.colors = colors
+        self.update()
+
+    def update_path(self) -> None:
+        self.prepareGeometryChange()
+        self._path = bezier_path(self.source.scenePos(), self.target.scenePos())
+        middle = self._path.pointAtPercent(0.5)
+        font = QFont()
+        font.setPointSizeF(7.5)
+        metrics = QFontMetricsF(font)
+        width = metrics.horizontalAdvance(self.label) + 10
+        height = metrics.height() + 4
+        self._label_rect = QRectF(middle.x() - width / 2, middle.y() - height / 2, width, height)
+        bounds = self._path.boundingRect().adjusted(-4, -4, 4, 4)
+        self._bounds = bounds.united(self._label_rect) if self.label else bounds
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        stroker = QPainterPathStroker()
+        stroker.setWidth(10)
+        path = stroker.createStroke(self._path)
+        if self.label:
+            path.addRect(self._label_rect)
+        return path
+
+    def path(self) -> QPainterPath:
+        return QPainterPath(self._path)
+
+    def label_rect(self) -> QRectF:
+        return QRectF(self._label_rect)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        color = QColor(self.colors.selection if self.isSelected() else self.colors.edge)
+        painter.setPen(QPen(color, 2.5 if self.isSelected() else 1.8))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self._path)
+        if not self.label:
+            return
+        painter.setPen(QPen(color, 1))
+        painter.setBrush(QBrush(QColor(self.colors.edge_label_fill)))
+        painter.drawRoundedRect(self._label_rect, 4, 4)
+        font = QFont(painter.font())
+        font.setPointSizeF(7.5)
+        painter.setFont(font)
+        painter.setPen(QColor(self.colors.edge_label_text))
+        painter.drawText(self._label_rect, Qt.AlignmentFlag.AlignCenter, self.label)
+
+
+def bezier_path(start: QPointF, end: QPointF) -> QPainterPath:
+    """A left-to-right S curve; backwards edges loop out so they stay readable."""
+    path = QPainterPath(start)
+    reach = max(abs(end.x() - start.x()) * 0.5, 40.0)
+    path.cubicTo(QPointF(start.x() + reach, start.y()), QPointF(end.x() - reach, end.y()), end)
+    return path

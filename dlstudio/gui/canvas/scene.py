@@ -1,0 +1,252 @@
+"""The scene follows the model: graph and layout events in, items out (design.md §2).
+
+It never mutates the graph or the layout. Gestures that would (a port drag,
+a node drag) end in a signal carrying the intent; the main window turns it
+into an undo command, whose effect comes back here as a model event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneContextMenuEvent, QGraphicsSceneMouseEvent
+
+from dlstudio.core.graph import Edge, Graph, Node
+from dlstudio.core.layers.spec import format_shape
+from dlstudio.core.layout import Layout, Point
+from dlstudio.core.shapes import ShapeInference
+from dlstudio.gui.canvas.connect import ConnectGesture
+from dlstudio.gui.canvas.items import INPUT, OUTPUT, EdgeItem, NodeItem, PortItem
+from dlstudio.gui.theme import CanvasColors
+
+
+class GraphScene(QGraphicsScene):
+    """Items for every node and edge of a graph, kept in step with its events."""
+
+    connect_requested = Signal(str, str, str, str)  # src, src_port, dst, dst_port
+    nodes_dragged = Signal(object, object)  # {node_id: old Point}, {node_id: new Point}
+    status_message = Signal(str)
+    infos_changed = Signal(list)  # node ids whose info, name or params changed
+    context_menu_requested = Signal(object, object)  # node id or None, screen QPoint
+
+    def __init__(self, graph: Graph, layout: Layout, inference: ShapeInference, colors: CanvasColors,
+                 parent: Any = None) -> None:
+        super().__init__(parent)
+        self.graph = graph
+        self.layout = layout
+        self.inference = inference
+        self.colors = colors
+        self.node_items: dict[str, NodeItem] = {}
+        self.edge_items: dict[Edge, EdgeItem] = {}
+        self._batch_depth = 0
+        self._pending: set[str] = set()
+        self._gesture: ConnectGesture | None = None
+        self._drag_start: dict[str, Point] = {}
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        with self.batched():
+            for node in graph:
+                self._on_node_added(node)
+            for edge in graph.edges:
+                self._on_edge_added(edge)
+            self._pending.update(graph.nodes)
+        graph.node_added.connect(self._on_node_added)
+        graph.node_removed.connect(self._on_node_removed)
+        graph.edge_added.connect(self._on_edge_added)
+        graph.edge_removed.connect(self._on_edge_removed)
+        graph.param_changed.connect(self._on_param_changed)
+        graph.node_renamed.connect(self._on_node_renamed)
+        layout.node_moved.connect(self._on_node_moved)
+
+    def detach(self) -> None:
+        """Stop following the model (before the scene is dropped for another project)."""
+        self.graph.node_added.disconnect(self._on_node_added)
+        self.graph.node_removed.disconnect(self._on_node_removed)
+        self.graph.edge_added.disconnect(self._on_edge_added)
+        self.graph.edge_removed.disconnect(self._on_edge_removed)
+        self.graph.param_changed.disconnect(self._on_param_changed)
+        self.graph.node_renamed.disconnect(self._on_node_renamed)
+        self.layout.node_moved.disconnect(self._on_node_moved)
+
+    # -- batching ----------------------------------------------------------
+
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Defer shape refreshes until the outermost block ends (paste, auto-layout, undo of a macro)."""
+        self._batch_depth += 1
+        try:
+            yield
+        finally:
+            self._batch_depth -= 1
+            if self._batch_depth == 0:
+                self._refresh()
+
+    def _touch(self, *node_ids: str) -> None:
+        self._pending.update(node_ids)
+        if self._batch_depth == 0:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        recomputed = self.inference.update()
+        changed = [n for n in dict.fromkeys([*recomputed, *self._pending]) if n in self.node_items]
+        self._pending.clear()
+        if not changed:
+            return
+        for node_id in changed:
+            info = self.inference.info(node_id)
+            self.node_items[node_id].set_info(info)
+            for edge in self.graph.output_edges(node_id):
+                item = self.edge_items.get(edge)
+                if item is not None:
+                    item.set_label(format_shape(info.output_shapes.get(edge.src_port)))
+        self.infos_changed.emit(changed)
+
+    # -- model events --------------------------------------------------------
+
+    def _on_node_added(self, node: Node) -> None:
+        item = NodeItem(node, self.colors)
+        position = self.layout.position(node.id) or (0.0, 0.0)
+        item.setPos(*position)
+        self.addItem(item)
+        self.node_items[node.id] = item
+        self._touch(node.id)
+
+    def _on_node_removed(self, node: Node) -> None:
+        item = self.node_items.pop(node.id, None)
+        if item is not None:
+            self.removeItem(item)
+        self._touch()
+
+    def _on_edge_added(self, edge: Edge) -> None:
+        source = self.node_items[edge.src].port(edge.src_port, OUTPUT)
+        target = self.node_items[edge.dst].port(edge.dst_port, INPUT)
+        item = EdgeItem(edge, source, target, self.colors)
+        self.addItem(item)
+        self.edge_items[edge] = item
+        source.update()
+        target.update()
+        self._touch(edge.src, edge.dst)
+
+    def _on_edge_removed(self, edge: Edge) -> None:
+        item = self.edge_items.pop(edge, None)
+        if item is not None:
+            item.detach()
+            self.removeItem(item)
+        self._touch(*(n for n in (edge.src, edge.dst) if n in self.node_items))
+
+    def _on_param_changed(self, node_id: str, name: str, old: Any, new: Any) -> None:
+        item = self.node_items[node_id]
+        if name == item.node.spec.variadic_param:
+            item.rebuild_ports()
+            for edge_item in item.edges:  # re-attach edges to the new port objects
+                if edge_item.edge.dst == node_id:
+                    edge_item.target = item.port(edge_item.edge.dst_port, INPUT)
+                if edge_item.edge.src == node_id:
+                    edge_item.source = item.port(edge_item.edge.src_port, OUTPUT)
+                edge_item.update_path()
+        self._touch(node_id)
+
+    def _on_node_renamed(self, node_id: str, old: str, new: str) -> None:
+        self._touch(node_id)
+
+    def _on_node_moved(self, node_id: str, old: Point | None, new: Point | None) -> None:
+        item = self.node_items.get(node_id)
+        if item is not None and new is not None and (item.pos().x(), item.pos().y()) != new:
+            item.setPos(*new)
+
+    # -- reading -----------------------------------------------------------
+
+    def selected_node_ids(self) -> list[str]:
+        ids = {item.node_id for item in self.selectedItems() if isinstance(item, NodeItem)}
+        return [n for n in self.graph.nodes if n in ids]
+
+    def selected_edges(self) -> list[Edge]:
+        return [item.edge for item in self.selectedItems() if isinstance(item, EdgeItem)]
+
+    def select_nodes(self, node_ids: list[str]) -> None:
+        self.clearSelection()
+        for node_id in node_ids:
+            if node_id in self.node_items:
+                self.node_items[node_id].setSelected(True)
+
+    def node_sizes(self) -> dict[str, tuple[float, float]]:
+        return {node_id: item.size() for node_id, item in self.node_items.items()}
+
+    def set_colors(self, colors: CanvasColors) -> None:
+        self.colors = colors
+        for item in self.node_items.values():
+            item.set_colors(colors)
+        for edge_item in self.edge_items.values():
+            edge_item.set_colors(colors)
+
+    def all_ports(self) -> list[PortItem]:
+        return [port for item in self.node_items.values() for port in (*item.inputs.values(), *item.outputs.values())]
+
+    # -- gestures ----------------------------------------------------------
+
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            port = self._port_at(event.scenePos())
+            if port is not None:
+                self._gesture = ConnectGesture(self, self.graph, port, self.all_ports(), self.colors)
+                event.accept()
+                return
+        super().mousePressEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._drag_start = {item.node_id: (item.pos().x(), item.pos().y())
+                                for item in self.selectedItems() if isinstance(item, NodeItem)}
+
+    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if self._gesture is not None:
+            self._gesture.move(event.scenePos())
+            self.status_message.emit(self._gesture.reason)
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if self._gesture is not None and event.button() == Qt.MouseButton.LeftButton:
+            connection, reason = self._gesture.finish(event.scenePos())
+            self._gesture = None
+            event.accept()
+            if connection is not None:
+                self.connect_requested.emit(*connection)
+            elif reason:
+                self.status_message.emit(f"Cannot connect: {reason}")
+            return
+        super().mouseReleaseEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton and self._drag_start:
+            old, new = {}, {}
+            for node_id, start in self._drag_start.items():
+                item = self.node_items.get(node_id)
+                if item is None:
+                    continue
+                end = (item.pos().x(), item.pos().y())
+                if end != start:
+                    old[node_id], new[node_id] = start, end
+            self._drag_start = {}
+            if new:
+                self.nodes_dragged.emit(old, new)
+
+    def contextMenuEvent(self, event: QGraphicsSceneContextMenuEvent) -> None:
+        node_id = None
+        for item in self.items(event.scenePos()):
+            while item is not None and not isinstance(item, NodeItem):
+                item = item.parentItem()
+            if isinstance(item, NodeItem):
+                node_id = item.node_id
+                break
+        if node_id is not None and not self.node_items[node_id].isSelected():
+            self.select_nodes([node_id])
+        self.context_menu_requested.emit(node_id, event.screenPos())
+        event.accept()
+
+    def _port_at(self, pos: QPointF) -> PortItem | None:
+        for item in self.items(pos):
+            if isinstance(item, PortItem):
+                return item
+            if isinstance(item, QGraphicsItem) and not isinstance(item, EdgeItem):
+                break  # something opaque (a node body) lies over any port below
+        return None

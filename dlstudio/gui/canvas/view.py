@@ -1,0 +1,190 @@
+"""The canvas view: zoom around the cursor, pan (middle or space drag), rubber band, dotted grid, drops.
+
+A layer dropped from the palette becomes a signal with the scene position;
+the main window turns it into an undo command.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent, QMouseEvent, QPainter,
+                           QPen, QWheelEvent)
+from PySide6.QtWidgets import QGraphicsView, QWidget
+
+from dlstudio.gui.theme import CanvasColors, LIGHT_CANVAS
+
+LAYER_MIME_TYPE = "application/x-dlstudio-layer"
+GRID = 24.0
+MIN_SCALE, MAX_SCALE = 0.15, 3.0
+
+
+class GraphView(QGraphicsView):
+    """A QGraphicsView tuned for a node editor of a few hundred items."""
+
+    layer_dropped = Signal(str, QPointF)  # type id, scene position
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.colors: CanvasColors = LIGHT_CANVAS
+        self._pan_origin: QPointF | None = None
+        self._space_held = False
+        self.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        # Smart updates repaint only what changed; the background (grid) is cached and scrolled.
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setCacheMode(QGraphicsView.CacheModeFlag.CacheBackground)
+        self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setDragMode(QGraphicsView.DragMode.RubberBandDrag)
+        self.setAcceptDrops(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def set_colors(self, colors: CanvasColors) -> None:
+        self.colors = colors
+        self.resetCachedContent()
+        self.viewport().update()
+
+    # -- zoom --------------------------------------------------------------
+
+    def zoom_level(self) -> float:
+        return self.transform().m11()
+
+    def zoom_by(self, factor: float) -> None:
+        target = min(MAX_SCALE, max(MIN_SCALE, self.zoom_level() * factor))
+        factor = target / self.zoom_level()
+        if not math.isclose(factor, 1.0):
+            self.scale(factor, factor)
+
+    def fit_all(self, max_scale: float = 1.0) -> None:
+        """Show every item, never magnified beyond ``max_scale``."""
+        scene = self.scene()
+        if scene is None:
+            return
+        bounds = scene.itemsBoundingRect()
+        if bounds.isEmpty():
+            self.resetTransform()
+            self.centerOn(0, 0)
+            return
+        bounds = bounds.adjusted(-40, -40, 40, 40)
+        self.setSceneRect(bounds.united(self.sceneRect()))
+        self.fitInView(bounds, Qt.AspectRatioMode.KeepAspectRatio)
+        if self.zoom_level() > max_scale:
+            self.resetTransform()
+            self.scale(max_scale, max_scale)
+            self.centerOn(bounds.center())
+        elif self.zoom_level() < MIN_SCALE:
+            self.resetTransform()
+            self.scale(MIN_SCALE, MIN_SCALE)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self.zoom_by(1.15 ** steps)
+        event.accept()
+
+    def center_scene_pos(self) -> QPointF:
+        return self.mapToScene(self.viewport().rect().center())
+
+    # -- pan ---------------------------------------------------------------
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_held = True
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_held = False
+            self.viewport().unsetCursor()
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.MiddleButton or (
+                event.button() == Qt.MouseButton.LeftButton and self._space_held):
+            self._pan_origin = event.position()
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._pan_origin is not None:
+            delta = event.position() - self._pan_origin
+            self._pan_origin = event.position()
+            self.pan_by(-delta.x(), -delta.y())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._pan_origin is not None:
+            self._pan_origin = None
+            if self._space_held:
+                self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            else:
+                self.viewport().unsetCursor()
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def pan_by(self, dx: float, dy: float) -> None:
+        """Scroll by a distance in viewport pixels, growing the scene rect so panning is never stuck."""
+        visible = self.mapToScene(self.viewport().rect()).boundingRect()
+        scale = self.zoom_level()
+        moved = visible.translated(dx / scale, dy / scale)
+        if not self.sceneRect().contains(moved):
+            self.setSceneRect(self.sceneRect().united(moved))
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + round(dx))
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + round(dy))
+
+    # -- drops from the palette ------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasFormat(LAYER_MIME_TYPE):
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if event.mimeData().hasFormat(LAYER_MIME_TYPE):
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        if not event.mimeData().hasFormat(LAYER_MIME_TYPE):
+            super().dropEvent(event)
+            return
+        type_id = bytes(event.mimeData().data(LAYER_MIME_TYPE).data()).decode("utf-8")
+        event.acceptProposedAction()
+        self.layer_dropped.emit(type_id, self.mapToScene(event.position().toPoint()))
+
+    # -- background ------------------------------------------------------------
+
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
+        painter.fillRect(rect, QColor(self.colors.background))
+        step = GRID
+        while step * self.zoom_level() < 12:  # keep dots apart when zoomed out
+            step *= 2
+        left = math.floor(rect.left() / step) * step
+        top = math.floor(rect.top() / step) * step
+        points = []
+        y = top
+        while y < rect.bottom():
+            x = left
+            while x < rect.right():
+                points.append(QPointF(x, y))
+                x += step
+            y += step
+        pen = QPen(QColor(self.colors.grid), 2.0)
+        pen.setCosmetic(True)  # dots stay two pixels wide at any zoom
+        painter.setPen(pen)
+        painter.drawPoints(points)

@@ -1,0 +1,274 @@
+"""The inspector: typed editors generated from a node's parameter specs, its shapes, counts and help.
+
+It reads the model and refuses invalid values on the spot (with the reason);
+accepted edits leave as signals that the main window turns into undo
+commands, so every change is one undo step.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QLabel, QLineEdit,
+                               QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+
+from dlstudio.core.errors import ParamError
+from dlstudio.core.graph import Graph
+from dlstudio.core.layers.spec import BOOL, CHOICE, FLOAT, INT, INTS, PADDING, SIZE, ParamSpec, format_shape
+from dlstudio.core.shapes import ShapeInference
+from dlstudio.gui.canvas.items import format_count
+from dlstudio.gui.commands import check_param_value
+
+_INT_LIMIT = 2**31 - 1
+
+
+def parse_param_text(spec: ParamSpec, text: str) -> Any:
+    """Turn what a person typed into a parameter value: ``"3"``, ``"3, 3"``, ``"3x3"``, ``"same"``, ``"auto"``."""
+    text = text.strip()
+    if spec.kind == "str":
+        return text
+    if spec.auto and text.lower() in ("", "auto"):
+        return None
+    if spec.kind == PADDING and text in spec.choices:
+        return text
+    parts = [p for p in re.split(r"[\s,x×\[\]()]+", text) if p]
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        raise ParamError(f"{spec.display_name}: expected whole numbers, got {text!r}", param=spec.name) from None
+    if spec.kind in (SIZE, PADDING) and len(numbers) == 1:
+        return numbers[0]
+    return numbers
+
+
+def param_text(value: Any) -> str:
+    if value is None:
+        return "auto"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+class Inspector(QWidget):
+    """Shows the selected node; one editor per parameter."""
+
+    param_edit_requested = Signal(str, str, object)  # node id, parameter, validated value
+    rename_requested = Signal(str, str)
+    fix_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.graph: Graph | None = None
+        self.inference: ShapeInference | None = None
+        self.node_id: str | None = None
+        self.editors: dict[str, QWidget] = {}
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self._body = QWidget()
+        scroll.setWidget(self._body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+        self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("Name")
+        self.name_edit.editingFinished.connect(self._on_name_edited)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #d32f2f;")
+        self.fix_button = QPushButton()
+        self.fix_button.clicked.connect(self._on_fix_clicked)
+        self.refusal = QLabel()  # why the last edit was refused
+        self.refusal.setWordWrap(True)
+        self.refusal.setStyleSheet("color: #d32f2f;")
+        self.form_host = QWidget()
+        self.form = QFormLayout(self.form_host)
+        self.form.setContentsMargins(0, 0, 0, 0)
+        self.shapes = QLabel()
+        self.shapes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.help = QLabel()
+        self.help.setWordWrap(True)
+        self.help.setStyleSheet("color: palette(placeholder-text);")
+
+        layout = QVBoxLayout(self._body)
+        for widget in (self.title, self.name_edit, self.error_label, self.fix_button, self.form_host, self.refusal,
+                       self.shapes, self.help):
+            layout.addWidget(widget)
+        layout.addStretch(1)
+        self.show_node(None)
+
+    def set_model(self, graph: Graph, inference: ShapeInference) -> None:
+        self.graph, self.inference = graph, inference
+        self.show_node(None)
+
+    # -- showing -------------------------------------------------------------
+
+    def show_node(self, node_id: str | None, selected_count: int = 0) -> None:
+        """Build the editors for ``node_id`` (or a summary when none or many are selected)."""
+        self.node_id = node_id if self.graph is not None and node_id in (self.graph or {}) else None
+        self.refusal.clear()
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self.editors = {}
+        has_node = self.node_id is not None
+        for widget in (self.name_edit, self.form_host):
+            widget.setVisible(has_node)
+        if not has_node:
+            self.title.setText("<b>Inspector</b>")
+            message = (f"{selected_count} nodes selected." if selected_count > 1
+                       else "Select a node to edit its parameters.")
+            self.help.setText(message)
+            self.shapes.clear()
+            self.error_label.hide()
+            self.fix_button.hide()
+            return
+        node = self.graph.node(self.node_id)
+        spec = node.spec
+        self.title.setText(f"<b>{spec.display_name}</b> &nbsp;<span style='color:gray'>{node.id}</span>")
+        self.help.setText(spec.help)
+        for param in spec.params:
+            editor = self._make_editor(param)
+            editor.setToolTip(param.help)
+            label = QLabel(param.display_name)
+            label.setToolTip(param.help)
+            self.form.addRow(label, editor)
+            self.editors[param.name] = editor
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the node: values, name, shapes, error (after any model change)."""
+        if self.node_id is None or self.graph is None:
+            return
+        if self.node_id not in self.graph:
+            self.show_node(None)
+            return
+        node = self.graph.node(self.node_id)
+        if not self.name_edit.hasFocus():
+            self.name_edit.setText(node.name)
+        for name, editor in self.editors.items():
+            self._set_editor_value(editor, node.spec.param(name), node.params[name])
+        info = self.inference.info(self.node_id) if self.inference is not None else None
+        if info is None:
+            return
+        inputs = ", ".join(format_shape(s) for s in info.input_shapes) or "—"
+        output = format_shape(info.output_shape) if info.ok else "?"
+        self.shapes.setText(f"<table><tr><td>Input</td><td>&nbsp;{inputs}</td></tr>"
+                            f"<tr><td>Output</td><td>&nbsp;{output}</td></tr>"
+                            f"<tr><td>Parameters</td><td>&nbsp;{info.params:,} ({format_count(info.params)})</td></tr>"
+                            f"<tr><td>MACs</td><td>&nbsp;{info.macs:,} ({format_count(info.macs)})</td></tr></table>")
+        error = info.error
+        self.error_label.setVisible(error is not None)
+        self.error_label.setText(error.message if error is not None else "")
+        fix = error.fix if error is not None else None
+        self.fix_button.setVisible(fix is not None)
+        self.fix_button.setText(f"Fix: {fix.description}" if fix is not None else "")
+
+    def on_infos_changed(self, node_ids: list[str]) -> None:
+        if self.node_id is not None and (self.node_id in node_ids or self.node_id not in (self.graph or {})):
+            self.refresh()
+
+    # -- editors ---------------------------------------------------------------
+
+    def _make_editor(self, param: ParamSpec) -> QWidget:
+        name = param.name
+        if param.kind == INT:
+            spin = QSpinBox()
+            low = int(param.min) if param.min is not None else -_INT_LIMIT
+            if param.auto:
+                low -= 1  # one below the minimum stands for "auto"
+                spin.setSpecialValueText("auto")
+            spin.setRange(low, int(param.max) if param.max is not None else _INT_LIMIT)
+            spin.setKeyboardTracking(False)
+            spin.valueChanged.connect(lambda value, s=spin, p=param: self._commit(
+                p, None if p.auto and value == s.minimum() else value))
+            return spin
+        if param.kind == FLOAT:
+            spin = QDoubleSpinBox()
+            spin.setDecimals(4)
+            spin.setRange(param.min if param.min is not None else -1e9, param.max if param.max is not None else 1e9)
+            spin.setSingleStep(0.05 if (param.max or 10) <= 1 else 0.1)
+            spin.setKeyboardTracking(False)
+            spin.valueChanged.connect(lambda value, p=param: self._commit(p, value))
+            return spin
+        if param.kind == BOOL:
+            box = QCheckBox()
+            box.toggled.connect(lambda checked, p=param: self._commit(p, checked))
+            return box
+        if param.kind == CHOICE:
+            combo = QComboBox()
+            combo.addItems(list(param.choices))
+            combo.activated.connect(lambda index, c=combo, p=param: self._commit(p, c.itemText(index)))
+            return combo
+        line = QLineEdit()
+        hint = {INTS: "e.g. 1, 28, 28", SIZE: "e.g. 3 or 3, 3", PADDING: "e.g. 1, 1, 1 or " + " / ".join(param.choices)}
+        line.setPlaceholderText(hint.get(param.kind, ""))
+        line.editingFinished.connect(lambda l=line, p=param: self._commit_text(p, l.text()))
+        line.setObjectName(f"param_{name}")
+        return line
+
+    def _set_editor_value(self, editor: QWidget, param: ParamSpec, value: Any) -> None:
+        editor.blockSignals(True)
+        try:
+            if isinstance(editor, QSpinBox):
+                editor.setValue(editor.minimum() if value is None else int(value))
+            elif isinstance(editor, QDoubleSpinBox):
+                editor.setValue(float(value))
+            elif isinstance(editor, QCheckBox):
+                editor.setChecked(bool(value))
+            elif isinstance(editor, QComboBox):
+                editor.setCurrentText(str(value))
+            elif isinstance(editor, QLineEdit) and not editor.hasFocus():
+                editor.setText(param_text(value))
+        finally:
+            editor.blockSignals(False)
+
+    def _commit_text(self, param: ParamSpec, text: str) -> None:
+        try:
+            value = parse_param_text(param, text)
+        except ParamError as error:
+            self._refuse(param, error.message)
+            return
+        self._commit(param, value)
+
+    def _commit(self, param: ParamSpec, value: Any) -> None:
+        if self.node_id is None or self.graph is None:
+            return
+        try:
+            value = check_param_value(self.graph, self.node_id, param.name, value)
+        except ParamError as error:
+            self._refuse(param, error.message)
+            return
+        self.refusal.clear()
+        current = self.graph.node(self.node_id).params[param.name]
+        if value == current and type(value) is type(current):
+            return
+        self.param_edit_requested.emit(self.node_id, param.name, value)
+
+    def _refuse(self, param: ParamSpec, message: str) -> None:
+        self.refusal.setText(message)
+        # Put the editor back to the model's value: the refused text is not what the model holds.
+        if self.node_id is not None and self.graph is not None and param.name in self.editors:
+            editor = self.editors[param.name]
+            editor.clearFocus()
+            self._set_editor_value(editor, param, self.graph.node(self.node_id).params[param.name])
+
+    def _on_name_edited(self) -> None:
+        if self.node_id is None or self.graph is None:
+            return
+        name = self.name_edit.text().strip()
+        node = self.graph.node(self.node_id)
+        if not name:
+            self.refusal.setText("A node name may not be empty.")
+            self.name_edit.setText(node.name)
+            return
+        if name != node.name:
+            self.rename_requested.emit(self.node_id, name)
+
+    def _on_fix_clicked(self) -> None:
+        if self.node_id is not None:
+            self.fix_requested.emit(self.node_id)

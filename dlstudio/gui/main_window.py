@@ -1,0 +1,596 @@
+"""The main window: palette, canvas, inspector, menus, undo stack, dirty flag, recent files.
+
+Gestures and editors send intents here; each becomes one undo command
+pushed on the window's stack (design.md §2). The window is dirty exactly when
+the stack is not clean. Dialogs go through small ``_ask_*`` / ``_show_*``
+methods so that tests can answer them without a modal loop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QPointF, QSettings, Qt
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu,
+                               QMessageBox, QUndoView, QWidget)
+
+from dlstudio import __version__
+from dlstudio.core.autolayout import LEFT_TO_RIGHT, TOP_TO_BOTTOM, is_cramped, layered_layout
+from dlstudio.core.errors import DlstudioError
+from dlstudio.core.graph import Edge
+from dlstudio.core.project import Project, default_project, list_templates, load_project, load_template, save_project
+from dlstudio.core.shapes import ShapeInference
+from dlstudio.gui import clipboard
+from dlstudio.gui.canvas.items import HEADER_HEIGHT, NODE_WIDTH, format_count
+from dlstudio.gui.canvas.scene import GraphScene
+from dlstudio.gui.canvas.view import GraphView
+from dlstudio.gui.commands import (AddNodeCommand, ConnectCommand, MoveNodesCommand, RemoveCommand, RenameCommand,
+                                   SetParamCommand, make_fix_command)
+from dlstudio.gui.inspector import Inspector
+from dlstudio.gui.palette import Palette
+from dlstudio.gui.settings import MAX_RECENT_FILES
+from dlstudio.gui.theme import DARK, LIGHT, apply_theme, canvas_colors
+
+PROJECT_FILTER = "dlstudio projects (*.dlstudio);;All files (*)"
+# Room between nodes for the shape label on an edge, e.g. "(N, 16, 5, 5)".
+LABEL_ROOM = 80.0
+SAVE_CHOICE, DISCARD_CHOICE, CANCEL_CHOICE = "save", "discard", "cancel"
+
+
+class MainWindow(QMainWindow):
+    """One project in one window."""
+
+    def __init__(self, project: Project | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("MainWindow")
+        self.settings = QSettings()
+        self.theme = str(self.settings.value("theme", LIGHT))
+        self.project: Project = project if project is not None else default_project()
+        self.inference: ShapeInference | None = None
+        self.scene: GraphScene | None = None
+        self._fitted_once = False
+
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(self._on_undo_stack_clean_changed)
+        self.view = GraphView()
+        self.view.layer_dropped.connect(self._on_view_layer_dropped)
+        self.setCentralWidget(self.view)
+
+        self.palette = Palette()
+        self.palette.layer_activated.connect(self._on_palette_layer_activated)
+        self.inspector = Inspector()
+        self.inspector.param_edit_requested.connect(self.set_param)
+        self.inspector.rename_requested.connect(self.rename_node)
+        self.inspector.fix_requested.connect(self.apply_fix)
+        self.palette_dock = self._dock("Layers", "PaletteDock", self.palette, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.inspector_dock = self._dock("Inspector", "InspectorDock", self.inspector,
+                                         Qt.DockWidgetArea.RightDockWidgetArea)
+        self.history_view = QUndoView(self.undo_stack)
+        self.history_dock = self._dock("Undo History", "HistoryDock", self.history_view,
+                                       Qt.DockWidgetArea.RightDockWidgetArea)
+        self.history_dock.hide()
+        self.palette_dock.setMinimumWidth(190)
+        self.inspector_dock.setMinimumWidth(280)
+
+        self.totals_label = QLabel()
+        self.statusBar().addPermanentWidget(self.totals_label)
+        self._create_actions()
+        self._create_menus()
+        self._create_toolbar()
+        self.set_project(self.project)
+        self._restore_window_state()
+        self.set_theme(self.theme)
+
+    # -- building ------------------------------------------------------------
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, text: str, slot, shortcut: QKeySequence.StandardKey | str | None = None,
+                tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        return action
+
+    def _create_actions(self) -> None:
+        key = QKeySequence.StandardKey
+        self.new_action = self._action("&New", self.new_project, key.New, "Start an empty network")
+        self.new_from_template_action = self._action("New from &Template…", self.new_from_template)
+        self.open_action = self._action("&Open…", self.open_dialog, key.Open, "Open a project file")
+        self.save_action = self._action("&Save", self.save, key.Save, "Save the project")
+        self.save_as_action = self._action("Save &As…", self.save_as, key.SaveAs)
+        self.export_python_action = self._action("Export &Python Code…", self.export_python_code)
+        self.quit_action = self._action("&Quit", self.close, key.Quit)
+
+        self.undo_action = self._action("&Undo", self.undo, key.Undo)
+        self.redo_action = self._action("&Redo", self.redo, key.Redo)
+        self.undo_action.setEnabled(False)
+        self.redo_action.setEnabled(False)
+        self.undo_stack.canUndoChanged.connect(self.undo_action.setEnabled)
+        self.undo_stack.canRedoChanged.connect(self.redo_action.setEnabled)
+        self.undo_stack.undoTextChanged.connect(lambda text: self.undo_action.setText(f"&Undo {text}".strip()))
+        self.undo_stack.redoTextChanged.connect(lambda text: self.redo_action.setText(f"&Redo {text}".strip()))
+        self.cut_action = self._action("Cu&t", self.cut, key.Cut)
+        self.copy_action = self._action("&Copy", self.copy, key.Copy)
+        self.paste_action = self._action("&Paste", self.paste, key.Paste)
+        self.duplicate_action = self._action("D&uplicate", self.duplicate, "Ctrl+D")
+        self.delete_action = self._action("&Delete", self.delete_selection, key.Delete)
+        self.delete_action.setShortcuts([QKeySequence(key.Delete), QKeySequence(Qt.Key.Key_Backspace)])
+        self.select_all_action = self._action("Select &All", self.select_all, key.SelectAll)
+
+        self.zoom_in_action = self._action("Zoom &In", lambda: self.view.zoom_by(1.25), key.ZoomIn)
+        self.zoom_out_action = self._action("Zoom &Out", lambda: self.view.zoom_by(0.8), key.ZoomOut)
+        self.fit_action = self._action("&Fit to Window", self.view.fit_all, "Ctrl+0")
+        self.auto_layout_action = self._action("&Auto-layout", lambda: self.auto_layout(LEFT_TO_RIGHT), "Ctrl+L",
+                                               "Arrange the network in layers, left to right")
+        self.auto_layout_tb_action = self._action("Auto-layout Top to &Bottom",
+                                                  lambda: self.auto_layout(TOP_TO_BOTTOM), "Ctrl+Shift+L")
+        self.theme_group = QActionGroup(self)
+        self.light_theme_action = self._action("&Light Theme", lambda: self.set_theme(LIGHT))
+        self.dark_theme_action = self._action("&Dark Theme", lambda: self.set_theme(DARK))
+        for action in (self.light_theme_action, self.dark_theme_action):
+            action.setCheckable(True)
+            self.theme_group.addAction(action)
+        self.history_action = self.history_dock.toggleViewAction()
+        self.history_action.setText("Undo &History")
+
+        self.about_action = self._action("&About dlstudio", self._show_about)
+        self.layer_help_action = self._action("&Layer Help", self._show_layer_help, key.HelpContents)
+
+    def _create_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([self.new_action, self.new_from_template_action, self.open_action])
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        file_menu.addActions([self.save_action, self.save_as_action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.export_python_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+
+        edit_menu = bar.addMenu("&Edit")
+        edit_menu.addActions([self.undo_action, self.redo_action])
+        edit_menu.addSeparator()
+        edit_menu.addActions([self.cut_action, self.copy_action, self.paste_action, self.duplicate_action,
+                              self.delete_action])
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.select_all_action)
+
+        view_menu = bar.addMenu("&View")
+        view_menu.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action])
+        view_menu.addSeparator()
+        view_menu.addActions([self.auto_layout_action, self.auto_layout_tb_action])
+        view_menu.addSeparator()
+        view_menu.addActions([self.light_theme_action, self.dark_theme_action])
+        view_menu.addSeparator()
+        view_menu.addActions([self.palette_dock.toggleViewAction(), self.inspector_dock.toggleViewAction(),
+                              self.history_action])
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addActions([self.layer_help_action, self.about_action])
+
+    def _create_toolbar(self) -> None:
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("MainToolbar")
+        toolbar.setMovable(False)
+        toolbar.addActions([self.new_action, self.open_action, self.save_action])
+        toolbar.addSeparator()
+        toolbar.addActions([self.undo_action, self.redo_action])
+        toolbar.addSeparator()
+        toolbar.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action, self.auto_layout_action])
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+
+    # -- project -------------------------------------------------------------
+
+    def set_project(self, project: Project) -> None:
+        """Show ``project``: a fresh scene and inference, an empty undo stack, a clean window."""
+        if self.scene is not None:
+            self.scene.detach()
+            self.scene.deleteLater()
+        if self.inference is not None:
+            self.inference.close()
+        self.project = project
+        self.inference = ShapeInference(project.graph)
+        self.scene = GraphScene(project.graph, project.layout, self.inference, canvas_colors(self.theme), self)
+        self.scene.connect_requested.connect(self.connect_ports)
+        self.scene.nodes_dragged.connect(self._on_scene_nodes_dragged)
+        self.scene.status_message.connect(self._on_scene_status_message)
+        self.scene.infos_changed.connect(self._on_scene_infos_changed)
+        self.scene.selectionChanged.connect(self._on_scene_selection_changed)
+        self.scene.context_menu_requested.connect(self._on_scene_context_menu_requested)
+        self.view.setScene(self.scene)
+        self._tidy_cramped_layout()
+        self.inspector.set_model(project.graph, self.inference)
+        self.undo_stack.clear()
+        self.undo_stack.setClean()
+        self._update_title()
+        self._update_totals()
+        if self.isVisible():
+            self.view.fit_all()
+
+    def _tidy_cramped_layout(self) -> None:
+        """Lay out a project whose nodes lack positions or sit too close for edge labels.
+
+        Part of opening (like placing nodes of a file without a layout), so not an undo step;
+        the next save keeps the new positions.
+        """
+        graph, layout = self.project.graph, self.project.layout
+        sizes = self.scene.node_sizes()
+        if not is_cramped(layout.positions, sizes, graph.nodes, gap=LABEL_ROOM):
+            return
+        with self.scene.batched():
+            for node_id, (x, y) in self._layered_positions(LEFT_TO_RIGHT).items():
+                layout.move(node_id, x, y)
+
+    def _layered_positions(self, direction: str) -> dict[str, tuple[float, float]]:
+        graph = self.project.graph
+        viewport = self.view.viewport().size()
+        # Before the window is shown the viewport has no real size yet: assume the usual one.
+        size = (viewport.width(), viewport.height()) if viewport.width() > 300 else (900.0, 760.0)
+        return layered_layout(graph.topological_order(), [(e.src, e.dst) for e in graph.edges],
+                              sizes=self.scene.node_sizes(), direction=direction, viewport=size,
+                              layer_gap=LABEL_ROOM + 30)
+
+    def is_dirty(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    def new_project(self) -> None:
+        if self._confirm_discard():
+            project = Project()
+            project.data = dict(self.project.data)  # keep the data settings: a new network on the same data
+            project.training = dict(self.project.training)
+            self.set_project(project)
+
+    def new_from_template(self) -> None:
+        if not self._confirm_discard():
+            return
+        name = self._ask_template()
+        if name is None:
+            return
+        try:
+            self.set_project(load_template(name))
+        except DlstudioError as error:
+            self._show_error("Cannot open the template", error.message)
+
+    def open_dialog(self) -> None:
+        if not self._confirm_discard():
+            return
+        path = self._ask_open_path()
+        if path:
+            self.open_file(path)
+
+    def open_file(self, path: str | Path) -> bool:
+        """Load a project file into this window; a refused file is reported and leaves the window as it was."""
+        try:
+            project = load_project(path)
+        except DlstudioError as error:
+            self._show_error("Cannot open the project", error.message)
+            return False
+        self.set_project(project)
+        self._add_recent_file(Path(path))
+        return True
+
+    def save(self) -> bool:
+        if self.project.path is None:
+            return self.save_as()
+        return self._save_to(self.project.path)
+
+    def save_as(self) -> bool:
+        path = self._ask_save_path()
+        if not path:
+            return False
+        if not str(path).endswith(".dlstudio"):
+            path = f"{path}.dlstudio"
+        return self._save_to(Path(path))
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            save_project(self.project, path)
+        except DlstudioError as error:
+            self._show_error("Cannot save the project", error.message)
+            return False
+        self.undo_stack.setClean()
+        self._add_recent_file(Path(path))
+        self._update_title()
+        self.statusBar().showMessage(f"Saved {Path(path).name}", 4000)
+        return True
+
+    def export_python_code(self) -> None:
+        from dlstudio.core.export.python_code import export_python  # torch-free here, but only needed now
+
+        path = self._ask_export_path()
+        if not path:
+            return
+        class_name = "".join(part.capitalize() for part in self.project.name.replace("-", "_").split("_"))
+        if not class_name.isidentifier():
+            class_name = "Model"
+        try:
+            code = export_python(self.project.graph, class_name=class_name, description=self.project.description)
+            Path(path).write_text(code, encoding="utf-8")
+        except (DlstudioError, OSError) as error:
+            self._show_error("Cannot export Python code", getattr(error, "message", None) or str(error))
+            return
+        self.statusBar().showMessage(f"Exported {Path(path).name}", 4000)
+
+    # -- edits: every one is an undo command -----------------------------------
+
+    def push(self, command: QUndoCommand) -> None:
+        """Push one undo step, refreshing shapes once at the end however many events it causes."""
+        with self.scene.batched():
+            self.undo_stack.push(command)
+
+    def undo(self) -> None:
+        with self.scene.batched():
+            self.undo_stack.undo()
+
+    def redo(self) -> None:
+        with self.scene.batched():
+            self.undo_stack.redo()
+
+    def add_layer(self, type_id: str, scene_pos: QPointF) -> str:
+        """Add a node of ``type_id`` centred on ``scene_pos``; returns its id."""
+        command = AddNodeCommand(self.project.graph, self.project.layout, type_id,
+                                 (scene_pos.x() - NODE_WIDTH / 2, scene_pos.y() - HEADER_HEIGHT / 2))
+        self.push(command)
+        self.scene.select_nodes([command.node_id])
+        return command.node_id
+
+    def connect_ports(self, src: str, src_port: str, dst: str, dst_port: str) -> None:
+        ok, reason = self.project.graph.can_connect(src, src_port, dst, dst_port)
+        if not ok:
+            self.statusBar().showMessage(f"Cannot connect: {reason}", 6000)
+            return
+        self.push(ConnectCommand(self.project.graph, src, src_port, dst, dst_port))
+        self.statusBar().showMessage(f"Connected {src} to {dst}", 3000)
+
+    def set_param(self, node_id: str, name: str, value: object) -> None:
+        self.push(SetParamCommand(self.project.graph, node_id, name, value))
+
+    def rename_node(self, node_id: str, name: str) -> None:
+        self.push(RenameCommand(self.project.graph, node_id, name))
+
+    def apply_fix(self, node_id: str) -> bool:
+        """Apply the offered fix of ``node_id``'s error as one undo step; False if there is none."""
+        error = self.inference.info(node_id).error
+        if error is None or error.fix is None:
+            return False
+        self.push(make_fix_command(self.project.graph, self.project.layout, node_id, error.fix))
+        self.statusBar().showMessage(f"Fixed {node_id}: {error.fix.description}", 4000)
+        return True
+
+    def delete_selection(self) -> None:
+        nodes = self.scene.selected_node_ids()
+        edges: list[Edge] = self.scene.selected_edges()
+        if nodes or edges:
+            self.push(RemoveCommand(self.project.graph, self.project.layout, nodes, edges))
+
+    def select_all(self) -> None:
+        self.scene.select_nodes(list(self.project.graph.nodes))
+
+    def copy(self) -> bool:
+        nodes = self.scene.selected_node_ids()
+        if not nodes:
+            return False
+        clipboard.copy_to_clipboard(clipboard.make_fragment(self.project.graph, self.project.layout, nodes))
+        self.statusBar().showMessage(f"Copied {len(nodes)} node(s)", 3000)
+        return True
+
+    def cut(self) -> None:
+        if self.copy():
+            self.delete_selection()
+
+    def paste(self) -> None:
+        fragment = clipboard.fragment_from_clipboard()
+        if fragment is None:
+            self.statusBar().showMessage("Nothing to paste: the clipboard holds no dlstudio layers", 4000)
+            return
+        self._paste_fragment(fragment)
+
+    def duplicate(self) -> None:
+        nodes = self.scene.selected_node_ids()
+        if nodes:
+            self._paste_fragment(clipboard.make_fragment(self.project.graph, self.project.layout, nodes))
+
+    def _paste_fragment(self, fragment: dict) -> None:
+        try:
+            command, new_ids = clipboard.make_paste_command(self.project.graph, self.project.layout, fragment)
+        except (DlstudioError, KeyError, TypeError, ValueError) as error:
+            self.statusBar().showMessage(f"Cannot paste: {error}", 6000)
+            return
+        self.push(command)
+        self.scene.select_nodes(new_ids)
+
+    def auto_layout(self, direction: str = LEFT_TO_RIGHT) -> None:
+        layout = self.project.layout
+        new = self._layered_positions(direction)
+        old = {node_id: layout.position(node_id) or (0.0, 0.0) for node_id in new}
+        changed = {n: p for n, p in new.items() if old[n] != p}
+        if changed:
+            self.push(MoveNodesCommand(layout, {n: old[n] for n in changed}, changed, "auto-layout"))
+        self.view.fit_all()
+
+    # -- view state ------------------------------------------------------------
+
+    def set_theme(self, theme: str) -> None:
+        self.theme = DARK if theme == DARK else LIGHT
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, self.theme)
+        colors = canvas_colors(self.theme)
+        self.view.set_colors(colors)
+        self.scene.set_colors(colors)
+        (self.dark_theme_action if self.theme == DARK else self.light_theme_action).setChecked(True)
+        self.settings.setValue("theme", self.theme)
+
+    def _update_title(self) -> None:
+        self.setWindowTitle(f"{self.project.name}[*] — dlstudio")
+        self.setWindowModified(self.is_dirty())
+
+    def _update_totals(self) -> None:
+        totals = self.inference.totals()
+        errors = len(totals.errors)
+        self.totals_label.setText(
+            f"{totals.nodes} nodes  ·  {totals.params:,} parameters ({format_count(totals.params)})  ·  "
+            f"{format_count(totals.macs)} MACs  ·  {errors} error{'s' if errors != 1 else ''}")
+
+    def _restore_window_state(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent_files", [])
+        if isinstance(value, str):  # QSettings gives a bare string for a one-item list on some back ends
+            value = [value]
+        return [str(v) for v in value or []]
+
+    def _add_recent_file(self, path: Path) -> None:
+        text = str(path.resolve())
+        files = [text, *(f for f in self.recent_files() if f != text)][:MAX_RECENT_FILES]
+        self.settings.setValue("recent_files", files)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self.recent_files()
+        for path in files:
+            action = self.recent_menu.addAction(Path(path).name)
+            action.setToolTip(path)
+            action.triggered.connect(lambda checked=False, p=path: self._open_recent(p))
+        if not files:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def _open_recent(self, path: str) -> None:
+        if self._confirm_discard():
+            self.open_file(path)
+
+    # -- closing ---------------------------------------------------------------
+
+    def _confirm_discard(self) -> bool:
+        """True when the current project may be replaced: it is clean, saved now, or the user discards it."""
+        if not self.is_dirty():
+            return True
+        choice = self._ask_save_changes()
+        if choice == SAVE_CHOICE:
+            return self.save()
+        return choice == DISCARD_CHOICE
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._confirm_discard():
+            event.ignore()
+            return
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        event.accept()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._fitted_once:
+            self._fitted_once = True
+            self.view.fit_all()
+
+    # -- dialogs (tests replace these) ----------------------------------------------
+
+    def _ask_save_changes(self) -> str:
+        answer = QMessageBox.question(
+            self, "Unsaved changes", f"Save the changes to {self.project.name}?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save)
+        return {QMessageBox.StandardButton.Save: SAVE_CHOICE,
+                QMessageBox.StandardButton.Discard: DISCARD_CHOICE}.get(answer, CANCEL_CHOICE)
+
+    def _ask_open_path(self) -> str:
+        return QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)[0]
+
+    def _ask_save_path(self) -> str:
+        start = str(self.project.path or f"{self.project.name}.dlstudio")
+        return QFileDialog.getSaveFileName(self, "Save project", start, PROJECT_FILTER)[0]
+
+    def _ask_export_path(self) -> str:
+        return QFileDialog.getSaveFileName(self, "Export Python code", f"{self.project.name}.py",
+                                           "Python files (*.py)")[0]
+
+    def _ask_template(self) -> str | None:
+        templates = list_templates()
+        titles = [f"{t.title} — {t.description}" if t.description else t.title for t in templates]
+        title, ok = QInputDialog.getItem(self, "New from template", "Template:", titles, 0, False)
+        return templates[titles.index(title)].name if ok and title in titles else None
+
+    def _show_error(self, title: str, message: str) -> None:
+        QMessageBox.warning(self, title, message)
+
+    def _show_about(self) -> None:
+        QMessageBox.about(self, "About dlstudio",
+                          f"<b>dlstudio {__version__}</b><p>Draw a neural network, train it, look inside it.</p>"
+                          "<p>Runs locally; nothing leaves your machine.</p>")
+
+    def _show_layer_help(self) -> None:
+        nodes = self.scene.selected_node_ids()
+        if nodes:
+            spec = self.project.graph.node(nodes[0]).spec
+            QMessageBox.information(self, f"{spec.display_name}", spec.help)
+        else:
+            QMessageBox.information(self, "Layer help", "Select a node, or hover over a layer in the palette, to "
+                                    "read what it does.")
+
+    # -- slots -----------------------------------------------------------------
+
+    def _on_undo_stack_clean_changed(self, clean: bool) -> None:
+        self._update_title()
+
+    def _on_view_layer_dropped(self, type_id: str, scene_pos: QPointF) -> None:
+        self.add_layer(type_id, scene_pos)
+        self.view.setFocus()
+
+    def _on_palette_layer_activated(self, type_id: str) -> None:
+        self.add_layer(type_id, self.view.center_scene_pos())
+
+    def _on_scene_nodes_dragged(self, old: dict, new: dict) -> None:
+        self.push(MoveNodesCommand(self.project.layout, old, new))
+
+    def _on_scene_status_message(self, message: str) -> None:
+        if message:
+            self.statusBar().showMessage(message, 6000)
+        else:
+            self.statusBar().clearMessage()
+
+    def _on_scene_infos_changed(self, node_ids: list) -> None:
+        self._update_totals()
+        self.inspector.on_infos_changed(node_ids)
+
+    def _on_scene_selection_changed(self) -> None:
+        nodes = self.scene.selected_node_ids()
+        single = nodes[0] if len(nodes) == 1 else None
+        if single != self.inspector.node_id or single is None:
+            self.inspector.show_node(single, len(nodes))
+        if single is not None:
+            error = self.inference.info(single).error
+            if error is not None:
+                self.statusBar().showMessage(f"{self.project.graph.node(single).name}: {error.message}")
+
+    def _on_scene_context_menu_requested(self, node_id: str | None, screen_pos) -> None:
+        menu = QMenu(self)
+        if node_id is not None:
+            error = self.inference.info(node_id).error
+            if error is not None and error.fix is not None:
+                menu.addAction(f"Fix: {error.fix.description}", lambda: self.apply_fix(node_id))
+                menu.addSeparator()
+            menu.addActions([self.copy_action, self.cut_action, self.duplicate_action, self.delete_action])
+        else:
+            menu.addActions([self.paste_action, self.select_all_action, self.auto_layout_action])
+        menu.exec(screen_pos)
+        menu.deleteLater()
