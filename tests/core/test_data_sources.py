@@ -133,7 +133,13 @@ def test_csv_refuses_a_non_numeric_feature_column_by_name(tmp_path: Path) -> Non
 def test_csv_refuses_a_missing_label_column(tmp_path: Path) -> None:
     path = _write_csv(tmp_path / "t.csv", ["a,b", "1,2"])
     with pytest.raises(DataError, match=r"no column 'label'; its columns are a, b"):
-        load_source({"source": "csv", "path": str(path)}, (1,))
+        load_source({"source": "csv", "path": str(path), "label_column": "label"}, (1,))
+
+
+def test_csv_label_column_defaults_to_the_last(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path / "t.csv", ["a,b,kind", "1,2,x", "3,4,y"])
+    data = load_source({"source": "csv", "path": str(path), "label_column": ""}, (2,))
+    assert data.class_names == ["x", "y"] and data.x.shape == (2, 2)
 
 
 def test_csv_feature_count_must_match_the_input(tmp_path: Path) -> None:

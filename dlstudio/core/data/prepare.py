@@ -24,7 +24,7 @@ RECONSTRUCTION = "reconstruction"
 
 # Used for keys a project leaves out (the project schema normally fills them in).
 DATA_DEFAULTS: dict[str, Any] = {
-    "source": "digits", "path": "", "dataset": "mnist", "label_column": "label",
+    "source": "digits", "path": "", "dataset": "mnist", "label_column": "",
     "val_fraction": 0.15, "test_fraction": 0.15, "split_seed": 0, "normalize": True,
     "augment_crop_padding": 0, "augment_hflip": False, "augment_rotation": 0.0, "augment_color_jitter": 0.0,
 }

@@ -23,7 +23,10 @@ def _class_order(values: list[str]) -> list[str]:
 
 
 def load_csv(path: Path, label_column: str, input_shape: tuple[int, ...]) -> LabeledTensors:
-    """Read a CSV with a header row; every column but ``label_column`` must be numeric."""
+    """Read a CSV with a header row; every column but the label column must be numeric.
+
+    An empty ``label_column`` means the last column.
+    """
     if not path.is_file():
         raise DataError(f"the CSV file {str(path)!r} does not exist")
     with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -31,6 +34,7 @@ def load_csv(path: Path, label_column: str, input_shape: tuple[int, ...]) -> Lab
     if len(rows) < 2:
         raise DataError(f"the CSV file {str(path)!r} needs a header row and at least one data row")
     header, body = [name.strip() for name in rows[0]], rows[1:]
+    label_column = label_column or header[-1]
     if label_column not in header:
         raise DataError(f"the CSV file {str(path)!r} has no column {label_column!r}; its columns are "
                         f"{', '.join(header)}")

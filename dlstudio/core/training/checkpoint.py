@@ -1,0 +1,82 @@
+"""Checkpoint files: tensors, dicts, lists, numbers and strings only, loaded with ``weights_only=True``.
+
+Random generator states are converted to tensors and lists (never pickled
+objects), so a checkpoint from anywhere can be opened without running code.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlstudio.core.errors import DlstudioError
+
+CHECKPOINT_FORMAT = "dlstudio-checkpoint"
+CHECKPOINT_VERSION = 1
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+class CheckpointError(DlstudioError):
+    """A checkpoint could not be read or does not belong to this model."""
+
+
+def capture_rng(shuffle: torch.Generator) -> dict[str, Any]:
+    """The state of every generator training draws from: torch (CPU and CUDA), numpy, Python, shuffling."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "shuffle": shuffle.get_state(),
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                  "position": int(position), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "python": {"version": int(version), "internal": list(internal), "gauss": gauss},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any], shuffle: torch.Generator) -> None:
+    """Put back what :func:`capture_rng` took."""
+    torch.set_rng_state(state["torch"])
+    shuffle.set_state(state["shuffle"])
+    numpy_state = state["numpy"]
+    np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32),
+                         numpy_state["position"], numpy_state["has_gauss"], numpy_state["cached_gaussian"]))
+    python_state = state["python"]
+    random.setstate((python_state["version"], tuple(python_state["internal"]), python_state["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Write ``state`` atomically (a temporary file, then a rename), so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}, temporary)
+    os.replace(temporary, path)
+
+
+def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint safely (``weights_only=True``); CheckpointError with a one-line reason otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / LAST
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {str(path)!r}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError, ...
+        raise CheckpointError(f"cannot read the checkpoint {str(path)!r}: {type(error).__name__}") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a dlstudio checkpoint")
+    if state.get("version", 0) > CHECKPOINT_VERSION:
+        raise CheckpointError(f"{str(path)!r} was written by a newer dlstudio (checkpoint version "
+                              f"{state['version']}); update dlstudio to read it")
+    return state

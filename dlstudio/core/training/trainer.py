@@ -1,0 +1,378 @@
+"""The training loop: plain Python with hooks, cooperative control, exact resume (torch, no Qt).
+
+The batch loop is kept lean on purpose (it is benchmarked against a
+hand-written loop, see bench/train.py): samples live in memory as tensors
+sliced by a shuffled index, per-batch losses and correct counts accumulate on
+the device and are read back once per epoch (and every NAN_CHECK_EVERY
+batches to catch a diverging loss), and hooks nobody overrides are never called.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional
+
+from dlstudio.core.data.prepare import CLASSIFICATION, DataSplit, PreparedData
+from dlstudio.core.training.callbacks import Callback, overriding
+from dlstudio.core.training.checkpoint import BEST, LAST, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from dlstudio.core.training.config import TrainConfig
+from dlstudio.core.training.control import TrainControl
+from dlstudio.core.training.device import resolve_device, resolve_precision, use_channels_last
+from dlstudio.core.training.events import BatchEnd, EpochMetrics, FitResult
+from dlstudio.core.training.optim import Schedule, make_optimizer
+
+# A host sync every this many batches to catch a non-finite loss early; on a GPU
+# a sync stalls the pipeline, so it must not happen every batch.
+NAN_CHECK_EVERY = 32
+_EVAL_BATCH = 512
+
+
+class _NonFiniteLoss(Exception):
+    def __init__(self, epoch: int, batch: int, value: float) -> None:
+        super().__init__(f"epoch {epoch}, batch {batch}")
+        self.epoch, self.batch, self.value = epoch, batch, value
+
+
+class _Stopped(Exception):
+    """Raised inside the batch loop when the user asked to stop; caught by fit()."""
+
+
+class Trainer:
+    """Trains ``model`` on ``data`` with ``config``; hooks go to ``callbacks``.
+
+    ``run_dir`` (optional) receives ``last.pt`` after every epoch (full state,
+    resumable) and ``best.pt`` (weights of the best epoch by ``config.monitor``).
+    ``meta`` is stored in both (class names, normalization, settings...).
+    Attributes callbacks may read: ``model``, ``config``, ``control``,
+    ``history``, ``epoch`` (epochs completed), ``batches_per_epoch``, ``device``.
+    """
+
+    def __init__(self, model: torch.nn.Module, data: PreparedData, config: TrainConfig, *,
+                 callbacks: Iterable[Callback] = (), control: TrainControl | None = None,
+                 run_dir: Path | str | None = None, meta: dict[str, Any] | None = None) -> None:
+        self.model = model
+        self.data = data
+        self.config = config
+        self.callbacks = list(callbacks)
+        self.control = control or TrainControl()
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.meta = {"class_names": list(data.class_names),
+                     "normalization": data.normalization.to_dict() if data.normalization else None,
+                     **(meta or {})}
+        self.device = resolve_device(config.device)
+        self.autocast_dtype = resolve_precision(config.precision, self.device)
+        self.channels_last = use_channels_last(config.channels_last, model, data.sample_shape, self.device,
+                                               self.autocast_dtype)
+        self.history: list[EpochMetrics] = []
+        self.epoch = 0
+        self.batches_per_epoch = max(1, math.ceil(len(data.train) / config.batch_size))
+        self.shuffle_generator = torch.Generator().manual_seed(config.seed)
+        self._best_value: float | None = None
+        self._best_epoch: int | None = None
+        self._stale_epochs = 0
+        self._position: dict[str, Any] | None = None
+        self._next_batch = -1
+        self._hooks = {name: overriding(self.callbacks, name) for name in
+                       ("on_fit_start", "on_epoch_start", "on_batch_end", "on_validation_end", "on_epoch_end",
+                        "on_fit_end", "on_exception")}
+        self._classify = data.task == CLASSIFICATION
+        self._set_up()
+
+    # -- setup ---------------------------------------------------------------
+
+    def _set_up(self) -> None:
+        torch.manual_seed(self.config.seed)
+        np.random.seed(self.config.seed)
+        random.seed(self.config.seed)
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.model.to(self.device, memory_format=layout)
+        self._splits = {name: self._to_device(getattr(self.data, name), layout) for name in ("train", "val", "test")}
+        self.optimizer = make_optimizer(self.model.parameters(), self.config)
+        self.schedule = Schedule(self.optimizer, self.config, self.batches_per_epoch)
+        fp16 = self.autocast_dtype == torch.float16
+        self.scaler = torch.amp.GradScaler(self.device.type) if fp16 else None
+        self._forward: Callable[..., Any] = torch.compile(self.model) if self.config.compile else self.model
+
+    def _to_device(self, split: DataSplit, layout: torch.memory_format) -> DataSplit:
+        x = split.x.to(self.device)
+        if x.ndim == 4:
+            # Stored once in the training layout: slicing by an index keeps it, so batches need no copy.
+            x = x.contiguous(memory_format=layout)
+        return DataSplit(x, split.y.to(self.device))
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _loss(self, output: torch.Tensor, x: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        if self._classify:
+            return functional.cross_entropy(output.float(), y, reduction=reduction)
+        return functional.mse_loss(output.float(), x.float(), reduction=reduction)
+
+    # -- state ---------------------------------------------------------------
+
+    @property
+    def monitor(self) -> str:
+        """The metric early stopping and keep-best watch (lower is better)."""
+        return self.config.monitor if len(self.data.val) else "train_loss"
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where training is now."""
+        state: dict[str, Any] = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "rng": capture_rng(self.shuffle_generator),
+            "epoch": self.epoch,
+            "position": self._position,
+            "history": [m.to_dict() for m in self.history],
+            "best": {"value": self._best_value, "epoch": self._best_epoch, "stale": self._stale_epochs},
+            "config": self.config.to_dict(),
+            "meta": self.meta,
+        }
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state_dict` (or a ``last.pt`` loaded with :func:`load_checkpoint`)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+        restore_rng(state["rng"], self.shuffle_generator)
+        self.epoch = int(state["epoch"])
+        self._position = state["position"]
+        self.history = [EpochMetrics.from_dict(m) for m in state["history"]]
+        best = state["best"]
+        self._best_value, self._best_epoch, self._stale_epochs = best["value"], best["epoch"], best["stale"]
+
+    def _save_last(self) -> None:
+        if self.run_dir is not None:
+            save_checkpoint(self.state_dict(), self.run_dir / LAST)
+
+    def _save_best(self, metrics: EpochMetrics) -> None:
+        if self.run_dir is not None:
+            save_checkpoint({"model": self.model.state_dict(), "epoch": metrics.epoch,
+                             "metrics": metrics.to_dict(), "meta": self.meta}, self.run_dir / BEST)
+
+    # -- the loop ------------------------------------------------------------
+
+    def fit(self, resume: Path | str | dict[str, Any] | None = None) -> FitResult:
+        """Train until ``config.epochs`` epochs are done, early stopping, a stop request or a failure.
+
+        ``resume``: a run folder, a ``last.pt`` path, or a loaded state to continue from.
+        A KeyboardInterrupt is treated as a stop request.
+        """
+        started = time.perf_counter()
+        if resume is not None:
+            self.load_state_dict(resume if isinstance(resume, dict) else load_checkpoint(resume, self.device))
+        self._dispatch("on_fit_start")
+        result: FitResult
+        try:
+            result = self._run_epochs()
+        except _Stopped:
+            self._save_last()
+            result = FitResult("stopped", self.epoch, list(self.history), self._best_epoch,
+                               "stopped by request; resume from the run's last checkpoint")
+        except KeyboardInterrupt as error:
+            self._dispatch("on_exception", error)
+            if self._position is not None:
+                self._save_last()
+                message = "interrupted; resume from the run's last checkpoint"
+            else:  # interrupted inside an optimizer step or validation: keep the epoch's checkpoint
+                message = f"interrupted; the last checkpoint is from epoch {self.epoch}"
+            result = FitResult("stopped", self.epoch, list(self.history), self._best_epoch, message)
+        except _NonFiniteLoss as error:
+            result = self._fail_non_finite(error)
+        except BaseException as error:
+            self._dispatch("on_exception", error)
+            raise
+        if result.status in ("completed", "early_stopped") and len(self.data.test):
+            result.test_loss, result.test_accuracy, _ = self.evaluate("test")
+        result.seconds = time.perf_counter() - started
+        self._dispatch("on_fit_end", result)
+        return result
+
+    def _run_epochs(self) -> FitResult:
+        config = self.config
+        while self.epoch < config.epochs:
+            epoch = self.epoch + 1
+            self._dispatch("on_epoch_start", epoch)
+            learning_rate = float(self.optimizer.param_groups[0]["lr"])
+            train_loss, train_accuracy, seconds, samples = self._train_epoch(epoch)
+            val_loss, val_accuracy, confusion = self.evaluate("val") if len(self.data.val) else (None, None, None)
+            metrics = EpochMetrics(epoch, train_loss, train_accuracy, val_loss, val_accuracy, learning_rate,
+                                   seconds, samples / seconds if seconds > 0 else 0.0, confusion)
+            self._dispatch("on_validation_end", metrics)
+            monitored = val_loss if self.monitor == "val_loss" and val_loss is not None else train_loss
+            metrics.is_best = self._best_value is None or monitored < self._best_value
+            if metrics.is_best:
+                self._best_value, self._best_epoch, self._stale_epochs = monitored, epoch, 0
+            else:
+                self._stale_epochs += 1
+            self.schedule.epoch_step(monitored)
+            self.epoch = epoch
+            self.history.append(metrics)
+            self._save_last()
+            if metrics.is_best:
+                self._save_best(metrics)
+            self._dispatch("on_epoch_end", metrics)
+            patience = config.early_stopping_patience
+            if patience and self._stale_epochs >= patience:
+                return FitResult("early_stopped", self.epoch, list(self.history), self._best_epoch,
+                                 f"no better {self.monitor} for {patience} epochs (best: epoch {self._best_epoch})")
+            if self.control.stop_requested:
+                return FitResult("stopped", self.epoch, list(self.history), self._best_epoch,
+                                 "stopped by request; resume from the run's last checkpoint")
+        return FitResult("completed", self.epoch, list(self.history), self._best_epoch)
+
+    def _train_epoch(self, epoch: int) -> tuple[float, float | None, float, int]:
+        """One pass over the training split; returns loss, accuracy, seconds and samples trained."""
+        train = self._splits["train"]
+        x_all, y_all = train.x, train.y
+        n, size, batches = len(train), self.config.batch_size, self.batches_per_epoch
+        device = self.device
+        if self._position is not None:  # resuming in the middle of this epoch
+            position, self._position = self._position, None
+            permutation = position["permutation"].to(device)
+            losses = position["losses"].to(device)
+            correct = position["correct"].to(device)
+            first = int(position["batch"])
+        else:
+            permutation = torch.randperm(n, generator=self.shuffle_generator).to(device)
+            losses = torch.zeros(batches, device=device)
+            correct = torch.zeros((), dtype=torch.int64, device=device)
+            first = 0
+        self.model.train()
+        forward, optimizer, schedule, scaler = self._forward, self.optimizer, self.schedule, self.scaler
+        augment = self.data.augmentation if self.data.augmentation.enabled else None
+        generator, control, classify = self.shuffle_generator, self.control, self._classify
+        batch_hooks = self._hooks["on_batch_end"]
+        loss_of = self._loss
+        started = time.perf_counter()
+        try:
+            for b in range(first, batches):
+                if control.pending and not self._obey_control():
+                    self._position = self._where(epoch, b, permutation, losses, correct)
+                    raise _Stopped
+                # While -1, an interrupt would find a half-done step: nothing resumable to save.
+                self._next_batch = -1
+                index = permutation[b * size:(b + 1) * size]
+                x, y = x_all[index], y_all[index]
+                if augment is not None:
+                    x = augment(x, generator)
+                with self._autocast():
+                    output = forward(x)
+                    loss = loss_of(output, x, y)
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                schedule.batch_step()
+                loss = loss.detach()
+                losses[b] = loss
+                if classify:
+                    correct += (output.detach().argmax(1) == y).sum()
+                self._next_batch = b + 1
+                if batch_hooks:
+                    batch = BatchEnd(epoch, b + 1, batches, min(n, (b + 1) * size), loss)
+                    for callback in batch_hooks:
+                        callback.on_batch_end(self, batch)
+                if (b + 1) % NAN_CHECK_EVERY == 0:
+                    self._check_finite(losses, b + 1 - NAN_CHECK_EVERY, b + 1, epoch)
+        except KeyboardInterrupt:
+            if self._next_batch >= 0:
+                self._position = self._where(epoch, self._next_batch, permutation, losses, correct)
+            raise
+        finally:
+            self._next_batch = -1
+        self._check_finite(losses, first, batches, epoch)
+        seconds = time.perf_counter() - started
+        sizes = torch.full((batches,), float(size), device=device)
+        sizes[-1] = n - size * (batches - 1)
+        train_loss = float((losses * sizes).sum()) / n
+        accuracy = float(correct) / n if classify else None
+        return train_loss, accuracy, seconds, n - min(n, first * size)
+
+    @staticmethod
+    def _where(epoch: int, batch: int, permutation: torch.Tensor, losses: torch.Tensor,
+               correct: torch.Tensor) -> dict[str, Any]:
+        """Where an epoch stands between batches, so that resuming continues it exactly."""
+        return {"epoch": epoch, "batch": batch, "permutation": permutation.cpu(), "losses": losses.cpu(),
+                "correct": correct.cpu()}
+
+    def _obey_control(self) -> bool:
+        """Wait while paused; False when a stop was requested."""
+        if not self.control.wait_while_paused():
+            return False
+        self.control.pending = self.control.paused or self.control.stop_requested
+        return True
+
+    def _check_finite(self, losses: torch.Tensor, start: int, stop: int, epoch: int) -> None:
+        window = losses[max(0, start):stop]
+        if len(window) and not bool(torch.isfinite(window).all()):
+            first_bad = int(torch.nonzero(~torch.isfinite(window))[0]) + max(0, start)
+            raise _NonFiniteLoss(epoch, first_bad + 1, float(window[first_bad - max(0, start)]))
+
+    def _fail_non_finite(self, error: _NonFiniteLoss) -> FitResult:
+        kept = f"the last good checkpoint is from epoch {self.epoch}" if self.epoch else "no epoch had finished"
+        if self.run_dir is not None and (self.run_dir / LAST).is_file():
+            # Put the last good weights back, so whoever looks at the model sees a working one.
+            self.model.load_state_dict(load_checkpoint(self.run_dir / LAST, self.device)["model"])
+        message = (f"the loss became {error.value} at epoch {error.epoch}, batch {error.batch}; training "
+                   f"stopped and {kept} (try a lower learning rate)")
+        return FitResult("failed", self.epoch, list(self.history), self._best_epoch, message)
+
+    def evaluate(self, split: str = "val") -> tuple[float | None, float | None, list[list[int]] | None]:
+        """Mean loss, accuracy and confusion matrix (true x predicted) on ``split``; accuracy None for reconstruction."""
+        data = self._splits[split]
+        n = len(data)
+        if n == 0:
+            return None, None, None
+        classes = len(self.data.class_names)
+        loss_sum = torch.zeros((), device=self.device)
+        confusion = torch.zeros(classes * classes, dtype=torch.int64, device=self.device) if self._classify else None
+        was_training = self.model.training
+        self.model.eval()
+        with torch.inference_mode():
+            for start in range(0, n, _EVAL_BATCH):
+                x, y = data.x[start:start + _EVAL_BATCH], data.y[start:start + _EVAL_BATCH]
+                with self._autocast():
+                    output = self._forward(x)
+                loss_sum += self._loss(output, x, y, reduction="sum")
+                if confusion is not None:
+                    confusion += torch.bincount(y * classes + output.argmax(1), minlength=classes * classes)
+        self.model.train(was_training)
+        if not self._classify:
+            elements = n * math.prod(self.data.sample_shape)
+            return float(loss_sum) / elements, None, None
+        matrix = confusion.view(classes, classes).cpu()  # type: ignore[union-attr]
+        return float(loss_sum) / n, float(matrix.diagonal().sum()) / n, matrix.tolist()
+
+    def _dispatch(self, hook: str, *args: Any) -> None:
+        for callback in self._hooks[hook]:
+            getattr(callback, hook)(self, *args)
+
+
+def fit(model: torch.nn.Module, data: PreparedData, config: TrainConfig, callbacks: Iterable[Callback] = (), *,
+        control: TrainControl | None = None, run_dir: Path | str | None = None,
+        resume: Path | str | dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> FitResult:
+    """Train ``model`` on ``data``: a shortcut for ``Trainer(...).fit(resume)``."""
+    trainer = Trainer(model, data, config, callbacks=callbacks, control=control, run_dir=run_dir, meta=meta)
+    return trainer.fit(resume)
