@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import runpy
 import subprocess
 import sys
 from collections.abc import Callable
@@ -289,6 +290,22 @@ def test_exported_file_runs_standalone(tmp_path: Path) -> None:
                             cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "output shape: (2, 10)"
+
+
+def test_smoke_check_with_two_inputs_whose_ids_clash_with_its_names(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    graph = Graph()
+    graph.add_node("Input", {"shape": [10]}, node_id="model")
+    graph.add_node("Input", {"shape": [6]}, node_id="batch")
+    graph.add_node("Concat", node_id="result")
+    graph.connect("model", "out", "result", "in1")
+    graph.connect("batch", "out", "result", "in2")
+    chain(graph, "result", ("print", "Linear", {"out_features": 3}), ("scores", "Output", {"classes": 3}))
+    chain(graph, "result", ("recon", "Output", {"task": "reconstruction"}))
+    path = tmp_path / "two.py"
+    path.write_text(export_python(graph), encoding="utf-8")
+    runpy.run_path(str(path), run_name="__main__")
+    assert capsys.readouterr().out.splitlines() == ["scores shape: (2, 3)", "recon shape: (2, 16)"]
 
 
 def test_graph_with_errors_is_refused_with_the_compile_error() -> None:

@@ -107,20 +107,30 @@ def _forward_method(graph: Graph, nodes: list[Node], inputs: list[Node], outputs
 
 
 def _smoke_check(class_name: str, inputs: list[Node], outputs: list[Node], infos: dict[str, NodeInfo]) -> list[str]:
-    """A ``__main__`` block: build the model, run a random batch, print the output shape(s)."""
-    lines = ['if __name__ == "__main__":', f"{_INDENT}model = {class_name}().eval()"]
-    for node in inputs:
+    """A ``__main__`` block: build the model, run a random batch, print the output shape(s).
+
+    Its module-level names are fixed (model, batch, result), never node ids, so no id can clash with them.
+    """
+    def random_batch(node: Node) -> str:
         dims = ", ".join(str(d) for d in (_SMOKE_BATCH, *infos[node.id].output_shape))  # type: ignore[misc]
-        lines.append(f"{_INDENT}{node.id} = torch.randn({dims})")
+        return f"torch.randn({dims})"
+
+    lines = ['if __name__ == "__main__":', f"{_INDENT}model = {class_name}().eval()"]
+    if len(inputs) == 1:
+        lines.append(f"{_INDENT}batch = {random_batch(inputs[0])}  # {inputs[0].id}")
+        call = "model(batch)"
+    else:
+        lines.append(f"{_INDENT}batch = (")
+        lines += [f"{_INDENT * 2}{random_batch(node)},  # {node.id}" for node in inputs]
+        lines.append(f"{_INDENT})")
+        call = "model(*batch)"
     lines.append(f"{_INDENT}with torch.no_grad():")
-    call = f"model({', '.join(node.id for node in inputs)})"
+    lines.append(f"{_INDENT * 2}result = {call}")
     if len(outputs) == 1:
-        lines.append(f"{_INDENT * 2}result = {call}")
         lines.append(f'{_INDENT}print("output shape:", tuple(result.shape))')
     else:
-        lines.append(f"{_INDENT * 2}results = {call}")
-        for index, node in enumerate(outputs):
-            lines.append(f'{_INDENT}print("{node.id} shape:", tuple(results[{index}].shape))')
+        lines += [f'{_INDENT}print("{node.id} shape:", tuple(result[{index}].shape))'
+                  for index, node in enumerate(outputs)]
     return lines
 
 
