@@ -12,13 +12,12 @@ import re
 from typing import Any
 
 from PySide6.QtCore import QMimeData
-from PySide6.QtGui import QUndoCommand
 from PySide6.QtWidgets import QApplication
 
 from dlstudio.core.graph import Graph, check_node_id
 from dlstudio.core.layers import get_spec
 from dlstudio.core.layout import Layout
-from dlstudio.gui.commands import AddNodeCommand, ConnectCommand
+from dlstudio.gui.commands import AddNodeCommand, ConnectCommand, MacroCommand
 
 FRAGMENT_MIME_TYPE = "application/x-dlstudio-fragment"
 FRAGMENT_FORMAT = "dlstudio-fragment"
@@ -56,9 +55,9 @@ def _fresh_id(type_id: str, taken: set[str]) -> str:
 
 
 def make_paste_command(graph: Graph, layout: Layout, fragment: dict[str, Any], offset: float = PASTE_OFFSET
-                       ) -> tuple[QUndoCommand, list[str]]:
+                       ) -> tuple[MacroCommand, list[str]]:
     """One undo step adding the fragment's nodes (new ids, offset) and edges; returns it and the new ids."""
-    macro = QUndoCommand(f"paste {len(fragment['nodes'])} node(s)")
+    macro = MacroCommand(f"paste {len(fragment['nodes'])} node(s)")
     taken = set(graph.nodes)
     renamed: dict[str, str] = {}
     for data in fragment["nodes"]:
@@ -69,11 +68,11 @@ def make_paste_command(graph: Graph, layout: Layout, fragment: dict[str, Any], o
         x, y = fragment["positions"].get(data["id"], (0.0, 0.0))
         # A name that was just the old id follows the new id; a name the user chose is kept.
         name = new_id if data["name"] == data["id"] else data["name"]
-        AddNodeCommand(graph, layout, data["type"], (x + offset, y + offset), params=data["params"], name=name,
-                       node_id=new_id, parent=macro)
+        macro.add(AddNodeCommand(graph, layout, data["type"], (x + offset, y + offset), params=data["params"],
+                                 name=name, node_id=new_id))
     for edge in fragment["edges"]:
-        ConnectCommand(graph, renamed[edge["src"]], edge["src_port"], renamed[edge["dst"]], edge["dst_port"],
-                       parent=macro)
+        macro.add(ConnectCommand(graph, renamed[edge["src"]], edge["src_port"], renamed[edge["dst"]],
+                                 edge["dst_port"]))
     return macro, list(renamed.values())
 
 

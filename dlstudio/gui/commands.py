@@ -2,8 +2,8 @@
 
 ``redo`` and ``undo`` call the core :class:`Graph` / :class:`Layout` API and
 nothing else; the scene, the inspector and the status bar follow the model's
-events. Composite edits (paste, fixes, auto-layout) are one command with
-child commands, so they are one undo step.
+events. Composite edits (paste, fixes) are one :class:`MacroCommand`, so
+they are one undo step.
 """
 
 from __future__ import annotations
@@ -178,6 +178,30 @@ class RenameCommand(QUndoCommand):
         self.graph.rename(self.node_id, self.old)
 
 
+class MacroCommand(QUndoCommand):
+    """Several commands as one undo step: redo in order, undo in reverse.
+
+    Children are held here rather than through Qt's parent mechanism: a Python
+    subclass given only to a C++ parent may lose its Python side (and its redo).
+    """
+
+    def __init__(self, text: str, commands: list[QUndoCommand] | None = None) -> None:
+        super().__init__(text)
+        self.commands: list[QUndoCommand] = list(commands or [])
+
+    def add(self, command: QUndoCommand) -> QUndoCommand:
+        self.commands.append(command)
+        return command
+
+    def redo(self) -> None:
+        for command in self.commands:
+            command.redo()
+
+    def undo(self) -> None:
+        for command in reversed(self.commands):
+            command.undo()
+
+
 def check_param_value(graph: Graph, node_id: str, name: str, value: Any) -> Any:
     """The normalized value if ``Graph.set_param`` would accept it; raise ParamError with the reason if not.
 
@@ -198,11 +222,11 @@ def check_param_value(graph: Graph, node_id: str, name: str, value: Any) -> Any:
     return value
 
 
-def make_fix_command(graph: Graph, layout: Layout, node_id: str, fix: Fix) -> QUndoCommand:
+def make_fix_command(graph: Graph, layout: Layout, node_id: str, fix: Fix) -> MacroCommand:
     """One undo step applying ``fix`` to ``node_id`` (insert a node before an input, or set a parameter)."""
-    macro = QUndoCommand(f"fix {node_id}: {fix.description}")
+    macro = MacroCommand(f"fix {node_id}: {fix.description}")
     if fix.action == "set_param":
-        SetParamCommand(graph, node_id, fix.param, fix.value, parent=macro)
+        macro.add(SetParamCommand(graph, node_id, fix.param, fix.value))
         return macro
     if fix.action != "insert_before":
         raise GraphError(f"unknown fix {fix.action!r} for {node_id}", node_id)
@@ -213,13 +237,13 @@ def make_fix_command(graph: Graph, layout: Layout, node_id: str, fix: Fix) -> QU
     downstream = graph.descendants([node_id])
     old = {n: p for n in downstream if (p := layout.position(n)) is not None}
     new = {n: (px + FIX_SHIFT, py) for n, (px, py) in old.items()}
-    MoveNodesCommand(layout, old, new, parent=macro)
-    added = AddNodeCommand(graph, layout, fix.layer_type, (x, y), params=fix.params, parent=macro)
+    macro.add(MoveNodesCommand(layout, old, new))
+    added = macro.add(AddNodeCommand(graph, layout, fix.layer_type, (x, y), params=fix.params))
     spec = get_spec(fix.layer_type)
     new_in, new_out = spec.input_ports(added.params)[0], spec.output_ports(added.params)[0]
     existing = graph.input_edge(node_id, port)
     if existing is not None:
-        DisconnectCommand(graph, existing, parent=macro)
-        ConnectCommand(graph, existing.src, existing.src_port, added.node_id, new_in, parent=macro)
-    ConnectCommand(graph, added.node_id, new_out, node_id, port, parent=macro)
+        macro.add(DisconnectCommand(graph, existing))
+        macro.add(ConnectCommand(graph, existing.src, existing.src_port, added.node_id, new_in))
+    macro.add(ConnectCommand(graph, added.node_id, new_out, node_id, port))
     return macro

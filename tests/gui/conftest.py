@@ -1,0 +1,66 @@
+"""GUI test support: offscreen Qt, settings kept away from the user's, a window fixture that checks for leaks."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt is imported anywhere
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from dlstudio.gui.settings import apply_identity  # noqa: E402
+
+# Qt's own short-lived top-level helpers that are not ours to close.
+_IGNORED_TOP_LEVELS = {"QTipLabel"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_settings(qapp, tmp_path_factory):
+    """Every QSettings() in the tests reads and writes an ini file under a temporary folder."""
+    folder = tmp_path_factory.mktemp("qsettings")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    apply_identity("dlstudio-tests", "dlstudio-tests")
+    yield folder
+
+
+def _top_levels() -> set:
+    return {w for w in QApplication.topLevelWidgets() if w.metaObject().className() not in _IGNORED_TOP_LEVELS}
+
+
+@pytest.fixture
+def make_window(qtbot):
+    """A factory of shown main windows; afterwards closes them all and fails on leaked top-level widgets."""
+    from dlstudio.gui.main_window import MainWindow
+
+    QSettings().clear()  # each test starts from a first launch
+    before = _top_levels()
+    windows: list[MainWindow] = []
+
+    def make(project=None, show: bool = True) -> MainWindow:
+        window = MainWindow(project)
+        windows.append(window)
+        if show:
+            window.show()
+            qtbot.waitExposed(window)
+            window.activateWindow()
+            # Shortcuts only reach the active window; offscreen activation arrives as an event.
+            qtbot.waitUntil(window.isActiveWindow, timeout=3000)
+            window.view.setFocus()
+        return window
+
+    yield make
+    for window in windows:
+        try:
+            window.undo_stack.setClean()  # no close prompt at teardown
+            window.close()
+            window.deleteLater()
+        except RuntimeError:
+            pass  # already deleted by the test
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
+    leaked = [w for w in _top_levels() - before]
+    names = [f"{w.metaObject().className()} {w.objectName()!r} visible={w.isVisible()}" for w in leaked]
+    assert not leaked, f"top-level widgets left open: {names}"
