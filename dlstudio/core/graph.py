@@ -164,7 +164,11 @@ class Graph:
 
         With ``subset``, only those nodes are ordered (by the edges among them).
         """
-        members = list(self._nodes) if subset is None else [n for n in self._nodes if n in set(subset)]
+        if subset is None:
+            members = list(self._nodes)
+        else:
+            wanted = set(subset)
+            members = [n for n in self._nodes if n in wanted]
         member_set = set(members)
         indegree = {n: 0 for n in members}
         for (dst, _), edge in self._in.items():
