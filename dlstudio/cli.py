@@ -15,11 +15,11 @@ import sys
 from types import ModuleType
 
 from dlstudio import __version__
-from dlstudio.commands import export, info, new, templates
+from dlstudio.commands import export, info, new, templates, train
 from dlstudio.core.errors import DlstudioError
 
 # The headless subcommands, in the order --help lists them. Each module has add_parser() and run().
-COMMANDS: tuple[ModuleType, ...] = (templates, new, info, export)
+COMMANDS: tuple[ModuleType, ...] = (templates, new, info, export, train)
 
 PROG = "dlstudio"
 _HEADLESS_OPTIONS = ("-h", "--help", "--version")
@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except DlstudioError as error:
         return _fail(error.message)
+    except BrokenPipeError:
+        # The reader went away (`dlstudio info x | head`): not an error. Point stdout at devnull
+        # so that the interpreter's final flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         return _fail(f"{where}{error.strerror or error}")
