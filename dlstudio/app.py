@@ -54,11 +54,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.file and error is None:
         window._add_recent_file(Path(args.file))
     if args.screenshot:
-        return _screenshot(app, window, Path(args.screenshot))
+        from PySide6.QtCore import qInstallMessageHandler
+
+        previous = qInstallMessageHandler(_quiet_offscreen_warning)
+        try:
+            return _screenshot(app, window, Path(args.screenshot))
+        finally:
+            qInstallMessageHandler(previous)
     window.show()
     if error is not None:
         window._show_error("Cannot open the project", error)
     return app.exec()
+
+
+def _quiet_offscreen_warning(mode, context, message: str) -> None:
+    # The offscreen platform says it cannot propagate size hints; harmless, and noise in a script's output.
+    if "propagateSizeHints" not in message:
+        sys.stderr.write(message + "\n")
 
 
 def _screenshot(app, window, out: Path) -> int:

@@ -272,7 +272,7 @@ class NodeItem(QGraphicsObject):
             lines.append(("→ ?", colors.node_subtext))
             lines.append(("", colors.node_subtext))
         elif info.error is not None:
-            lines.append(("error: see the badge", colors.error))
+            lines.append((info.error.message, colors.error))  # elided here; whole in the badge's tooltip
             lines.append(("", colors.node_subtext))
         else:
             shape = info.output_shape
