@@ -69,7 +69,7 @@ class GraphView(QGraphicsView):
             self.centerOn(0, 0)
             return
         bounds = bounds.adjusted(-40, -40, 40, 40)
-        self.setSceneRect(bounds.united(self.sceneRect()))
+        self.setSceneRect(bounds)  # no scroll bars for empty space; pan_by grows it when needed
         self.fitInView(bounds, Qt.AspectRatioMode.KeepAspectRatio)
         if self.zoom_level() > max_scale:
             self.resetTransform()
