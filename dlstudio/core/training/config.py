@@ -12,9 +12,9 @@ from dlstudio.core.project.settings import TRAINING_SETTINGS, validate_settings
 class TrainConfig:
     """One run's training settings; the names and choices are those of a project's ``training`` dict.
 
-    ``monitor`` is the metric early stopping and keep-best watch (lower is
-    better); when there is no validation split the trainer watches
-    ``train_loss`` instead.
+    ``monitor`` is the metric early stopping and keep-best watch:
+    ``val_loss`` (default) or ``train_loss``, lower is better; without a
+    validation split the trainer watches ``train_loss``.
     """
 
     optimizer: str = "adam"
@@ -35,8 +35,13 @@ class TrainConfig:
     @classmethod
     def from_settings(cls, settings: dict[str, Any], **overrides: Any) -> TrainConfig:
         """Validate a project's ``training`` dict (defaults fill gaps); raises ProjectError naming the setting."""
-        values = validate_settings(TRAINING_SETTINGS, {**settings, **overrides}, "training")
-        return cls(**values)
+        merged = {**settings, **overrides}
+        # Fields of this class that the project schema does not have (monitor) pass through unvalidated.
+        extra = {key: merged.pop(key) for key in _EXTRA_FIELDS if key in merged}
+        return cls(**validate_settings(TRAINING_SETTINGS, merged, "training"), **extra)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_EXTRA_FIELDS = ("monitor",)
