@@ -252,6 +252,8 @@ REFUSALS = {
     "run not text": (_set("runs.0", 5), "runs[0]: expected a folder name, got a number"),
     "description not text": (_set("description", None), "description: expected text, got null"),
     "huge integer": (_set("training.epochs", 10**30), "training.epochs: the number is too large"),
+    "integer too large for a float": (_set("graph.nodes.2.params.negative_slope", 10**400),
+                                      "graph.nodes[2].params.negative_slope: the number is too large"),
 }
 
 
