@@ -308,6 +308,9 @@ class Graph:
             raise GraphError("a node name may not be empty")
         if len(name) > 80:
             raise GraphError("a node name may be at most 80 characters")
+        if not name.isprintable():
+            # Names appear in one-line messages, tables and node headers.
+            raise GraphError("a node name may not contain line breaks or control characters")
         return name
 
     # -- whole-graph -----------------------------------------------------

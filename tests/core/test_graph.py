@@ -161,3 +161,12 @@ def test_graph_and_shapes_do_not_import_torch():
     code = ("import sys; import dlstudio.core.graph, dlstudio.core.shapes, dlstudio.core.layout; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_names_with_line_breaks_and_huge_numbers_are_refused():
+    graph = Graph()
+    node = graph.add_node("Dropout")
+    with pytest.raises(GraphError, match="line breaks"):
+        graph.rename(node.id, "two\nlines")
+    with pytest.raises(ParamError, match="out of range"):
+        graph.set_param(node.id, "p", 10**400)

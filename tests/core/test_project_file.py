@@ -318,8 +318,9 @@ def test_a_node_name_with_a_line_break_still_gives_a_one_line_message():
     doc["graph"]["edges"].append({"src": "conv2", "src_port": "out", "dst": "output1", "dst_port": "in"})
     with pytest.raises(ProjectError) as caught:
         project_from_json(json.dumps(doc), source="x.dlstudio")
-    assert str(caught.value) == ("x.dlstudio: graph.edges[9]: input 'in' of two lines is already connected "
-                                 "(from scores)")
+    # Names with line breaks are refused outright, so they cannot leak into other messages.
+    assert str(caught.value) == ("x.dlstudio: graph.nodes[8].name: a node name may not contain line breaks "
+                                 "or control characters")
 
 
 def test_optional_sections_may_be_left_out():

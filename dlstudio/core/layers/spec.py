@@ -71,7 +71,10 @@ class ParamSpec:
         if kind == FLOAT:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise self._error(f"expected a number, got {value!r}")
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an int too large for a float, e.g. 10**400
+                raise self._error("the number is out of range") from None
             if not math.isfinite(value):
                 raise self._error(f"expected a finite number, got {value!r}")
             self._check_range(value)

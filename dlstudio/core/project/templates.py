@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
-from pathlib import Path
 
 from dlstudio.core.errors import ProjectError
 from dlstudio.core.project.fileformat import project_from_json
@@ -41,12 +40,8 @@ class TemplateInfo:
 
 
 def _folder() -> Traversable:
-    try:
-        return files("dlstudio.resources") / "templates"
-    except ModuleNotFoundError:
-        # A source checkout whose install does not map resources/ to dlstudio.resources
-        # (an editable install): read the folder beside the package.
-        return Path(__file__).resolve().parents[3] / "resources" / "templates"
+    # resources/ is installed as the package dlstudio.resources (wheel and editable installs alike).
+    return files("dlstudio.resources") / "templates"
 
 
 def _template_files() -> dict[str, Traversable]:
