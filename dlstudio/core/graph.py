@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -308,7 +309,7 @@ class Graph:
             raise GraphError("a node name may not be empty")
         if len(name) > 80:
             raise GraphError("a node name may be at most 80 characters")
-        if not name.isprintable():
+        if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
             # Names appear in one-line messages, tables and node headers.
             raise GraphError("a node name may not contain line breaks or control characters")
         return name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,8 @@ def settings_values(draw, schema: tuple[ParamSpec, ...]) -> dict[str, Any]:
     return values
 
 
-names = st.text(min_size=1, max_size=20).filter(lambda name: name.strip())
+names = st.text(min_size=1, max_size=20).filter(
+    lambda name: name.strip() and not any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name))
 coordinates = st.floats(-1e6, 1e6, allow_nan=False)
 
 
