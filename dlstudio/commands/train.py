@@ -36,7 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "Exits with 2 before training when a setting, the graph or the data does not fit.")
     parser.add_argument("file", metavar="FILE", help="a .dlstudio project file")
     parser.add_argument("--epochs", type=int, metavar="N", help="number of epochs (with --resume: the total)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="where to train (default: the project's)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
+                        help="where to train (default: the project's)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
     parser.add_argument("--json", action="store_true", help=_JSON_HELP)
     parser.set_defaults(run=run)

@@ -70,7 +70,8 @@ def test_a_class_count_that_does_not_fit_is_refused_before_training(tmp_path: Pa
     path = write_project(tmp_path, classes=3)
     code, out, err = run_cli(capsys, "train", str(path), "--json")
     assert code == 2 and out == ""
-    assert err.strip() == "dlstudio: error: the data has 10 classes; the Output node is set to 3 (set its classes to 10)"
+    assert err.strip() == ("dlstudio: error: the data has 10 classes; the Output node is set to 3 "
+                           "(set its classes to 10)")
     assert not (tmp_path / "tiny.runs").exists()
 
 

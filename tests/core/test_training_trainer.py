@@ -286,7 +286,8 @@ def test_learning_rate_schedules(schedule: str, check: Any) -> None:
 
 
 def test_reconstruction_trains_against_the_input() -> None:
-    graph = _chain(Graph(), [("Input", {"shape": [4]}), ("Linear", {"out_features": 2}), ("Linear", {"out_features": 4}),
+    graph = _chain(Graph(), [("Input", {"shape": [4]}), ("Linear", {"out_features": 2}),
+                             ("Linear", {"out_features": 4}),
                              ("Output", {"task": "reconstruction"})])
     model, data = build(graph)
     result = Trainer(model, data, config(epochs=3, learning_rate=0.01)).fit()
@@ -295,11 +296,36 @@ def test_reconstruction_trains_against_the_input() -> None:
     assert result.test_loss is not None
 
 
-def test_channels_last_is_chosen_for_conv_models_on_the_cpu() -> None:
-    cnn, data = build(cnn_graph())
-    trainer = Trainer(cnn, data, config(epochs=1))
-    assert trainer.channels_last
-    assert trainer.model.state_dict()  # the model stays usable
-    mlp, data = build(mlp_graph())
-    assert not Trainer(mlp, data, config(epochs=1)).channels_last
+def test_channels_last_auto_is_measured_for_conv_models_and_off_for_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dlstudio.core.training import trainer as trainer_module
+
+    probed: list[bool] = []
+
+    def fake_probe(*args: Any, **kwargs: Any) -> bool:
+        probed.append(True)
+        return True
+
+    monkeypatch.setattr(trainer_module, "probe_channels_last", fake_probe)
+    assert Trainer(*build(cnn_graph()), config(epochs=1)).channels_last and probed == [True]
+    assert not Trainer(*build(mlp_graph()), config(epochs=1)).channels_last
     assert not Trainer(*build(cnn_graph()), config(epochs=1, channels_last="off")).channels_last
+    assert probed == [True]  # neither an MLP nor a fixed setting is probed
+
+
+def test_the_layout_probe_answers_and_leaves_the_random_state_alone() -> None:
+    from dlstudio.core.training.device import probe_channels_last
+
+    model, data = build(cnn_graph())
+    before = torch.get_rng_state()
+    answer = probe_channels_last(model, data.train.x[:8], lambda output: output.sum(), rounds=1)
+    assert isinstance(answer, bool) and torch.equal(torch.get_rng_state(), before)
+    assert next(model.parameters()).grad is None  # it trained copies, not the model
+
+
+def test_a_resumed_run_keeps_the_layout_it_started_with(tmp_path: Path) -> None:
+    model, data = build(cnn_graph())
+    Trainer(model, data, config(epochs=1, channels_last="on"), run_dir=tmp_path).fit()
+    resumed = Trainer(*build(cnn_graph()), config(epochs=2, channels_last="off"), run_dir=tmp_path)
+    assert resumed.fit(resume=tmp_path).status == "completed"
+    assert resumed.channels_last
+    assert resumed.model.state_dict()["conv1.weight"].is_contiguous(memory_format=torch.channels_last)

@@ -39,7 +39,8 @@ def _to_tensors(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return images.float().div_(255.0), torch.as_tensor(np.asarray(dataset.targets), dtype=torch.int64)
 
 
-def load_standard(name: str, root: Path, input_shape: tuple[int, ...], *, allow_download: bool = True) -> LabeledTensors:
+def load_standard(name: str, root: Path, input_shape: tuple[int, ...], *,
+                  allow_download: bool = True) -> LabeledTensors:
     """Load ``name`` (mnist, fashion-mnist, cifar10) from ``root``, downloading it there when allowed and online.
 
     The official test images come last and are marked in ``fixed_test``.

@@ -26,7 +26,12 @@ from dlstudio.core.training.callbacks import Callback, overriding
 from dlstudio.core.training.checkpoint import BEST, LAST, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from dlstudio.core.training.config import TrainConfig
 from dlstudio.core.training.control import TrainControl
-from dlstudio.core.training.device import resolve_device, resolve_precision, use_channels_last
+from dlstudio.core.training.device import (
+    probe_channels_last,
+    resolve_device,
+    resolve_precision,
+    use_channels_last,
+)
 from dlstudio.core.training.events import BatchEnd, EpochMetrics, FitResult
 from dlstudio.core.training.optim import Schedule, make_optimizer
 
@@ -54,6 +59,8 @@ class Trainer:
     ``meta`` is stored in both (class names, normalization, settings...).
     Attributes callbacks may read: ``model``, ``config``, ``control``,
     ``history``, ``epoch`` (epochs completed), ``batches_per_epoch``, ``device``.
+    Creating a trainer seeds torch, numpy and ``random`` with ``config.seed``
+    and moves the model and the data to the device.
     """
 
     def __init__(self, model: torch.nn.Module, data: PreparedData, config: TrainConfig, *,
@@ -70,8 +77,9 @@ class Trainer:
                      **(meta or {})}
         self.device = resolve_device(config.device)
         self.autocast_dtype = resolve_precision(config.precision, self.device)
-        self.channels_last = use_channels_last(config.channels_last, model, data.sample_shape, self.device,
-                                               self.autocast_dtype)
+        self._classify = data.task == CLASSIFICATION
+        layout = use_channels_last(config.channels_last, model, data.sample_shape, self.device, self.autocast_dtype)
+        self.channels_last = self._probe_layout() if layout is None else layout
         self.history: list[EpochMetrics] = []
         self.epoch = 0
         self.batches_per_epoch = max(1, math.ceil(len(data.train) / config.batch_size))
@@ -84,7 +92,6 @@ class Trainer:
         self._hooks = {name: overriding(self.callbacks, name) for name in
                        ("on_fit_start", "on_epoch_start", "on_batch_end", "on_validation_end", "on_epoch_end",
                         "on_fit_end", "on_exception")}
-        self._classify = data.task == CLASSIFICATION
         self._set_up()
 
     # -- setup ---------------------------------------------------------------
@@ -101,6 +108,22 @@ class Trainer:
         fp16 = self.autocast_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(self.device.type) if fp16 else None
         self._forward: Callable[..., Any] = torch.compile(self.model) if self.config.compile else self.model
+
+    def _probe_layout(self) -> bool:
+        x = self.data.train.x[:self.config.batch_size].to(self.device)
+        y = self.data.train.y[:self.config.batch_size].to(self.device)
+        return probe_channels_last(self.model.to(self.device), x, lambda output: self._loss(output, x, y))
+
+    def _use_layout(self, channels_last: bool) -> None:
+        """Switch the model and the stored samples to a layout (a resumed run keeps the one it started with)."""
+        if channels_last == self.channels_last:
+            return
+        self.channels_last = channels_last
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        self.model.to(memory_format=layout)
+        for split in self._splits.values():
+            if split.x.ndim == 4:
+                split.x = split.x.contiguous(memory_format=layout)
 
     def _to_device(self, split: DataSplit, layout: torch.memory_format) -> DataSplit:
         x = split.x.to(self.device)
@@ -138,6 +161,7 @@ class Trainer:
             "history": [m.to_dict() for m in self.history],
             "best": {"value": self._best_value, "epoch": self._best_epoch, "stale": self._stale_epochs},
             "config": self.config.to_dict(),
+            "channels_last": self.channels_last,
             "meta": self.meta,
         }
         if self.scaler is not None:
@@ -146,6 +170,7 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a :meth:`state_dict` (or a ``last.pt`` loaded with :func:`load_checkpoint`)."""
+        self._use_layout(bool(state.get("channels_last", self.channels_last)))
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
@@ -340,7 +365,10 @@ class Trainer:
         return FitResult("failed", self.epoch, list(self.history), self._best_epoch, message)
 
     def evaluate(self, split: str = "val") -> tuple[float | None, float | None, list[list[int]] | None]:
-        """Mean loss, accuracy and confusion matrix (true x predicted) on ``split``; accuracy None for reconstruction."""
+        """Mean loss, accuracy and confusion matrix (true x predicted) on ``split``.
+
+        Accuracy and confusion are None for reconstruction; all three are None for an empty split.
+        """
         data = self._splits[split]
         n = len(data)
         if n == 0:
