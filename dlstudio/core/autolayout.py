@@ -201,12 +201,13 @@ def layered_layout(nodes: Sequence[str], edges: Iterable[tuple[str, str]], *,
     spans = [(min((centre[n] - across(n) / 2 for n in members), default=0.0),
               max((centre[n] + across(n) / 2 for n in members), default=0.0)) for members in real_layers]
 
+    clean = _clean_cuts(real_layers, edge_list, layer)
+
     def place(per_band: int) -> tuple[dict[str, Point], float, float]:
         positions: dict[str, Point] = {}
         band_offset = 0.0
         total_flow = 0.0
-        for start in range(0, len(real_layers), per_band):
-            band = range(start, min(start + per_band, len(real_layers)))
+        for band in _bands(len(real_layers), per_band, clean):
             low = min(spans[i][0] for i in band)
             high = max(spans[i][1] for i in band)
             flow = 0.0
@@ -227,7 +228,11 @@ def layered_layout(nodes: Sequence[str], edges: Iterable[tuple[str, str]], *,
         def scale(per_band: int) -> float:
             _, flow_extent, cross_extent = place(per_band)
             width, height = (flow_extent, cross_extent) if horizontal else (cross_extent, flow_extent)
-            return min(viewport[0] / max(width, 1.0), viewport[1] / max(height, 1.0))
+            fit = min(viewport[0] / max(width, 1.0), viewport[1] / max(height, 1.0))
+            # A wrap that cuts through a block (a skip connection or a branch crossing the
+            # break) is much harder to read: it must be far larger to be preferred.
+            rough = sum(1 for band in _bands(len(real_layers), per_band, clean)[:-1] if band[-1] not in clean)
+            return fit * 0.6 ** rough
 
         wrap = max(range(len(real_layers), 0, -1), key=scale)
     return place(wrap or len(real_layers) or 1)[0]
@@ -250,3 +255,42 @@ def is_cramped(positions: Mapping[str, Point], sizes: Mapping[str, Size], nodes:
             if other_top < bottom and top < other_bottom:
                 return True
     return False
+
+
+def _clean_cuts(layers: Sequence[Sequence[str]], edges: Sequence[tuple[str, str]],
+                layer: Mapping[str, int]) -> set[int]:
+    """Layer indices ``i`` after which the drawing may wrap without cutting through a block.
+
+    A cut after layer ``i`` is clean when that layer holds a single node and every edge
+    crossing the cut leaves that node: no skip connection or branch from further back
+    jumps over it. Residual networks wrap between their blocks this way, the block
+    input ending one row and its skip edge going to the next row's Add.
+    """
+    crossing: dict[int, list[tuple[str, str]]] = {}
+    for src, dst in edges:
+        for i in range(layer[src], layer[dst]):
+            crossing.setdefault(i, []).append((src, dst))
+    cuts = set()
+    for i in range(len(layers) - 1):
+        if len(layers[i]) != 1:
+            continue
+        (only,) = layers[i]
+        if all(src == only for src, _ in crossing.get(i, ())):
+            cuts.add(i)
+    return cuts
+
+
+def _bands(count: int, per_band: int, clean: set[int]) -> list[range]:
+    """Split ``count`` layers into bands of at most ``per_band``, ending bands at clean cuts
+    where one lies in the second half of a band, else after ``per_band`` layers."""
+    bands = []
+    start = 0
+    while start < count:
+        end = min(start + per_band, count)
+        if end < count:
+            cuts = [i + 1 for i in clean if max(start + 1, start + per_band // 2) <= i + 1 < end]
+            if cuts:
+                end = max(cuts)
+        bands.append(range(start, end))
+        start = end
+    return bands

@@ -98,3 +98,29 @@ def test_cramped_layouts_are_detected():
     assert is_cramped({"a": (0, 0), "b": (110, 0)}, sizes, ["a", "b"], gap=40)
     assert not is_cramped({"a": (0, 0), "b": (160, 0)}, sizes, ["a", "b"], gap=40)
     assert not is_cramped({"a": (0, 0), "b": (0, 100)}, sizes, ["a", "b"], gap=40)
+
+
+def test_wrapping_breaks_rows_between_residual_blocks_not_inside_them():
+    # stem -> three residual blocks (a -> b -> c, skip from the block input to the add) -> head
+    nodes, edges = ["stem"], []
+    last = "stem"
+    for block in range(3):
+        a, b, c, add = (f"{block}{part}" for part in "abc+")
+        nodes += [a, b, c, add]
+        edges += [(last, a), (a, b), (b, c), (c, add), (last, add)]
+        last = add
+    nodes.append("head")
+    edges.append((last, "head"))
+    positions = layered_layout(nodes, edges, viewport=(700.0, 700.0))
+    rows = sorted({round(y) for _, y in positions.values()})
+    assert len(rows) > 1, "the chain should wrap in a square viewport"
+    # Every block's nodes share their row with the block's add: no skip edge crosses a wrap.
+    for src, dst in edges:
+        if dst.endswith("+") and src in ("stem",) + tuple(f"{b}+" for b in range(3)):
+            block_nodes = [n for n in nodes if n.startswith(dst[0])]
+            band = {_band_of(positions, n, positions[dst]) for n in block_nodes}
+            assert band == {True}, f"block {dst[0]} is split across rows"
+
+
+def _band_of(positions, node, anchor, tolerance=200.0):
+    return abs(positions[node][1] - anchor[1]) < tolerance
