@@ -19,7 +19,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("file", nargs="?", help="a .dlstudio project to open (default: the LeNet-5 example)")
     parser.add_argument("--screenshot", metavar="OUT.png",
                         help="open the window at 1400x900, save a PNG of it and exit")
-    parser.add_argument("--theme", choices=("light", "dark"), help="colour theme (remembered)")
+    parser.add_argument("--theme", choices=("light", "dark"),
+                        help="colour theme (remembered; with --screenshot, used for that picture only)")
     return parser.parse_args(argv)
 
 
@@ -45,13 +46,17 @@ def main(argv: list[str] | None = None) -> int:
         error = exc.message
         project = default_project()
     if error is not None and args.screenshot:
-        print(f"dlstudio: {error}", file=sys.stderr)
-        return 1
+        print(f"dlstudio: error: {error}", file=sys.stderr)
+        return 2
 
     window = MainWindow(project)
-    if args.theme:
+    if args.screenshot:
+        # A rendering for docs and checks: the same picture on every machine, and nothing
+        # of the user's saved preferences changed by it.
+        window.set_theme(args.theme or "light", remember=False)
+    elif args.theme:
         window.set_theme(args.theme)
-    if args.file and error is None:
+    if args.file and error is None and not args.screenshot:
         window._add_recent_file(Path(args.file))
     if args.screenshot:
         from PySide6.QtCore import qInstallMessageHandler

@@ -421,7 +421,7 @@ class MainWindow(QMainWindow):
 
     # -- view state ------------------------------------------------------------
 
-    def set_theme(self, theme: str) -> None:
+    def set_theme(self, theme: str, remember: bool = True) -> None:
         self.theme = DARK if theme == DARK else LIGHT
         app = QApplication.instance()
         if isinstance(app, QApplication):
@@ -430,7 +430,8 @@ class MainWindow(QMainWindow):
         self.view.set_colors(colors)
         self.scene.set_colors(colors)
         (self.dark_theme_action if self.theme == DARK else self.light_theme_action).setChecked(True)
-        self.settings.setValue("theme", self.theme)
+        if remember:
+            self.settings.setValue("theme", self.theme)
 
     def _update_title(self) -> None:
         self.setWindowTitle(f"{self.project.name}[*] — dlstudio")
