@@ -324,7 +324,7 @@ def test_bad_class_name_is_refused() -> None:
 
 def test_free_text_cannot_break_the_code() -> None:
     graph = plain_cnn()
-    graph.rename("conv1", 'First """ conv\nwith a \\ backslash')
+    graph.rename("conv1", 'First """ conv with a \\ backslash and a \\n')  # names cannot hold line breaks
     code = export_python(graph, description='Ends in quotes """\n\\d is not an escape "')
     compile(code, "model.py", "exec")  # would raise SyntaxError (or warn, an error here) if text leaked
 
