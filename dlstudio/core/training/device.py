@@ -73,7 +73,7 @@ def use_channels_last(setting: str, model: torch.nn.Module, sample_shape: tuple[
 
 
 def probe_channels_last(model: torch.nn.Module, x: torch.Tensor, step_loss: Callable[[torch.Tensor], torch.Tensor],
-                        rounds: int = 3, budget_seconds: float = 1.5) -> bool:
+                        rounds: int = 8, budget_seconds: float = 2.0, warmup: int = 2) -> bool:
     """Time forward+backward of a copy of ``model`` on batch ``x`` in both layouts; True if channels-last wins.
 
     Layouts alternate (ABAB...) so that a slow spell of a shared machine hits
@@ -87,12 +87,12 @@ def probe_channels_last(model: torch.nn.Module, x: torch.Tensor, step_loss: Call
     copies[True].to(memory_format=torch.channels_last)
     started = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
-        for round_index in range(rounds + 1):
+        for round_index in range(rounds + warmup):
             for layout in (False, True):
                 step_started = time.perf_counter()
                 step_loss(copies[layout](inputs[layout])).backward()
-                if round_index > 0:  # the first round warms up oneDNN's kernels for each layout
+                if round_index >= warmup:  # oneDNN builds and caches its kernels in the first steps
                     times[layout].append(time.perf_counter() - step_started)
-            if round_index > 0 and time.perf_counter() - started > budget_seconds:
+            if round_index >= warmup and time.perf_counter() - started > budget_seconds:
                 break
     return statistics.median(times[True]) < statistics.median(times[False])
