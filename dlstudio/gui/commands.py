@@ -17,6 +17,7 @@ from dlstudio.core.errors import Fix, GraphError, ParamError
 from dlstudio.core.graph import Edge, Graph
 from dlstudio.core.layers import get_spec
 from dlstudio.core.layout import Layout, Point
+from dlstudio.core.project import Project
 
 # How far a fix pushes the failing node (and what follows it) to make room for the inserted node.
 FIX_SHIFT = 230.0
@@ -176,6 +177,40 @@ class RenameCommand(QUndoCommand):
 
     def undo(self) -> None:
         self.graph.rename(self.node_id, self.old)
+
+
+class SetSettingCommand(QUndoCommand):
+    """Change one data or training setting of the project (already validated by the caller).
+
+    Consecutive edits of the same setting merge into one undo step, so
+    spinning a value up by ten clicks is undone at once.
+    """
+
+    _ID = 0x5e7
+
+    def __init__(self, project: Project, section: str, key: str, value: Any,
+                 parent: QUndoCommand | None = None) -> None:
+        super().__init__(parent)
+        self.project = project
+        self.section, self.key = section, key
+        self.old = getattr(project, section)[key]
+        self.new = value
+        self.setText(f"set {section} {key}")
+
+    def id(self) -> int:
+        return self._ID
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, SetSettingCommand) or (other.section, other.key) != (self.section, self.key):
+            return False
+        self.new = other.new
+        return True
+
+    def redo(self) -> None:
+        self.project.set_setting(self.section, self.key, self.new)
+
+    def undo(self) -> None:
+        self.project.set_setting(self.section, self.key, self.old)
 
 
 class MacroCommand(QUndoCommand):

@@ -7,49 +7,18 @@ commands, so every change is one undo step.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QLabel, QLineEdit,
-                               QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QFormLayout, QFrame, QLabel, QLineEdit, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from dlstudio.core.errors import ParamError
 from dlstudio.core.graph import Graph
-from dlstudio.core.layers.spec import BOOL, CHOICE, FLOAT, INT, INTS, PADDING, SIZE, ParamSpec, format_shape
+from dlstudio.core.layers.spec import ParamSpec, format_shape
 from dlstudio.core.shapes import ShapeInference
 from dlstudio.gui.canvas.items import format_count
 from dlstudio.gui.commands import check_param_value
-
-_INT_LIMIT = 2**31 - 1
-
-
-def parse_param_text(spec: ParamSpec, text: str) -> Any:
-    """Turn what a person typed into a parameter value: ``"3"``, ``"3, 3"``, ``"3x3"``, ``"same"``, ``"auto"``."""
-    text = text.strip()
-    if spec.kind == "str":
-        return text
-    if spec.auto and text.lower() in ("", "auto"):
-        return None
-    if spec.kind == PADDING and text in spec.choices:
-        return text
-    parts = [p for p in re.split(r"[\s,x×\[\]()]+", text) if p]
-    try:
-        numbers = [int(p) for p in parts]
-    except ValueError:
-        raise ParamError(f"{spec.display_name}: expected whole numbers, got {text!r}", param=spec.name) from None
-    if spec.kind in (SIZE, PADDING) and len(numbers) == 1:
-        return numbers[0]
-    return numbers
-
-
-def param_text(value: Any) -> str:
-    if value is None:
-        return "auto"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
-    return str(value)
-
+from dlstudio.gui.param_editors import make_editor, set_editor_value
 
 class Inspector(QWidget):
     """Shows the selected node; one editor per parameter."""
@@ -133,7 +102,6 @@ class Inspector(QWidget):
         self.help.setText(spec.help)
         for param in spec.params:
             editor = self._make_editor(param)
-            editor.setToolTip(param.help)
             label = QLabel(param.display_name)
             label.setToolTip(param.help)
             self.form.addRow(label, editor)
@@ -151,7 +119,7 @@ class Inspector(QWidget):
         if not self.name_edit.hasFocus():
             self.name_edit.setText(node.name)
         for name, editor in self.editors.items():
-            self._set_editor_value(editor, node.spec.param(name), node.params[name])
+            set_editor_value(editor, node.params[name])
         info = self.inference.info(self.node_id) if self.inference is not None else None
         if info is None:
             return
@@ -175,65 +143,7 @@ class Inspector(QWidget):
     # -- editors ---------------------------------------------------------------
 
     def _make_editor(self, param: ParamSpec) -> QWidget:
-        name = param.name
-        if param.kind == INT:
-            spin = QSpinBox()
-            low = int(param.min) if param.min is not None else -_INT_LIMIT
-            if param.auto:
-                low -= 1  # one below the minimum stands for "auto"
-                spin.setSpecialValueText("auto")
-            spin.setRange(low, int(param.max) if param.max is not None else _INT_LIMIT)
-            spin.setKeyboardTracking(False)
-            spin.valueChanged.connect(lambda value, s=spin, p=param: self._commit(
-                p, None if p.auto and value == s.minimum() else value))
-            return spin
-        if param.kind == FLOAT:
-            spin = QDoubleSpinBox()
-            spin.setDecimals(4)
-            spin.setRange(param.min if param.min is not None else -1e9, param.max if param.max is not None else 1e9)
-            spin.setSingleStep(0.05 if (param.max or 10) <= 1 else 0.1)
-            spin.setKeyboardTracking(False)
-            spin.valueChanged.connect(lambda value, p=param: self._commit(p, value))
-            return spin
-        if param.kind == BOOL:
-            box = QCheckBox()
-            box.toggled.connect(lambda checked, p=param: self._commit(p, checked))
-            return box
-        if param.kind == CHOICE:
-            combo = QComboBox()
-            combo.addItems(list(param.choices))
-            combo.activated.connect(lambda index, c=combo, p=param: self._commit(p, c.itemText(index)))
-            return combo
-        line = QLineEdit()
-        hint = {INTS: "e.g. 1, 28, 28", SIZE: "e.g. 3 or 3, 3", PADDING: "e.g. 1, 1, 1 or " + " / ".join(param.choices)}
-        line.setPlaceholderText(hint.get(param.kind, ""))
-        line.editingFinished.connect(lambda l=line, p=param: self._commit_text(p, l.text()))
-        line.setObjectName(f"param_{name}")
-        return line
-
-    def _set_editor_value(self, editor: QWidget, param: ParamSpec, value: Any) -> None:
-        editor.blockSignals(True)
-        try:
-            if isinstance(editor, QSpinBox):
-                editor.setValue(editor.minimum() if value is None else int(value))
-            elif isinstance(editor, QDoubleSpinBox):
-                editor.setValue(float(value))
-            elif isinstance(editor, QCheckBox):
-                editor.setChecked(bool(value))
-            elif isinstance(editor, QComboBox):
-                editor.setCurrentText(str(value))
-            elif isinstance(editor, QLineEdit) and not editor.hasFocus():
-                editor.setText(param_text(value))
-        finally:
-            editor.blockSignals(False)
-
-    def _commit_text(self, param: ParamSpec, text: str) -> None:
-        try:
-            value = parse_param_text(param, text)
-        except ParamError as error:
-            self._refuse(param, error.message)
-            return
-        self._commit(param, value)
+        return make_editor(param, self._commit, self._refuse)
 
     def _commit(self, param: ParamSpec, value: Any) -> None:
         if self.node_id is None or self.graph is None:
@@ -255,7 +165,7 @@ class Inspector(QWidget):
         if self.node_id is not None and self.graph is not None and param.name in self.editors:
             editor = self.editors[param.name]
             editor.clearFocus()
-            self._set_editor_value(editor, param, self.graph.node(self.node_id).params[param.name])
+            set_editor_value(editor, self.graph.node(self.node_id).params[param.name])
 
     def _on_name_edited(self) -> None:
         if self.node_id is None or self.graph is None:

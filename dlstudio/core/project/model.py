@@ -6,8 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dlstudio.core.events import Event
 from dlstudio.core.graph import Graph
 from dlstudio.core.layout import Layout
+
+SECTIONS = ("data", "training")
 
 
 @dataclass
@@ -27,7 +30,26 @@ class Project:
     runs: list[str] = field(default_factory=list)
     description: str = ""
     path: Path | None = None
+    # Emitted as (section, key, value) after set_setting; panels and undo commands listen.
+    settings_changed: Event = field(default_factory=lambda: Event("settings_changed"), repr=False, compare=False)
 
     @property
     def name(self) -> str:
         return self.path.stem if self.path is not None else "untitled"
+
+    def set_setting(self, section: str, key: str, value: Any) -> Any:
+        """Validate and store one data or training setting; returns the stored value.
+
+        Raises ProjectError naming the setting when the value is refused
+        (out of range, unknown key, or fractions that leave nothing to train on).
+        """
+        from dlstudio.core.project.settings import DATA_SETTINGS, TRAINING_SETTINGS, validate_settings
+
+        if section not in SECTIONS:
+            raise ValueError(f"unknown settings section {section!r}")
+        values = self.data if section == "data" else self.training
+        schema = DATA_SETTINGS if section == "data" else TRAINING_SETTINGS
+        checked = validate_settings(schema, {**values, key: value}, section)
+        values[key] = checked[key]
+        self.settings_changed.emit(section, key, checked[key])
+        return checked[key]
