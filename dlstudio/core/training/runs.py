@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlstudio.core.training.callbacks import Callback
+from dlstudio.core.training.checkpoint import LAST
 from dlstudio.core.training.events import METRIC_COLUMNS, EpochMetrics
 
 if TYPE_CHECKING:
@@ -96,3 +97,99 @@ class MetricsCsv(Callback):
 
 def _cells(metrics: EpochMetrics) -> dict[str, Any]:
     return {key: ("" if value is None else value) for key, value in metrics.row().items()}
+
+
+# How a run ended (status, message, test accuracy), written once the fit returns. Optional: a run
+# folder without it (an older run, a crash) is summarized from its metrics and checkpoints.
+RESULT_FILE = "result.json"
+# Statuses summarize_run gives besides those of FitResult ("completed", "early_stopped", "stopped", "failed").
+STATUS_INCOMPLETE = "incomplete"
+STATUS_DAMAGED = "damaged"
+
+
+def write_run_result(run_dir: Path, result: dict[str, Any]) -> None:
+    """Record how a fit ended, e.g. ``{"status": "completed", "message": "", "test_accuracy": 0.98}``."""
+    _write_json(Path(run_dir) / RESULT_FILE, result)
+
+
+def summarize_run(run_dir: Path | str) -> dict[str, Any]:
+    """One line of the run history, read from the folder's files (never raises for a damaged folder).
+
+    Keys: ``run_dir``, ``name`` (the folder name), ``status``, ``message``,
+    ``epochs`` (finished), ``planned_epochs``, ``best_val_accuracy``,
+    ``best_epoch``, ``last_val_loss``, ``test_accuracy``, ``started`` (ISO
+    time) and ``project``. ``status`` is the recorded one when the run wrote
+    ``result.json``; otherwise "completed" when every planned epoch is in
+    metrics.csv, "stopped" when a resumable checkpoint is left, else
+    "incomplete". A folder whose settings or metrics cannot be read gets
+    "damaged" with a one-line ``message`` naming the file.
+    """
+    run_dir = Path(run_dir)
+    summary: dict[str, Any] = {
+        "run_dir": str(run_dir), "name": run_dir.name, "status": STATUS_INCOMPLETE, "message": "",
+        "epochs": 0, "planned_epochs": None, "best_val_accuracy": None, "best_epoch": None,
+        "last_val_loss": None, "test_accuracy": None, "started": _modified(run_dir), "project": None,
+    }
+    try:
+        settings = read_run_settings(run_dir)
+        if not isinstance(settings, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as error:
+        return _damaged(summary, SETTINGS_FILE, error)
+    summary["started"] = settings.get("started") or summary["started"]
+    summary["project"] = settings.get("project")
+    training = settings.get("training")
+    if isinstance(training, dict) and isinstance(training.get("epochs"), int):
+        summary["planned_epochs"] = training["epochs"]
+
+    rows: list[dict[str, float | None]] = []
+    if (run_dir / METRICS_FILE).exists():  # absent until the fit starts
+        try:
+            rows = read_metrics(run_dir)
+        except (OSError, ValueError, TypeError, csv.Error) as error:
+            return _damaged(summary, METRICS_FILE, error)
+    summary["epochs"] = len(rows)
+    scored = [row for row in rows if row.get("val_accuracy") is not None]
+    if scored:
+        best = max(scored, key=lambda row: row["val_accuracy"])  # type: ignore[arg-type, return-value]
+        summary["best_val_accuracy"] = best["val_accuracy"]
+        summary["best_epoch"] = int(best["epoch"]) if best.get("epoch") is not None else None
+    if rows:
+        summary["last_val_loss"] = rows[-1].get("val_loss")
+
+    result = _read_result(run_dir)
+    if result is not None:
+        summary["status"] = str(result.get("status") or STATUS_INCOMPLETE)
+        summary["message"] = " ".join(str(result.get("message") or "").split())
+        test_accuracy = result.get("test_accuracy")
+        summary["test_accuracy"] = float(test_accuracy) if isinstance(test_accuracy, (int, float)) else None
+    elif summary["planned_epochs"] is not None and len(rows) >= summary["planned_epochs"]:
+        summary["status"] = "completed"
+    elif (run_dir / LAST).is_file():
+        summary["status"] = "stopped"
+    return summary
+
+
+def _read_result(run_dir: Path) -> dict[str, Any] | None:
+    """result.json as a dict, or None when it is absent or unreadable (the metrics still tell the story)."""
+    try:
+        result = json.loads((run_dir / RESULT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return result if isinstance(result, dict) else None
+
+
+def _damaged(summary: dict[str, Any], file_name: str, error: BaseException) -> dict[str, Any]:
+    if isinstance(error, FileNotFoundError):
+        reason = "it is missing"
+    else:
+        reason = " ".join(str(error).split()) or type(error).__name__
+    summary.update(status=STATUS_DAMAGED, message=f"cannot read {file_name} in {summary['name']}: {reason}")
+    return summary
+
+
+def _modified(run_dir: Path) -> str | None:
+    try:
+        return datetime.fromtimestamp(run_dir.stat().st_mtime).isoformat(timespec="seconds")
+    except OSError:
+        return None
