@@ -9,12 +9,10 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dlstudio import __version__
-from dlstudio.commands.common import CommandError, load, one_line
+from dlstudio.commands.common import load, one_line
 
 _JSON_HELP = (
     'print one JSON object at the end: {"run_dir", "epochs", "train_loss", "val_loss", "val_accuracy", '
@@ -63,70 +61,34 @@ def _ctrl_c_stops(control: Any) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _run_settings(args: argparse.Namespace, project: Any) -> tuple[Any, dict[str, Any], dict[str, Any], Path | None]:
-    """Graph, data settings, training settings and the run folder to resume (None for a new run)."""
-    from dlstudio.core.graph import Graph
-    from dlstudio.core.training import LAST, read_run_settings
-
-    if args.resume is None:
-        return project.graph, dict(project.data), dict(project.training), None
-    run_dir = Path(args.resume)
-    if not (run_dir / LAST).is_file():
-        raise CommandError(f"{run_dir} has no checkpoint to resume ({LAST} is missing)")
-    # A resumed run keeps the settings it started with, even if the project was edited since.
-    settings = read_run_settings(run_dir)
-    return Graph.from_dict(settings["graph"]), settings["data"], settings["training"], run_dir
-
-
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from dlstudio.core.compiler import compile_graph
-    from dlstudio.core.data import DataRequirements, prepare_data
     from dlstudio.core.project import save_project
-    from dlstudio.core.training import (
-        MetricsCsv, ProgressBar, TrainConfig, Trainer, create_run_dir, record_run, resolve_device, write_run_files,
-    )
+    from dlstudio.core.training import ProgressBar
+    from dlstudio.core.training.session import start_session
 
     project = load(args.file)
     project_path = Path(args.file)
-    graph, data_settings, training, resume_dir = _run_settings(args, project)
-    overrides = {key: value for key, value in (("epochs", args.epochs), ("device", args.device)) if value is not None}
-    config = TrainConfig.from_settings(training, **overrides)
-    resolve_device(config.device)
     # Everything that can be refused is checked before the first batch: settings, graph, data.
-    torch.manual_seed(config.seed)
-    model = compile_graph(graph)
-    data = prepare_data(data_settings, DataRequirements.from_model(model), base_dir=project_path.parent)
-    if data.skipped:
-        print(f"skipped {len(data.skipped)} unreadable file(s), e.g. {data.skipped[0].path}: "
-              f"{data.skipped[0].reason}", file=sys.stderr)
-    run_dir = resume_dir or create_run_dir(project_path)
-    if resume_dir is None:
-        write_run_files(run_dir, {
-            "dlstudio_version": __version__, "project": project_path.name,
-            "started": datetime.now().isoformat(timespec="seconds"), "graph": graph.to_dict(),
-            "data": data_settings, "training": config.to_dict(), "data_summary": data.summary(),
-        }, data.class_names)
-        record_run(project, run_dir)
+    session = start_session(project.graph, dict(project.data), dict(project.training), project_path,
+                            epochs=args.epochs, device=args.device, resume=args.resume)
+    skipped = session.data.skipped
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable file(s), e.g. {skipped[0].path}: {skipped[0].reason}",
+              file=sys.stderr)
+    if session.record(project) is not None:
         save_project(project, project_path)
-    trainer = Trainer(model, data, config, callbacks=[ProgressBar(sys.stderr), MetricsCsv(run_dir)], run_dir=run_dir)
+    trainer = session.trainer([ProgressBar(sys.stderr)])
     with _ctrl_c_stops(trainer.control):
-        result = trainer.fit(resume=resume_dir)
+        result = trainer.fit(resume=session.resume_dir)
+    summary = session.summary(result)
     last = result.last
-    summary = {
-        "run_dir": str(run_dir), "epochs": result.epochs_completed,
-        "train_loss": last.train_loss if last else None, "val_loss": last.val_loss if last else None,
-        "val_accuracy": last.val_accuracy if last else None, "test_accuracy": result.test_accuracy,
-        "samples_per_second": round(result.samples_per_second, 1), "seconds": round(result.seconds, 3),
-        "status": result.status,
-    }
     if args.json:
         print(json.dumps(summary))
     else:
         accuracy = f", val accuracy {last.val_accuracy:.2%}" if last and last.val_accuracy is not None else ""
         tested = f", test accuracy {result.test_accuracy:.2%}" if result.test_accuracy is not None else ""
-        print(f"{result.status} after {result.epochs_completed} epoch(s){accuracy}{tested}; run folder {run_dir}")
+        print(f"{result.status} after {result.epochs_completed} epoch(s){accuracy}{tested}; "
+              f"run folder {session.run_dir}")
     if result.status == "failed":
         print(f"dlstudio: error: {one_line(result.message)}", file=sys.stderr)
         return EXIT_FAILED
