@@ -17,16 +17,21 @@ class BatchEnd:
 
     ``epoch`` and ``batch`` count from 1; ``batches`` is the number of
     batches in the epoch; ``samples`` the samples seen so far this epoch.
+    ``epoch_losses`` is the device tensor of this epoch's per-batch losses
+    (entries up to ``batch`` are filled): a callback that reports every few
+    batches reads the ones since its last report in a single host sync.
     """
 
-    __slots__ = ("epoch", "batch", "batches", "samples", "_loss")
+    __slots__ = ("epoch", "batch", "batches", "samples", "_loss", "epoch_losses")
 
-    def __init__(self, epoch: int, batch: int, batches: int, samples: int, loss: torch.Tensor) -> None:
+    def __init__(self, epoch: int, batch: int, batches: int, samples: int, loss: torch.Tensor,
+                 epoch_losses: torch.Tensor | None = None) -> None:
         self.epoch = epoch
         self.batch = batch
         self.batches = batches
         self.samples = samples
         self._loss = loss
+        self.epoch_losses = epoch_losses
 
     @property
     def loss(self) -> float:

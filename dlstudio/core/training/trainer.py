@@ -316,7 +316,7 @@ class Trainer:
                     correct += (output.detach().argmax(1) == y).sum()
                 self._next_batch = b + 1
                 if batch_hooks:
-                    batch = BatchEnd(epoch, b + 1, batches, min(n, (b + 1) * size), loss)
+                    batch = BatchEnd(epoch, b + 1, batches, min(n, (b + 1) * size), loss, losses)
                     for callback in batch_hooks:
                         callback.on_batch_end(self, batch)
                 if (b + 1) % NAN_CHECK_EVERY == 0:
