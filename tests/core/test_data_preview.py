@@ -1,0 +1,119 @@
+"""The Data panel's preview: samples, split sizes, class counts, skipped files and problems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dlstudio.core.data import load_source
+from dlstudio.core.data.preview import DataPreview, class_warnings, graph_requirements, load_key, load_preview
+from dlstudio.core.project import load_template
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_source({"source": "digits"}, (1, 28, 28))
+
+
+def _colour_folder(root: Path, classes: dict[str, tuple[int, int, int]], per_class: int = 4) -> Path:
+    for name, colour in classes.items():
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (12 + i, 10), colour).save(root / name / f"{i}.png")
+    return root
+
+
+def test_digits_preview_counts_samples_and_labels(digits) -> None:
+    preview = load_preview({"source": "digits"}, (1, 28, 28), 10, data=digits)
+    assert sum(sum(counts) for counts in preview.class_counts.values()) == 1797
+    assert preview.total == 1797 and preview.split_sizes["val"] > 0 and preview.split_sizes["test"] > 0
+    assert preview.images is not None and preview.images.shape == (80, 28, 28, 1)
+    assert preview.images.dtype == np.uint8 and preview.images.max() > 200  # raw pixels, not normalized
+    assert preview.grouped and list(preview.labels) == [c for c in range(10) for _ in range(8)]
+    assert preview.problems == [] and preview.warnings == []
+    assert preview.normalization is not None and 0.2 < preview.normalization.mean[0] < 0.4
+
+
+def test_shuffle_seed_and_augmentation_change_the_samples(digits) -> None:
+    settings = {"source": "digits", "augment_rotation": 30.0, "augment_crop_padding": 3}
+    first = load_preview(settings, (1, 28, 28), 10, data=digits, seed=0)
+    again = load_preview(settings, (1, 28, 28), 10, data=digits, seed=0)
+    other = load_preview(settings, (1, 28, 28), 10, data=digits, seed=1)
+    augmented = load_preview(settings, (1, 28, 28), 10, data=digits, seed=0, augmented=True)
+    assert np.array_equal(first.images, again.images)
+    assert not np.array_equal(first.images, other.images)
+    assert list(augmented.labels) == list(first.labels) and not np.array_equal(first.images, augmented.images)
+
+
+def test_image_folder_in_colour_with_a_corrupt_file_listed(tmp_path: Path) -> None:
+    root = _colour_folder(tmp_path / "shapes", {"blue": (20, 40, 220), "red": (220, 30, 30)}, per_class=12)
+    (root / "red" / "broken.png").write_text("not an image")
+    preview = load_preview({"source": "folder", "path": "shapes", "val_fraction": 0.25, "test_fraction": 0.0},
+                           (3, 16, 16), 2, base_dir=tmp_path)
+    assert preview.problems == []
+    assert [Path(s.path).name for s in preview.skipped] == ["broken.png"]
+    assert preview.class_names == ["blue", "red"] and preview.split_sizes == {"train": 18, "val": 6, "test": 0}
+    assert preview.images.shape == (16, 16, 16, 3)
+    red = preview.images[list(preview.labels).index(1)]
+    assert tuple(red[8, 8]) == (220, 30, 30)  # colour kept, raw values
+
+
+def test_class_count_mismatch_names_both_numbers(tmp_path: Path) -> None:
+    root = _colour_folder(tmp_path / "five", {name: (i * 40, 0, 0) for i, name in enumerate("abcde")}, per_class=10)
+    preview = load_preview({"source": "folder", "path": str(root)}, (1, 8, 8), 10)
+    assert len(preview.problems) == 1
+    assert "5 classes" in preview.problems[0] and "10" in preview.problems[0]
+    assert "set its classes to 5" in preview.problems[0]
+    assert preview.images is not None and preview.images.shape[-1] == 1  # samples still shown
+
+
+@pytest.mark.parametrize(("settings", "shape", "expected"), [
+    ({"source": "folder"}, (1, 8, 8), "no image folder chosen"),
+    ({"source": "csv"}, (4,), "no CSV file chosen"),
+    ({"source": "folder", "path": "missing"}, (1, 8, 8), "does not exist"),
+    ({"source": "digits"}, (64,), "[C, H, W]"),
+])
+def test_problems_that_stop_loading_are_one_line(tmp_path, settings, shape, expected) -> None:
+    preview = load_preview(settings, shape, 10, base_dir=tmp_path)
+    assert isinstance(preview, DataPreview) and preview.images is None and preview.data is None
+    assert len(preview.problems) == 1 and expected in preview.problems[0] and "\n" not in preview.problems[0]
+
+
+def test_offline_torchvision_says_where_to_put_the_files(tmp_path: Path) -> None:
+    preview = load_preview({"source": "torchvision", "dataset": "mnist", "path": str(tmp_path)}, (1, 28, 28), 10)
+    assert len(preview.problems) == 1
+    assert "put train-images-idx3-ubyte" in preview.problems[0] and str(tmp_path) in preview.problems[0]
+
+
+def test_csv_rows_instead_of_images(tmp_path: Path) -> None:
+    lines = ["a,b,label"] + [f"{i},{i * 2},{'yes' if i % 2 else 'no'}" for i in range(40)]
+    (tmp_path / "table.csv").write_text("\n".join(lines) + "\n")
+    preview = load_preview({"source": "csv", "path": "table.csv"}, (2,), 2, base_dir=tmp_path)
+    assert preview.images is None and preview.rows.shape == (16, 2)
+    assert preview.class_names == ["no", "yes"] and preview.problems == []
+
+
+def test_split_that_leaves_nothing_to_train_is_a_problem(digits) -> None:
+    preview = load_preview({"source": "digits", "val_fraction": 0.9, "test_fraction": 0.5}, (1, 28, 28), 10,
+                           data=digits)
+    assert preview.problems and "val_fraction + test_fraction" in preview.problems[0]
+    assert preview.images is not None  # samples are shown anyway
+
+
+def test_tiny_and_unbalanced_classes_are_warned_about() -> None:
+    warnings = class_warnings(["cat", "dog", "eel"], [300, 40, 3])
+    assert any("'eel' (3)" in w for w in warnings)
+    assert any("unbalanced" in w and "'cat' has 300" in w and "'eel' only 3" in w for w in warnings)
+    assert class_warnings(["a", "b"], [100, 90]) == []
+
+
+def test_graph_requirements_and_load_key() -> None:
+    project = load_template("lenet5")
+    requirements = graph_requirements(project.graph)
+    assert requirements.input_shape == (1, 28, 28) and requirements.classes == 10
+    key = load_key({"source": "digits"}, requirements.input_shape, None)
+    assert key == load_key({"source": "digits", "val_fraction": 0.3, "split_seed": 4}, (1, 28, 28), None)
+    assert key != load_key({"source": "digits"}, (1, 32, 32), None)
