@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     trainer = session.trainer([ProgressBar(sys.stderr)])
     with _ctrl_c_stops(trainer.control):
         result = trainer.fit(resume=session.resume_dir)
-    summary = session.summary(result)
+    summary = session.finish(result)
     last = result.last
     if args.json:
         print(json.dumps(summary))

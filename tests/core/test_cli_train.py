@@ -53,7 +53,8 @@ def test_train_json_and_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture
     assert summary["samples_per_second"] > 0 and summary["seconds"] > 0
     run_dir = Path(summary["run_dir"])
     assert run_dir.parent == tmp_path / "tiny.runs"
-    assert {p.name for p in run_dir.iterdir()} == {"settings.json", "metrics.csv", "classes.json", "last.pt", "best.pt"}
+    assert {p.name for p in run_dir.iterdir()} == {"settings.json", "metrics.csv", "classes.json", "last.pt", "best.pt",
+                                               "result.json"}
     with (run_dir / "metrics.csv").open() as handle:
         rows = list(csv.reader(handle))
     assert tuple(rows[0]) == METRIC_COLUMNS and len(rows) == 2
@@ -62,6 +63,7 @@ def test_train_json_and_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture
     assert settings["training"]["epochs"] == 1 and settings["data_summary"]["sizes"]["train"] > 1000
     assert torch.load(run_dir / "best.pt", weights_only=True)["epoch"] == 1
     assert load_project(path).runs == [f"tiny.runs/{run_dir.name}"]
+    assert json.loads((run_dir / "result.json").read_text())["status"] == "completed"
     assert "epoch 1/1" in err  # the progress line
 
 

@@ -85,8 +85,9 @@ def test_resume_keeps_the_runs_own_settings_and_folder(tmp_path: Path) -> None:
     project = Project(path=path)
     assert resumed.record(project) is None and project.runs == []
     result = resumed.trainer().fit(resume=resumed.resume_dir)
-    summary = resumed.summary(result)
+    summary = resumed.finish(result)
     assert (summary["status"], summary["epochs"]) == ("completed", 2)
+    assert json.loads((session.run_dir / "result.json").read_text())["status"] == "completed"
     assert 0.0 <= summary["val_accuracy"] <= 1.0
     assert len((session.run_dir / "metrics.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
 

@@ -12,6 +12,7 @@ Typical use::
     session = start_session(project.graph, project.data, project.training, project_path, epochs=5)
     session.record(project)                      # then save the project
     result = session.trainer([ProgressBar(sys.stderr)]).fit(resume=session.resume_dir)
+    summary = session.finish(result)             # result.json in the run folder; the --json object
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from dlstudio.core.training.checkpoint import LAST
 from dlstudio.core.training.config import TrainConfig
 from dlstudio.core.training.device import resolve_device
 from dlstudio.core.training.events import FitResult
-from dlstudio.core.training.runs import MetricsCsv, create_run_dir, read_run_settings, record_run, write_run_files
+from dlstudio.core.training.runs import (
+    MetricsCsv,
+    create_run_dir,
+    read_run_settings,
+    record_run,
+    write_run_files,
+    write_run_result,
+)
 from dlstudio.core.training.trainer import Trainer
 
 if TYPE_CHECKING:
@@ -89,6 +97,13 @@ class TrainingSession:
             "samples_per_second": round(result.samples_per_second, 1), "seconds": round(result.seconds, 3),
             "status": result.status,
         }
+
+    def finish(self, result: FitResult) -> dict[str, Any]:
+        """Write how the fit ended into the run folder (``result.json``, read by the run history); the summary."""
+        write_run_result(self.run_dir, {"status": result.status, "message": result.message,
+                                        "epochs": result.epochs_completed, "best_epoch": result.best_epoch,
+                                        "test_loss": result.test_loss, "test_accuracy": result.test_accuracy})
+        return self.summary(result)
 
 
 def resume_settings(run_dir: Path | str) -> tuple[Graph, dict[str, Any], dict[str, Any]]:
