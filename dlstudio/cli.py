@@ -15,11 +15,11 @@ import sys
 from types import ModuleType
 
 from dlstudio import __version__
-from dlstudio.commands import export, info, new, templates, train
+from dlstudio.commands import classify, export, info, new, templates, train
 from dlstudio.core.errors import DlstudioError
 
 # The headless subcommands, in the order --help lists them. Each module has add_parser() and run().
-COMMANDS: tuple[ModuleType, ...] = (templates, new, info, export, train)
+COMMANDS: tuple[ModuleType, ...] = (templates, new, info, export, train, classify)
 
 PROG = "dlstudio"
 _HEADLESS_OPTIONS = ("-h", "--help", "--version")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,15 +22,25 @@ def _read_image(path: Path, channels: int, height: int, width: int) -> np.ndarra
 
     with Image.open(path) as image:
         image.load()  # decoding happens here: a truncated file raises now, not later
-        image = image.convert("RGBA") if image.mode in ("P", "PA", "LA", "La", "RGBa") else image
-        if image.mode == "RGBA" and channels != 4:
-            # Composite transparency onto black, the same rule as images.convert_channels.
-            background = Image.new("RGBA", image.size, (0, 0, 0, 255))
-            image = Image.alpha_composite(background, image)
-        image = image.convert(_MODES[channels])
-        if image.size != (width, height):
-            image = image.resize((width, height), Image.Resampling.BILINEAR)
-        array = np.asarray(image, dtype=np.uint8)
+        return fit_pil_image(image, channels, height, width)
+
+
+def fit_pil_image(image: Any, channels: int, height: int, width: int) -> np.ndarray:
+    """A decoded PIL image as a (C, H, W) uint8 array with this folder loader's channel and resize rules.
+
+    Public so that classifying a user's image (core.inspect) prepares it exactly as training did.
+    """
+    from PIL import Image
+
+    image = image.convert("RGBA") if image.mode in ("P", "PA", "LA", "La", "RGBa") else image
+    if image.mode == "RGBA" and channels != 4:
+        # Composite transparency onto black, the same rule as images.convert_channels.
+        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(background, image)
+    image = image.convert(_MODES[channels])
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 

@@ -1,0 +1,141 @@
+"""Top-k classification of tensors, images and whole folders; unreadable files are results, not failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dlstudio.core.data.folder import IMAGE_EXTENSIONS
+from dlstudio.core.inspect.preprocess import Preprocessor
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    """One class of a prediction: its index, its name and its probability."""
+
+    index: int
+    label: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Softmax probabilities over all classes and the ``top`` k classes, most probable first."""
+
+    probabilities: np.ndarray
+    top: tuple[ClassScore, ...]
+
+    @property
+    def label(self) -> str:
+        return self.top[0].label
+
+    @property
+    def probability(self) -> float:
+        return self.top[0].probability
+
+
+@dataclass(frozen=True)
+class ClassifiedFile:
+    """A file's outcome: a prediction, or the one-line reason it could not be read (``error``)."""
+
+    path: str
+    prediction: Prediction | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.prediction is not None
+
+
+def probabilities(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Softmax of the model's output for a batch of preprocessed samples (N, ...), on the CPU as float32."""
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    was_training = model.training
+    model.eval()
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, len(x), batch_size):
+            logits = model(x[start:start + batch_size].to(device))
+            chunks.append(torch.softmax(logits.float(), dim=1).cpu())
+    model.train(was_training)
+    return torch.cat(chunks) if chunks else torch.empty(0)
+
+
+def predictions(probs: torch.Tensor, class_names: list[str], top_k: int) -> list[Prediction]:
+    """Top-``top_k`` classes of each row of ``probs`` (k is capped at the class count)."""
+    k = max(1, min(int(top_k), probs.shape[1]))
+    values, indices = probs.topk(k, dim=1)
+    result = []
+    for row, top_values, top_indices in zip(probs.numpy(), values.tolist(), indices.tolist()):
+        top = tuple(ClassScore(i, _name(class_names, i), p) for i, p in zip(top_indices, top_values))
+        result.append(Prediction(row.copy(), top))
+    return result
+
+
+def _name(class_names: list[str], index: int) -> str:
+    return class_names[index] if index < len(class_names) else str(index)
+
+
+def find_images(paths: Iterable[Path | str]) -> Iterator[tuple[Path, str | None]]:
+    """Expand folders (recursively, sorted; hidden files left out) into files.
+
+    Yields ``(path, reason)``: reason is None for a file to try, or why a file
+    inside a folder is skipped (not an image type). A file named directly is
+    always tried, whatever its extension; a missing path gets a reason.
+    """
+    for entry in paths:
+        path = Path(entry)
+        if path.is_dir():
+            for found in sorted(p for p in path.rglob("*") if p.is_file()):
+                if any(part.startswith(".") for part in found.relative_to(path).parts):
+                    continue
+                if found.suffix.lower() in IMAGE_EXTENSIONS:
+                    yield found, None
+                else:
+                    yield found, f"not an image file type ({found.suffix or 'no extension'})"
+        elif path.is_file():
+            yield path, None
+        else:
+            yield path, "no such file or folder"
+
+
+def classify_files(model: torch.nn.Module, preprocessor: Preprocessor, class_names: list[str],
+                   paths: Iterable[Path | str], top_k: int = 5, batch_size: int = 64) -> Iterator[ClassifiedFile]:
+    """Classify files (folders are walked), ``batch_size`` images per forward pass, in the given order.
+
+    A generator: a GUI worker shows progress per result and stops by not pulling more.
+    """
+    pending: list[tuple[str, torch.Tensor | None, str | None]] = []
+
+    def flush() -> Iterator[ClassifiedFile]:
+        tensors = [x for _, x, _ in pending if x is not None]
+        preds = iter(predictions(probabilities(model, torch.stack(tensors)), class_names, top_k)) if tensors else iter(())
+        for name, x, reason in pending:
+            yield ClassifiedFile(name, next(preds)) if x is not None else ClassifiedFile(name, error=reason)
+        pending.clear()
+
+    for path, reason in find_images(paths):
+        tensor = None
+        if reason is None:
+            try:
+                tensor = preprocessor(path)
+            except Exception as error:  # noqa: BLE001 - PIL raises many types for bad files; each becomes a reason
+                reason = _reason(error)
+        pending.append((str(path), tensor, reason))
+        if sum(x is not None for _, x, _ in pending) >= batch_size:
+            yield from flush()
+    yield from flush()
+
+
+def _reason(error: Exception) -> str:
+    name = type(error).__name__
+    if name == "UnidentifiedImageError":
+        return "not an image (the file's contents are not a known image format)"
+    if isinstance(error, OSError) and error.strerror:
+        return f"cannot read the file ({error.strerror})"
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"not a readable image ({name}{': ' + text if text else ''})"

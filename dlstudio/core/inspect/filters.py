@@ -1,0 +1,58 @@
+"""Learned convolution filters of a node, from a live model, a state dict or a checkpoint file, as a mosaic."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlstudio.core.inspect.errors import InspectError
+from dlstudio.core.inspect.mosaic import Mosaic, tile
+
+
+def conv_weight(source: torch.nn.Module | Mapping[str, Any] | Path | str, node_id: str) -> np.ndarray:
+    """The weight of conv node ``node_id`` as (out_channels, in_channels, kh, kw) float32.
+
+    ``source`` is a model (live, e.g. during training), a state dict, or a
+    checkpoint file (read with ``weights_only=True``).
+    """
+    if isinstance(source, (str, Path)):
+        from dlstudio.core.training import load_checkpoint
+
+        source = load_checkpoint(source)["model"]
+    state = source.state_dict() if isinstance(source, torch.nn.Module) else source
+    key = f"{node_id}.weight"
+    if key not in state:
+        raise InspectError(f"node {node_id!r} has no weights (is it a layer with parameters?)")
+    weight = state[key].detach().float().cpu().numpy()
+    if weight.ndim != 4:
+        raise InspectError(f"node {node_id!r} is not a 2-D convolution; its weight has shape {list(weight.shape)}")
+    return weight
+
+
+def filter_mosaic(weight: np.ndarray, rgb: bool | None = None, max_inputs: int = 16, gap: int = 1) -> Mosaic:
+    """Filters as one image. Each filter is scaled symmetrically, so that zero is mid-grey (0.5).
+
+    With 3 input channels (a first layer on colour images) and ``rgb`` not
+    False, each filter is one RGB tile. Otherwise each row is one filter and
+    its columns are its first ``max_inputs`` input channels (one input: a square-ish grid).
+    """
+    weight = np.asarray(weight, dtype=np.float32)
+    out_channels, in_channels = weight.shape[:2]
+    peak = np.abs(weight.reshape(out_channels, -1)).max(axis=1)
+    peak = np.where(peak > 0, peak, 1.0).reshape(out_channels, 1, 1, 1)
+    scaled = weight / (2.0 * peak) + 0.5
+    if rgb is None:
+        rgb = in_channels == 3
+    if rgb:
+        if in_channels != 3:
+            raise InspectError(f"RGB filters need 3 input channels; this layer has {in_channels}")
+        return tile(scaled.transpose(0, 2, 3, 1), gap=gap, fill=1.0)
+    if in_channels == 1:
+        return tile(scaled[:, 0], gap=gap, fill=1.0)
+    shown = min(in_channels, max_inputs)
+    kernels = scaled[:, :shown].reshape(out_channels * shown, *weight.shape[2:])
+    return tile(kernels, columns=shown, gap=gap, fill=1.0)

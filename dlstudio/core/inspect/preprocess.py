@@ -1,0 +1,132 @@
+"""Turn a user's image (file, PIL image, array) into the tensor the model saw during validation.
+
+The same loader code as the data sources is used: an image-folder model gets
+PIL's channel conversion and bilinear resize (``folder.fit_pil_image``);
+digits and torchvision models get their images through ``images.fit_images``
+(torch, antialiased), as their datasets did. Then the run's normalization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlstudio.core.data.folder import fit_pil_image
+from dlstudio.core.data.images import fit_images, image_input_shape
+from dlstudio.core.data.normalization import Normalization
+from dlstudio.core.inspect.errors import InspectError
+
+ImageLike = Any  # a path (str or Path), a PIL image, a numpy array or a tensor of raw values
+_TABLE_SOURCES = ("csv",)
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    """Prepares one sample for a model trained on ``source`` data with ``input_shape`` and ``normalization``."""
+
+    input_shape: tuple[int, ...]
+    source: str = "digits"
+    normalization: Normalization | None = None
+
+    @property
+    def takes_images(self) -> bool:
+        return self.source not in _TABLE_SOURCES and len(self.input_shape) == 3
+
+    def __call__(self, image: ImageLike) -> torch.Tensor:
+        """The normalized sample, shaped like ``input_shape`` (no batch dimension), float32 on the CPU."""
+        return self.normalize(self.raw(image))
+
+    def normalize(self, raw: torch.Tensor) -> torch.Tensor:
+        """Apply the run's normalization to raw samples ((C, H, W) or a batch)."""
+        if self.normalization is None:
+            return raw
+        batch = raw.unsqueeze(0) if raw.ndim == len(self.input_shape) else raw
+        out = self.normalization.apply(batch)
+        return out[0] if batch is not raw else out
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Back from model input to raw values (images: [0, 1]), e.g. to show or save what the model saw."""
+        if self.normalization is None:
+            return x
+        batch = x.unsqueeze(0) if x.ndim == len(self.input_shape) else x
+        out = self.normalization.invert(batch)
+        return out[0] if batch is not x else out
+
+    def raw(self, image: ImageLike) -> torch.Tensor:
+        """The sample before normalization: images (C, H, W) in [0, 1], table rows (F,) as given."""
+        if not self.takes_images:
+            return self._table_row(image)
+        channels, height, width = image_input_shape(self.input_shape, "this model")
+        if isinstance(image, (str, Path)):
+            return self._from_file(Path(image), channels, height, width)
+        if _is_pil(image):
+            return self._from_pil(image, channels, height, width)
+        return self._from_array(image, channels, height, width)
+
+    def _from_file(self, path: Path, channels: int, height: int, width: int) -> torch.Tensor:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            image.load()  # decode now, so that a truncated file raises here
+            return self._from_pil(image, channels, height, width)
+
+    def _from_pil(self, image: Any, channels: int, height: int, width: int) -> torch.Tensor:
+        if self.source == "folder":
+            array = fit_pil_image(image, channels, height, width)
+            return torch.from_numpy(array).float().div_(255.0)
+        # Digits and torchvision images were resized by fit_images (torch); only decode with PIL here.
+        array = fit_pil_image(image, channels, image.height, image.width)
+        raw = torch.from_numpy(array).float().div_(255.0)
+        return fit_images(raw.unsqueeze(0), (channels, height, width))[0]
+
+    def _from_array(self, image: Any, channels: int, height: int, width: int) -> torch.Tensor:
+        array = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+        if array.ndim == 2:
+            array = array[None]
+        elif array.ndim == 3 and array.shape[-1] in (1, 3, 4) and array.shape[0] not in (1, 3, 4):
+            array = array.transpose(2, 0, 1)  # (H, W, C) as PIL and most libraries give it
+        if array.ndim != 3 or array.shape[0] not in (1, 3, 4):
+            raise InspectError(f"an image array must be (H, W), (H, W, C) or (C, H, W) with 1, 3 or 4 channels; "
+                               f"got shape {list(array.shape)}")
+        if np.issubdtype(array.dtype, np.integer):
+            raw = torch.from_numpy(array.astype(np.float32) / 255.0)
+        else:
+            raw = torch.from_numpy(np.clip(array.astype(np.float32), 0.0, 1.0))
+        if self.source == "folder":
+            # A folder model saw 8-bit files through PIL: go the same way.
+            from PIL import Image
+
+            pixels = np.rint(raw.numpy() * 255.0).astype(np.uint8)
+            pil = Image.fromarray(pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0))
+            return self._from_pil(pil, channels, height, width)
+        return fit_images(raw.unsqueeze(0), (channels, height, width))[0]
+
+    def _table_row(self, row: Any) -> torch.Tensor:
+        values = row.detach().cpu().float() if isinstance(row, torch.Tensor) else torch.as_tensor(
+            np.asarray(row, dtype=np.float32))
+        if tuple(values.shape) != tuple(self.input_shape):
+            raise InspectError(f"this model takes rows of {list(self.input_shape)} values; got shape "
+                               f"{list(values.shape)}")
+        return values
+
+
+def _is_pil(value: Any) -> bool:
+    return hasattr(value, "convert") and hasattr(value, "mode") and hasattr(value, "size")
+
+
+def to_uint8(raw: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A raw (C, H, W) image in [0, 1] as (H, W) or (H, W, C) uint8, ready for PIL or a thumbnail."""
+    array = raw.detach().cpu().numpy() if isinstance(raw, torch.Tensor) else np.asarray(raw)
+    pixels = np.rint(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
+
+
+def save_png(raw: torch.Tensor | np.ndarray, path: Path | str) -> None:
+    """Write a raw (C, H, W) image in [0, 1] as an 8-bit PNG (grey, RGB or RGBA by its channels)."""
+    from PIL import Image
+
+    Image.fromarray(to_uint8(raw)).save(Path(path), format="PNG")

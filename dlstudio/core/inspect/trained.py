@@ -1,0 +1,145 @@
+"""A trained model from a run folder: the run's graph, its checkpoint weights, classes and preprocessing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dlstudio.core.compiler import GraphModule, compile_graph
+from dlstudio.core.data.normalization import Normalization
+from dlstudio.core.graph import Graph
+from dlstudio.core.inspect.classify import ClassifiedFile, Prediction, classify_files, predictions, probabilities
+from dlstudio.core.inspect.errors import InspectError
+from dlstudio.core.inspect.preprocess import ImageLike, Preprocessor
+
+CHECKPOINTS = {"best": "best.pt", "last": "last.pt"}
+_CLASSIFICATION = "classification"
+
+
+@dataclass
+class TrainedModel:
+    """A model ready for classification and inspection, on ``device``, in eval mode.
+
+    ``graph`` is the run's graph (not the project's current one), so node ids
+    match the weights. ``preprocessor`` prepares images as the run's
+    validation data was prepared.
+    """
+
+    model: GraphModule
+    graph: Graph
+    class_names: list[str]
+    preprocessor: Preprocessor
+    task: str = _CLASSIFICATION
+    run_dir: Path | None = None
+    checkpoint: Path | None = None
+    settings: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.model.parameters()), torch.empty(0)).device
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.preprocessor.input_shape
+
+    @property
+    def normalization(self) -> Normalization | None:
+        return self.preprocessor.normalization
+
+    def preprocess(self, image: ImageLike) -> torch.Tensor:
+        """One image (path, PIL image or array) as the model's input sample (no batch dimension, CPU)."""
+        return self.preprocessor(image)
+
+    def classify(self, images: torch.Tensor | Iterable[ImageLike], top_k: int = 5) -> list[Prediction]:
+        """Top-k predictions for a preprocessed batch (N, *input_shape) or for images to preprocess first."""
+        self._check_classifier()
+        if isinstance(images, torch.Tensor):
+            batch = images if images.ndim == len(self.input_shape) + 1 else images.unsqueeze(0)
+        else:
+            batch = torch.stack([self.preprocess(image) for image in images])
+        return predictions(probabilities(self.model, batch), self.class_names, top_k)
+
+    def classify_paths(self, paths: Iterable[Path | str], top_k: int = 5,
+                       batch_size: int = 64) -> Iterator[ClassifiedFile]:
+        """Classify files and folders (walked recursively); unreadable files come back with a reason."""
+        self._check_classifier()
+        return classify_files(self.model, self.preprocessor, self.class_names, paths, top_k, batch_size)
+
+    def prepare_data(self, allow_download: bool = False) -> Any:
+        """The run's data again, split and normalized exactly as in training (same settings, same seed).
+
+        For the mistakes gallery and for checking a run; needs the run folder
+        (relative data paths are resolved beside the project).
+        """
+        from dlstudio.core.data import DataRequirements, prepare_data
+
+        if self.run_dir is None or "data" not in self.settings:
+            raise InspectError("this model was not loaded from a run folder, so its data settings are unknown")
+        project_dir = self.run_dir.parent.parent
+        return prepare_data(self.settings["data"], DataRequirements.from_model(self.model), base_dir=project_dir,
+                            allow_download=allow_download)
+
+    def _check_classifier(self) -> None:
+        if self.task != _CLASSIFICATION:
+            raise InspectError(f"this model was trained for {self.task}, not classification; it has no classes")
+
+
+def find_run_dir(path: Path | str) -> Path:
+    """A run folder itself, or the latest run recorded in a project file."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "settings.json").is_file():
+            raise InspectError(f"{str(path)!r} is not a run folder (it has no settings.json)")
+        return path
+    if not path.is_file():
+        raise InspectError(f"{str(path)!r} does not exist")
+    from dlstudio.core.project import load_project
+
+    project = load_project(path)
+    if not project.runs:
+        raise InspectError(f"the project {path.name!r} has no runs yet; train it first")
+    run_dir = path.parent / project.runs[-1]
+    if not (run_dir / "settings.json").is_file():
+        raise InspectError(f"the latest run of {path.name!r} ({project.runs[-1]!r}) is missing or has no settings")
+    return run_dir
+
+
+def load_trained(run_dir_or_project: Path | str, which: str = "best", device: str = "auto") -> TrainedModel:
+    """Load a run's model with its ``which`` checkpoint ("best" or "last"), ready on ``device``.
+
+    The graph comes from the run's settings.json; weights load with
+    ``weights_only=True``. InspectError (or CheckpointError) with a one-line reason otherwise.
+    """
+    from dlstudio.core.training import load_checkpoint, read_run_settings, resolve_device
+
+    if which not in CHECKPOINTS:
+        raise InspectError(f"unknown checkpoint {which!r}; choose {' or '.join(CHECKPOINTS)}")
+    run_dir = find_run_dir(run_dir_or_project)
+    try:
+        settings = read_run_settings(run_dir)
+        graph = Graph.from_dict(settings["graph"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InspectError(f"cannot read the settings of run {str(run_dir)!r} ({type(error).__name__})") from None
+    target = resolve_device(device)
+    model = compile_graph(graph)
+    checkpoint = run_dir / CHECKPOINTS[which]
+    state = load_checkpoint(checkpoint, map_location="cpu")
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InspectError(f"the weights in {str(checkpoint)!r} do not fit the run's graph: {first}") from None
+    model.to(target).eval()
+    meta = state.get("meta") or {}
+    summary = settings.get("data_summary") or {}
+    normalization = meta.get("normalization", summary.get("normalization"))
+    preprocessor = Preprocessor(tuple(model.input_shapes[model.input_ids[0]]),
+                                str((settings.get("data") or {}).get("source", "digits")),
+                                Normalization.from_dict(normalization) if normalization else None)
+    task = str(model.tasks[model.output_ids[0]].get("task", _CLASSIFICATION)) if model.output_ids else _CLASSIFICATION
+    return TrainedModel(model, graph, list(meta.get("class_names") or summary.get("class_names") or []),
+                        preprocessor, task, run_dir, checkpoint, settings)
