@@ -1,0 +1,334 @@
+"""Live training curves: loss (per batch, smoothed, and per epoch), accuracy, learning rate; past runs overlaid.
+
+Fed from the training worker's signals: ``add_batches`` with a chunk of
+(epoch position, loss) pairs, ``add_epoch`` with an epoch's metrics. Data is
+appended to numpy buffers and drawn by a timer at most ~30 times a second,
+however fast it arrives, with ``setData`` on items created once
+(design.md §6).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from dlstudio.gui.plots.style import (
+    PlotColors,
+    plot_colors,
+    set_axis_label,
+    set_title,
+    style_legend,
+    style_plot,
+)
+
+# A redraw at most every 33 ms (~30 Hz): enough for smooth curves, cheap for the GUI thread.
+REDRAW_INTERVAL_MS = 33
+# Weight of the past in the per-batch loss average (about the last 10 batches), bias-corrected at the start.
+SMOOTHING = 0.9
+_EPOCH_SERIES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "learning_rate")
+# Per-epoch metrics shown in percent.
+_PERCENT = ("train_accuracy", "val_accuracy")
+
+
+class _Buffer:
+    """An append-only pair of float arrays that grows by doubling (amortized O(1) appends, no list of floats)."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._x = np.empty(capacity)
+        self._y = np.empty(capacity)
+        self.size = 0
+
+    def extend(self, xs: np.ndarray, ys: np.ndarray) -> None:
+        needed = self.size + len(xs)
+        if needed > len(self._x):
+            capacity = max(needed, 2 * len(self._x))
+            self._x = np.resize(self._x, capacity)
+            self._y = np.resize(self._y, capacity)
+        self._x[self.size:needed] = xs
+        self._y[self.size:needed] = ys
+        self.size = needed
+
+    def truncate_from(self, x: float) -> None:
+        """Drop the points at or after ``x`` (a resumed run repeats the unfinished epoch)."""
+        self.size = int(np.searchsorted(self._x[:self.size], x, side="left"))
+
+    @property
+    def last_x(self) -> float:
+        return float(self._x[self.size - 1]) if self.size else -math.inf
+
+    def view(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._x[:self.size], self._y[:self.size]
+
+
+class _Overlay:
+    """One past run's curves: train loss (dotted), validation loss and accuracy (dashed), one colour."""
+
+    def __init__(self, loss_plot: pg.PlotItem, accuracy_plot: pg.PlotItem) -> None:
+        self.name: str | None = None
+        self.train_loss = loss_plot.plot()
+        self.val_loss = loss_plot.plot()
+        self.val_accuracy = accuracy_plot.plot()
+        for item in self.items:
+            item.setZValue(-1)  # under the live curves
+
+    @property
+    def items(self) -> tuple[pg.PlotDataItem, ...]:
+        return self.train_loss, self.val_loss, self.val_accuracy
+
+    def set_colour(self, colours: PlotColors, index: int) -> None:
+        colour = colours.overlay(index)
+        self.train_loss.setPen(pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DotLine))
+        self.val_loss.setPen(pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine))
+        self.val_accuracy.setPen(pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine))
+
+    def set_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        for item, key in zip(self.items, ("train_loss", "val_loss", "val_accuracy"), strict=True):
+            xs, ys = _column(rows, key)
+            item.setData(xs, ys * 100.0 if key in _PERCENT else ys)
+
+    def hide(self) -> None:
+        self.name = None
+        for item in self.items:
+            item.setData([], [])
+
+
+def _column(rows: Iterable[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, values) of one metric, skipping rows where it is missing or not finite."""
+    points = [(float(row["epoch"]), float(row[key])) for row in rows
+              if row.get("epoch") is not None and row.get(key) is not None and math.isfinite(float(row[key]))]
+    if not points:
+        return np.empty(0), np.empty(0)
+    xs, ys = zip(*points, strict=True)
+    return np.asarray(xs), np.asarray(ys)
+
+
+class CurvesView(QWidget):
+    """Loss, accuracy and learning-rate plots of the live run, with past runs overlaid.
+
+    The x axis counts epochs as a float: 1.25 is a quarter into the second
+    epoch, and epoch 2's metrics sit at 2.0. Updates are coalesced: what is
+    fed is drawn within ``REDRAW_INTERVAL_MS`` (call :meth:`flush` to draw now).
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._run_name = ""
+        self._colours = plot_colors(self.palette())
+        self._canvas = pg.GraphicsLayoutWidget()
+        self._canvas.ci.setContentsMargins(4, 4, 8, 4)
+        self._canvas.ci.setSpacing(2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._canvas)
+
+        self._loss_plot = self._canvas.addPlot(row=0, col=0)
+        self._accuracy_plot = self._canvas.addPlot(row=1, col=0)
+        self._lr_plot = self._canvas.addPlot(row=2, col=0)
+        for row, stretch in enumerate((5, 3, 2)):
+            self._canvas.ci.layout.setRowStretchFactor(row, stretch)
+        self._lr_plot.setMaximumHeight(150)
+        for plot in (self._accuracy_plot, self._lr_plot):
+            plot.setXLink(self._loss_plot)
+        for plot in self._plots:
+            plot.showGrid(x=True, y=True, alpha=0.12)
+            plot.setMenuEnabled(False)
+            plot.hideButtons()
+            plot.getAxis("left").setWidth(52)  # the same width on all three, so their x axes line up
+            plot.setLimits(xMin=0.0)
+        self._accuracy_plot.setLimits(yMin=0.0, yMax=100.0)
+
+        self._loss_legend = self._loss_plot.addLegend(offset=(-8, 8), verSpacing=-4)
+        self._accuracy_legend = self._accuracy_plot.addLegend(offset=(-8, -8), verSpacing=-4)
+        self._batch_curve = self._loss_plot.plot(name="train, per batch (smoothed)")
+        # Long runs: draw the per-batch curve decimated to the pixels in view.
+        self._batch_curve.setDownsampling(auto=True, method="peak")
+        self._batch_curve.setClipToView(True)
+        self._epoch_curves = {
+            "train_loss": self._loss_plot.plot(name="train"),
+            "val_loss": self._loss_plot.plot(name="validation"),
+            "train_accuracy": self._accuracy_plot.plot(name="train"),
+            "val_accuracy": self._accuracy_plot.plot(name="validation"),
+            "learning_rate": self._lr_plot.plot(),
+        }
+        self._overlays: list[_Overlay] = []
+
+        self._batches = _Buffer()
+        self._ema = 0.0
+        self._ema_steps = 0
+        self._epochs = {key: _Buffer(64) for key in _EPOCH_SERIES}
+        self._dirty = False
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(REDRAW_INTERVAL_MS)
+        self._redraw_timer.timeout.connect(self.flush)
+        self.redraw_count = 0  # for tests and the benchmark: how many coalesced redraws happened
+        self._apply_style()
+
+    @property
+    def _plots(self) -> tuple[pg.PlotItem, ...]:
+        return self._loss_plot, self._accuracy_plot, self._lr_plot
+
+    # ---- feeding -------------------------------------------------------------------------------------
+
+    def start_run(self, name: str) -> None:
+        """Forget the live curves (overlays stay) and title the plots with the new run's name."""
+        self._run_name = name
+        self._reset_live()
+        self._set_titles()
+        self.flush()
+
+    def add_batches(self, xs: Sequence[float], losses: Sequence[float]) -> None:
+        """Append per-batch losses at epoch positions ``xs`` (smoothed before drawing; non-finite ones skipped)."""
+        x = np.asarray(xs, dtype=float)
+        loss = np.asarray(losses, dtype=float)
+        if len(x) != len(loss):
+            raise ValueError(f"add_batches got {len(x)} positions and {len(loss)} losses")
+        keep = np.isfinite(x) & np.isfinite(loss)
+        x, loss = x[keep], loss[keep]
+        if not len(x):
+            return
+        if x[0] <= self._batches.last_x:  # a resumed run goes back to where its checkpoint was
+            self._batches.truncate_from(float(x[0]))
+        self._batches.extend(x, self._smooth(loss))
+        self._schedule_redraw()
+
+    def add_epoch(self, metrics: dict[str, Any]) -> None:
+        """Append one epoch's metrics (EpochMetrics.to_dict(): epoch, train_loss, val_accuracy...; None is skipped)."""
+        epoch = float(metrics["epoch"])
+        for key, buffer in self._epochs.items():
+            if epoch <= buffer.last_x:
+                buffer.truncate_from(epoch)
+            value = metrics.get(key)
+            if value is None or not math.isfinite(float(value)):
+                continue
+            value = float(value) * (100.0 if key in _PERCENT else 1.0)
+            buffer.extend(np.array([epoch]), np.array([value]))
+        self._schedule_redraw()
+
+    def set_overlays(self, runs: dict[str, list[dict[str, Any]]]) -> None:
+        """Show these past runs (name -> metrics.csv rows) dashed beside the live curves; replaces the last set.
+
+        A run that stays in the set keeps its colour and items; new runs take
+        free items, so changing the selection creates nothing in steady state.
+        """
+        kept = {overlay.name: overlay for overlay in self._overlays if overlay.name in runs}
+        for overlay in self._overlays:
+            if overlay.name is not None and overlay.name not in runs:
+                self._loss_legend.removeItem(overlay.val_loss)
+                overlay.hide()
+        free = [overlay for overlay in self._overlays if overlay.name is None]
+        for name, rows in runs.items():
+            overlay = kept.get(name)
+            if overlay is None:
+                if free:
+                    overlay = free.pop(0)
+                else:
+                    overlay = _Overlay(self._loss_plot, self._accuracy_plot)
+                    self._overlays.append(overlay)
+                    overlay.set_colour(self._colours, len(self._overlays) - 1)
+                overlay.name = name
+                self._loss_legend.addItem(overlay.val_loss, name)
+            overlay.set_rows(rows)
+        self._refresh_legend_style()
+
+    def clear(self) -> None:
+        """Remove everything: live curves, overlays and the run's name."""
+        self._run_name = ""
+        self._reset_live()
+        self.set_overlays({})
+        self._set_titles()
+        self.flush()
+
+    def flush(self) -> None:
+        """Draw what was fed since the last redraw (the timer calls this; tests and benchmarks may too)."""
+        self._redraw_timer.stop()
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.redraw_count += 1
+        self._batch_curve.setData(*self._batches.view())
+        for key, curve in self._epoch_curves.items():
+            curve.setData(*self._epochs[key].view())
+
+    def point_count(self) -> dict[str, int]:
+        """Points drawn per curve (``batch``, ``train_loss``... ``learning_rate``) and ``overlays`` (runs shown)."""
+        counts = {"batch": _drawn(self._batch_curve)}
+        counts.update({key: _drawn(curve) for key, curve in self._epoch_curves.items()})
+        counts["overlays"] = sum(1 for overlay in self._overlays if overlay.name is not None)
+        return counts
+
+    def overlay_names(self) -> list[str]:
+        """The past runs shown, in the order they were given."""
+        return [overlay.name for overlay in self._overlays if overlay.name is not None]
+
+    # ---- internals -----------------------------------------------------------------------------------
+
+    def _smooth(self, losses: np.ndarray) -> np.ndarray:
+        smoothed = np.empty_like(losses)
+        ema, steps = self._ema, self._ema_steps
+        for index, loss in enumerate(losses.tolist()):
+            ema = SMOOTHING * ema + (1.0 - SMOOTHING) * loss
+            steps += 1
+            smoothed[index] = ema / (1.0 - SMOOTHING ** steps)  # debiased: the first batches are not pulled to 0
+        self._ema, self._ema_steps = ema, steps
+        return smoothed
+
+    def _reset_live(self) -> None:
+        self._batches = _Buffer()
+        self._ema, self._ema_steps = 0.0, 0
+        self._epochs = {key: _Buffer(64) for key in _EPOCH_SERIES}
+        self._dirty = True
+
+    def _schedule_redraw(self) -> None:
+        self._dirty = True
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+
+    def _set_titles(self) -> None:
+        suffix = f" — {self._run_name}" if self._run_name else ""
+        set_title(self._loss_plot, self._colours, f"Loss{suffix}")
+        set_title(self._accuracy_plot, self._colours, "Accuracy")
+        set_title(self._lr_plot, self._colours, "Learning rate")
+
+    def _apply_style(self) -> None:
+        colours = self._colours = plot_colors(self.palette())
+        self._canvas.setBackground(colours.background)
+        for plot in self._plots:
+            style_plot(plot, colours)
+        set_axis_label(self._loss_plot, "left", "loss", colours)
+        set_axis_label(self._accuracy_plot, "left", "%", colours)
+        set_axis_label(self._lr_plot, "left", "lr", colours)
+        set_axis_label(self._lr_plot, "bottom", "epoch", colours)
+        self._set_titles()
+        self._batch_curve.setPen(pg.mkPen(colours.batch, width=1))
+        for key, curve in self._epoch_curves.items():
+            colour = (colours.learning_rate if key == "learning_rate"
+                      else colours.validation if key.startswith("val") else colours.train)
+            curve.setPen(pg.mkPen(colour, width=2))
+            curve.setSymbol("o")
+            curve.setSymbolSize(6)
+            curve.setSymbolBrush(pg.mkBrush(colour))
+            curve.setSymbolPen(pg.mkPen(colours.background, width=1))
+        for index, overlay in enumerate(self._overlays):
+            overlay.set_colour(colours, index)
+        self._refresh_legend_style()
+
+    def _refresh_legend_style(self) -> None:
+        for legend in (self._loss_legend, self._accuracy_legend):
+            style_legend(legend, self._colours)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self._apply_style()
+        super().changeEvent(event)
+
+
+def _drawn(item: pg.PlotDataItem) -> int:
+    x, _ = item.getOriginalDataset()
+    return 0 if x is None else len(x)
