@@ -263,6 +263,12 @@ class CurvesView(QWidget):
         counts["overlays"] = sum(1 for overlay in self._overlays if overlay.name is not None)
         return counts
 
+    def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The (x, y) drawn for one curve: ``batch`` (smoothed), ``train_loss``... ``learning_rate`` (copies)."""
+        item = self._batch_curve if name == "batch" else self._epoch_curves[name]
+        x, y = item.getOriginalDataset()
+        return (np.empty(0), np.empty(0)) if x is None else (np.array(x), np.array(y))
+
     def overlay_names(self) -> list[str]:
         """The past runs shown, in the order they were given."""
         return [overlay.name for overlay in self._overlays if overlay.name is not None]

@@ -79,9 +79,6 @@ def style_plot(plot: pg.PlotItem, colors: PlotColors, title: str | None = None) 
         axis.setPen(axis_pen)
         axis.setTextPen(text_pen)
         axis.setStyle(tickFont=tick_font, tickTextOffset=4)
-        if axis.label is not None:
-            axis.label.setFont(plot_font())
-            axis.label.setDefaultTextColor(colors.foreground)
     if title is not None:
         set_title(plot, colors, title)
 
@@ -92,9 +89,8 @@ def set_title(plot: pg.PlotItem, colors: PlotColors, title: str) -> None:
 
 def set_axis_label(plot: pg.PlotItem, side: str, text: str, colors: PlotColors) -> None:
     axis = plot.getAxis(side)
-    axis.setLabel(text)
+    axis.setLabel(text, color=colors.foreground.name())
     axis.label.setFont(plot_font())
-    axis.label.setDefaultTextColor(colors.foreground)
 
 
 def style_legend(legend: pg.LegendItem, colors: PlotColors) -> None:
