@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPoint, QPointF, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -54,9 +54,10 @@ class ConfusionView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._canvas)
 
-        scene = self._canvas.scene()
-        scene.sigMouseMoved.connect(self._on_scene_mouse_moved)
-        scene.sigMouseClicked.connect(self._on_scene_mouse_clicked)
+        # Hover through an event filter: pyqtgraph's sigMouseMoved drops moves that come quickly after
+        # another, so the mouse could come to rest on a cell with the previous cell's tooltip.
+        self._canvas.viewport().installEventFilter(self)
+        self._canvas.scene().sigMouseClicked.connect(self._on_scene_mouse_clicked)
         self._apply_style()
         self.clear()
 
@@ -178,13 +179,13 @@ class ConfusionView(QWidget):
         set_axis_label(self._plot, "bottom", "predicted class", self._colours)
         self._redraw()
 
-    def _on_scene_mouse_moved(self, scene_pos: QPointF) -> None:
-        cell = self.cell_at(scene_pos)
-        self._canvas.setToolTip("" if cell is None else self.cell_text(*cell))
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.MouseMove and watched is self._canvas.viewport():
+            cell = self.cell_at(self._canvas.mapToScene(event.position().toPoint()))
+            self._canvas.setToolTip("" if cell is None else self.cell_text(*cell))
+        return super().eventFilter(watched, event)
 
     def _on_scene_mouse_clicked(self, event) -> None:  # pyqtgraph's MouseClickEvent
-        from PySide6.QtCore import Qt
-
         if event.button() != Qt.MouseButton.LeftButton:
             return
         cell = self.cell_at(event.scenePos())

@@ -157,6 +157,7 @@ class CurvesView(QWidget):
             "learning_rate": self._lr_plot.plot(),
         }
         self._overlays: list[_Overlay] = []
+        self._overlay_order: list[str] = []
 
         self._batches = _Buffer()
         self._ema = 0.0
@@ -235,6 +236,7 @@ class CurvesView(QWidget):
                 overlay.name = name
                 self._loss_legend.addItem(overlay.val_loss, name)
             overlay.set_rows(rows)
+        self._overlay_order = list(runs)
         self._refresh_legend_style()
 
     def clear(self) -> None:
@@ -271,7 +273,7 @@ class CurvesView(QWidget):
 
     def overlay_names(self) -> list[str]:
         """The past runs shown, in the order they were given."""
-        return [overlay.name for overlay in self._overlays if overlay.name is not None]
+        return list(self._overlay_order)
 
     # ---- internals -----------------------------------------------------------------------------------
 

@@ -6,9 +6,11 @@ separate items cost ~7× more per update); hovering a tile names it.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPointF, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QStackedLayout, QVBoxLayout, QWidget
 
@@ -63,7 +65,8 @@ class FiltersView(QWidget):
         self._view.setCentralItem(self._box)
         self._image = pg.ImageItem(axisOrder="row-major")
         self._box.addItem(self._image)
-        self._view.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
+        # Hover through an event filter: pyqtgraph's sigMouseMoved drops moves that follow another quickly.
+        self._view.viewport().installEventFilter(self)
         self._placeholder = QLabel()
         self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._placeholder.setWordWrap(True)
@@ -178,10 +181,11 @@ class FiltersView(QWidget):
         if self._weights is not None:
             self._render()
 
-    def _on_scene_mouse_moved(self, scene_pos: QPointF) -> None:
-        point = self._image.mapFromScene(scene_pos)
-        text = self.tile_text(int(np.floor(point.y())), int(np.floor(point.x())))
-        self._view.setToolTip(text)
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.MouseMove and watched is self._view.viewport():
+            point = self._image.mapFromScene(self._view.mapToScene(event.position().toPoint()))
+            self._view.setToolTip(self.tile_text(math.floor(point.y()), math.floor(point.x())))
+        return super().eventFilter(watched, event)
 
     def _apply_style(self) -> None:
         colours = plot_colors(self.palette())

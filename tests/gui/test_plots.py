@@ -1,0 +1,261 @@
+"""Live plots fed with synthetic data: curves, filter mosaics, confusion matrix (real mouse events where it matters)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from dlstudio.gui.plots.confusion import ConfusionView
+from dlstudio.gui.plots.curves import CurvesView
+from dlstudio.gui.plots.filters import FiltersView
+from dlstudio.gui.plots.mosaic import filter_mosaic
+from dlstudio.gui.theme import DARK, LIGHT, apply_theme
+
+
+def _epoch(epoch: int, val_accuracy: float | None = 0.5) -> dict:
+    return {"epoch": epoch, "train_loss": 1.0 / epoch, "train_accuracy": 0.4 + 0.05 * epoch,
+            "val_loss": 1.1 / epoch, "val_accuracy": val_accuracy, "learning_rate": 0.01, "seconds": 1.0}
+
+
+@pytest.fixture
+def curves(qtbot) -> CurvesView:
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.resize(500, 500)
+    view.show()
+    return view
+
+
+# ---- curves -------------------------------------------------------------------------------------------
+
+def test_fed_batches_and_epochs_are_drawn_after_a_coalesced_redraw(qtbot, curves: CurvesView) -> None:
+    curves.start_run("20261123-090507")
+    batches_per_epoch = 50
+    for epoch in range(1, 4):
+        for start in range(0, batches_per_epoch, 5):  # chunks, as the worker's throttled reports arrive
+            xs = (epoch - 1) + np.arange(start + 1, start + 6) / batches_per_epoch
+            curves.add_batches(xs.tolist(), np.full(5, 2.0 / epoch).tolist())
+        curves.add_epoch(_epoch(epoch, val_accuracy=None if epoch == 1 else 0.8))
+    redraws_before = curves.redraw_count
+    qtbot.waitUntil(lambda: curves.point_count()["batch"] == 150, timeout=2000)
+    counts = curves.point_count()
+    assert counts == {"batch": 150, "train_loss": 3, "val_loss": 3, "train_accuracy": 3, "val_accuracy": 2,
+                      "learning_rate": 3, "overlays": 0}
+    # 30 chunks and 3 epochs fed back to back were drawn in one redraw, not 33.
+    assert curves.redraw_count - redraws_before == 1
+    x, accuracy = curves.series("val_accuracy")
+    assert x.tolist() == [2.0, 3.0] and accuracy.tolist() == pytest.approx([80.0, 80.0])
+
+
+def test_the_per_batch_curve_is_an_unbiased_moving_average(curves: CurvesView) -> None:
+    curves.add_batches([0.1, 0.2, 0.3], [2.0, 2.0, 2.0])
+    curves.flush()
+    _, smoothed = curves.series("batch")
+    assert smoothed.tolist() == pytest.approx([2.0, 2.0, 2.0])  # a plain EMA would start at 0.2
+    curves.add_batches(np.linspace(0.4, 5.0, 400), np.zeros(400))
+    curves.flush()
+    _, smoothed = curves.series("batch")
+    assert smoothed[3] < 2.0 and smoothed[-1] == pytest.approx(0.0, abs=1e-6)
+    assert np.all(np.diff(smoothed[3:]) <= 0)  # smoothed, not jumping to 0 at once
+
+
+def test_a_resumed_run_replaces_the_unfinished_epoch(curves: CurvesView) -> None:
+    curves.add_batches([0.5, 1.0, 1.5, 1.75], [1.0, 1.0, 1.0, 1.0])
+    curves.add_epoch(_epoch(1))
+    curves.add_epoch(_epoch(2))
+    # The run stopped in epoch 2 and resumed from the checkpoint after epoch 1.
+    curves.add_batches([1.25, 1.5], [0.5, 0.5])
+    curves.add_epoch(_epoch(2))
+    curves.flush()
+    assert curves.series("batch")[0].tolist() == [0.5, 1.0, 1.25, 1.5]
+    assert curves.series("train_loss")[0].tolist() == [1.0, 2.0]
+
+
+def test_non_finite_losses_are_skipped_and_mismatched_lengths_refused(curves: CurvesView) -> None:
+    curves.add_batches([0.1, 0.2, 0.3], [1.0, float("nan"), float("inf")])
+    curves.add_epoch({**_epoch(1), "val_loss": float("nan")})
+    curves.flush()
+    assert curves.point_count()["batch"] == 1 and curves.point_count()["val_loss"] == 0
+    with pytest.raises(ValueError, match="3 positions and 2 losses"):
+        curves.add_batches([0.1, 0.2, 0.3], [1.0, 2.0])
+
+
+def test_overlays_are_replaced_reusing_their_items(curves: CurvesView) -> None:
+    rows = [{"epoch": float(e), "train_loss": 1.0 / e, "val_loss": 1.2 / e, "val_accuracy": 0.1 * e} for e in (1, 2, 3)]
+    items = curves._loss_plot.listDataItems
+    curves.set_overlays({"run-a": rows, "run-b": rows, "run-c": rows[:2]})
+    assert curves.point_count()["overlays"] == 3 and curves.overlay_names() == ["run-a", "run-b", "run-c"]
+    created = len(items())
+    curves.set_overlays({"run-b": rows, "run-d": rows})
+    assert curves.overlay_names() == ["run-b", "run-d"]
+    assert len(items()) == created  # nothing new: run-d took a freed slot
+    legend_names = [label.text for _, label in curves._loss_legend.items]
+    assert "run-b" in legend_names and "run-d" in legend_names and "run-a" not in legend_names
+    curves.start_run("next")  # a new live run keeps the overlays
+    assert curves.point_count()["overlays"] == 2
+    curves.clear()
+    assert curves.point_count() == {"batch": 0, "train_loss": 0, "val_loss": 0, "train_accuracy": 0,
+                                     "val_accuracy": 0, "learning_rate": 0, "overlays": 0}
+
+
+def test_plots_follow_the_theme(qapp, curves: CurvesView) -> None:
+    apply_theme(qapp, DARK)
+    try:
+        QApplication.processEvents()
+        dark = curves._canvas.backgroundBrush().color().lightness()
+    finally:
+        apply_theme(qapp, LIGHT)
+    QApplication.processEvents()
+    assert dark < 80 < curves._canvas.backgroundBrush().color().lightness()
+
+
+# ---- filters ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def filters(qtbot) -> FiltersView:
+    view = FiltersView()
+    qtbot.addWidget(view)
+    view.resize(400, 360)
+    view.show()
+    qtbot.waitExposed(view)
+    return view
+
+
+def test_choosing_layers_emits_the_node_id(qtbot, filters: FiltersView) -> None:
+    with qtbot.waitSignal(filters.layer_chosen, timeout=1000) as chosen:
+        filters.set_layers([("conv1", "conv1 · Conv2d"), ("conv2", "conv2 · Conv2d")])
+    assert chosen.args == ["conv1"] and filters.current_layer() == "conv1"
+    with qtbot.assertNotEmitted(filters.layer_chosen):
+        filters.set_layers([("conv0", "conv0"), ("conv1", "conv1"), ("conv2", "conv2")])  # conv1 stays
+    filters.set_weights(np.ones((2, 1, 3, 3), dtype=np.float32))
+    with qtbot.waitSignal(filters.layer_chosen, timeout=1000) as chosen:
+        filters.set_layer("conv2")
+    assert chosen.args == ["conv2"] and filters.image() is None  # the old layer's weights are gone
+    with qtbot.waitSignal(filters.layer_chosen, timeout=1000) as chosen:
+        filters.set_layers([("conv3", "conv3")])  # conv2 was deleted from the graph
+    assert chosen.args == ["conv3"]
+    filters.set_layers([])
+    assert filters.current_layer() is None
+
+
+def test_the_mosaic_shows_every_filter_and_changes_with_the_weights(filters: FiltersView) -> None:
+    rng = np.random.default_rng(0)
+    filters.set_layers([("conv2", "conv2")])
+    first = rng.normal(size=(16, 6, 5, 5)).astype(np.float32)
+    filters.set_weights(first)
+    image = filters.image().copy()
+    mosaic = filter_mosaic(first)
+    assert image.shape == mosaic.rgba.shape and image.shape[2] == 4
+    tiles = image[..., 3] == 255
+    assert tiles.sum() == 16 * 6 * 25  # every weight is one opaque pixel; the gaps are transparent
+    assert filters._image.image.shape == image.shape  # one ImageItem holds the whole mosaic
+    filters.set_weights(first + rng.normal(scale=0.5, size=first.shape).astype(np.float32))
+    assert filters.image().shape == image.shape and not np.array_equal(filters.image(), image)
+
+
+def test_three_input_channels_are_drawn_as_colour_tiles(filters: FiltersView) -> None:
+    weights = -np.ones((4, 3, 3, 3), dtype=np.float32)
+    weights[0, 0] = 1.0  # filter 1 responds to red
+    weights[1, 2] = 1.0  # filter 2 to blue
+    filters.set_weights(weights)
+    mosaic = filter_mosaic(weights)
+    assert mosaic.colour_tiles and filters.image().shape == (7, 7, 4)  # 2×2 tiles of 3×3 with a gap
+    assert filters.image()[0, 0, :3].tolist() == [255, 0, 0]
+    assert filters.image()[0, 4, :3].tolist() == [0, 0, 255]
+    assert filters.tile_text(0, 4).startswith("filter 2:")
+
+
+def test_diverging_tiles_are_scaled_per_filter_with_zero_in_the_middle() -> None:
+    weights = np.zeros((2, 1, 1, 3), dtype=np.float32)
+    weights[0, 0, 0] = [-1.0, 0.0, 1.0]
+    weights[1, 0, 0] = [-0.001, 0.0, 0.001]  # a thousand times smaller: the same colours
+    rgba = filter_mosaic(weights).rgba
+    first, second = rgba[0, 0:3, :3], rgba[2, 0:3, :3]  # two 1×3 tiles, one above the other
+    assert np.array_equal(first, second)
+    assert first[0, 2] > first[0, 0] and first[2, 0] > first[2, 2]  # negative blue, positive red
+    assert abs(int(first[1, 0]) - int(first[1, 2])) < 8  # zero is neutral
+    assert filter_mosaic(weights, "grey").rgba[0, 0:3, 0].tolist() == [0, 128, 255]
+    with pytest.raises(ValueError, match=r"\(out, in, kh, kw\)"):
+        filter_mosaic(np.zeros((3, 3)))
+
+
+def test_hovering_a_tile_names_it(qtbot, filters: FiltersView) -> None:
+    filters.set_weights(np.random.default_rng(1).normal(size=(6, 1, 5, 5)))
+    QApplication.processEvents()
+    # The centre of the first tile (pixels 0..4 of the mosaic), in viewport coordinates.
+    point = filters._view.mapFromScene(filters._image.mapToScene(QPointF(2.5, 2.5)))
+    QTest.mouseMove(filters._view.viewport(), point)
+    qtbot.waitUntil(lambda: filters._view.toolTip().startswith("filter 1, channel 1: weights"), timeout=1000)
+    QTest.mouseMove(filters._view.viewport(), filters._view.mapFromScene(filters._image.mapToScene(QPointF(5.5, 2.5))))
+    qtbot.waitUntil(lambda: filters._view.toolTip() == "", timeout=1000)  # the gap between two tiles
+
+
+# ---- confusion ----------------------------------------------------------------------------------------
+
+def _digits_matrix() -> list[list[int]]:
+    matrix = np.diag(np.full(10, 30))
+    matrix[3, 8] = 12
+    matrix[7, 1] = 1
+    return matrix.tolist()
+
+
+@pytest.fixture
+def confusion(qtbot) -> ConfusionView:
+    view = ConfusionView()
+    qtbot.addWidget(view)
+    view.resize(460, 440)
+    view.show()
+    qtbot.waitExposed(view)
+    return view
+
+
+def test_the_matrix_is_row_normalized_with_counts_and_accuracy(confusion: ConfusionView) -> None:
+    matrix = _digits_matrix()
+    matrix[0][0] = 300  # a ten times larger class gets the same colour for a perfect row
+    confusion.set_matrix(matrix, [str(i) for i in range(10)])
+    image = confusion.image()
+    assert image.shape == (10, 10, 4)
+    assert image[0, 0].tolist() == image[1, 1].tolist()
+    assert image[3, 3].tolist() != image[1, 1].tolist()  # 30 of 42: a paler blue
+    assert confusion.accuracy() == pytest.approx(570 / 583)
+    assert "97.8%" in confusion._plot.titleLabel.text
+    shown = [text for text in confusion._texts if text.isVisible()]
+    assert len(shown) == 100 and shown[3 * 10 + 8].textItem.toPlainText() == "12"
+
+
+def test_large_matrices_have_no_count_texts(confusion: ConfusionView) -> None:
+    confusion.set_matrix(np.eye(20, dtype=int).tolist(), [f"class {i}" for i in range(20)])
+    assert not any(text.isVisible() for text in confusion._texts)
+    with pytest.raises(ValueError, match="10×10 but there are 3 class names"):
+        confusion.set_matrix(_digits_matrix(), ["a", "b", "c"])
+
+
+def test_clicking_a_cell_emits_true_and_predicted(qtbot, confusion: ConfusionView) -> None:
+    confusion.set_matrix(_digits_matrix(), [str(i) for i in range(10)])
+    QApplication.processEvents()
+    with qtbot.waitSignal(confusion.cell_clicked, timeout=1000) as clicked:
+        QTest.mouseClick(confusion.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                         confusion.cell_point(3, 8))
+    assert clicked.args == [3, 8]
+    with qtbot.assertNotEmitted(confusion.cell_clicked):  # outside the matrix
+        QTest.mouseClick(confusion.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                         QPoint(2, 2))
+
+
+def test_hovering_a_cell_says_what_it_counts(qtbot, confusion: ConfusionView) -> None:
+    confusion.set_matrix(_digits_matrix(), [str(i) for i in range(10)])
+    QApplication.processEvents()
+    QTest.mouseMove(confusion.viewport(), confusion.cell_point(3, 8))
+    qtbot.waitUntil(lambda: confusion._canvas.toolTip() == "true 3, predicted 8: 12 samples", timeout=1000)
+    QTest.mouseMove(confusion.viewport(), confusion.cell_point(7, 1))
+    qtbot.waitUntil(lambda: confusion._canvas.toolTip() == "true 7, predicted 1: 1 sample", timeout=1000)
+
+
+def test_clear_forgets_the_matrix(confusion: ConfusionView) -> None:
+    confusion.set_matrix(_digits_matrix(), [str(i) for i in range(10)])
+    confusion.clear()
+    assert confusion.matrix().shape == (0, 0) and confusion.accuracy() is None
+    assert not any(text.isVisible() for text in confusion._texts)
