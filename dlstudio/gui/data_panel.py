@@ -1,0 +1,750 @@
+"""The Data panel: choose the source, see labelled samples, the split and class counts, and what is wrong.
+
+Settings edits leave as ``setting_edit_requested`` (the window turns them
+into undoable commands) and come back through ``project.settings_changed``,
+so undo refreshes the panel like any edit. Loading runs on a worker thread
+(``gui.worker``); the previous preview stays until the new one arrives and a
+newer request cancels an older one. The loaded dataset is kept, so a new
+split, other samples or the augmented view need no reload.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QCheckBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget, QProgressBar, QPushButton,
+    QScrollArea, QSizePolicy, QToolButton, QToolTip, QVBoxLayout, QWidget,
+)
+
+from dlstudio.core.project import DATA_SETTINGS, Project
+from dlstudio.gui.settings_form import SettingsForm
+from dlstudio.gui.worker import BackgroundTask, TaskContext, run_task
+
+_SOURCE_KEYS = ("source", "path", "dataset", "label_column")
+_SPLIT_KEYS = ("val_fraction", "test_fraction", "split_seed")
+_AUGMENT_KEYS = ("augment_crop_padding", "augment_hflip", "augment_rotation", "augment_color_jitter")
+_PREPARE_KEYS = ("normalize", *_AUGMENT_KEYS)
+_PATH_LABELS = {"folder": "Image folder", "torchvision": "Dataset folder", "csv": "CSV file"}
+_PATH_HINTS = {"folder": "a folder with one subfolder per class", "torchvision": "default: ~/.cache/dlstudio/datasets",
+               "csv": "a .csv file with a header row"}
+# Train / validation / test hues: mid-saturation, readable on light and dark backgrounds.
+SPLIT_COLORS = {"train": "#1e88e5", "val": "#fb8c00", "test": "#8e24aa"}
+SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
+_ERROR_COLORS = ("#c62828", "#ef7070")   # light theme, dark theme
+_WARNING_COLORS = ("#a15c00", "#ffb74d")
+# Settings edits arrive in bursts (a spin box held down); one preview after the burst is enough.
+_COALESCE_MS = 40
+
+
+def _is_dark(widget: QWidget) -> bool:
+    return widget.palette().color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def _load_preview_job(context: TaskContext, request: dict[str, Any]) -> tuple[tuple, Any]:
+    """Worker-thread side: read the graph snapshot's requirements, load (or reuse) the data, describe it."""
+    from dlstudio.core.data import DataError
+    from dlstudio.core.data.preview import DataPreview, graph_requirements, load_key, load_preview
+
+    try:
+        requirements = graph_requirements(request["graph"])
+    except DataError as error:
+        return (), DataPreview(problems=[error.message])
+    key = load_key(request["settings"], requirements.input_shape, request["base_dir"])
+    cached_key, cached_data = request["cache"]
+    preview = load_preview(request["settings"], requirements.input_shape, requirements.classes,
+                           base_dir=request["base_dir"], task=requirements.task, seed=request["seed"],
+                           augmented=request["augmented"], data=cached_data if cached_key == key else None,
+                           check=context.check)
+    return key, preview
+
+
+class SampleGrid(QWidget):
+    """Sample images with their labels, drawn from one mosaic image (one row per class, or a labelled grid).
+
+    Pixels are shown as they are (nearest neighbour when enlarged), at the
+    model's input resolution. Table rows are listed as text instead.
+    """
+
+    GAP = 3
+    COLUMNS = 8
+    MAX_TILE = 48
+    MIN_TILE = 14
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.mosaic: QImage | None = None
+        self.tile_shape = (0, 0)
+        self.labels: list[int] = []
+        self.class_names: list[str] = []
+        self.rows: np.ndarray | None = None
+        self.grouped = False
+        self.dimmed = False
+        self.placeholder = "No samples to show"
+        policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+        self.setMinimumWidth(160)
+
+    def set_samples(self, images: np.ndarray | None, labels: np.ndarray, class_names: list[str], grouped: bool,
+                    rows: np.ndarray | None = None) -> None:
+        """Show ``images`` (N, H, W, C uint8, C of 1 or 3) labelled by ``labels``; or table ``rows``."""
+        self.labels = [int(v) for v in labels]
+        self.class_names = list(class_names)
+        self.grouped = grouped
+        self.rows = rows
+        self.mosaic = None
+        if images is not None and len(images):
+            count, height, width, channels = images.shape
+            # One strip of tiles side by side: a single image, each tile drawn from its own source rectangle.
+            strip = np.ascontiguousarray(images.transpose(1, 0, 2, 3).reshape(height, count * width, channels))
+            image_format = QImage.Format.Format_Grayscale8 if channels == 1 else QImage.Format.Format_RGB888
+            self.mosaic = QImage(strip.data, count * width, height, strip.strides[0], image_format).copy()
+            self.tile_shape = (height, width)
+        self.updateGeometry()
+        self.update()
+
+    def set_dimmed(self, dimmed: bool) -> None:
+        """Grey the samples out while newer ones load."""
+        self.dimmed = dimmed
+        self.update()
+
+    # -- geometry ------------------------------------------------------------
+
+    def _row_groups(self) -> list[tuple[str, list[int]]]:
+        """(row label, sample positions) for each drawn row."""
+        if self.grouped:
+            groups: dict[int, list[int]] = {}
+            for position, label in enumerate(self.labels):
+                groups.setdefault(label, []).append(position)
+            return [(self._class_name(label), groups[label]) for label in sorted(groups)]
+        positions = list(range(len(self.labels)))
+        return [("", positions[i:i + self.COLUMNS]) for i in range(0, len(positions), self.COLUMNS)]
+
+    def _class_name(self, label: int) -> str:
+        return self.class_names[label] if 0 <= label < len(self.class_names) else str(label)
+
+    def _label_width(self) -> int:
+        if not self.grouped:
+            return 0
+        metrics = self.fontMetrics()
+        widest = max((metrics.horizontalAdvance(self._class_name(label)) for label in set(self.labels)), default=0)
+        return min(widest, 110) + 8
+
+    def _columns(self) -> int:
+        return max((len(positions) for _, positions in self._row_groups()), default=self.COLUMNS)
+
+    def _tile(self, width: int) -> int:
+        columns = self._columns()
+        free = width - self._label_width() - self.GAP * (columns + 1)
+        return int(max(self.MIN_TILE, min(self.MAX_TILE, free // max(columns, 1))))
+
+    def _caption_height(self) -> int:
+        return 0 if self.grouped else self.fontMetrics().height()
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        if self.mosaic is None:
+            lines = 0 if self.rows is None else min(len(self.rows), 12) + 1
+            return max(60, lines * (self.fontMetrics().height() + 2) + 8)
+        rows = len(self._row_groups())
+        return rows * (self._tile(width) + self._caption_height() + self.GAP) + self.GAP
+
+    def sizeHint(self) -> QSize:
+        return QSize(360, self.heightForWidth(360))
+
+    # -- painting ------------------------------------------------------------
+
+    def paintEvent(self, event: Any) -> None:
+        painter = QPainter(self)
+        palette = self.palette()
+        if self.dimmed:
+            painter.setOpacity(0.45)
+        if self.mosaic is None:
+            self._paint_text(painter, palette)
+            return
+        tile = self._tile(self.width())
+        height, width = self.tile_shape
+        # Shrinking big photos needs smoothing; enlarging tiny digits should show their real pixels.
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, tile < max(height, width))
+        label_width = self._label_width()
+        metrics = self.fontMetrics()
+        caption = self._caption_height()
+        painter.setPen(palette.color(QPalette.ColorRole.WindowText))
+        y = self.GAP
+        for row_label, positions in self._row_groups():
+            if row_label:
+                text = metrics.elidedText(row_label, Qt.TextElideMode.ElideRight, label_width - 8)
+                painter.drawText(QRectF(0, y, label_width - 6, tile),
+                                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
+            x = label_width + self.GAP
+            for position in positions:
+                target = QRectF(x, y, tile, tile)
+                painter.drawImage(target, self.mosaic, QRectF(position * width, 0, width, height))
+                if caption:
+                    text = metrics.elidedText(self._class_name(self.labels[position]),
+                                              Qt.TextElideMode.ElideRight, tile + self.GAP)
+                    painter.drawText(QRectF(x - 2, y + tile, tile + 4, caption), Qt.AlignmentFlag.AlignHCenter,
+                                     text)
+                x += tile + self.GAP
+            y += tile + caption + self.GAP
+
+    def _paint_text(self, painter: QPainter, palette: QPalette) -> None:
+        if self.rows is None or not len(self.rows):
+            painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+            return
+        painter.setPen(palette.color(QPalette.ColorRole.WindowText))
+        metrics = self.fontMetrics()
+        line = metrics.height() + 2
+        features = self.rows.shape[1]
+        painter.drawText(4, 4 + metrics.ascent(), f"{len(self.rows)} sample rows of {features} feature"
+                                                  f"{'s' if features != 1 else ''}:")
+        for index, values in enumerate(self.rows[:12]):
+            shown = ", ".join(f"{v:.4g}" for v in values[:8]) + (", …" if features > 8 else "")
+            text = f"{self._class_name(self.labels[index])}:  {shown}"
+            text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, self.width() - 12)
+            painter.drawText(12, 4 + (index + 1) * line + metrics.ascent(), text)
+
+
+class ClassCountsChart(QWidget):
+    """One stacked bar per class (train, validation, test), scaled to the largest class."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.class_names: list[str] = []
+        self.counts: dict[str, list[int]] = {}
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.setMouseTracking(True)
+
+    def set_counts(self, class_names: list[str], counts: dict[str, list[int]]) -> None:
+        self.class_names = list(class_names)
+        self.counts = {split: list(counts.get(split) or [0] * len(class_names)) for split in SPLIT_NAMES}
+        self.setFixedHeight(self._row_height() * (len(self.class_names) + 1) + 4 if self.class_names else 0)
+        self.update()
+
+    def totals(self) -> list[int]:
+        return [sum(self.counts[split][i] for split in SPLIT_NAMES) for i in range(len(self.class_names))]
+
+    def _row_height(self) -> int:
+        return self.fontMetrics().height() + 4
+
+    def _label_width(self) -> int:
+        widest = max((self.fontMetrics().horizontalAdvance(n) for n in self.class_names), default=0)
+        return min(widest, 110) + 8
+
+    def row_text(self, index: int) -> str:
+        """The numbers of one class, as the tooltip shows them."""
+        parts = " · ".join(f"{self.counts[split][index]:,} {SPLIT_NAMES[split]}" for split in SPLIT_NAMES)
+        return f"{self.class_names[index]}: {parts}"
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            row = int(event.pos().y() // self._row_height()) - 1
+            if 0 <= row < len(self.class_names):
+                QToolTip.showText(event.globalPos(), self.row_text(row), self)
+            else:
+                QToolTip.hideText()
+            return True
+        return super().event(event)
+
+    def paintEvent(self, event: Any) -> None:
+        if not self.class_names:
+            return
+        painter = QPainter(self)
+        palette = self.palette()
+        metrics = self.fontMetrics()
+        row = self._row_height()
+        label_width = self._label_width()
+        number_width = metrics.horizontalAdvance("000,000") + 6
+        bar_left = label_width + 4
+        bar_width = max(20, self.width() - bar_left - number_width)
+        text_color = palette.color(QPalette.ColorRole.WindowText)
+        # Legend on the first row.
+        x = bar_left
+        for split, name in SPLIT_NAMES.items():
+            painter.fillRect(QRectF(x, (row - 8) / 2, 8, 8), QColor(SPLIT_COLORS[split]))
+            painter.setPen(text_color)
+            painter.drawText(QRectF(x + 11, 0, 100, row), Qt.AlignmentFlag.AlignVCenter, name)
+            x += 11 + metrics.horizontalAdvance(name) + 12
+        totals = self.totals()
+        largest = max(max(totals, default=0), 1)
+        track = palette.color(QPalette.ColorRole.AlternateBase)
+        for index, name in enumerate(self.class_names):
+            y = row * (index + 1)
+            painter.setPen(text_color)
+            painter.drawText(QRectF(0, y, label_width - 4, row), Qt.AlignmentFlag.AlignRight |
+                             Qt.AlignmentFlag.AlignVCenter,
+                             metrics.elidedText(name, Qt.TextElideMode.ElideRight, label_width - 8))
+            bar = QRectF(bar_left, y + 3, bar_width, row - 6)
+            painter.fillRect(bar, track)
+            left = bar.left()
+            for split in SPLIT_NAMES:
+                width = bar_width * self.counts[split][index] / largest
+                painter.fillRect(QRectF(left, bar.top(), width, bar.height()), QColor(SPLIT_COLORS[split]))
+                left += width
+            painter.setPen(text_color)
+            painter.drawText(QRectF(bar.right() + 4, y, number_width, row), Qt.AlignmentFlag.AlignVCenter,
+                             f"{totals[index]:,}")
+
+
+class DataPanel(QWidget):
+    """Choose and check a project's data: settings, samples, split, class counts, skipped files, problems."""
+
+    setting_edit_requested = Signal(str, object)  # data setting key, validated value
+    preview_shown = Signal(object)                # the DataPreview now on screen
+    loading_changed = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.project: Project | None = None
+        self.preview: Any = None  # the DataPreview on screen
+        self.seed = 0
+        self._task: BackgroundTask | None = None
+        self._retired: list[BackgroundTask] = []  # cancelled tasks kept alive until their thread ends
+        self._cache: tuple[tuple, Any] = ((), None)  # (load key, LabeledTensors) of the last load
+        self._reload = False
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(_COALESCE_MS)
+        self._timer.timeout.connect(self._start_loading)
+        self._build()
+        self._show_preview(None)
+
+    # -- building --------------------------------------------------------------
+
+    def _build(self) -> None:
+        specs = {spec.name: spec for spec in DATA_SETTINGS}
+        self.source_form = SettingsForm(tuple(specs[k] for k in _SOURCE_KEYS))
+        self.split_form = SettingsForm(tuple(specs[k] for k in _SPLIT_KEYS))
+        self.prepare_form = SettingsForm(tuple(specs[k] for k in _PREPARE_KEYS))
+        self.forms = (self.source_form, self.split_form, self.prepare_form)
+        for form in self.forms:
+            form.edit_requested.connect(self.setting_edit_requested)
+        self._align_labels()
+        self.path_edit = self.source_form.editors["path"]
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.setObjectName("data_browse")
+        self.browse_button.clicked.connect(self._on_browse_clicked)
+        self._put_browse_button()
+
+        self.problem_label = self._message_label("data_problems")
+        self.error_label = self._message_label("data_load_error")
+        self.warning_label = self._message_label("data_warnings")
+
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setTextVisible(False)
+        self.busy.setFixedSize(56, 6)
+        self.busy.setToolTip("Loading the data…")
+        self.busy.setVisible(False)
+        self.augmented_box = QCheckBox("Augmented")
+        self.augmented_box.setObjectName("data_augmented")
+        self.augmented_box.setToolTip("Show the samples as a training batch sees them, with the augmentation "
+                                      "settings below applied")
+        self.augmented_box.toggled.connect(self._on_augmented_toggled)
+        self.shuffle_button = QPushButton("Shuffle")
+        self.shuffle_button.setObjectName("data_shuffle")
+        self.shuffle_button.setToolTip("Show other samples")
+        self.shuffle_button.clicked.connect(self._on_shuffle_clicked)
+        self.sample_grid = SampleGrid()
+        self.sample_caption = QLabel()
+        self.sample_caption.setStyleSheet("color: palette(placeholder-text);")
+        self.split_summary = QLabel()
+        self.split_summary.setObjectName("data_split_summary")
+        self.counts_chart = ClassCountsChart()
+        self.normalization_label = QLabel()
+        self.normalization_label.setWordWrap(True)
+        self.normalization_label.setStyleSheet("color: palette(placeholder-text);")
+        self.skipped_button = QToolButton()
+        self.skipped_button.setObjectName("data_skipped_toggle")
+        self.skipped_button.setCheckable(True)
+        self.skipped_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.skipped_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.skipped_button.setAutoRaise(True)
+        self.skipped_button.toggled.connect(self._on_skipped_toggled)
+        self.skipped_list = QListWidget()
+        self.skipped_list.setObjectName("data_skipped_list")
+        self.skipped_list.setVisible(False)
+        self.skipped_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.skipped_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        sample_bar = QHBoxLayout()
+        sample_bar.addWidget(self._header("Samples"))
+        sample_bar.addStretch(1)
+        sample_bar.addWidget(self.busy)
+        sample_bar.addWidget(self.augmented_box)
+        sample_bar.addWidget(self.shuffle_button)
+
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(8, 6, 8, 8)
+        layout.setSpacing(6)
+        layout.addWidget(self._header("Source"))
+        layout.addWidget(self.source_form)
+        layout.addWidget(self.problem_label)
+        layout.addWidget(self.error_label)
+        layout.addLayout(sample_bar)
+        layout.addWidget(self.sample_grid)
+        layout.addWidget(self.sample_caption)
+        layout.addWidget(self._header("Split"))
+        layout.addWidget(self.split_form)
+        layout.addWidget(self.split_summary)
+        layout.addWidget(self.counts_chart)
+        layout.addWidget(self.warning_label)
+        layout.addWidget(self._header("Normalization and augmentation"))
+        layout.addWidget(self.prepare_form)
+        layout.addWidget(self.normalization_label)
+        layout.addWidget(self.skipped_button)
+        layout.addWidget(self.skipped_list)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+    def _header(self, text: str) -> QLabel:
+        label = QLabel(text)
+        font = label.font()
+        font.setBold(True)
+        label.setFont(font)
+        label.setContentsMargins(0, 6, 0, 0)
+        return label
+
+    def _message_label(self, name: str) -> QLabel:
+        label = QLabel()
+        label.setObjectName(name)
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        label.setVisible(False)
+        return label
+
+    def _style_message(self, label: QLabel, colors: tuple[str, str]) -> None:
+        color = QColor(colors[_is_dark(self)])
+        label.setStyleSheet(f"QLabel {{ color: {color.name()}; background: rgba({color.red()}, {color.green()}, "
+                            f"{color.blue()}, 28); border: 1px solid rgba({color.red()}, {color.green()}, "
+                            f"{color.blue()}, 110); border-radius: 4px; padding: 5px 7px; }}")
+
+    def _align_labels(self) -> None:
+        # Three forms, one column of labels: give every label the widest one's width.
+        labels = [label for form in self.forms for label in form.labels.values()]
+        width = max(label.sizeHint().width() for label in labels)
+        for label in labels:
+            label.setMinimumWidth(width)
+
+    def _put_browse_button(self) -> None:
+        form = self.source_form.form
+        row, _ = form.getWidgetPosition(self.path_edit)
+        form.removeWidget(self.path_edit)
+        holder = QWidget()
+        line = QHBoxLayout(holder)
+        line.setContentsMargins(0, 0, 0, 0)
+        line.addWidget(self.path_edit, 1)
+        line.addWidget(self.browse_button)
+        form.setWidget(row, QFormLayout.ItemRole.FieldRole, holder)
+        self._path_row = row
+
+    # -- project -------------------------------------------------------------
+
+    def set_project(self, project: Project | None) -> None:
+        """Show ``project``'s data settings and load its preview (the old project is let go)."""
+        if self.project is not None:
+            self.project.settings_changed.disconnect(self._on_project_settings_changed)
+            graph = self.project.graph
+            graph.param_changed.disconnect(self._on_graph_param_changed)
+            graph.node_added.disconnect(self._on_graph_node_changed)
+            graph.node_removed.disconnect(self._on_graph_node_changed)
+        self.project = project
+        self._cache = ((), None)
+        self.seed = 0
+        if project is None:
+            self._cancel_current()
+            self._show_preview(None)
+            return
+        project.settings_changed.connect(self._on_project_settings_changed)
+        project.graph.param_changed.connect(self._on_graph_param_changed)
+        project.graph.node_added.connect(self._on_graph_node_changed)
+        project.graph.node_removed.connect(self._on_graph_node_changed)
+        self._show_settings()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Load the data again from disk (files may have changed) and show a new preview."""
+        self._reload = True
+        self._schedule()
+
+    def input_shape_changed(self, shape: Any = None) -> None:
+        """The Input node's shape changed: the samples are fitted to it again."""
+        self._schedule()
+
+    def set_read_only(self, read_only: bool) -> None:
+        """Lock the settings (while training); samples can still be browsed."""
+        for form in self.forms:
+            form.set_read_only(read_only)
+        self.browse_button.setEnabled(not read_only)
+
+    def show_refusal(self, message: str) -> None:
+        """Say why the project refused an edit (a rule across settings, like fractions that leave nothing to train)."""
+        self.split_form.show_refusal(message)
+
+    def is_loading(self) -> bool:
+        return self._task is not None
+
+    def cancel_loading(self, wait_ms: int = 5000) -> bool:
+        """Stop any load and wait for its thread (call before the panel goes away). True when all ended."""
+        self._timer.stop()
+        self._cancel_current()
+        ended = all(task.wait(wait_ms) for task in list(self._retired))
+        return ended
+
+    def base_dir(self) -> Path | None:
+        """Where relative data paths start: the project file's folder (None for an unsaved project)."""
+        if self.project is None or self.project.path is None:
+            return None
+        return Path(self.project.path).resolve().parent
+
+    def _show_settings(self) -> None:
+        data = self.project.data if self.project is not None else {}
+        for form in self.forms:
+            form.set_values(data)
+        source = data.get("source", "digits")
+        form = self.source_form
+        form.form.setRowVisible(self._path_row, source != "digits")
+        form.set_row_visible("dataset", source == "torchvision")
+        form.set_row_visible("label_column", source == "csv")
+        form.labels["path"].setText(_PATH_LABELS.get(source, "Path"))
+        self.path_edit.setPlaceholderText(_PATH_HINTS.get(source, ""))
+        resolved = self._resolved_path(data.get("path", ""))
+        self.path_edit.setToolTip(str(resolved) if resolved else self.source_form.specs["path"].help)
+        for key in _AUGMENT_KEYS:
+            self.prepare_form.set_row_visible(key, source != "csv")
+        self.augmented_box.setVisible(source != "csv")
+
+    def _resolved_path(self, value: str) -> Path | None:
+        if not value:
+            return None
+        path = Path(value).expanduser()
+        base = self.base_dir()
+        return path if path.is_absolute() or base is None else base / path
+
+    def _on_project_settings_changed(self, section: str, key: str, value: Any) -> None:
+        if section != "data":
+            return
+        self._show_settings()
+        self._schedule()
+
+    def _on_graph_param_changed(self, node_id: str, name: str, old: Any, value: Any) -> None:
+        if self.project is not None and node_id in self.project.graph:
+            if self.project.graph.node(node_id).spec.role in ("input", "output"):
+                self._schedule()
+
+    def _on_graph_node_changed(self, node: Any) -> None:
+        if node.spec.role in ("input", "output"):
+            self._schedule()
+
+    # -- browsing --------------------------------------------------------------
+
+    def choose_folder(self, title: str, start: str) -> str:
+        """Ask for a folder (tests replace this); '' when cancelled."""
+        return QFileDialog.getExistingDirectory(self, title, start)
+
+    def choose_file(self, title: str, start: str, filters: str) -> str:
+        """Ask for a file (tests replace this); '' when cancelled."""
+        return QFileDialog.getOpenFileName(self, title, start, filters)[0]
+
+    def _on_browse_clicked(self) -> None:
+        if self.project is None:
+            return
+        source = self.project.data.get("source", "digits")
+        current = self._resolved_path(self.project.data.get("path", ""))
+        start = str(current if current is not None else (self.base_dir() or Path.home()))
+        if source == "csv":
+            chosen = self.choose_file("Choose a CSV file", start, "CSV files (*.csv);;All files (*)")
+        else:
+            title = "Choose the dataset folder" if source == "torchvision" else "Choose an image folder"
+            chosen = self.choose_folder(title, start)
+        if chosen:
+            self.setting_edit_requested.emit("path", self._stored_path(Path(chosen)))
+
+    def _stored_path(self, chosen: Path) -> str:
+        """Relative to the project's folder when inside it (the project can move with its data), else absolute."""
+        base = self.base_dir()
+        resolved = chosen.resolve()
+        if base is not None and resolved.is_relative_to(base):
+            return resolved.relative_to(base).as_posix() or "."
+        return str(chosen)
+
+    # -- samples -----------------------------------------------------------------
+
+    def _on_shuffle_clicked(self) -> None:
+        self.seed += 1
+        self._schedule()
+
+    def _on_augmented_toggled(self, checked: bool) -> None:
+        self._schedule()
+
+    def _on_skipped_toggled(self, expanded: bool) -> None:
+        self.skipped_list.setVisible(expanded)
+        self.skipped_button.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+
+    # -- loading -----------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        """Ask for a new preview soon (edits in one burst give one load); nothing loads while hidden."""
+        if self.project is not None and self.isVisible():
+            self._timer.start()
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self.project is not None and (self.preview is None or self._reload):
+            self._timer.start()
+
+    def _start_loading(self) -> None:
+        if self.project is None:
+            return
+        if self._reload:
+            self._cache = ((), None)
+            self._reload = False
+        self._cancel_current()
+        request = {
+            "graph": self.project.graph.copy(),  # a snapshot: the worker must not read a graph being edited
+            "settings": dict(self.project.data),
+            "base_dir": self.base_dir(),
+            "seed": self.seed,
+            "augmented": self.augmented_box.isChecked(),
+            "cache": self._cache,
+        }
+        task = run_task(_load_preview_job, request)
+        task.finished.connect(lambda result, t=task: self._on_task_finished(t, result))
+        task.failed.connect(lambda message, t=task: self._on_task_failed(t, message))
+        task.done.connect(lambda t=task: self._on_task_done(t))
+        self._task = task
+        self._set_busy(True)
+
+    def _cancel_current(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._retired.append(self._task)
+            self._task = None
+            self._set_busy(False)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy.setVisible(busy)
+        self.sample_grid.set_dimmed(busy)
+        self.loading_changed.emit(busy)
+
+    def _on_task_finished(self, task: BackgroundTask, result: tuple[tuple, Any]) -> None:
+        if task is not self._task:
+            return  # superseded by a newer request
+        key, preview = result
+        if preview.data is not None:
+            self._cache = (key, preview.data)
+        self.error_label.setVisible(False)
+        self._show_preview(preview)
+
+    def _on_task_failed(self, task: BackgroundTask, message: str) -> None:
+        if task is not self._task:
+            return
+        # The previous preview stays; the reason shows above it.
+        self.error_label.setText(f"Could not load the data: {message}")
+        self._style_message(self.error_label, _ERROR_COLORS)
+        self.error_label.setVisible(True)
+
+    def _on_task_done(self, task: BackgroundTask) -> None:
+        if task is self._task:
+            self._task = None
+            self._set_busy(False)
+        elif task in self._retired:
+            self._retired.remove(task)
+
+    # -- showing -----------------------------------------------------------------
+
+    def _show_preview(self, preview: Any) -> None:
+        self.preview = preview
+        problems = list(preview.problems) if preview is not None else []
+        self.problem_label.setText("\n".join(problems))
+        self._style_message(self.problem_label, _ERROR_COLORS)
+        self.problem_label.setVisible(bool(problems))
+        if preview is None or (preview.images is None and preview.rows is None):
+            self.sample_grid.placeholder = "Loading…" if preview is None and self.project else "No samples to show"
+            self.sample_grid.set_samples(None, np.zeros(0, dtype=np.int64), [], False)
+        else:
+            self.sample_grid.placeholder = "No samples to show"
+            self.sample_grid.set_samples(preview.images, preview.labels, preview.class_names, preview.grouped,
+                                         preview.rows)
+        self.sample_caption.setText(self._sample_caption(preview))
+        self.sample_caption.setVisible(bool(self.sample_caption.text()))
+        sizes = preview.split_sizes if preview is not None else {}
+        self.split_summary.setText(" · ".join(f"{sizes[s]:,} {SPLIT_NAMES[s]}" for s in SPLIT_NAMES if s in sizes))
+        self.split_summary.setVisible(bool(sizes))
+        self.counts_chart.set_counts(preview.class_names if preview is not None and sizes else [],
+                                     preview.class_counts if preview is not None else {})
+        warnings = list(preview.warnings) if preview is not None else []
+        self.warning_label.setText("\n".join(f"• {w}" for w in warnings) if len(warnings) > 1 else "".join(warnings))
+        self._style_message(self.warning_label, _WARNING_COLORS)
+        self.warning_label.setVisible(bool(warnings))
+        self.normalization_label.setText(self._normalization_text(preview))
+        self.normalization_label.setVisible(bool(self.normalization_label.text()))
+        self._show_skipped(preview.skipped if preview is not None else [])
+        if preview is not None:
+            self.preview_shown.emit(preview)
+
+    def _sample_caption(self, preview: Any) -> str:
+        if preview is None or preview.images is None or not len(preview.images):
+            return ""
+        _, height, width, channels = preview.images.shape
+        colour = "grey" if channels == 1 else "colour"
+        if preview.grouped:
+            most = max(np.bincount(preview.labels).max(initial=0), 1)
+            how = f"{len(preview.images)} training samples, up to {most} per class"
+        else:
+            how = f"{len(preview.images)} random training samples"
+        state = "augmented" if self.augmented_box.isChecked() else "raw pixels"
+        return f"{how} · {width}×{height} {colour} · {state}"
+
+    def _normalization_text(self, preview: Any) -> str:
+        if preview is None or preview.normalization is None:
+            return ""
+        mean, std = preview.normalization.mean, preview.normalization.std
+        if len(mean) > 4:
+            return f"Normalized per feature ({len(mean)}) with the training split's mean and std."
+
+        def numbers(values: tuple[float, ...]) -> str:
+            text = ", ".join(f"{v:.3f}" for v in values)
+            return text if len(values) == 1 else f"({text})"
+
+        return f"Normalized with the training split's mean {numbers(mean)} and std {numbers(std)}."
+
+    def _show_skipped(self, skipped: list[Any]) -> None:
+        self.skipped_list.clear()
+        root = self._resolved_path(self.project.data.get("path", "")) if self.project is not None else None
+        for item in skipped:
+            path = Path(item.path)
+            shown = path.relative_to(root).as_posix() if root is not None and path.is_relative_to(root) else item.path
+            self.skipped_list.addItem(f"{shown} — {item.reason}")
+            self.skipped_list.item(self.skipped_list.count() - 1).setToolTip(f"{item.path}\n{item.reason}")
+        count = len(skipped)
+        rows = min(max(count, 1), 8)
+        self.skipped_list.setFixedHeight(rows * self.skipped_list.sizeHintForRow(0) + 2 * self.skipped_list.frameWidth()
+                                         + 2 if count else 0)
+        self.skipped_button.setText(f"{count:,} file{'s' if count != 1 else ''} skipped (unreadable)")
+        self.skipped_button.setVisible(bool(count))
+        self.skipped_list.setVisible(bool(count) and self.skipped_button.isChecked())
+
+    def changeEvent(self, event: QEvent) -> None:
+        # A theme switch changes the palette: restyle the coloured message boxes.
+        if event.type() == QEvent.Type.PaletteChange:
+            for label, colors in ((self.problem_label, _ERROR_COLORS), (self.error_label, _ERROR_COLORS),
+                                  (self.warning_label, _WARNING_COLORS)):
+                self._style_message(label, colors)
+        super().changeEvent(event)
