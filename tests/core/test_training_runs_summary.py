@@ -18,7 +18,8 @@ def _run(folder: Path, epochs_planned: int, accuracies: list[float | None]) -> P
     writer = MetricsCsv(folder)
     writer.on_fit_start(type("T", (), {"history": []})())  # type: ignore[arg-type]
     for epoch, accuracy in enumerate(accuracies, start=1):
-        writer.on_epoch_end(None, EpochMetrics(epoch, 1.0 / epoch, 0.5, 0.9 / epoch, accuracy, 0.01))  # type: ignore[arg-type]
+        metrics = EpochMetrics(epoch, 1.0 / epoch, 0.5, 0.9 / epoch, accuracy, 0.01)
+        writer.on_epoch_end(None, metrics)  # type: ignore[arg-type]
     return folder
 
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from dlstudio.gui.plots.style import PlotColors, plot_colors, plot_font, set_axis_label, set_title, style_plot
@@ -125,7 +125,8 @@ class ConfusionView(QWidget):
 
     def _redraw(self) -> None:
         size = len(self._names)
-        self._rgba = _cell_colours(self._counts, self._colours, self.palette().color(self.palette().ColorRole.AlternateBase))
+        empty = self.palette().color(QPalette.ColorRole.AlternateBase)
+        self._rgba = _cell_colours(self._counts, self._colours, empty)
         if size:
             self._image.setImage(self._rgba, autoLevels=False, levels=(0, 255))
             self._image.setRect(0, 0, size, size)

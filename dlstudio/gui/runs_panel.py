@@ -1,0 +1,246 @@
+"""The run history: past runs of the project in a sortable list; selecting several overlays their curves.
+
+Fed with ``summarize_run`` dicts (``dlstudio.core.training.runs``) by the
+owner, who also reads the selected runs' metrics for the overlays; the
+panel itself touches the disk only to delete a run the person asked to
+delete.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QPoint, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QMessageBox,
+    QStackedLayout,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QWidget,
+)
+
+from dlstudio.gui.theme import DARK_CANVAS, LIGHT_CANVAS
+
+COLUMNS = ("Run", "Status", "Epochs", "Best val", "Test", "Started")
+_HEADER_TIPS = ("The run's folder, named by its start time", "How the run ended",
+                "Epochs finished (of those planned)", "Best validation accuracy over the epochs",
+                "Accuracy on the test split at the end of the run", "When the run started")
+_RUN, _STATUS, _EPOCHS, _BEST, _TEST, _STARTED = range(len(COLUMNS))
+_RUN_DIR_ROLE = Qt.ItemDataRole.UserRole
+_SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+_STATUS_TEXT = {"completed": "completed", "early_stopped": "stopped early", "stopped": "stopped",
+                "failed": "failed", "incomplete": "incomplete", "damaged": "damaged"}
+_PROBLEMS = ("failed", "damaged")
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+
+class _RunItem(QTreeWidgetItem):
+    """A row that sorts numbers as numbers (and missing values last), not as text."""
+
+    def __lt__(self, other: QTreeWidgetItem) -> bool:
+        column = self.treeWidget().sortColumn() if self.treeWidget() else 0
+        mine, theirs = self.data(column, _SORT_ROLE), other.data(column, _SORT_ROLE)
+        if mine is None or theirs is None:
+            return mine is None and theirs is not None
+        return mine < theirs
+
+
+class RunsPanel(QWidget):
+    """Past runs: name (the timestamp folder), status, epochs, best validation and test accuracy, start time.
+
+    Signals: ``selection_changed(list[str])`` with the selected run folders
+    (in the list's order), ``run_deleted(str)`` after a run folder was
+    deleted from its context menu.
+    """
+
+    selection_changed = Signal(list)
+    run_deleted = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._selected: list[str] = []
+        self._tree = QTreeWidget()
+        self._tree.setObjectName("RunsList")
+        self._tree.setColumnCount(len(COLUMNS))
+        self._tree.setHeaderLabels(list(COLUMNS))
+        self._tree.setRootIsDecorated(False)
+        self._tree.setUniformRowHeights(True)
+        self._tree.setAlternatingRowColors(True)
+        self._tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self._tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self._tree.setSortingEnabled(True)
+        self._tree.sortByColumn(_STARTED, Qt.SortOrder.DescendingOrder)  # newest first
+        self._tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self._tree.customContextMenuRequested.connect(self._on_tree_context_menu_requested)
+        self._tree.itemSelectionChanged.connect(self._on_tree_selection_changed)
+        self._tree.setToolTip("Select several runs (Ctrl or Shift + click) to compare their curves")
+        header = self._tree.header()
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        for column, tip in enumerate(_HEADER_TIPS):
+            self._tree.headerItem().setToolTip(column, tip)
+        for column in (_EPOCHS, _BEST, _TEST):
+            self._tree.headerItem().setTextAlignment(column, _RIGHT)
+
+        self._placeholder = QLabel("No runs yet. Press Train: every run is kept here with its settings and curves.")
+        self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._placeholder.setWordWrap(True)
+        self._placeholder.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self._stack = QStackedLayout(self)
+        self._stack.setContentsMargins(0, 0, 0, 0)
+        self._stack.addWidget(self._placeholder)
+        self._stack.addWidget(self._tree)
+
+    # ---- API ------------------------------------------------------------------------------------------
+
+    def set_runs(self, runs: list[dict[str, Any]]) -> None:
+        """Show these runs (``summarize_run`` dicts); runs still listed stay selected."""
+        previous = list(self._selected)
+        self._tree.blockSignals(True)
+        self._tree.setSortingEnabled(False)  # sorting while inserting would move rows under our hands
+        self._tree.clear()
+        for run in runs:
+            self._tree.addTopLevelItem(self._make_item(run))
+        self._tree.setSortingEnabled(True)
+        for item in self._items():
+            item.setSelected(item.data(_RUN, _RUN_DIR_ROLE) in previous)
+        self._tree.blockSignals(False)
+        self._stack.setCurrentWidget(self._tree if runs else self._placeholder)
+        self._update_selection()
+
+    def runs(self) -> list[str]:
+        """The run folders listed, in the list's order."""
+        return [str(item.data(_RUN, _RUN_DIR_ROLE)) for item in self._items()]
+
+    def selected_runs(self) -> list[str]:
+        return list(self._selected)
+
+    def select_runs(self, run_dirs: list[str]) -> None:
+        """Select exactly these runs (those listed); emits selection_changed if that changes the selection."""
+        self._tree.blockSignals(True)
+        for item in self._items():
+            item.setSelected(item.data(_RUN, _RUN_DIR_ROLE) in run_dirs)
+        self._tree.blockSignals(False)
+        self._update_selection()
+
+    def item_for(self, run_dir: str) -> QTreeWidgetItem | None:
+        return next((item for item in self._items() if item.data(_RUN, _RUN_DIR_ROLE) == run_dir), None)
+
+    def context_menu(self, run_dir: str) -> QMenu:
+        """The menu of one run (what a right click on it opens)."""
+        menu = QMenu(self)
+        open_action = QAction("Open Run Folder", menu)
+        open_action.triggered.connect(lambda: self.open_run_folder(run_dir))
+        delete_action = QAction("Delete Run…", menu)
+        delete_action.triggered.connect(lambda: self.delete_run(run_dir))
+        menu.addActions([open_action, delete_action])
+        return menu
+
+    def open_run_folder(self, run_dir: str) -> bool:
+        """Show the folder in the system's file manager."""
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(run_dir))
+
+    def delete_run(self, run_dir: str, confirm: bool = True) -> bool:
+        """Delete the run folder (after asking); emits run_deleted. Returns whether it was deleted."""
+        name = Path(run_dir).name
+        if confirm:
+            answer = QMessageBox.question(
+                self, "Delete Run", f"Delete the run {name} with its metrics and checkpoints? This cannot be undone.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        try:
+            shutil.rmtree(run_dir)
+        except FileNotFoundError:
+            pass  # already gone: the list is what is out of date
+        except OSError as error:
+            QMessageBox.warning(self, "Delete Run", f"Could not delete the run {name}: {error.strerror or error}")
+            return False
+        item = self.item_for(run_dir)
+        if item is not None:
+            self._tree.takeTopLevelItem(self._tree.indexOfTopLevelItem(item))
+        if not self._tree.topLevelItemCount():
+            self._stack.setCurrentWidget(self._placeholder)
+        self.run_deleted.emit(run_dir)
+        self._update_selection()
+        return True
+
+    # ---- internals ------------------------------------------------------------------------------------
+
+    def _items(self) -> list[QTreeWidgetItem]:
+        return [self._tree.topLevelItem(index) for index in range(self._tree.topLevelItemCount())]
+
+    def _make_item(self, run: dict[str, Any]) -> QTreeWidgetItem:
+        item = _RunItem()
+        run_dir = str(run["run_dir"])
+        name = str(run.get("name") or Path(run_dir).name)
+        status = str(run.get("status") or "")
+        epochs, planned = run.get("epochs"), run.get("planned_epochs")
+        best, test = run.get("best_val_accuracy"), run.get("test_accuracy")
+        cells = {
+            _RUN: (name, name),
+            _STATUS: (_STATUS_TEXT.get(status, status), status),
+            _EPOCHS: (_epochs_text(epochs, planned), epochs),
+            _BEST: (_percent(best), best),
+            _TEST: (_percent(test), test),
+            _STARTED: (_date_text(run.get("started")), run.get("started")),
+        }
+        for column, (text, sort_key) in cells.items():
+            item.setText(column, text)
+            item.setData(column, _SORT_ROLE, sort_key)
+        for column in (_EPOCHS, _BEST, _TEST):
+            item.setTextAlignment(column, _RIGHT)
+        item.setData(_RUN, _RUN_DIR_ROLE, run_dir)
+        message = run.get("message") or ("stopped by the user; it can be resumed" if status == "stopped" else "")
+        tooltip = run_dir + (f"\n{message}" if message else "")
+        for column in range(len(COLUMNS)):
+            item.setToolTip(column, tooltip)
+        if status in _PROBLEMS:
+            dark = self.palette().color(QPalette.ColorRole.Window).lightness() < 128
+            item.setForeground(_STATUS, QColor((DARK_CANVAS if dark else LIGHT_CANVAS).error))
+        return item
+
+    def _update_selection(self) -> None:
+        selected = [str(item.data(_RUN, _RUN_DIR_ROLE)) for item in self._items() if item.isSelected()]
+        if selected != self._selected:
+            self._selected = selected
+            self.selection_changed.emit(list(selected))
+
+    def _on_tree_selection_changed(self) -> None:
+        self._update_selection()
+
+    def _on_tree_context_menu_requested(self, position: QPoint) -> None:
+        item = self._tree.itemAt(position)
+        if item is None:
+            return
+        menu = self.context_menu(str(item.data(_RUN, _RUN_DIR_ROLE)))
+        menu.exec(self._tree.viewport().mapToGlobal(position))
+        menu.deleteLater()
+
+
+def _percent(value: Any) -> str:
+    return "—" if value is None else f"{float(value):.1%}"
+
+
+def _epochs_text(epochs: Any, planned: Any) -> str:
+    if epochs is None:
+        return "—"
+    return f"{epochs} of {planned}" if planned is not None and planned != epochs else str(epochs)
+
+
+def _date_text(started: Any) -> str:
+    """ISO time -> "2026-11-23 09:05" (unparsable text is shown as it is)."""
+    if not started:
+        return "—"
+    try:
+        return datetime.fromisoformat(str(started)).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return str(started)
