@@ -22,8 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "the run's validation data was. Give a run folder, or a project file to use its latest run. "
                     "Files that are not images are listed with the reason. Exits with 0 when at least one image "
                     "was classified, 2 when none was.")
-    parser.add_argument("run", metavar="RUN_DIR_OR_PROJECT", help="a run folder (NAME.runs/<timestamp>) or a "
-                                                                  ".dlstudio project file")
+    parser.add_argument("run_or_project", metavar="RUN_DIR_OR_PROJECT",
+                        help="a run folder (NAME.runs/<timestamp>) or a .dlstudio project file (its latest run)")
     parser.add_argument("images", metavar="IMAGE_OR_FOLDER", nargs="+", help="image files or folders of images")
     parser.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to show per image "
                                                                          "(default: 5)")
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--top must be at least 1; got {args.top}")
     if args.csv:
         check_writable(Path(args.csv), args.force)
-    trained = load_trained(args.run, which=args.checkpoint, device=args.device)
+    trained = load_trained(args.run_or_project, which=args.checkpoint, device=args.device)
     if not trained.preprocessor.takes_images:
         raise CommandError(f"this run's model takes table rows of {list(trained.input_shape)} values, not images")
     results = []

@@ -93,7 +93,7 @@ def _check_image_model(model: torch.nn.Module) -> tuple[int, int, int]:
 
 def activation_maximization(model: torch.nn.Module, node_id: str, channel: int | None,
                             normalization: Normalization | None = None, *, steps: int = 200,
-                            step_size: float = 0.02, jitter: int = 1, blur_every: int = 4, blur_sigma: float = 0.5,
+                            step_size: float = 0.05, jitter: int = 1, blur_every: int = 4, blur_sigma: float = 0.5,
                             yield_every: int = 10, seed: int = 0) -> Iterator[DreamStep]:
     """Grow an image that makes ``channel`` of ``node_id`` fire, by gradient ascent from faint noise.
 
@@ -105,7 +105,8 @@ def activation_maximization(model: torch.nn.Module, node_id: str, channel: int |
     shape = _check_image_model(model)
     device = _device(model)
     generator = torch.Generator().manual_seed(seed)
-    raw = (0.5 + 0.05 * torch.randn((1, *shape), generator=generator)).clamp_(0.0, 1.0).to(device)
+    # Noise wide enough that some units of the channel fire at the start (a dead ReLU gives no gradient).
+    raw = (0.25 + 0.5 * torch.rand((1, *shape), generator=generator)).to(device)
     with evaluating(model):
         objective = channel_activation(model, raw, node_id, channel, normalization)
         yield DreamStep(0, raw[0].cpu().numpy().copy(), objective)

@@ -75,12 +75,13 @@ class Preprocessor:
             return self._from_pil(image, channels, height, width)
 
     def _from_pil(self, image: Any, channels: int, height: int, width: int) -> torch.Tensor:
+        # torch.tensor copies: PIL's buffers are read-only, which torch.from_numpy warns about.
         if self.source == "folder":
             array = fit_pil_image(image, channels, height, width)
-            return torch.from_numpy(array).float().div_(255.0)
+            return torch.tensor(array, dtype=torch.float32).div_(255.0)
         # Digits and torchvision images were resized by fit_images (torch); only decode with PIL here.
         array = fit_pil_image(image, channels, image.height, image.width)
-        raw = torch.from_numpy(array).float().div_(255.0)
+        raw = torch.tensor(array, dtype=torch.float32).div_(255.0)
         return fit_images(raw.unsqueeze(0), (channels, height, width))[0]
 
     def _from_array(self, image: Any, channels: int, height: int, width: int) -> torch.Tensor:
