@@ -74,6 +74,7 @@ class SampleGrid(QWidget):
     COLUMNS = 8
     MAX_TILE = 48
     MIN_TILE = 14
+    TEXT_ROWS = 12
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -133,7 +134,7 @@ class SampleGrid(QWidget):
             return 0
         metrics = self.fontMetrics()
         widest = max((metrics.horizontalAdvance(self._class_name(label)) for label in set(self.labels)), default=0)
-        return min(widest, 110) + 8
+        return min(widest, 110) + 10
 
     def _columns(self) -> int:
         return max((len(positions) for _, positions in self._row_groups()), default=self.COLUMNS)
@@ -151,7 +152,7 @@ class SampleGrid(QWidget):
 
     def heightForWidth(self, width: int) -> int:
         if self.mosaic is None:
-            lines = 0 if self.rows is None else min(len(self.rows), 12) + 1
+            lines = 0 if self.rows is None else min(len(self.rows), self.TEXT_ROWS) + 1
             return max(60, lines * (self.fontMetrics().height() + 2) + 8)
         rows = len(self._row_groups())
         return rows * (self._tile(width) + self._caption_height() + self.GAP) + self.GAP
@@ -180,7 +181,7 @@ class SampleGrid(QWidget):
         y = self.GAP
         for row_label, positions in self._row_groups():
             if row_label:
-                text = metrics.elidedText(row_label, Qt.TextElideMode.ElideRight, label_width - 8)
+                text = metrics.elidedText(row_label, Qt.TextElideMode.ElideRight, label_width - 6)
                 painter.drawText(QRectF(0, y, label_width - 6, tile),
                                  Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
             x = label_width + self.GAP
@@ -204,13 +205,37 @@ class SampleGrid(QWidget):
         metrics = self.fontMetrics()
         line = metrics.height() + 2
         features = self.rows.shape[1]
-        painter.drawText(4, 4 + metrics.ascent(), f"{len(self.rows)} sample rows of {features} feature"
-                                                  f"{'s' if features != 1 else ''}:")
-        for index, values in enumerate(self.rows[:12]):
-            shown = ", ".join(f"{v:.4g}" for v in values[:8]) + (", …" if features > 8 else "")
-            text = f"{self._class_name(self.labels[index])}:  {shown}"
-            text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, self.width() - 12)
-            painter.drawText(12, 4 + (index + 1) * line + metrics.ascent(), text)
+        painter.drawText(4, 4 + metrics.ascent(), f"{len(self.rows)} training rows of {features} feature"
+                                                  f"{'s' if features != 1 else ''}, for example:")
+        shown_rows = self._text_rows()
+        label_width = min(max((metrics.horizontalAdvance(self._class_name(self.labels[i])) for i in shown_rows),
+                              default=0), 110) + 10
+        columns = min(features, 8)
+        texts = {i: [f"{v:.4g}" for v in self.rows[i][:columns]] for i in shown_rows}
+        # Right-aligned columns as wide as their widest value, so the numbers line up without a monospace font.
+        widths = [max(metrics.horizontalAdvance(texts[i][c]) for i in shown_rows) + 12 for c in range(columns)]
+        for line_index, position in enumerate(shown_rows):
+            y = 4 + (line_index + 1) * line
+            name = metrics.elidedText(self._class_name(self.labels[position]), Qt.TextElideMode.ElideRight,
+                                      label_width - 6)
+            painter.drawText(QRectF(0, y, label_width, line), Qt.AlignmentFlag.AlignRight, name)
+            x = label_width
+            for column, text in enumerate(texts[position]):
+                if x + widths[column] > self.width():
+                    break
+                painter.drawText(QRectF(x, y, widths[column], line), Qt.AlignmentFlag.AlignRight, text)
+                x += widths[column]
+            if features > columns and x + 16 < self.width():
+                painter.drawText(QRectF(x + 4, y, 16, line), Qt.AlignmentFlag.AlignLeft, "…")
+
+    def _text_rows(self) -> list[int]:
+        """Up to TEXT_ROWS row positions, taking the classes in turn so that each shows."""
+        groups: dict[int, list[int]] = {}
+        for position, label in enumerate(self.labels):
+            groups.setdefault(label, []).append(position)
+        order = [group[i] for i in range(max(map(len, groups.values()), default=0))
+                 for _, group in sorted(groups.items()) if i < len(group)]
+        return order[:self.TEXT_ROWS]
 
 
 class ClassCountsChart(QWidget):
@@ -237,7 +262,7 @@ class ClassCountsChart(QWidget):
 
     def _label_width(self) -> int:
         widest = max((self.fontMetrics().horizontalAdvance(n) for n in self.class_names), default=0)
-        return min(widest, 110) + 8
+        return min(widest, 110) + 10
 
     def row_text(self, index: int) -> str:
         """The numbers of one class, as the tooltip shows them."""
@@ -279,9 +304,9 @@ class ClassCountsChart(QWidget):
         for index, name in enumerate(self.class_names):
             y = row * (index + 1)
             painter.setPen(text_color)
-            painter.drawText(QRectF(0, y, label_width - 4, row), Qt.AlignmentFlag.AlignRight |
+            painter.drawText(QRectF(0, y, label_width - 6, row), Qt.AlignmentFlag.AlignRight |
                              Qt.AlignmentFlag.AlignVCenter,
-                             metrics.elidedText(name, Qt.TextElideMode.ElideRight, label_width - 8))
+                             metrics.elidedText(name, Qt.TextElideMode.ElideRight, label_width - 6))
             bar = QRectF(bar_left, y + 3, bar_width, row - 6)
             painter.fillRect(bar, track)
             left = bar.left()
@@ -310,6 +335,7 @@ class DataPanel(QWidget):
         self._retired: list[BackgroundTask] = []  # cancelled tasks kept alive until their thread ends
         self._cache: tuple[tuple, Any] = ((), None)  # (load key, LabeledTensors) of the last load
         self._reload = False
+        self._pending = False  # a preview was asked for while the panel was hidden
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(_COALESCE_MS)
@@ -333,6 +359,7 @@ class DataPanel(QWidget):
         self.browse_button.setObjectName("data_browse")
         self.browse_button.clicked.connect(self._on_browse_clicked)
         self._put_browse_button()
+        self.source_form.editors["label_column"].setPlaceholderText("empty: the last column")
 
         self.problem_label = self._message_label("data_problems")
         self.error_label = self._message_label("data_load_error")
@@ -398,7 +425,8 @@ class DataPanel(QWidget):
         layout.addWidget(self.split_summary)
         layout.addWidget(self.counts_chart)
         layout.addWidget(self.warning_label)
-        layout.addWidget(self._header("Normalization and augmentation"))
+        self.prepare_header = self._header("Normalization and augmentation")
+        layout.addWidget(self.prepare_header)
         layout.addWidget(self.prepare_form)
         layout.addWidget(self.normalization_label)
         layout.addWidget(self.skipped_button)
@@ -529,6 +557,7 @@ class DataPanel(QWidget):
         for key in _AUGMENT_KEYS:
             self.prepare_form.set_row_visible(key, source != "csv")
         self.augmented_box.setVisible(source != "csv")
+        self.prepare_header.setText("Normalization" if source == "csv" else "Normalization and augmentation")
 
     def _resolved_path(self, value: str) -> Path | None:
         if not value:
@@ -601,17 +630,21 @@ class DataPanel(QWidget):
 
     def _schedule(self) -> None:
         """Ask for a new preview soon (edits in one burst give one load); nothing loads while hidden."""
-        if self.project is not None and self.isVisible():
+        if self.project is None:
+            return
+        self._pending = True
+        if self.isVisible():
             self._timer.start()
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
-        if self.project is not None and (self.preview is None or self._reload):
+        if self._pending:
             self._timer.start()
 
     def _start_loading(self) -> None:
         if self.project is None:
             return
+        self._pending = False
         if self._reload:
             self._cache = ((), None)
             self._reload = False
@@ -682,6 +715,9 @@ class DataPanel(QWidget):
             self.sample_grid.placeholder = "No samples to show"
             self.sample_grid.set_samples(preview.images, preview.labels, preview.class_names, preview.grouped,
                                          preview.rows)
+        has_samples = self.sample_grid.mosaic is not None or self.sample_grid.rows is not None
+        self.shuffle_button.setEnabled(has_samples)
+        self.augmented_box.setEnabled(has_samples)
         self.sample_caption.setText(self._sample_caption(preview))
         self.sample_caption.setVisible(bool(self.sample_caption.text()))
         sizes = preview.split_sizes if preview is not None else {}

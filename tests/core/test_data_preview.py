@@ -117,3 +117,11 @@ def test_graph_requirements_and_load_key() -> None:
     key = load_key({"source": "digits"}, requirements.input_shape, None)
     assert key == load_key({"source": "digits", "val_fraction": 0.3, "split_seed": 4}, (1, 28, 28), None)
     assert key != load_key({"source": "digits"}, (1, 32, 32), None)
+
+
+def test_many_classes_give_random_samples(tmp_path: Path) -> None:
+    classes = {f"class{i:02d}": (i * 20, 255 - i * 20, 90) for i in range(12)}
+    root = _colour_folder(tmp_path / "many", classes, per_class=10)
+    preview = load_preview({"source": "folder", "path": str(root)}, (3, 8, 8), 12)
+    assert not preview.grouped and preview.images.shape == (48, 8, 8, 3)
+    assert len(set(preview.labels.tolist())) > 5 and preview.problems == []

@@ -20,7 +20,9 @@ from dlstudio.core.data.augment import Augmentation
 from dlstudio.core.data.dataset import LabeledTensors, SkippedFile
 from dlstudio.core.data.errors import DataError
 from dlstudio.core.data.normalization import Normalization
-from dlstudio.core.data.prepare import CLASSIFICATION, DATA_DEFAULTS, DataRequirements, check_fits, load_source, resolve_settings
+from dlstudio.core.data.prepare import (
+    CLASSIFICATION, DATA_DEFAULTS, DataRequirements, check_fits, load_source, resolve_settings,
+)
 from dlstudio.core.data.split import split_indices
 
 SPLITS = ("train", "val", "test")
