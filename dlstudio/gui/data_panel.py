@@ -699,6 +699,10 @@ class DataPanel(QWidget):
             self._set_busy(False)
         elif task in self._retired:
             self._retired.remove(task)
+        # The connections above hold the task (a cycle Python cannot see); deleting it releases them.
+        # ``done`` can run a moment before the thread has returned, so wait for that first.
+        task.wait(2000)
+        task.deleteLater()
 
     # -- showing -----------------------------------------------------------------
 
