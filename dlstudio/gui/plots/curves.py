@@ -137,11 +137,18 @@ class CurvesView(QWidget):
             plot.setXLink(self._loss_plot)
         for plot in self._plots:
             plot.showGrid(x=True, y=True, alpha=0.12)
+            for side in ("left", "bottom"):
+                # Grid lines at major ticks only: the minor ones doubled the cost of a redraw (bench/plots.py).
+                plot.getAxis(side).setStyle(maxTickLevel=0)
             plot.setMenuEnabled(False)
             plot.hideButtons()
             plot.getAxis("left").setWidth(52)  # the same width on all three, so their x axes line up
-            plot.setLimits(xMin=0.0)
-        self._accuracy_plot.setLimits(yMin=0.0, yMax=100.0)
+            # The view follows the data with ranges set here, not pyqtgraph's auto-range: that re-fits (and
+            # re-lays out every axis) on each update, which made a redraw 3-4× dearer (bench/plots.py).
+            plot.enableAutoRange(x=False, y=False)
+            plot.setMouseEnabled(x=False, y=False)
+        self._ranges: dict[str, tuple[float, float]] = {}
+        self._planned_epochs = 0
 
         self._loss_legend = self._loss_plot.addLegend(offset=(-8, 8), verSpacing=-4)
         self._accuracy_legend = self._accuracy_plot.addLegend(offset=(-8, -8), verSpacing=-4)
@@ -164,6 +171,7 @@ class CurvesView(QWidget):
         self._ema_steps = 0
         self._epochs = {key: _Buffer(64) for key in _EPOCH_SERIES}
         self._dirty = False
+        self._refit = True
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(REDRAW_INTERVAL_MS)
@@ -177,9 +185,14 @@ class CurvesView(QWidget):
 
     # ---- feeding -------------------------------------------------------------------------------------
 
-    def start_run(self, name: str) -> None:
-        """Forget the live curves (overlays stay) and title the plots with the new run's name."""
+    def start_run(self, name: str, epochs: int | None = None) -> None:
+        """Forget the live curves (overlays stay) and title the plots with the new run's name.
+
+        ``epochs`` (the planned number) fixes the x axis from the start, so it
+        does not grow as the run goes.
+        """
         self._run_name = name
+        self._planned_epochs = int(epochs or 0)
         self._reset_live()
         self._set_titles()
         self.flush()
@@ -210,6 +223,7 @@ class CurvesView(QWidget):
                 continue
             value = float(value) * (100.0 if key in _PERCENT else 1.0)
             buffer.extend(np.array([epoch]), np.array([value]))
+        self._refit = True  # an epoch is a good moment to tighten the ranges again
         self._schedule_redraw()
 
     def set_overlays(self, runs: dict[str, list[dict[str, Any]]]) -> None:
@@ -238,10 +252,13 @@ class CurvesView(QWidget):
             overlay.set_rows(rows)
         self._overlay_order = list(runs)
         self._refresh_legend_style()
+        self._refit = True
+        self._fit_ranges()
 
     def clear(self) -> None:
         """Remove everything: live curves, overlays and the run's name."""
         self._run_name = ""
+        self._planned_epochs = 0
         self._reset_live()
         self.set_overlays({})
         self._set_titles()
@@ -257,6 +274,47 @@ class CurvesView(QWidget):
         self._batch_curve.setData(*self._batches.view())
         for key, curve in self._epoch_curves.items():
             curve.setData(*self._epochs[key].view())
+        self._fit_ranges()
+
+    def _fit_ranges(self) -> None:
+        """Keep every curve in view; change a range only when data leaves it, or refit after an epoch.
+
+        The x axis spans whole epochs (or the planned number), so it moves
+        once per epoch, not on every redraw.
+        """
+        refit, self._refit = self._refit, False
+        overlays = [overlay for overlay in self._overlays if overlay.name is not None]
+        x_values = [self._batches.view()[0], *(buffer.view()[0] for buffer in self._epochs.values()),
+                    *(overlay.train_loss.getOriginalDataset()[0] for overlay in overlays)]
+        ends = [math.ceil(float(x.max())) for x in x_values if x is not None and len(x)]
+        x_end = max([self._planned_epochs, 1, *ends])
+        self._set_range("x", (0.0, float(x_end)), exact=True)
+        series = {
+            "loss": [self._batches.view()[1], self._epochs["train_loss"].view()[1], self._epochs["val_loss"].view()[1],
+                     *(item.getOriginalDataset()[1] for overlay in overlays for item in overlay.items[:2])],
+            "accuracy": [self._epochs["train_accuracy"].view()[1], self._epochs["val_accuracy"].view()[1],
+                         *(overlay.val_accuracy.getOriginalDataset()[1] for overlay in overlays)],
+            "learning_rate": [self._epochs["learning_rate"].view()[1]],
+        }
+        for name, values in series.items():
+            present = [value for value in values if value is not None and len(value)]
+            if not present:
+                continue
+            low = min(float(value.min()) for value in present)
+            high = max(float(value.max()) for value in present)
+            current = self._ranges.get(name)
+            if refit or current is None or low < current[0] or high > current[1]:
+                self._set_range(name, _padded(low, high, name == "accuracy"), exact=False)
+
+    def _set_range(self, name: str, span: tuple[float, float], exact: bool) -> None:
+        if self._ranges.get(name) == span:
+            return
+        self._ranges[name] = span
+        if name == "x":
+            self._loss_plot.setXRange(*span, padding=0.01)  # the other two are linked to it
+        else:
+            plot = {"loss": self._loss_plot, "accuracy": self._accuracy_plot, "learning_rate": self._lr_plot}[name]
+            plot.setYRange(*span, padding=0.0)
 
     def point_count(self) -> dict[str, int]:
         """Points drawn per curve (``batch``, ``train_loss``... ``learning_rate``) and ``overlays`` (runs shown)."""
@@ -292,6 +350,7 @@ class CurvesView(QWidget):
         self._ema, self._ema_steps = 0.0, 0
         self._epochs = {key: _Buffer(64) for key in _EPOCH_SERIES}
         self._dirty = True
+        self._refit = True
 
     def _schedule_redraw(self) -> None:
         self._dirty = True
@@ -335,6 +394,13 @@ class CurvesView(QWidget):
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self._apply_style()
         super().changeEvent(event)
+
+
+def _padded(low: float, high: float, percent: bool) -> tuple[float, float]:
+    """The range ``low..high`` with 5% room on both sides (accuracy stays within 0..100)."""
+    room = 0.05 * (high - low) or 0.05 * abs(high) or 0.5
+    low, high = low - room, high + room
+    return (max(0.0, low), min(100.0, high)) if percent else (low, high)
 
 
 def _drawn(item: pg.PlotDataItem) -> int:
