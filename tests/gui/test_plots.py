@@ -263,13 +263,13 @@ def test_clear_forgets_the_matrix(confusion: ConfusionView) -> None:
 
 def test_ranges_follow_the_data_without_moving_on_every_redraw(curves: CurvesView) -> None:
     curves.start_run("r", epochs=15)
-    curves.add_batches([0.1, 0.2], [2.0, 1.0])
+    curves.add_batches(np.arange(1, 11) / 100, [1.0] * 5 + [2.0] * 5)  # smoothed: 1.0 rising to ~1.6
     curves.flush()
     x_range, y_range = curves._loss_plot.viewRange()
     assert x_range[0] < 0.0 < 15.0 < x_range[1] < 15.5  # the planned epochs from the start
     smoothed = curves.series("batch")[1]
     assert y_range[0] < smoothed.min() < smoothed.max() < y_range[1]
-    curves.add_batches([0.3, 0.4], [1.2, 1.1])  # inside the range: the axes stay put
+    curves.add_batches([0.3, 0.4], [1.3, 1.3])  # inside the range: the axes stay put
     curves.flush()
     assert curves._loss_plot.viewRange()[1] == y_range
     curves.add_batches([0.5], [40.0])  # a spike leaves the range: it grows
