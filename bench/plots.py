@@ -15,16 +15,9 @@ update should stay well under 10 ms. Runs offscreen:
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
-
-# `python bench/plots.py` puts bench/ first on sys.path, where bench/inspect.py would shadow the standard
-# library's inspect (imported by numpy); the benchmark needs nothing from this folder.
-sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
-
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+import statistics
+import time
+from collections.abc import Callable
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

@@ -8,21 +8,15 @@
 Models are the lenet5 and vgg-mini templates with random weights (speed does not depend on training);
 images are the bundled digits fitted to each model's input, written as PNG.
 
-    python bench/inspect.py [--repeats 5] [--images 1000] [--threads N]
+    python bench/inspection.py [--repeats 5] [--images 1000] [--threads N]
 """
 
 from __future__ import annotations
 
+import argparse
+import statistics
 import sys
 from pathlib import Path
-
-# This script shares its name with the standard library's inspect module, which torch imports: take the
-# script's folder off the import path before anything imports it.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
-
-import argparse  # noqa: E402 - after the path fix above
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
