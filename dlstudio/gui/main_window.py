@@ -31,11 +31,14 @@ from dlstudio.gui.inspector import Inspector
 from dlstudio.gui.palette import Palette
 from dlstudio.gui.settings import MAX_RECENT_FILES
 from dlstudio.gui.theme import DARK, LIGHT, apply_theme, canvas_colors
+from dlstudio.gui.training_controller import TrainingController
 
 PROJECT_FILTER = "dlstudio projects (*.dlstudio);;All files (*)"
 # Room between nodes for the shape label on an edge, e.g. "(N, 16, 5, 5)".
 LABEL_ROOM = 80.0
 SAVE_CHOICE, DISCARD_CHOICE, CANCEL_CHOICE = "save", "discard", "cancel"
+STOP_AND_CLOSE_CHOICE, KEEP_TRAINING_CHOICE = "stop", "keep"
+LOCKED_MESSAGE = "Training — editing is locked"
 
 
 class MainWindow(QMainWindow):
@@ -50,6 +53,8 @@ class MainWindow(QMainWindow):
         self.inference: ShapeInference | None = None
         self.scene: GraphScene | None = None
         self._fitted_once = False
+        self.editing_locked = False
+        self._followed_project: Project | None = None  # whose settings_changed the panels listen to
 
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self._on_undo_stack_clean_changed)
@@ -73,7 +78,20 @@ class MainWindow(QMainWindow):
         self.palette_dock.setMinimumWidth(190)
         self.inspector_dock.setMinimumWidth(280)
 
+        self.training = TrainingController(self)
+        self.training_dock = self._dock("Training", "TrainingDock", self.training.panel,
+                                        Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.inspector_dock, self.training_dock)
+        self.inspector_dock.raise_()
+        self.metrics_dock = self._dock("Metrics", "MetricsDock", self.training.metrics_tabs,
+                                       Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.runs_dock = self._dock("Runs", "RunsDock", self.training.runs, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.splitDockWidget(self.metrics_dock, self.runs_dock, Qt.Orientation.Horizontal)
+        self.resizeDocks([self.metrics_dock, self.runs_dock], [900, 320], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.metrics_dock], [270], Qt.Orientation.Vertical)
+
         self.totals_label = QLabel()
+        self.statusBar().addPermanentWidget(self.training.status_label)
         self.statusBar().addPermanentWidget(self.totals_label)
         self._create_actions()
         self._create_menus()
@@ -114,8 +132,8 @@ class MainWindow(QMainWindow):
         self.redo_action = self._action("&Redo", self.redo, key.Redo)
         self.undo_action.setEnabled(False)
         self.redo_action.setEnabled(False)
-        self.undo_stack.canUndoChanged.connect(self.undo_action.setEnabled)
-        self.undo_stack.canRedoChanged.connect(self.redo_action.setEnabled)
+        self.undo_stack.canUndoChanged.connect(lambda can: self.undo_action.setEnabled(can and not self.editing_locked))
+        self.undo_stack.canRedoChanged.connect(lambda can: self.redo_action.setEnabled(can and not self.editing_locked))
         self.undo_stack.undoTextChanged.connect(lambda text: self.undo_action.setText(f"&Undo {text}".strip()))
         self.undo_stack.redoTextChanged.connect(lambda text: self.redo_action.setText(f"&Redo {text}".strip()))
         self.cut_action = self._action("Cu&t", self.cut, key.Cut)
@@ -176,6 +194,12 @@ class MainWindow(QMainWindow):
         view_menu.addActions([self.palette_dock.toggleViewAction(), self.inspector_dock.toggleViewAction(),
                               self.history_action])
 
+        view_menu.addActions([self.training_dock.toggleViewAction(), self.metrics_dock.toggleViewAction(),
+                              self.runs_dock.toggleViewAction()])
+
+        training_menu = bar.addMenu("&Training")
+        training_menu.addActions(self.training.actions)
+
         help_menu = bar.addMenu("&Help")
         help_menu.addActions([self.layer_help_action, self.about_action])
 
@@ -188,6 +212,8 @@ class MainWindow(QMainWindow):
         toolbar.addActions([self.undo_action, self.redo_action])
         toolbar.addSeparator()
         toolbar.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action, self.auto_layout_action])
+        toolbar.addSeparator()
+        toolbar.addActions(self.training.actions)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
 
     # -- project -------------------------------------------------------------
@@ -199,7 +225,10 @@ class MainWindow(QMainWindow):
             self.scene.deleteLater()
         if self.inference is not None:
             self.inference.close()
-        self.project = project
+        if self._followed_project is not None:
+            self._followed_project.settings_changed.disconnect(self.training.on_settings_changed)
+        self.project = self._followed_project = project
+        project.settings_changed.connect(self.training.on_settings_changed)
         self.inference = ShapeInference(project.graph)
         self.scene = GraphScene(project.graph, project.layout, self.inference, canvas_colors(self.theme), self)
         self.scene.connect_requested.connect(self.connect_ports)
@@ -213,6 +242,7 @@ class MainWindow(QMainWindow):
         self.inspector.set_model(project.graph, self.inference)
         self.undo_stack.clear()
         self.undo_stack.setClean()
+        self.training.show_project()
         self._update_title()
         self._update_totals()
         if self.isVisible():
@@ -305,6 +335,16 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Saved {Path(path).name}", 4000)
         return True
 
+    def ensure_saved_for_training(self) -> bool:
+        """Runs live beside the project file: an untitled project asks where to save, a changed one is saved."""
+        if self.project.path is None:
+            return self.save_as()
+        return self.save() if self.is_dirty() else True
+
+    def save_quietly(self) -> bool:
+        """Save to the project's own file (after a run was recorded in it), without asking."""
+        return self.project.path is not None and self._save_to(self.project.path)
+
     def export_python_code(self) -> None:
         from dlstudio.core.export.python_code import export_python  # torch-free here, but only needed now
 
@@ -324,24 +364,55 @@ class MainWindow(QMainWindow):
 
     # -- edits: every one is an undo command -----------------------------------
 
-    def push(self, command: QUndoCommand) -> None:
-        """Push one undo step, refreshing shapes once at the end however many events it causes."""
+    def push(self, command: QUndoCommand) -> bool:
+        """Push one undo step, refreshing shapes once at the end however many events it causes.
+
+        Refused (False, with a status message) while training locks editing.
+        """
+        if self._refuse_if_locked():
+            return False
         with self.scene.batched():
             self.undo_stack.push(command)
+        return True
 
     def undo(self) -> None:
+        if self._refuse_if_locked():
+            return
         with self.scene.batched():
             self.undo_stack.undo()
 
     def redo(self) -> None:
+        if self._refuse_if_locked():
+            return
         with self.scene.batched():
             self.undo_stack.redo()
 
-    def add_layer(self, type_id: str, scene_pos: QPointF) -> str:
-        """Add a node of ``type_id`` centred on ``scene_pos``; returns its id."""
+    def _refuse_if_locked(self) -> bool:
+        if self.editing_locked:
+            self.statusBar().showMessage(f"{LOCKED_MESSAGE}: stop training to change the network", 4000)
+        return self.editing_locked
+
+    def set_editing_locked(self, locked: bool) -> None:
+        """Make the network read-only (and show it) while training, or editable again."""
+        self.editing_locked = locked
+        self.scene.set_read_only(locked)
+        self.view.set_locked_message(LOCKED_MESSAGE if locked else "")
+        self.palette.setEnabled(not locked)
+        self.inspector.setEnabled(not locked)
+        for action in (self.new_action, self.new_from_template_action, self.open_action, self.cut_action,
+                       self.paste_action, self.duplicate_action, self.delete_action, self.auto_layout_action,
+                       self.auto_layout_tb_action):
+            action.setEnabled(not locked)
+        self.recent_menu.setEnabled(not locked)
+        self.undo_action.setEnabled(not locked and self.undo_stack.canUndo())
+        self.redo_action.setEnabled(not locked and self.undo_stack.canRedo())
+
+    def add_layer(self, type_id: str, scene_pos: QPointF) -> str | None:
+        """Add a node of ``type_id`` centred on ``scene_pos``; returns its id (None while editing is locked)."""
         command = AddNodeCommand(self.project.graph, self.project.layout, type_id,
                                  (scene_pos.x() - NODE_WIDTH / 2, scene_pos.y() - HEADER_HEIGHT / 2))
-        self.push(command)
+        if not self.push(command):
+            return None
         self.scene.select_nodes([command.node_id])
         return command.node_id
 
@@ -350,8 +421,8 @@ class MainWindow(QMainWindow):
         if not ok:
             self.statusBar().showMessage(f"Cannot connect: {reason}", 6000)
             return
-        self.push(ConnectCommand(self.project.graph, src, src_port, dst, dst_port))
-        self.statusBar().showMessage(f"Connected {src} to {dst}", 3000)
+        if self.push(ConnectCommand(self.project.graph, src, src_port, dst, dst_port)):
+            self.statusBar().showMessage(f"Connected {src} to {dst}", 3000)
 
     def set_param(self, node_id: str, name: str, value: object) -> None:
         self.push(SetParamCommand(self.project.graph, node_id, name, value))
@@ -364,7 +435,8 @@ class MainWindow(QMainWindow):
         error = self.inference.info(node_id).error
         if error is None or error.fix is None:
             return False
-        self.push(make_fix_command(self.project.graph, self.project.layout, node_id, error.fix))
+        if not self.push(make_fix_command(self.project.graph, self.project.layout, node_id, error.fix)):
+            return False
         self.statusBar().showMessage(f"Fixed {node_id}: {error.fix.description}", 4000)
         return True
 
@@ -407,8 +479,8 @@ class MainWindow(QMainWindow):
         except (DlstudioError, KeyError, TypeError, ValueError) as error:
             self.statusBar().showMessage(f"Cannot paste: {error}", 6000)
             return
-        self.push(command)
-        self.scene.select_nodes(new_ids)
+        if self.push(command):
+            self.scene.select_nodes(new_ids)
 
     def auto_layout(self, direction: str = LEFT_TO_RIGHT) -> None:
         layout = self.project.layout
@@ -491,6 +563,12 @@ class MainWindow(QMainWindow):
         return choice == DISCARD_CHOICE
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.training.is_running():
+            if self._ask_stop_training() != STOP_AND_CLOSE_CHOICE:
+                event.ignore()
+                return
+            self.statusBar().showMessage("Stopping training…")
+            self.training.stop_and_wait()
         if not self._confirm_discard():
             event.ignore()
             return
@@ -513,6 +591,15 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Save)
         return {QMessageBox.StandardButton.Save: SAVE_CHOICE,
                 QMessageBox.StandardButton.Discard: DISCARD_CHOICE}.get(answer, CANCEL_CHOICE)
+
+    def _ask_stop_training(self) -> str:
+        box = QMessageBox(QMessageBox.Icon.Question, "Training in progress",
+                          "The network is still training. Stop it (keeping a checkpoint to resume from) and close?",
+                          parent=self)
+        stop = box.addButton("Stop and Close", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Keep Training", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        return STOP_AND_CLOSE_CHOICE if box.clickedButton() is stop else KEEP_TRAINING_CHOICE
 
     def _ask_open_path(self) -> str:
         return QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)[0]
@@ -554,7 +641,8 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     def _on_view_layer_dropped(self, type_id: str, scene_pos: QPointF) -> None:
-        self.add_layer(type_id, scene_pos)
+        if not self.editing_locked:
+            self.add_layer(type_id, scene_pos)
         self.view.setFocus()
 
     def _on_palette_layer_activated(self, type_id: str) -> None:

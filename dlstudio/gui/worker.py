@@ -15,11 +15,14 @@ connect whatever they like to the task's own signals, never to the thread's.
 
 from __future__ import annotations
 
+import copy
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -177,3 +180,337 @@ class BackgroundTask(QObject):
 def run_task(function: Callable[..., Any], *args: Any, parent: QObject | None = None) -> BackgroundTask:
     """Start ``function(context, *args)`` on a worker thread; keep the returned task (or give it a parent)."""
     return BackgroundTask(function, *args, parent=parent).start()
+
+
+# -- training ------------------------------------------------------------------
+
+# Batch progress reaches the GUI about 15 times a second; filters at most every FILTER_EVERY_BATCHES
+# batches and FILTER_INTERVAL_S seconds (a weight snapshot every batch costs ~5% on the CPU).
+TRAINING_REPORT_INTERVAL_S = 1.0 / 15.0
+FILTER_EVERY_BATCHES = 10
+FILTER_INTERVAL_S = 0.2
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    """What to train, as plain data copied on the GUI thread (the worker never reads the live project).
+
+    ``graph`` is ``Graph.to_dict()``; ``data`` and ``training`` are the project's settings dicts;
+    ``resume`` is a run folder to continue from (its own settings are used then).
+    """
+
+    graph: dict[str, Any]
+    data: dict[str, Any]
+    training: dict[str, Any]
+    project_path: Path
+    epochs: int | None = None
+    resume: Path | None = None
+
+    @classmethod
+    def from_project(cls, project: Any, **options: Any) -> TrainingRequest:
+        if project.path is None:
+            raise ValueError("an untitled project has no folder for its runs; save it first")
+        return cls(copy.deepcopy(project.graph.to_dict()), copy.deepcopy(project.data),
+                   copy.deepcopy(project.training), Path(project.path), **options)
+
+
+class _ControlRelay:
+    """Pause/resume/stop requests from the GUI thread, held until the trainer's control exists.
+
+    The trainer (and torch) are created on the worker thread; a Stop pressed
+    while the data is still loading must still reach it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._control: Any = None
+        self.stop_requested = False
+        self.pause_requested = False
+
+    def attach(self, control: Any) -> None:
+        with self._lock:
+            self._control = control
+            if self.pause_requested:
+                control.pause()
+            if self.stop_requested:
+                control.stop()
+
+    def pause(self) -> None:
+        with self._lock:
+            self.pause_requested = True
+            if self._control is not None:
+                self._control.pause()
+
+    def resume(self) -> None:
+        with self._lock:
+            self.pause_requested = False
+            if self._control is not None:
+                self._control.resume()
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stop_requested = True
+            if self._control is not None:
+                self._control.stop()
+
+
+class _FilterChoice:
+    """The conv layer whose filters the GUI shows; set on the GUI thread, read by the reporter."""
+
+    def __init__(self) -> None:
+        self.node_id: str | None = None
+        self.changed = False
+
+    def choose(self, node_id: str | None) -> None:
+        self.node_id = node_id
+        self.changed = True  # the reporter sends the new layer's weights at the next batch
+
+
+def _conv_layers(graph: Any) -> list[tuple[str, str]]:
+    """(node id, label) of the 2-D convolutions, in graph order: the layers whose filters can be shown."""
+    layers = []
+    for node_id in graph.topological_order():
+        node = graph.node(node_id)
+        if node.type == "Conv2d":
+            label = node.name if node.name == node_id else f"{node.name} ({node_id})"
+            layers.append((node_id, label))
+    return layers
+
+
+_REPORTER_CLASS: type | None = None
+
+
+def _reporter_class() -> type:
+    """The core Callback that turns training hooks into plain payloads (built on first use: it needs torch)."""
+    global _REPORTER_CLASS
+    if _REPORTER_CLASS is not None:
+        return _REPORTER_CLASS
+    from dlstudio.core.training import Callback
+
+    class GuiReporter(Callback):
+        """Reports on the training thread through ``emit((kind, payload))``; reads the device only when it reports."""
+
+        def __init__(self, emit: Callable[[object], None], filters: _FilterChoice) -> None:
+            self.emit = emit
+            self.filters = filters
+            self._last_report = 0.0
+            self._last_filters = 0.0
+            self._filters_batch = 0
+            self._reported = 0           # batches of this epoch already sent
+            self._first_batch = -1       # where this epoch started (a resumed epoch starts part-way)
+            self._epoch_started = 0.0
+            self._fit_started = 0.0
+            self._pending: Any = None    # the last BatchEnd not yet reported
+
+        # -- hooks ---------------------------------------------------------
+
+        def on_fit_start(self, trainer: Any) -> None:
+            self._fit_started = time.perf_counter()
+            self.send_filters(trainer)
+
+        def on_epoch_start(self, trainer: Any, epoch: int) -> None:
+            self._epoch_started = time.perf_counter()
+            self._reported = 0
+            self._first_batch = -1
+
+        def on_batch_end(self, trainer: Any, batch: Any) -> None:
+            now = time.perf_counter()
+            if self._first_batch < 0:
+                self._first_batch = self._reported = batch.batch - 1
+            self._pending = batch
+            if now - self._last_report >= TRAINING_REPORT_INTERVAL_S or batch.batch == batch.batches:
+                self.flush(trainer, now)
+            filters = self.filters
+            if filters.changed or (batch.batch - self._filters_batch >= FILTER_EVERY_BATCHES
+                                   and now - self._last_filters >= FILTER_INTERVAL_S):
+                self._filters_batch = batch.batch
+                self._last_filters = now
+                self.send_filters(trainer)
+
+        def on_epoch_end(self, trainer: Any, metrics: Any) -> None:
+            self._filters_batch = 0
+            self.emit(("epoch", metrics.to_dict()))
+            self.send_filters(trainer)
+
+        # -- reports -------------------------------------------------------
+
+        def flush(self, trainer: Any, now: float | None = None) -> None:
+            """Send the batches since the last report (one host sync for all their losses)."""
+            batch, self._pending = self._pending, None
+            if batch is None:
+                return
+            now = time.perf_counter() if now is None else now
+            self._last_report = now
+            first, last = self._reported, batch.batch
+            self._reported = last
+            losses = batch.epoch_losses[first:last].tolist() if batch.epoch_losses is not None else [batch.loss]
+            offset = batch.epoch - 1
+            xs = [offset + (b + 1) / batch.batches for b in range(last - len(losses), last)]
+            size = trainer.config.batch_size
+            seen = batch.samples - min(batch.samples, self._first_batch * size)
+            elapsed = now - self._epoch_started
+            rate = seen / elapsed if elapsed > 0 else 0.0
+            total = len(trainer.data.train)
+            remaining = (total - batch.samples) + (trainer.config.epochs - batch.epoch) * total
+            self.emit(("batches", {
+                "epoch": batch.epoch, "epochs": trainer.config.epochs, "batch": batch.batch,
+                "batches": batch.batches, "samples_per_second": rate,
+                "eta_seconds": remaining / rate if rate > 0 else None,
+                "elapsed_seconds": now - self._fit_started, "xs": xs, "losses": losses,
+            }))
+
+        def send_filters(self, trainer: Any) -> None:
+            self.filters.changed = False
+            node_id = self.filters.node_id
+            module = getattr(trainer.model, node_id, None) if node_id else None
+            weight = getattr(module, "weight", None)
+            if weight is None or weight.ndim != 4:
+                return
+            # A copy in plain (out, in, kh, kw) order: the training thread goes on changing the original.
+            weights = weight.detach().float().cpu().numpy().copy()
+            self.emit(("filters", (node_id, weights)))
+
+    _REPORTER_CLASS = GuiReporter
+    return GuiReporter
+
+
+def _halting_control(on_halt: Callable[[], None]) -> Any:
+    """A TrainControl that calls ``on_halt`` on the training thread when the loop really stops to wait."""
+    from dlstudio.core.training import TrainControl
+
+    class HaltingControl(TrainControl):
+        def wait_while_paused(self, timeout: float | None = None) -> bool:
+            if self.paused:
+                on_halt()
+            return super().wait_while_paused(timeout)
+
+    return HaltingControl()
+
+
+def _train(context: TaskContext, request: TrainingRequest, relay: _ControlRelay, filters: _FilterChoice) -> dict:
+    """The work function of a TrainingWorker (on the worker thread): prepare the run, report, train."""
+    from dlstudio.core.graph import Graph
+    from dlstudio.core.training.session import start_session
+
+
+    def emit(message: object) -> None:
+        context.report(message, force=True)  # the reporter throttles by itself
+
+    session = start_session(Graph.from_dict(request.graph), request.data, request.training, request.project_path,
+                            epochs=request.epochs, resume=request.resume)
+    reporter = _reporter_class()(emit, filters)
+    trainer_box: list[Any] = []
+
+    def on_halt() -> None:
+        reporter.flush(trainer_box[0])  # the curve shows every batch done before the pause
+        emit(("paused", None))
+
+    control = _halting_control(on_halt)
+    trainer = session.trainer([reporter], control=control)
+    trainer_box.append(trainer)
+    conv_layers = _conv_layers(session.graph)
+    if filters.node_id is None and conv_layers:
+        filters.node_id = conv_layers[0][0]  # the first conv layer's filters, unless the GUI chose one
+    skipped = session.data.skipped
+    emit(("started", {
+        "run_dir": str(session.run_dir), "resumed": session.is_resumed, "device": str(trainer.device),
+        "channels_last": trainer.channels_last, "class_names": list(session.data.class_names),
+        "epochs": session.config.epochs, "batches_per_epoch": trainer.batches_per_epoch,
+        "sizes": {"train": len(session.data.train), "val": len(session.data.val), "test": len(session.data.test)},
+        "conv_layers": conv_layers, "filter_layer": filters.node_id,
+        "history": [m.to_dict() for m in trainer.history],
+        "skipped": [f"{s.path}: {s.reason}" for s in skipped],
+    }))
+    relay.attach(control)
+    result = trainer.fit(resume=session.resume_dir)
+    return {**session.finish(result), "message": result.message, "best_epoch": result.best_epoch,
+            "test_loss": result.test_loss}
+
+
+class TrainingWorker(QObject):
+    """Trains a project on a worker thread (through :mod:`dlstudio.core.training.session`); plain-data signals.
+
+    Signals (all on the GUI thread, in the order things happened):
+    ``started(dict)`` once the run is prepared (run_dir, device, class_names,
+    epochs, batches_per_epoch, sizes, conv_layers, filter_layer, history of a
+    resumed run, skipped files); ``batches_progressed(dict)`` ~15 times a second
+    (epoch, epochs, batch, batches, samples_per_second, eta_seconds,
+    elapsed_seconds, and the new points: xs in epochs, losses);
+    ``epoch_finished(dict)`` (EpochMetrics.to_dict(), with the confusion
+    matrix); ``filters_updated(str, ndarray)`` (node id, a copy of its weights,
+    out x in x kh x kw); ``paused()`` once the loop really waits, ``resumed()``;
+    ``finished(dict)`` (the ``dlstudio train --json`` summary plus message,
+    best_epoch, test_loss); ``failed(str)`` (a one-line reason: the run was
+    refused before training, or crashed); ``ended()`` after either.
+    """
+
+    started = Signal(object)
+    batches_progressed = Signal(object)
+    epoch_finished = Signal(object)
+    filters_updated = Signal(str, object)
+    paused = Signal()
+    resumed = Signal()
+    finished = Signal(object)
+    failed = Signal(str)
+    ended = Signal()
+
+    def __init__(self, request: TrainingRequest, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.request = request
+        self._relay = _ControlRelay()
+        self._filters = _FilterChoice()
+        self._task = BackgroundTask(_train, request, self._relay, self._filters, parent=self)
+        self._task.progress.connect(self._on_task_progress)
+        self._task.finished.connect(self.finished)
+        self._task.failed.connect(self.failed)
+        self._task.done.connect(self.ended)
+        self.is_paused = False
+
+    def start(self) -> TrainingWorker:
+        self._task.start()
+        return self
+
+    def is_running(self) -> bool:
+        return self._task.is_running()
+
+    def wait(self, timeout_ms: int = 30_000) -> bool:
+        """Block until the training thread ended (True) or the timeout passed (False)."""
+        return self._task.wait(timeout_ms)
+
+    def pause(self) -> None:
+        """Ask the loop to wait after the current batch; ``paused`` follows once it does."""
+        if not self.is_paused:
+            self.is_paused = True
+            self._relay.pause()
+
+    def resume(self) -> None:
+        if self.is_paused:
+            self.is_paused = False
+            self._relay.resume()
+            self.resumed.emit()
+
+    def stop(self) -> None:
+        """Ask the loop to stop after the current batch; it writes a resumable ``last.pt`` and finishes."""
+        self._relay.stop()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._relay.stop_requested
+
+    def set_filter_layer(self, node_id: str) -> None:
+        """Show this conv layer's filters from now on (its weights arrive with the next batch)."""
+        self._filters.choose(node_id)
+
+    @Slot(object)
+    def _on_task_progress(self, message: object) -> None:
+        kind, payload = message  # type: ignore[misc]
+        if kind == "batches":
+            self.batches_progressed.emit(payload)
+        elif kind == "epoch":
+            self.epoch_finished.emit(payload)
+        elif kind == "filters":
+            self.filters_updated.emit(*payload)
+        elif kind == "started":
+            self.started.emit(payload)
+        elif kind == "paused" and self.is_paused:  # a resume may have overtaken it
+            self.paused.emit()

@@ -45,6 +45,7 @@ class GraphScene(QGraphicsScene):
         self._pending: set[str] = set()
         self._gesture: ConnectGesture | None = None
         self._drag_start: dict[str, Point] = {}
+        self.read_only = False
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         with self.batched():
             for node in graph:
@@ -109,6 +110,7 @@ class GraphScene(QGraphicsScene):
         item = NodeItem(node, self.colors)
         position = self.layout.position(node.id) or (0.0, 0.0)
         item.setPos(*position)
+        item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, not self.read_only)
         self.addItem(item)
         self.node_items[node.id] = item
         self._touch(node.id)
@@ -184,11 +186,21 @@ class GraphScene(QGraphicsScene):
     def all_ports(self) -> list[PortItem]:
         return [port for item in self.node_items.values() for port in (*item.inputs.values(), *item.outputs.values())]
 
+    def set_read_only(self, read_only: bool) -> None:
+        """While read-only (training), nodes cannot be moved and ports start no connection; selection still works."""
+        self.read_only = read_only
+        for item in self.node_items.values():
+            item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, not read_only)
+
     # -- gestures ----------------------------------------------------------
 
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
             port = self._port_at(event.scenePos())
+            if port is not None and self.read_only:
+                self.status_message.emit("Training — editing is locked: stop training to connect layers")
+                event.accept()
+                return
             if port is not None:
                 self._gesture = ConnectGesture(self, self.graph, port, self.all_ports(), self.colors)
                 event.accept()

@@ -30,6 +30,7 @@ class GraphView(QGraphicsView):
         self.colors: CanvasColors = LIGHT_CANVAS
         self._pan_origin: QPointF | None = None
         self._space_held = False
+        self.locked_message = ""  # shown as a banner over a dimmed canvas while the graph is read-only
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setRenderHint(QPainter.RenderHint.TextAntialiasing)
         # Smart updates repaint only what changed; the background (grid) is cached and scrolled.
@@ -45,6 +46,11 @@ class GraphView(QGraphicsView):
     def set_colors(self, colors: CanvasColors) -> None:
         self.colors = colors
         self.resetCachedContent()
+        self.viewport().update()
+
+    def set_locked_message(self, message: str) -> None:
+        """Show ``message`` over a dimmed canvas and refuse drops; an empty message unlocks."""
+        self.locked_message = message
         self.viewport().update()
 
     # -- zoom --------------------------------------------------------------
@@ -148,6 +154,9 @@ class GraphView(QGraphicsView):
     # -- drops from the palette ------------------------------------------------
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self.locked_message:
+            event.ignore()
+            return
         if event.mimeData().hasFormat(LAYER_MIME_TYPE):
             event.acceptProposedAction()
         else:
@@ -160,6 +169,9 @@ class GraphView(QGraphicsView):
             super().dragMoveEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
+        if self.locked_message:
+            event.ignore()
+            return
         if not event.mimeData().hasFormat(LAYER_MIME_TYPE):
             super().dropEvent(event)
             return
@@ -188,3 +200,27 @@ class GraphView(QGraphicsView):
         pen.setCosmetic(True)  # dots stay two pixels wide at any zoom
         painter.setPen(pen)
         painter.drawPoints(points)
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        if not self.locked_message:
+            return
+        # Drawn in viewport pixels, so the banner stays put and readable at any zoom or scroll.
+        painter.save()
+        painter.resetTransform()
+        area = QRectF(self.viewport().rect())
+        veil = QColor(self.colors.background)
+        veil.setAlpha(110)
+        painter.fillRect(area, veil)
+        font = painter.font()
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        width = metrics.horizontalAdvance(self.locked_message) + 32
+        banner = QRectF(area.center().x() - width / 2, 10, width, metrics.height() + 14)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(self.colors.selection))
+        painter.drawRoundedRect(banner, 6, 6)
+        painter.setPen(QColor("#ffffff"))  # white on the accent colour reads in both themes
+        painter.drawText(banner, Qt.AlignmentFlag.AlignCenter, self.locked_message)
+        painter.restore()

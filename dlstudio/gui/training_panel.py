@@ -1,0 +1,213 @@
+"""The Training dock: the training settings, Start / Pause / Stop, progress and the last epoch's metrics.
+
+The panel shows; it decides nothing. Its buttons carry the window's actions
+(so the menu, the toolbar, the shortcuts and the buttons share one enabled
+state), settings edits leave as ``edit_requested`` (the window makes them
+undo steps), and the window feeds it the training worker's payloads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QScrollArea,
+                               QSizePolicy, QToolButton, QVBoxLayout, QWidget)
+
+from dlstudio.core.project.settings import TRAINING_SETTINGS
+from dlstudio.gui.settings_form import SettingsForm
+
+# What the state line says; the window passes one of these keys.
+STATE_TEXT = {
+    "idle": "Ready to train",
+    "preparing": "Preparing the data and the model…",
+    "training": "Training",
+    "pausing": "Pausing after this batch…",
+    "paused": "Paused",
+    "stopping": "Stopping after this batch…",
+    "completed": "Finished",
+    "early_stopped": "Stopped early (no improvement)",
+    "stopped": "Stopped; the run can be resumed from its last checkpoint",
+    "failed": "Training failed",
+}
+_ERROR_COLOR = "#d32f2f"
+
+
+def format_duration(seconds: float | None) -> str:
+    """``75`` -> ``"1:15"``, ``3725`` -> ``"1:02:05"``; ``—`` when unknown."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "—"
+    whole = int(round(seconds))
+    hours, minutes, secs = whole // 3600, whole // 60 % 60, whole % 60
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def epoch_text(metrics: dict[str, Any]) -> str:
+    """The last epoch in two short lines (train, then validation and learning rate)."""
+    train = f"train loss {_number(metrics.get('train_loss'))}"
+    if metrics.get("train_accuracy") is not None:
+        train += f" · accuracy {_percent(metrics['train_accuracy'])}"
+    parts = []
+    if metrics.get("val_loss") is not None:
+        parts.append(f"val loss {_number(metrics['val_loss'])}")
+    if metrics.get("val_accuracy") is not None:
+        parts.append(f"accuracy {_percent(metrics['val_accuracy'])}")
+    parts.append(f"lr {metrics.get('learning_rate', 0.0):.3g}")
+    best = " (best so far)" if metrics.get("is_best") else ""
+    return f"Epoch {metrics['epoch']}{best}: {train}\n" + " · ".join(parts)
+
+
+class TrainingPanel(QWidget):
+    """Training settings, run controls and progress. ``start``, ``pause`` and ``stop`` are the window's actions."""
+
+    edit_requested = Signal(str, object)  # training setting name, validated value
+
+    def __init__(self, start: QAction, pause: QAction, stop: QAction, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("TrainingPanel")
+        self.buttons: dict[str, QToolButton] = {}
+        controls = QHBoxLayout()
+        for name, action in (("start", start), ("pause", pause), ("stop", stop)):
+            button = QToolButton()
+            button.setObjectName(f"training_{name}_button")
+            button.setDefaultAction(action)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            controls.addWidget(button)
+            self.buttons[name] = button
+
+        self.state_label = QLabel(STATE_TEXT["idle"])
+        self.state_label.setObjectName("training_state")
+        self.state_label.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("training_progress")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("no run yet")
+
+        figures = QGridLayout()
+        figures.setHorizontalSpacing(12)
+        self.rate_label, self.eta_label, self.elapsed_label = QLabel("—"), QLabel("—"), QLabel("—")
+        for column, (title, label) in enumerate((("samples/s", self.rate_label), ("ETA", self.eta_label),
+                                                 ("elapsed", self.elapsed_label))):
+            caption = QLabel(title)
+            caption.setEnabled(False)  # the palette's dimmed text colour, in both themes
+            figures.addWidget(caption, 0, column)
+            figures.addWidget(label, 1, column)
+
+        self.epoch_label = QLabel("")
+        self.epoch_label.setObjectName("training_epoch")
+        self.epoch_label.setWordWrap(True)
+        self.run_label = QLabel("")
+        self.run_label.setObjectName("training_run")
+        self.run_label.setWordWrap(True)
+        self.run_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label = QLabel("")
+        self.error_label.setObjectName("training_error")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(f"color: {_ERROR_COLOR};")
+        self.error_label.hide()
+
+        self.form = SettingsForm(TRAINING_SETTINGS)
+        self.form.edit_requested.connect(self.edit_requested)
+        settings_box = QGroupBox("Settings")
+        box_layout = QVBoxLayout(settings_box)
+        box_layout.addWidget(self.form)
+
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.addLayout(controls)
+        layout.addWidget(self.state_label)
+        layout.addWidget(self.progress)
+        layout.addLayout(figures)
+        layout.addWidget(self.epoch_label)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.run_label)
+        layout.addWidget(settings_box)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+    # -- settings ----------------------------------------------------------
+
+    def set_settings(self, values: dict[str, Any]) -> None:
+        """Show the project's training settings (the dict is read, never written)."""
+        self.form.set_values(values)
+
+    def set_running(self, running: bool) -> None:
+        """Settings are read-only while a run trains (the run uses those it started with)."""
+        self.form.set_read_only(running)
+
+    # -- what the run does ---------------------------------------------------
+
+    def show_state(self, state: str, detail: str = "") -> None:
+        text = STATE_TEXT.get(state, state)
+        self.state_label.setText(f"{text}: {detail}" if detail else text)
+
+    def show_error(self, message: str) -> None:
+        """A one-line reason the run was refused or failed; an empty message hides the line."""
+        self.error_label.setText(message)
+        self.error_label.setVisible(bool(message))
+
+    def show_started(self, payload: dict[str, Any]) -> None:
+        self.show_error("")
+        sizes = payload.get("sizes", {})
+        layout = ", channels-last" if payload.get("channels_last") else ""
+        self.run_label.setText(
+            f"Run {payload['run_dir'].replace(chr(92), '/').rsplit('/', 1)[-1]} on {payload['device']}{layout} · "
+            f"{sizes.get('train', 0):,} train / {sizes.get('val', 0):,} val / {sizes.get('test', 0):,} test samples")
+        self.run_label.setToolTip(payload["run_dir"])
+        batches, epochs = int(payload["batches_per_epoch"]), int(payload["epochs"])
+        self.progress.setRange(0, max(1, batches * epochs))
+        done = len(payload.get("history", ()))
+        self.progress.setValue(done * batches)
+        self.progress.setFormat(f"epoch {min(done + 1, epochs)}/{epochs} · batch 0/{batches}")
+        if payload.get("history"):
+            self.show_epoch(payload["history"][-1])
+        else:
+            self.epoch_label.setText("")
+        skipped = payload.get("skipped") or []
+        if skipped:
+            self.show_error(f"Skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
+
+    def show_progress(self, payload: dict[str, Any]) -> None:
+        epoch, epochs = payload["epoch"], payload["epochs"]
+        batch, batches = payload["batch"], payload["batches"]
+        self.progress.setMaximum(max(1, batches * epochs))
+        self.progress.setValue((epoch - 1) * batches + batch)
+        self.progress.setFormat(f"epoch {epoch}/{epochs} · batch {batch}/{batches}")
+        self.rate_label.setText(f"{payload['samples_per_second']:,.0f}")
+        self.eta_label.setText(format_duration(payload.get("eta_seconds")))
+        self.elapsed_label.setText(format_duration(payload.get("elapsed_seconds")))
+
+    def show_epoch(self, metrics: dict[str, Any]) -> None:
+        self.epoch_label.setText(epoch_text(metrics))
+
+    def show_finished(self, summary: dict[str, Any]) -> None:
+        status = summary.get("status", "completed")
+        detail = ""
+        if summary.get("test_accuracy") is not None:
+            detail = f"test accuracy {_percent(summary['test_accuracy'])}"
+        self.show_state(status, detail)
+        if status == "completed":
+            self.progress.setValue(self.progress.maximum())
+        self.eta_label.setText("—")
+        if summary.get("seconds") is not None:
+            self.elapsed_label.setText(format_duration(summary["seconds"]))
+        if status == "failed":
+            self.show_error(summary.get("message", ""))
