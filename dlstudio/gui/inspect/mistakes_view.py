@@ -1,0 +1,261 @@
+"""The Mistakes gallery: the validation images of one confusion-matrix cell, most confident first.
+
+``show_cell(true, predicted)`` (the window calls it on a confusion-matrix
+click) computes the cell on a worker thread through the ModelSession: the
+run's validation split is prepared once and the model's predictions on it
+are computed once per loaded model; every later cell is a lookup. The
+gallery is one QListView in icon mode over a list model, so hundreds of
+thumbnails cost no widgets. Activating a thumbnail (double-click, Enter)
+emits ``image_activated(raw, label)`` for the classify view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QImage, QPalette
+from PySide6.QtWidgets import QLabel, QListView, QStackedWidget, QVBoxLayout, QWidget
+
+from dlstudio.gui.inspect.model_session import ModelSession
+from dlstudio.gui.inspect.thumbnails import raw_to_qimage, scaled
+from dlstudio.gui.worker import BackgroundTask, TaskContext
+
+NO_MODEL = "Train a model or choose a run to see its mistakes"
+CHOOSE_CELL = "Click a cell of the confusion matrix to see its validation images here"
+THUMBNAIL = 64
+# A diagonal cell of a large split can hold thousands of images; the most confident ones are enough to browse.
+MAX_SHOWN = 500
+
+
+# -- worker-thread job ------------------------------------------------------------------------------
+
+
+def _cell_job(context: TaskContext, trained: Any, cache: dict[str, Any], true: int, predicted: int) -> dict[str, Any]:
+    """The validation samples of (true, predicted), most confident first, as raw images and thumbnails.
+
+    ``cache`` belongs to one loaded model: the split and its predictions are
+    computed on the first call and reused (the session runs one job at a
+    time, so no two jobs fill it at once).
+    """
+    if "predictions" not in cache:
+        from dlstudio.core.inspect import predict_split
+
+        data = trained.prepare_data()
+        context.check()
+        cache["split"] = data.val
+        cache["predictions"] = predict_split(trained.model, data.val.x, data.val.y)
+    split, predictions = cache["split"], cache["predictions"]
+    members = predictions.cell(true, predicted)
+    shown = members[:MAX_SHOWN]
+    context.check()
+    raws = trained.preprocessor.denormalize(split.x[shown]).clamp(0.0, 1.0).numpy() if len(shown) else np.empty(0)
+    # QImage (unlike QPixmap) may be made off the GUI thread: the thumbnails arrive ready to show.
+    thumbnails = [scaled(raw_to_qimage(raw), THUMBNAIL) for raw in raws]
+    return {"true": true, "predicted": predicted, "count": len(members), "split_size": len(split),
+            "indices": shown.tolist(), "confidence": predictions.confidence[shown].tolist(),
+            "raws": list(raws), "thumbnails": thumbnails}
+
+
+# -- the gallery model -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sample:
+    index: int
+    confidence: float
+    raw: np.ndarray
+    thumbnail: QImage
+
+
+class GalleryModel(QAbstractListModel):
+    """Thumbnails of validation samples with their confidence as the caption."""
+
+    RAW_ROLE = Qt.ItemDataRole.UserRole
+    INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.samples: list[_Sample] = []
+        self.predicted_name = ""
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.samples)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        sample = self.samples[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{sample.confidence:.0%}"
+        if role == Qt.ItemDataRole.DecorationRole:
+            return sample.thumbnail
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (f"validation sample #{sample.index}: predicted {self.predicted_name} "
+                    f"with {sample.confidence:.1%} confidence")
+        if role == self.RAW_ROLE:
+            return sample.raw
+        if role == self.INDEX_ROLE:
+            return sample.index
+        return None
+
+    def set_samples(self, samples: list[_Sample], predicted_name: str) -> None:
+        self.beginResetModel()
+        self.samples = samples
+        self.predicted_name = predicted_name
+        self.endResetModel()
+
+
+# -- the view ------------------------------------------------------------------------------------------------
+
+
+class MistakesView(QWidget):
+    """The validation images of one (true, predicted) cell as a gallery sorted by confidence.
+
+    ``show_cell(true, predicted)`` fills it; ``image_activated(raw, label)``
+    is emitted when a thumbnail is double-clicked (raw: (C, H, W) floats in
+    [0, 1]; label: a short description for a card title).
+    """
+
+    image_activated = Signal(object, str)
+    cell_shown = Signal(dict)  # {"true", "predicted", "count"} once a cell's gallery is filled
+
+    def __init__(self, session: ModelSession, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.class_names: list[str] = []
+        self.cell: tuple[int, int] | None = None
+        self.count = 0
+        self._cache: dict[str, Any] = {}
+        self._task: BackgroundTask | None = None
+        self.setObjectName("MistakesView")
+
+        self.title = QLabel()
+        font = self.title.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.1)
+        self.title.setFont(font)
+        self.subtitle = QLabel()
+        self.subtitle.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.subtitle.setWordWrap(True)
+
+        self.model = GalleryModel(self)
+        self.gallery = QListView()
+        self.gallery.setObjectName("MistakesGallery")
+        self.gallery.setViewMode(QListView.ViewMode.IconMode)
+        self.gallery.setMovement(QListView.Movement.Static)
+        self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
+        self.gallery.setWrapping(True)
+        self.gallery.setUniformItemSizes(True)
+        self.gallery.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
+        self.gallery.setGridSize(QSize(THUMBNAIL + 16, THUMBNAIL + 26))
+        self.gallery.setSpacing(4)
+        self.gallery.setModel(self.model)
+        self.gallery.activated.connect(self._on_gallery_activated)
+        self.message = QLabel()
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setWordWrap(True)
+        self.message.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.message)
+        self.stack.addWidget(self.gallery)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.title)
+        layout.addWidget(self.subtitle)
+        layout.addWidget(self.stack, 1)
+
+        session.model_loaded.connect(self._on_session_model_loaded)
+        if session.is_loaded:
+            self.class_names = list(session.trained.class_names)
+        self._show_message(CHOOSE_CELL if session.is_loaded else NO_MODEL)
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None
+
+    def show_cell(self, true: int, predicted: int) -> None:
+        """Show the validation images of class ``true`` that the model predicted as ``predicted``."""
+        self.cell = (int(true), int(predicted))
+        if not self.session.is_loaded:
+            self._show_message(NO_MODEL)
+            return
+        if self._task is not None:
+            self._task.cancel()  # a newer click supersedes it
+        self.title.setText(f"{self._cell_title()}: looking…")
+        self.title.show()
+        self.subtitle.setText("Predicting the validation split (once per model)…" if not self._cache else "")
+        task = self.session.submit(_cell_job, self._cache, *self.cell)
+        task.finished.connect(self._on_task_finished)
+        task.failed.connect(self._on_task_failed)
+        self._task = task
+
+    def clear(self) -> None:
+        self.cell = None
+        self.count = 0
+        self.model.set_samples([], "")
+        self._show_message(CHOOSE_CELL if self.session.is_loaded else NO_MODEL)
+
+    def _name(self, index: int) -> str:
+        return self.class_names[index] if 0 <= index < len(self.class_names) else str(index)
+
+    def _cell_title(self) -> str:
+        true, predicted = self.cell or (0, 0)
+        return f"true {self._name(true)} → predicted {self._name(predicted)}"
+
+    def _show_message(self, text: str, title: str = "") -> None:
+        self.title.setText(title)
+        self.title.setVisible(bool(title))
+        self.subtitle.setText("")
+        self.message.setText(text)
+        self.stack.setCurrentWidget(self.message)
+
+    @Slot(object)
+    def _on_task_finished(self, result: dict[str, Any]) -> None:
+        if self.sender() is not self._task:
+            return
+        self._task = None
+        self.count = result["count"]
+        true, predicted = result["true"], result["predicted"]
+        samples = [_Sample(index, confidence, raw, thumbnail) for index, confidence, raw, thumbnail
+                   in zip(result["indices"], result["confidence"], result["raws"], result["thumbnails"])]
+        self.model.set_samples(samples, self._name(predicted))
+        title = self._cell_title()
+        if not self.count:
+            what = "correctly classified" if true == predicted else f"predicted as {self._name(predicted)}"
+            self._show_message(f"No validation image of class {self._name(true)} was {what}.",
+                               f"{title}: no images")
+        else:
+            self.title.setText(f"{title}: {self.count} image{'s' if self.count != 1 else ''}")
+            self.title.show()
+            shown = "" if len(samples) == self.count else f"; the {len(samples)} most confident are shown"
+            self.subtitle.setText(f"Most confident first, of {result['split_size']} validation images{shown}. "
+                                  f"Double-click one to classify it.")
+            self.stack.setCurrentWidget(self.gallery)
+            self.gallery.scrollToTop()
+        self.cell_shown.emit({"true": true, "predicted": predicted, "count": self.count})
+
+    @Slot(str)
+    def _on_task_failed(self, message: str) -> None:
+        if self.sender() is self._task:
+            self._task = None
+            self._show_message(f"Could not compute this cell: {message}", self._cell_title())
+
+    @Slot(QModelIndex)
+    def _on_gallery_activated(self, index: QModelIndex) -> None:
+        sample = self.model.samples[index.row()]
+        true, predicted = self.cell or (0, 0)
+        self.image_activated.emit(sample.raw, f"validation #{sample.index}: true {self._name(true)}, "
+                                              f"predicted {self._name(predicted)} ({sample.confidence:.0%})")
+
+    @Slot(dict)
+    def _on_session_model_loaded(self, info: dict[str, Any]) -> None:
+        self.class_names = list(info.get("class_names") or [])
+        self._cache = {}  # a new model: its own split predictions (a running job fills the old dict)
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self.clear()
