@@ -1,0 +1,63 @@
+"""What each node of a loaded model outputs, as plain data for the inspect views' layer pickers.
+
+Computed on a worker thread (one forward pass of a blank sample through the
+trained model) right after a model loads; the views list nodes from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NodeOutput:
+    """One node: its id, a label for pickers, its layer type and its output shape (no batch dimension)."""
+
+    node_id: str
+    label: str
+    type: str
+    shape: tuple[int, ...]
+    is_input: bool = False
+    has_weights: bool = False
+
+    @property
+    def spatial(self) -> bool:
+        """An image-like output (C, H, W) with more than one pixel: feature maps, Grad-CAM, dreams."""
+        return len(self.shape) == 3 and self.shape[1] * self.shape[2] > 1
+
+    @property
+    def channels(self) -> int:
+        """Channels of an image output, units of a vector output."""
+        return int(self.shape[0]) if self.shape else 1
+
+    @property
+    def is_conv(self) -> bool:
+        return self.type == "Conv2d"
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """``(4, 10, 10)`` as "4×10×10"."""
+    return "×".join(str(size) for size in shape)
+
+
+def describe_outputs(context: Any, trained: Any) -> list[NodeOutput]:
+    """Every inspectable node of ``trained`` in forward order (runs on a worker thread: it needs torch)."""
+    import torch
+
+    from dlstudio.core.inspect import all_feature_maps, node_ids
+
+    model = trained.model
+    context.check()
+    maps = all_feature_maps(model, torch.zeros(tuple(trained.input_shape)))
+    with_weights = {name.split(".", 1)[0] for name, _ in model.named_parameters()}
+    outputs = []
+    for node_id in node_ids(model):
+        if node_id not in maps:
+            continue
+        node = trained.graph.node(node_id) if node_id in trained.graph.nodes else None
+        name = node.name if node is not None else node_id
+        label = name if name == node_id else f"{name} ({node_id})"
+        outputs.append(NodeOutput(node_id, label, node.type if node is not None else "", tuple(maps[node_id].shape),
+                                  node_id in model.input_ids, node_id in with_weights))
+    return outputs
