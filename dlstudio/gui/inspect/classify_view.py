@@ -28,7 +28,7 @@ from PySide6.QtCore import (
     QAbstractTableModel, QEvent, QModelIndex, QPersistentModelIndex, QRectF, QSize, QSortFilterProxyModel, Qt,
     QUrl, Signal, Slot,
 )
-from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPalette, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QKeySequence, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView, QApplication, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QListWidget,
     QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSpinBox, QStackedWidget, QTableView, QTabWidget,
@@ -164,6 +164,23 @@ def _error_color(widget: QWidget) -> QColor:
     return QColor((DARK_CANVAS if _is_dark(widget) else LIGHT_CANVAS).error)
 
 
+def _unreadable_pixmap(widget: QWidget, size: int) -> QPixmap:
+    """A crossed-out square in the palette's colours: the picture of a file that could not be read."""
+    pixmap = QPixmap(size, size)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    color = _error_color(widget)
+    painter.setPen(QPen(color, 2.0))
+    frame = QRectF(3, 3, size - 6, size - 6)
+    painter.drawRoundedRect(frame, 4, 4)
+    inset = frame.adjusted(size * 0.25, size * 0.25, -size * 0.25, -size * 0.25)
+    painter.drawLine(inset.topLeft(), inset.bottomRight())
+    painter.drawLine(inset.topRight(), inset.bottomLeft())
+    painter.end()
+    return pixmap
+
+
 def top_classes(probabilities: np.ndarray, class_names: list[str], k: int) -> list[tuple[str, float]]:
     """The ``k`` most probable (label, probability), most probable first (ties keep class order)."""
     order = np.argsort(-np.asarray(probabilities), kind="stable")[:max(1, k)]
@@ -220,7 +237,10 @@ class ProbabilityBars(QWidget):
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette = self.palette()
-        metrics = self.fontMetrics()
+        # Widths from the bold font: the first row is bold and must fit the same columns.
+        bold = QFont(self.font())
+        bold.setBold(True)
+        metrics = QFontMetrics(bold)
         label_width = min(self.MAX_LABEL, max((metrics.horizontalAdvance(label) for label, _ in self.rows),
                                               default=0))
         percent_width = metrics.horizontalAdvance("100.0%")
@@ -341,14 +361,19 @@ class ImageCard(QFrame):
         if self.error is not None:
             self.bars.hide()
             self.status.setText(f"Cannot classify this file: {self.error}")
+            self.status.setForegroundRole(QPalette.ColorRole.WindowText)
             self.status.setStyleSheet(f"color: {_error_color(self).name()};")
             self.status.show()
-            self.model_image.clear()
-            self.model_image.setText("✕")
-            self.original_image.clear()
+            self.model_image.setPixmap(_unreadable_pixmap(self, ORIGINAL_THUMBNAIL))
+            self.model_image.setFixedSize(MODEL_THUMBNAIL, ORIGINAL_THUMBNAIL)
+            for widget in (self.model_caption, self.original_image, self.original_caption):
+                widget.hide()
             self._set_title()
             return
         self.status.hide()
+        self.model_image.setFixedSize(MODEL_THUMBNAIL, MODEL_THUMBNAIL)
+        for widget in (self.model_caption, self.original_image, self.original_caption):
+            widget.show()
         self.set_top_k(class_names, top_k)
         model_picture = raw_to_qimage(self.raw)
         self.model_image.setPixmap(scaled_pixmap(model_picture, MODEL_THUMBNAIL))
@@ -484,10 +509,12 @@ class FolderPanel(QWidget):
         self.save_button = QPushButton("Save as CSV…")
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(self.save_requested)
+        heading = QHBoxLayout()
+        heading.addWidget(self.status, 1)
+        heading.addWidget(self.save_button, 0, Qt.AlignmentFlag.AlignTop)
         controls = QHBoxLayout()
         controls.addWidget(self.progress, 1)
         controls.addWidget(self.cancel_button)
-        controls.addWidget(self.save_button)
 
         self.model = FolderResultsModel(self)
         self.proxy = QSortFilterProxyModel(self)
@@ -516,13 +543,12 @@ class FolderPanel(QWidget):
         self.unreadable_label = QLabel()
         self.unreadable = QListWidget()
         self.unreadable.setObjectName("UnreadableFiles")
-        self.unreadable.setMaximumHeight(90)
         self.unreadable_label.hide()
         self.unreadable.hide()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 6, 0, 0)
-        layout.addWidget(self.status)
+        layout.addLayout(heading)
         layout.addLayout(controls)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.unreadable_label)
@@ -553,6 +579,9 @@ class FolderPanel(QWidget):
                                        scaled(thumbnail, TABLE_THUMBNAIL) if thumbnail is not None else None))
         self.model.append(readable)
         if self.unreadable.count():
+            shown_rows = min(4, self.unreadable.count())  # a short list grows with its rows, a long one scrolls
+            self.unreadable.setFixedHeight(shown_rows * self.unreadable.sizeHintForRow(0)
+                                           + 2 * self.unreadable.frameWidth() + 2)
             self.unreadable_label.setText(f"{self.unreadable.count()} file(s) could not be classified:")
             self.unreadable_label.show()
             self.unreadable.show()
