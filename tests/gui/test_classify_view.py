@@ -240,3 +240,19 @@ def test_a_thousand_files_keep_the_gui_responsive_and_cancel_stops(qtbot, view, 
     assert view.folder_panel.status.text().startswith(f"Cancelled after {rows} of 1000")
     # The event loop kept turning while rows arrived (generous bound: two shared cores).
     assert max(gaps) < 0.5, f"the GUI stalled for {max(gaps):.2f} s"
+
+
+def test_images_added_before_a_model_loads_are_classified_when_it_does(qtbot, digits_run, tmp_path):
+    [path] = write_digits(tmp_path, 1)
+    session = ModelSession()
+    view = ClassifyView(session)
+    qtbot.addWidget(view)
+    view.add_images([path])
+    [card] = view.cards
+    assert card.status.text() == "Waiting for a model…" and not card.ok
+    with qtbot.waitSignal(session.model_loaded, timeout=TIMEOUT_MS):
+        session.load(digits_run)
+    assert view.stack.currentIndex() == 1
+    wait_cards_done(qtbot, view, 1)
+    assert_bars_match(card, session.trained.classify([path], top_k=5)[0])
+    assert session.cancel_all()

@@ -1,4 +1,4 @@
-"""The Classify view: the person's own images through the trained model, as cards with top-k bars, or a folder as a table.
+"""The Classify view: the person's own images through the trained model, as cards with top-k bars, or a folder table.
 
 Images arrive by "Open images…", by dropping files or folders on the view,
 by pasting (Ctrl+V), or from the window (``add_images``, ``add_image``,
@@ -852,7 +852,7 @@ class ClassifyView(QWidget):
 
     def dragEnterEvent(self, event: Any) -> None:
         mime = event.mimeData()
-        if (mime.hasUrls() and _local_paths(mime.urls())) or mime.hasImage():
+        if self.session.is_loaded and ((mime.hasUrls() and _local_paths(mime.urls())) or mime.hasImage()):
             event.acceptProposedAction()
         else:
             event.ignore()
@@ -874,7 +874,8 @@ class ClassifyView(QWidget):
 
     def event(self, event: QEvent) -> bool:
         # Claim Ctrl+V before the window's Paste action (which pastes graph nodes) sees it.
-        if event.type() == QEvent.Type.ShortcutOverride and event.matches(QKeySequence.StandardKey.Paste):
+        if (event.type() == QEvent.Type.ShortcutOverride and self.session.is_loaded
+                and event.matches(QKeySequence.StandardKey.Paste)):
             event.accept()
             return True
         return super().event(event)
@@ -999,8 +1000,10 @@ class ClassifyView(QWidget):
         if self._card_task is not None:
             self._card_task.cancel()
             self._card_task = None
-        self.cancel_folder()
-        self._folder_task = None
+        if self._folder_task is not None:
+            self._folder_task.cancel()
+            self._folder_task = None
+            self.folder_panel.finish("Stopped: another model was loaded. Classify the folder again to use it.")
         self._queue = [card.source for card in reversed(self.cards)]
         for card in self.cards:
             card.set_pending()
