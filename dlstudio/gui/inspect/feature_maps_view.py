@@ -84,6 +84,7 @@ class FeatureMapsView(SessionView):
         self._status = QLabel()
         self._status.setWordWrap(True)
         self._status.setContentsMargins(6, 0, 6, 0)
+        self._status.setVisible(False)
 
         controls = QHBoxLayout()
         controls.setContentsMargins(6, 4, 6, 0)
@@ -136,9 +137,9 @@ class FeatureMapsView(SessionView):
             return False
         index = self._layer_box.findData(node_id)
         if index < 0:
-            self._status.setText(f"{node_id!r} is not a layer of the trained model (was it added after this run?)")
+            self._set_status(f"{node_id!r} is not a layer of the trained model (was it added after this run?)")
             return False
-        self._status.setText("")
+        self._set_status("")
         if index == self._layer_box.currentIndex():
             self._request_maps()  # e.g. the same node clicked again after its maps failed
         else:
@@ -245,10 +246,18 @@ class FeatureMapsView(SessionView):
         self._maps, self._mosaic, self._focused = None, None, None
         self._layer_box.clear()
         self._title.setText("")
-        self._status.setText("")
+        self._set_status("")
         self._set_enabled(False)
         self._image.set_placeholder(message)
         self._body.setCurrentWidget(self._image)
+
+    def _set_status(self, text: str) -> None:
+        self._status.setText(text)
+        self._status.setVisible(bool(text))
+
+    def _node_name(self) -> str:
+        output = self.output(self._maps_node or "")
+        return output.name if output is not None else str(self._maps_node)
 
     def _set_enabled(self, enabled: bool) -> None:
         for widget in (self._layer_box, self._scale_box, self._colormap_box):
@@ -281,6 +290,8 @@ class FeatureMapsView(SessionView):
         if self._maps is None:
             return
         self._back.setVisible(self._focused is not None)
+        self._scale_box.setEnabled(self._maps.ndim == 3)
+        self._colormap_box.setEnabled(self._maps.ndim == 3)
         if self._maps.ndim == 1:
             self._render_bars()
         elif self._focused is not None:
@@ -301,7 +312,7 @@ class FeatureMapsView(SessionView):
         self._image.set_rgba(colorize(self._mosaic.image, self._colormap(), occupied))
         self._body.setCurrentWidget(self._image)
         channels, height, width = self._maps.shape
-        self._title.setText(f"{self._maps_node} · {_plural(channels, 'channel')} · {height}×{width}")
+        self._title.setText(f"{self._node_name()} · {_plural(channels, 'channel')} · {height}×{width}")
 
     def _render_channel(self) -> None:
         from dlstudio.core.inspect import scale_each
@@ -311,7 +322,7 @@ class FeatureMapsView(SessionView):
         self._image.set_rgba(colorize(scale_each(channel[None])[0], self._colormap()))
         self._body.setCurrentWidget(self._image)
         height, width = channel.shape
-        self._title.setText(f"{self._maps_node} · channel {self._focused} of {len(self._maps)} · {height}×{width}"
+        self._title.setText(f"{self._node_name()} · channel {self._focused} of {len(self._maps)} · {height}×{width}"
                             f" · max {float(channel.max()):.3g}")
 
     def _render_bars(self) -> None:
@@ -332,11 +343,11 @@ class FeatureMapsView(SessionView):
         else:
             axis.setTicks(None)
             unit = "units"
-        self._title.setText(f"{self._maps_node} · {len(values)} {unit} · max {float(values.max()):.3g}")
+        self._title.setText(f"{self._node_name()} · {len(values)} {unit} · max {float(values.max()):.3g}")
 
     def _on_layer_box_changed(self, _index: int) -> None:
         self._focused = None
-        self._status.setText("")
+        self._set_status("")
         self._request_maps()
 
     def _on_image_hovered(self, row: int, column: int) -> None:

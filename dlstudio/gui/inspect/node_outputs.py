@@ -12,9 +12,11 @@ from typing import Any
 
 @dataclass(frozen=True)
 class NodeOutput:
-    """One node: its id, a label for pickers, its layer type and its output shape (no batch dimension)."""
+    """One node: its id, the name the person gave it, a label for pickers ("fc2 (linear2)"), its layer type and
+    its output shape (no batch dimension)."""
 
     node_id: str
+    name: str
     label: str
     type: str
     shape: tuple[int, ...]
@@ -58,6 +60,6 @@ def describe_outputs(context: Any, trained: Any) -> list[NodeOutput]:
         node = trained.graph.node(node_id) if node_id in trained.graph.nodes else None
         name = node.name if node is not None else node_id
         label = name if name == node_id else f"{name} ({node_id})"
-        outputs.append(NodeOutput(node_id, label, node.type if node is not None else "", tuple(maps[node_id].shape),
+        outputs.append(NodeOutput(node_id, name, label, node.type if node is not None else "", tuple(maps[node_id].shape),
                                   node_id in model.input_ids, node_id in with_weights))
     return outputs
