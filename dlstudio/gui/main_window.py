@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
         self.training = TrainingController(self)
         self.training_dock = self._dock("Training", "TrainingDock", self.training.panel,
                                         Qt.DockWidgetArea.RightDockWidgetArea)
+        self.training_dock.setMinimumWidth(340)
         self.tabifyDockWidget(self.inspector_dock, self.training_dock)
         self.inspector_dock.raise_()
         self.metrics_dock = self._dock("Metrics", "MetricsDock", self.training.metrics_tabs,
@@ -88,7 +89,7 @@ class MainWindow(QMainWindow):
         self.runs_dock = self._dock("Runs", "RunsDock", self.training.runs, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.splitDockWidget(self.metrics_dock, self.runs_dock, Qt.Orientation.Horizontal)
         self.resizeDocks([self.metrics_dock, self.runs_dock], [900, 320], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.metrics_dock], [270], Qt.Orientation.Vertical)
+        self.resizeDocks([self.metrics_dock], [320], Qt.Orientation.Vertical)
 
         self.totals_label = QLabel()
         self.statusBar().addPermanentWidget(self.training.status_label)

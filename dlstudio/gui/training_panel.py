@@ -137,6 +137,7 @@ class TrainingPanel(QWidget):
         layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the form follows the width
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(content)
         outer = QVBoxLayout(self)
@@ -207,6 +208,8 @@ class TrainingPanel(QWidget):
         if status == "completed":
             self.progress.setValue(self.progress.maximum())
         self.eta_label.setText("—")
+        if summary.get("samples_per_second"):
+            self.rate_label.setText(f"{summary['samples_per_second']:,.0f}")  # the whole run's rate
         if summary.get("seconds") is not None:
             self.elapsed_label.setText(format_duration(summary["seconds"]))
         if status == "failed":

@@ -332,6 +332,10 @@ def _reporter_class() -> type:
             self.emit(("epoch", metrics.to_dict()))
             self.send_filters(trainer)
 
+        def skip_pause(self, seconds: float) -> None:
+            """Leave a pause out of the epoch's samples/s and ETA."""
+            self._epoch_started += seconds
+
         # -- reports -------------------------------------------------------
 
         def flush(self, trainer: Any, now: float | None = None) -> None:
@@ -374,15 +378,19 @@ def _reporter_class() -> type:
     return GuiReporter
 
 
-def _halting_control(on_halt: Callable[[], None]) -> Any:
-    """A TrainControl that calls ``on_halt`` on the training thread when the loop really stops to wait."""
+def _halting_control(on_halt: Callable[[], None], on_continue: Callable[[float], None]) -> Any:
+    """A TrainControl that tells, on the training thread, when the loop really halts and for how long it did."""
     from dlstudio.core.training import TrainControl
 
     class HaltingControl(TrainControl):
         def wait_while_paused(self, timeout: float | None = None) -> bool:
-            if self.paused:
-                on_halt()
-            return super().wait_while_paused(timeout)
+            if not self.paused:
+                return super().wait_while_paused(timeout)
+            on_halt()
+            halted = time.perf_counter()
+            go_on = super().wait_while_paused(timeout)
+            on_continue(time.perf_counter() - halted)
+            return go_on
 
     return HaltingControl()
 
@@ -405,7 +413,7 @@ def _train(context: TaskContext, request: TrainingRequest, relay: _ControlRelay,
         reporter.flush(trainer_box[0])  # the curve shows every batch done before the pause
         emit(("paused", None))
 
-    control = _halting_control(on_halt)
+    control = _halting_control(on_halt, reporter.skip_pause)
     trainer = session.trainer([reporter], control=control)
     trainer_box.append(trainer)
     conv_layers = _conv_layers(session.graph)

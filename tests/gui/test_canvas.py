@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence
 from PySide6.QtTest import QTest
@@ -132,7 +133,8 @@ def test_dragging_two_selected_nodes_is_one_undo_step(make_window):
     assert window.undo_stack.count() == 1
     moved = layout.position("linear1"), layout.position("relu1")
     assert moved[0] != (320.0, 0.0) and moved[1] != (640.0, 0.0)
-    assert moved[0][0] - 320.0 == moved[1][0] - 640.0
+    # Both moved by the same scene distance (approx: at a fractional zoom the offsets differ in the last bit).
+    assert moved[0][0] - 320.0 == pytest.approx(moved[1][0] - 640.0)
     window.undo()
     assert layout.position("linear1") == (320.0, 0.0) and layout.position("relu1") == (640.0, 0.0)
     assert window.scene.node_items["relu1"].pos() == QPointF(640.0, 0.0)
