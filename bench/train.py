@@ -25,7 +25,7 @@ import copy
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -100,11 +100,18 @@ class _HandOff(Callback):
             self.to_worker.acquire()
 
 
-def trainer_loop(model: torch.nn.Module, data: Any, batch_size: int, epochs: int) -> Iterator[None]:
+def trainer_loop(model: torch.nn.Module, data: Any, batch_size: int, epochs: int,
+                 callbacks: Sequence[Callback] = (), notes: dict[str, str] | None = None) -> Iterator[None]:
+    """dlstudio's Trainer on a thread, one chunk at a time; ``callbacks`` ride along (a GUI-attached variant
+    passes its worker's bridge here). ``notes`` receives the layout the trainer chose."""
     config = TrainConfig.from_settings({"optimizer": "adam", "learning_rate": 1e-3, "batch_size": batch_size,
                                         "epochs": epochs, "device": "cpu"})
     handoff = _HandOff(-(-len(data.train) // batch_size))
-    trainer = Trainer(model, data, config, callbacks=[handoff])
+    started = time.perf_counter()
+    trainer = Trainer(model, data, config, callbacks=[*callbacks, handoff])
+    if notes is not None:
+        notes["layout"] = (f"{'channels-last' if trainer.channels_last else 'contiguous'} "
+                           f"(set-up {time.perf_counter() - started:.2f} s)")
     done = threading.Event()
 
     def work() -> None:
@@ -124,7 +131,8 @@ def trainer_loop(model: torch.nn.Module, data: Any, batch_size: int, epochs: int
     thread.join()
 
 
-def run_case(template: str, batch_size: int, samples: int, epochs: int) -> dict[str, float]:
+def run_case(template: str, batch_size: int, samples: int, epochs: int,
+             notes: dict[str, str] | None = None) -> dict[str, float]:
     project = load_template(template)
     torch.manual_seed(0)
     model = compile_graph(project.graph)
@@ -142,7 +150,7 @@ def run_case(template: str, batch_size: int, samples: int, epochs: int) -> dict[
     if x.ndim == 4 and any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
         variants["channels-last"] = lambda: slicing_loop(fresh(), x, y, batch_size, epochs, channels_last=True)
     variants["dataloader"] = lambda: dataloader_loop(fresh(), x, y, batch_size, epochs)
-    variants["trainer"] = lambda: trainer_loop(fresh(), data, batch_size, epochs)
+    variants["trainer"] = lambda: trainer_loop(fresh(), data, batch_size, epochs, notes=notes)
 
     running = {name: make() for name, make in variants.items()}
     times: dict[str, list[list[float]]] = {name: [[] for _ in range(CHUNKS_PER_EPOCH)] for name in variants}
@@ -170,12 +178,14 @@ def main() -> None:
           f"{args.epochs - 1} measured epoch(s), chunks of 1/{CHUNKS_PER_EPOCH} epoch")
     for template in args.models.split(","):
         for batch_size in (int(b) for b in args.batch_sizes.split(",")):
-            rates = run_case(template, batch_size, args.samples, args.epochs)
+            notes: dict[str, str] = {}
+            rates = run_case(template, batch_size, args.samples, args.epochs, notes)
             fastest = max(rates.get("reference", 0.0), rates.get("channels-last", 0.0))
             print(f"\n{template}, batch {batch_size} (ratios to the faster hand-written loop, "
                   f"{fastest:,.0f} samples/s); load average {open('/proc/loadavg').read().split()[0]}")
             for name, rate in rates.items():
                 print(f"  {name:14s} {rate:10,.0f} samples/s   {rate / fastest:5.2f}x")
+            print(f"  trainer layout: {notes.get('layout', '?')}")
 
 
 if __name__ == "__main__":

@@ -312,16 +312,6 @@ def test_channels_last_auto_is_measured_for_conv_models_and_off_for_others(monke
     assert probed == [True]  # neither an MLP nor a fixed setting is probed
 
 
-def test_the_layout_probe_answers_and_leaves_the_random_state_alone() -> None:
-    from dlstudio.core.training.device import probe_channels_last
-
-    model, data = build(cnn_graph())
-    before = torch.get_rng_state()
-    answer = probe_channels_last(model, data.train.x[:8], lambda output: output.sum(), rounds=1)
-    assert isinstance(answer, bool) and torch.equal(torch.get_rng_state(), before)
-    assert next(model.parameters()).grad is None  # it trained copies, not the model
-
-
 def test_a_resumed_run_keeps_the_layout_it_started_with(tmp_path: Path) -> None:
     model, data = build(cnn_graph())
     Trainer(model, data, config(epochs=1, channels_last="on"), run_dir=tmp_path).fit()

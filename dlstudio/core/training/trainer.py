@@ -26,12 +26,8 @@ from dlstudio.core.training.callbacks import Callback, overriding
 from dlstudio.core.training.checkpoint import BEST, LAST, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from dlstudio.core.training.config import TrainConfig
 from dlstudio.core.training.control import TrainControl
-from dlstudio.core.training.device import (
-    probe_channels_last,
-    resolve_device,
-    resolve_precision,
-    use_channels_last,
-)
+from dlstudio.core.training.device import resolve_device, resolve_precision
+from dlstudio.core.training.layout import probe_channels_last, use_channels_last
 from dlstudio.core.training.events import BatchEnd, EpochMetrics, FitResult
 from dlstudio.core.training.optim import Schedule, make_optimizer
 
@@ -39,6 +35,8 @@ from dlstudio.core.training.optim import Schedule, make_optimizer
 # a sync stalls the pipeline, so it must not happen every batch.
 NAN_CHECK_EVERY = 32
 _EVAL_BATCH = 512
+# Distinct training batches the layout probe cycles through (real shapes and data, not one repeated batch).
+_PROBE_BATCHES = 4
 
 
 class _NonFiniteLoss(Exception):
@@ -78,11 +76,11 @@ class Trainer:
         self.device = resolve_device(config.device)
         self.autocast_dtype = resolve_precision(config.precision, self.device)
         self._classify = data.task == CLASSIFICATION
+        self.batches_per_epoch = max(1, math.ceil(len(data.train) / config.batch_size))
         layout = use_channels_last(config.channels_last, model, data.sample_shape, self.device, self.autocast_dtype)
         self.channels_last = self._probe_layout() if layout is None else layout
         self.history: list[EpochMetrics] = []
         self.epoch = 0
-        self.batches_per_epoch = max(1, math.ceil(len(data.train) / config.batch_size))
         self.shuffle_generator = torch.Generator().manual_seed(config.seed)
         self._best_value: float | None = None
         self._best_epoch: int | None = None
@@ -110,9 +108,13 @@ class Trainer:
         self._forward: Callable[..., Any] = torch.compile(self.model) if self.config.compile else self.model
 
     def _probe_layout(self) -> bool:
-        x = self.data.train.x[:self.config.batch_size].to(self.device)
-        y = self.data.train.y[:self.config.batch_size].to(self.device)
-        return probe_channels_last(self.model.to(self.device), x, lambda output: self._loss(output, x, y))
+        """Time both layouts on the first few real batches (``channels_last: auto`` on the CPU)."""
+        train, size = self.data.train, self.config.batch_size
+        batches = [(train.x[start:start + size].to(self.device), train.y[start:start + size].to(self.device))
+                   for start in range(0, min(len(train), _PROBE_BATCHES * size), size)]
+        return probe_channels_last(self.model.to(self.device), batches, self._loss,
+                                   lambda parameters: make_optimizer(parameters, self.config),
+                                   run_steps=self.batches_per_epoch * self.config.epochs)
 
     def _use_layout(self, channels_last: bool) -> None:
         """Switch the model and the stored samples to a layout (a resumed run keeps the one it started with)."""

@@ -294,8 +294,13 @@ class SaliencyView(SessionView):
         self._image.set_rgba(rgba)
         result = self._result
         where = f"Grad-CAM at {self._node_name(result['node_id'])}" if result["node_id"] else "Saliency"
-        self._title.setText(f"{where} for “{self._class_label(result['target'])}” "
-                            f"({result['probability']:.1%})")
+        label = self._class_label(result["target"])
+        self._title.setText(f"{where} for “{label}” ({result['probability']:.1%})")
+        empty = not np.any(result["values"] > 0)
+        where_empty = f"at {self._node_name(result['node_id'])}" if result["node_id"] else "in the input"
+        self._set_note(f"The map is empty: nothing {where_empty} raises the score of “{label}”. Try another layer "
+                       "or Saliency." if empty else "" if self.grad_cam_available() else
+                       _NO_CONV + " Showing gradient saliency.")
 
     def _node_name(self, node_id: str) -> str:
         output = self.output(node_id)

@@ -10,6 +10,7 @@ shows what was asked last, however fast the person clicks.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Slot
@@ -20,6 +21,14 @@ from dlstudio.gui.inspect.node_outputs import NodeOutput, describe_outputs
 from dlstudio.gui.worker import BackgroundTask
 
 
+@dataclass(frozen=True)
+class _Callbacks:
+    kind: str
+    finished: Callable[[Any], None]
+    failed: Callable[[str], None]
+    progress: Callable[[Any], None] | None
+
+
 class SessionView(QWidget):
     """A widget showing something about ``session``'s model; see the module docstring."""
 
@@ -28,6 +37,7 @@ class SessionView(QWidget):
         self.session = session
         self.outputs: list[NodeOutput] = []
         self._pending: dict[str, BackgroundTask] = {}
+        self._callbacks: dict[BackgroundTask, _Callbacks] = {}
         session.loading.connect(self._on_session_loading)
         session.model_loaded.connect(self._on_session_model_loaded)
         session.model_failed.connect(self._on_session_model_failed)
@@ -53,23 +63,14 @@ class SessionView(QWidget):
             return None
         task = self.session.submit(function, *args)
         self._pending[kind] = task
-
-        def latest(callback: Callable[..., None] | None) -> Callable[..., None]:
-            def call(*values: Any) -> None:
-                if callback is not None and self._pending.get(kind) is task:
-                    callback(*values)
-            return call
-
-        def forget() -> None:
-            if self._pending.get(kind) is task:
-                del self._pending[kind]
-
-        task.finished.connect(latest(on_finished))
-        task.failed.connect(latest(on_failed or self._on_request_failed))
-        if on_progress is not None:
-            task.progress.connect(latest(on_progress))
-        task.cancelled.connect(latest(self._on_request_cancelled))
-        task.done.connect(forget)
+        self._callbacks[task] = _Callbacks(kind, on_finished, on_failed or self._on_request_failed, on_progress)
+        # Bound slots and sender(), not closures over the task: a closure would tie the task's Python wrapper into
+        # a reference cycle, and the garbage collector would later delete its thread object from under Qt.
+        task.finished.connect(self._on_task_finished)
+        task.failed.connect(self._on_task_failed)
+        task.progress.connect(self._on_task_progress)
+        task.cancelled.connect(self._on_task_cancelled)
+        task.done.connect(self._on_task_done)
         return task
 
     def cancel(self, kind: str) -> None:
@@ -124,6 +125,38 @@ class SessionView(QWidget):
     @Slot(object)
     def _on_session_image_changed(self, _image: object) -> None:
         self._on_image()
+
+    def _latest(self) -> _Callbacks | None:
+        """The callbacks of the task that sent the signal, if it is still the latest request of its kind."""
+        callbacks = self._callbacks.get(self.sender())
+        return callbacks if callbacks is not None and self._pending.get(callbacks.kind) is self.sender() else None
+
+    @Slot(object)
+    def _on_task_finished(self, value: object) -> None:
+        if callbacks := self._latest():
+            callbacks.finished(value)
+
+    @Slot(str)
+    def _on_task_failed(self, message: str) -> None:
+        if callbacks := self._latest():
+            callbacks.failed(message)
+
+    @Slot(object)
+    def _on_task_progress(self, payload: object) -> None:
+        callbacks = self._latest()
+        if callbacks is not None and callbacks.progress is not None:
+            callbacks.progress(payload)
+
+    @Slot()
+    def _on_task_cancelled(self) -> None:
+        if self._latest():
+            self._on_request_cancelled()
+
+    @Slot()
+    def _on_task_done(self) -> None:
+        callbacks = self._callbacks.pop(self.sender(), None)
+        if callbacks is not None and self._pending.get(callbacks.kind) is self.sender():
+            del self._pending[callbacks.kind]
 
     @Slot(object)
     def _on_outputs_finished(self, outputs: list[NodeOutput]) -> None:
