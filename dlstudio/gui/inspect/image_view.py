@@ -55,13 +55,6 @@ def raw_to_rgba(raw: np.ndarray) -> np.ndarray:
     return rgba
 
 
-def enlarge(pixels: np.ndarray, minimum: int) -> np.ndarray:
-    """``pixels`` (H, W, ...) repeated by a whole factor so that its longer side is at least ``minimum`` (crisp)."""
-    longest = max(pixels.shape[:2])
-    factor = max(1, math.ceil(minimum / longest)) if longest else 1
-    return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
-
-
 class ImageView(QWidget):
     """An RGBA image fitted into the widget with its aspect kept; a placeholder text when there is none.
 

@@ -60,6 +60,7 @@ def describe_outputs(context: Any, trained: Any) -> list[NodeOutput]:
         node = trained.graph.node(node_id) if node_id in trained.graph.nodes else None
         name = node.name if node is not None else node_id
         label = name if name == node_id else f"{name} ({node_id})"
-        outputs.append(NodeOutput(node_id, name, label, node.type if node is not None else "", tuple(maps[node_id].shape),
+        layer_type = node.type if node is not None else ""
+        outputs.append(NodeOutput(node_id, name, label, layer_type, tuple(maps[node_id].shape),
                                   node_id in model.input_ids, node_id in with_weights))
     return outputs
