@@ -16,7 +16,7 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", 
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
-def _read_image(path: Path, channels: int, height: int, width: int) -> np.ndarray:
+def read_image(path: Path, channels: int, height: int, width: int) -> np.ndarray:
     """Decode one file to a (C, H, W) uint8 array; raises on anything unreadable."""
     from PIL import Image
 
@@ -80,7 +80,7 @@ def load_image_folder(root: Path, input_shape: tuple[int, ...]) -> LabeledTensor
         read = 0
         for path in paths:
             try:
-                arrays.append(_read_image(path, channels, height, width))
+                arrays.append(read_image(path, channels, height, width))
             except Exception as error:  # noqa: BLE001 - PIL raises many types for bad files; each is reported
                 skipped.append(SkippedFile(str(path), f"{type(error).__name__}: {error}".splitlines()[0]))
                 continue

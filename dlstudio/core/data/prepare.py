@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,19 @@ from dlstudio.core.data.augment import Augmentation
 from dlstudio.core.data.dataset import LabeledTensors, SkippedFile
 from dlstudio.core.data.digits import load_digits
 from dlstudio.core.data.errors import DataError
-from dlstudio.core.data.folder import load_image_folder
+from dlstudio.core.data.folder import load_image_folder, read_image, scan_folder
+from dlstudio.core.data.images import image_input_shape
 from dlstudio.core.data.normalization import Normalization
 from dlstudio.core.data.split import split_indices
 from dlstudio.core.data.standard import load_standard
+from dlstudio.core.data.streaming import (
+    NORMALIZATION_SAMPLE,
+    STREAM_THRESHOLD_BYTES,
+    ImageFiles,
+    StreamingSplit,
+    decoded_bytes,
+    default_workers,
+)
 from dlstudio.core.data.table import load_csv
 
 SOURCES = ("digits", "folder", "torchvision", "csv")
@@ -57,7 +67,11 @@ class DataRequirements:
 
 @dataclass
 class DataSplit:
-    """One split held in memory: inputs (normalized) and class indices."""
+    """One split held in memory: inputs (normalized) and class indices.
+
+    It shares its batch interface (``to``, ``batches``, ``in_order``,
+    ``close``) with :class:`StreamingSplit`, so the trainer has one loop for both.
+    """
 
     x: torch.Tensor
     y: torch.Tensor
@@ -65,14 +79,40 @@ class DataSplit:
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    def to(self, device: torch.device, layout: torch.memory_format = torch.contiguous_format) -> DataSplit:
+        """The split on ``device``; images stored once in ``layout``, so slicing by an index keeps it (no copy
+        per batch)."""
+        x = self.x.to(device)
+        return DataSplit(x.contiguous(memory_format=layout) if x.ndim == 4 else x, self.y.to(device))
+
+    def batches(self, order: torch.Tensor, first: int, size: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+        """``(batch number, x, y)`` for batches ``first..`` of the index ``order``, sliced from memory."""
+        order = order.to(self.x.device)
+        x_all, y_all = self.x, self.y
+        for b in range(first, -(-len(order) // size)):
+            index = order[b * size:(b + 1) * size]
+            yield b, x_all[index], y_all[index]
+
+    def in_order(self, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The whole split in order, ``size`` samples per batch."""
+        for start in range(0, len(self), size):
+            yield self.x[start:start + size], self.y[start:start + size]
+
+    def close(self) -> None:
+        """Nothing to release (a streaming split lets its workers go here)."""
+
 
 @dataclass
 class PreparedData:
     """Everything the trainer needs from the data, plus what the user should see about it."""
 
-    train: DataSplit
-    val: DataSplit
-    test: DataSplit
+    train: DataSplit | StreamingSplit
+    val: DataSplit | StreamingSplit
+    test: DataSplit | StreamingSplit
     class_names: list[str]
     task: str
     normalization: Normalization | None
@@ -81,11 +121,16 @@ class PreparedData:
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.train.x.shape[1:])
+        return self.train.sample_shape
+
+    @property
+    def streaming(self) -> bool:
+        """Whether the samples are read from files while training instead of held in memory."""
+        return isinstance(self.train, StreamingSplit)
 
     def summary(self) -> dict[str, Any]:
         """Plain data for display and for the run folder: sizes, class counts per split, skipped files."""
-        def counts(split: DataSplit) -> list[int]:
+        def counts(split: DataSplit | StreamingSplit) -> list[int]:
             return torch.bincount(split.y, minlength=len(self.class_names)).tolist() if len(split) else []
 
         return {
@@ -95,6 +140,7 @@ class PreparedData:
             "sizes": {"train": len(self.train), "val": len(self.val), "test": len(self.test)},
             "class_counts": {"train": counts(self.train), "val": counts(self.val), "test": counts(self.test)},
             "normalization": self.normalization.to_dict() if self.normalization else None,
+            "streaming": self.streaming,
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
         }
 
@@ -132,22 +178,34 @@ def load_source(settings: dict[str, Any], input_shape: tuple[int, ...], *, base_
 
 def check_fits(data: LabeledTensors, requirements: DataRequirements) -> None:
     """Refuse data whose samples or classes do not match the model, before any training starts."""
-    sample_shape = tuple(data.x.shape[1:])
+    _check_fits(tuple(data.x.shape[1:]), len(data.class_names), requirements)
+
+
+def _check_fits(sample_shape: tuple[int, ...], classes: int, requirements: DataRequirements) -> None:
     if sample_shape != requirements.input_shape:
         raise DataError(f"the data's samples have shape {list(sample_shape)}; the Input node expects "
                         f"{list(requirements.input_shape)}")
-    if requirements.task == CLASSIFICATION and requirements.classes != len(data.class_names):
-        raise DataError(f"the data has {len(data.class_names)} classes; the Output node is set to "
-                        f"{requirements.classes} (set its classes to {len(data.class_names)})")
+    if requirements.task == CLASSIFICATION and requirements.classes != classes:
+        raise DataError(f"the data has {classes} classes; the Output node is set to "
+                        f"{requirements.classes} (set its classes to {classes})")
 
 
 def prepare_data(settings: dict[str, Any], requirements: DataRequirements, *, base_dir: Path | None = None,
-                 allow_download: bool = True, data: LabeledTensors | None = None) -> PreparedData:
+                 allow_download: bool = True, data: LabeledTensors | None = None,
+                 stream_threshold_bytes: int = STREAM_THRESHOLD_BYTES, num_workers: int | None = None) -> PreparedData:
     """Load (unless ``data`` is given), check against the model, split, normalize from the training split.
 
+    An image folder whose decoded samples would exceed ``stream_threshold_bytes``
+    is not loaded: its splits stream from the files through a DataLoader with
+    ``num_workers`` decoding workers (default: :func:`default_workers`).
     Raises DataError with a one-line reason when the data cannot be used.
     """
     settings = resolve_settings(settings)
+    if data is None and settings["source"] == "folder" and settings["path"]:
+        streamed = _prepare_streaming(settings, requirements, _resolve_path(settings["path"], base_dir),
+                                      stream_threshold_bytes, default_workers() if num_workers is None else num_workers)
+        if streamed is not None:
+            return streamed
     data = load_source(settings, requirements.input_shape, base_dir=base_dir,
                        allow_download=allow_download) if data is None else data
     check_fits(data, requirements)
@@ -160,8 +218,49 @@ def prepare_data(settings: dict[str, Any], requirements: DataRequirements, *, ba
         normalization = Normalization.fit(splits["train"].x)
         for split in splits.values():
             split.x = normalization.apply(split.x) if len(split) else split.x
-    augmentation = Augmentation(int(settings["augment_crop_padding"]), bool(settings["augment_hflip"]),
-                                float(settings["augment_rotation"]), float(settings["augment_color_jitter"]),
-                                normalization)
     return PreparedData(splits["train"], splits["val"], splits["test"], list(data.class_names),
-                        requirements.task, normalization, augmentation, list(data.skipped))
+                        requirements.task, normalization, _augmentation(settings, normalization), list(data.skipped))
+
+
+def _augmentation(settings: dict[str, Any], normalization: Normalization | None) -> Augmentation:
+    return Augmentation(int(settings["augment_crop_padding"]), bool(settings["augment_hflip"]),
+                        float(settings["augment_rotation"]), float(settings["augment_color_jitter"]), normalization)
+
+
+def _prepare_streaming(settings: dict[str, Any], requirements: DataRequirements, root: Path, threshold: int,
+                       num_workers: int) -> PreparedData | None:
+    """Streaming splits of an image folder too large for memory; None when it fits (load it instead)."""
+    shape = image_input_shape(requirements.input_shape, f"the image folder {str(root)!r}")
+    class_names, files, skipped = scan_folder(root)
+    if decoded_bytes(sum(len(paths) for paths in files), shape) <= threshold:
+        return None
+    _check_fits(shape, len(class_names), requirements)
+    for name, paths in zip(class_names, files):
+        if not paths:
+            raise DataError(f"class folder {name!r} in {str(root)!r} has no image files")
+    paths = [str(path) for class_paths in files for path in class_paths]
+    labels = torch.tensor([label for label, class_paths in enumerate(files) for _ in class_paths], dtype=torch.int64)
+    indices = split_indices(labels, float(settings["val_fraction"]), float(settings["test_fraction"]),
+                            int(settings["split_seed"]))
+    normalization = _sample_normalization(paths, indices.train, shape, int(settings["split_seed"]), skipped) \
+        if settings["normalize"] else None
+    splits = {name: StreamingSplit(ImageFiles([paths[i] for i in idx.tolist()], labels[idx].tolist(), shape),
+                                   normalization, skipped, num_workers=num_workers)
+              for name, idx in (("train", indices.train), ("val", indices.val), ("test", indices.test))}
+    return PreparedData(splits["train"], splits["val"], splits["test"], class_names, requirements.task,
+                        normalization, _augmentation(settings, normalization), skipped)
+
+
+def _sample_normalization(paths: list[str], train: torch.Tensor, shape: tuple[int, int, int], seed: int,
+                          skipped: list[SkippedFile]) -> Normalization:
+    """Statistics of a seeded random sample of the training files (decoding them all would defeat streaming)."""
+    chosen = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:NORMALIZATION_SAMPLE]]
+    images = []
+    for index in sorted(chosen.tolist()):
+        try:
+            images.append(torch.from_numpy(read_image(Path(paths[index]), *shape)))
+        except Exception as error:  # noqa: BLE001 - reported like the loader reports it; training skips it too
+            skipped.append(SkippedFile(paths[index], f"{type(error).__name__}: {error}".splitlines()[0]))
+    if not images:
+        raise DataError(f"none of the {len(chosen)} sampled training images could be read")
+    return Normalization.fit(torch.stack(images).float().div_(255.0))

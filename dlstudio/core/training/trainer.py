@@ -2,7 +2,8 @@
 
 The batch loop is kept lean on purpose (it is benchmarked against a
 hand-written loop, see bench/train.py): samples live in memory as tensors
-sliced by a shuffled index, per-batch losses and correct counts accumulate on
+sliced by a shuffled index (or, for data too large for memory, stream from
+files in the order of that same index), per-batch losses and correct counts accumulate on
 the device and are read back once per epoch (and every NAN_CHECK_EVERY
 batches to catch a diverging loss), and hooks nobody overrides are never called.
 """
@@ -10,6 +11,7 @@ batches to catch a diverging loss), and hooks nobody overrides are never called.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import random
 import time
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from dlstudio.core.data.prepare import CLASSIFICATION, DataSplit, PreparedData
+from dlstudio.core.data.prepare import CLASSIFICATION, PreparedData
 from dlstudio.core.training.callbacks import Callback, overriding
 from dlstudio.core.training.checkpoint import BEST, LAST, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from dlstudio.core.training.config import TrainConfig
@@ -100,7 +102,7 @@ class Trainer:
         random.seed(self.config.seed)
         layout = torch.channels_last if self.channels_last else torch.contiguous_format
         self.model.to(self.device, memory_format=layout)
-        self._splits = {name: self._to_device(getattr(self.data, name), layout) for name in ("train", "val", "test")}
+        self._splits = {name: getattr(self.data, name).to(self.device, layout) for name in ("train", "val", "test")}
         self.optimizer = make_optimizer(self.model.parameters(), self.config)
         self.schedule = Schedule(self.optimizer, self.config, self.batches_per_epoch)
         fp16 = self.autocast_dtype == torch.float16
@@ -109,9 +111,9 @@ class Trainer:
 
     def _probe_layout(self) -> bool:
         """Time both layouts on the first few real batches (``channels_last: auto`` on the CPU)."""
-        train, size = self.data.train, self.config.batch_size
-        batches = [(train.x[start:start + size].to(self.device), train.y[start:start + size].to(self.device))
-                   for start in range(0, min(len(train), _PROBE_BATCHES * size), size)]
+        # A generator: the probe reads (and a streaming split decodes) these only if it measures at all.
+        batches = ((x.to(self.device), y.to(self.device))
+                   for x, y in itertools.islice(self.data.train.in_order(self.config.batch_size), _PROBE_BATCHES))
         return probe_channels_last(self.model.to(self.device), batches, self._loss,
                                    lambda parameters: make_optimizer(parameters, self.config),
                                    run_steps=self.batches_per_epoch * self.config.epochs)
@@ -123,16 +125,7 @@ class Trainer:
         self.channels_last = channels_last
         layout = torch.channels_last if channels_last else torch.contiguous_format
         self.model.to(memory_format=layout)
-        for split in self._splits.values():
-            if split.x.ndim == 4:
-                split.x = split.x.contiguous(memory_format=layout)
-
-    def _to_device(self, split: DataSplit, layout: torch.memory_format) -> DataSplit:
-        x = split.x.to(self.device)
-        if x.ndim == 4:
-            # Stored once in the training layout: slicing by an index keeps it, so batches need no copy.
-            x = x.contiguous(memory_format=layout)
-        return DataSplit(x, split.y.to(self.device))
+        self._splits = {name: split.to(self.device, layout) for name, split in self._splits.items()}
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.autocast_dtype is None:
@@ -226,6 +219,8 @@ class Trainer:
         except BaseException as error:
             self._dispatch("on_exception", error)
             raise
+        finally:
+            self._splits["train"].close()  # a streaming split lets its decoding workers go
         if result.status in ("completed", "early_stopped") and len(self.data.test):
             result.test_loss, result.test_accuracy, _ = self.evaluate("test")
         result.seconds = time.perf_counter() - started
@@ -268,17 +263,16 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> tuple[float, float | None, float, int]:
         """One pass over the training split; returns loss, accuracy, seconds and samples trained."""
         train = self._splits["train"]
-        x_all, y_all = train.x, train.y
         n, size, batches = len(train), self.config.batch_size, self.batches_per_epoch
         device = self.device
         if self._position is not None:  # resuming in the middle of this epoch
             position, self._position = self._position, None
-            permutation = position["permutation"].to(device)
+            permutation = position["permutation"]
             losses = position["losses"].to(device)
             correct = position["correct"].to(device)
             first = int(position["batch"])
         else:
-            permutation = torch.randperm(n, generator=self.shuffle_generator).to(device)
+            permutation = torch.randperm(n, generator=self.shuffle_generator)
             losses = torch.zeros(batches, device=device)
             correct = torch.zeros((), dtype=torch.int64, device=device)
             first = 0
@@ -290,14 +284,13 @@ class Trainer:
         loss_of = self._loss
         started = time.perf_counter()
         try:
-            for b in range(first, batches):
+            # In memory: slices of the stored tensors. Streaming: decoded by workers, in the same order.
+            for b, x, y in train.batches(permutation, first, size):
                 if control.pending and not self._obey_control():
                     self._position = self._where(epoch, b, permutation, losses, correct)
                     raise _Stopped
                 # While -1, an interrupt would find a half-done step: nothing resumable to save.
                 self._next_batch = -1
-                index = permutation[b * size:(b + 1) * size]
-                x, y = x_all[index], y_all[index]
                 if augment is not None:
                     x = augment(x, generator)
                 with self._autocast():
@@ -381,8 +374,7 @@ class Trainer:
         was_training = self.model.training
         self.model.eval()
         with torch.inference_mode():
-            for start in range(0, n, _EVAL_BATCH):
-                x, y = data.x[start:start + _EVAL_BATCH], data.y[start:start + _EVAL_BATCH]
+            for x, y in data.in_order(_EVAL_BATCH):
                 with self._autocast():
                     output = self._forward(x)
                 loss_sum += self._loss(output, x, y, reduction="sum")
