@@ -39,6 +39,7 @@ _ERROR_COLORS = ("#c62828", "#ef7070")   # light theme, dark theme
 _WARNING_COLORS = ("#a15c00", "#ffb74d")
 # Settings edits arrive in bursts (a spin box held down); one preview after the burst is enough.
 _COALESCE_MS = 40
+_FIRST_LOAD_DELAY_MS = 600  # after the panel first shows
 
 
 def _is_dark(widget: QWidget) -> bool:
@@ -340,6 +341,7 @@ class DataPanel(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(_COALESCE_MS)
         self._timer.timeout.connect(self._start_loading)
+        self._shown_once = False
         self._build()
         self._show_preview(None)
 
@@ -633,13 +635,15 @@ class DataPanel(QWidget):
         if self.project is None:
             return
         self._pending = True
-        if self.isVisible():
-            self._timer.start()
+        if self.isVisible() and not self._timer.isActive():
+            self._timer.start(_COALESCE_MS)
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         if self._pending:
-            self._timer.start()
+            # The first load imports torch: let the window paint and settle first (start-up speed).
+            self._timer.start(_COALESCE_MS if self._shown_once else _FIRST_LOAD_DELAY_MS)
+        self._shown_once = True
 
     def _start_loading(self) -> None:
         if self.project is None:

@@ -11,22 +11,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QPointF, QSettings, Qt
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShowEvent, QUndoCommand, QUndoStack
+from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShowEvent,
+                           QUndoCommand, QUndoStack)
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu,
                                QMessageBox, QUndoView, QWidget)
 
 from dlstudio import __version__
 from dlstudio.core.autolayout import LEFT_TO_RIGHT, TOP_TO_BOTTOM, is_cramped, layered_layout
-from dlstudio.core.errors import DlstudioError
+from dlstudio.core.errors import DlstudioError, ProjectError
 from dlstudio.core.graph import Edge
-from dlstudio.core.project import Project, default_project, list_templates, load_project, load_template, save_project
+from dlstudio.core.project import (DATA_SETTINGS, Project, default_project, list_templates, load_project, load_template,
+                                   save_project, validate_settings)
 from dlstudio.core.shapes import ShapeInference
 from dlstudio.gui import clipboard
 from dlstudio.gui.canvas.items import HEADER_HEIGHT, NODE_WIDTH, format_count
 from dlstudio.gui.canvas.scene import GraphScene
 from dlstudio.gui.canvas.view import GraphView
 from dlstudio.gui.commands import (AddNodeCommand, ConnectCommand, MoveNodesCommand, RemoveCommand, RenameCommand,
-                                   SetParamCommand, make_fix_command)
+                                   SetParamCommand, SetSettingCommand, make_fix_command)
+from dlstudio.gui.data_panel import DataPanel
+from dlstudio.gui.inspect_controller import InspectController
 from dlstudio.gui.inspector import Inspector
 from dlstudio.gui.palette import Palette
 from dlstudio.gui.settings import MAX_RECENT_FILES
@@ -78,6 +82,7 @@ class MainWindow(QMainWindow):
         self.palette_dock.setMinimumWidth(190)
         self.inspector_dock.setMinimumWidth(280)
 
+        top_levels_before = set(QApplication.topLevelWidgets())
         self.training = TrainingController(self)
         self.training_dock = self._dock("Training", "TrainingDock", self.training.panel,
                                         Qt.DockWidgetArea.RightDockWidgetArea)
@@ -90,6 +95,28 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.metrics_dock, self.runs_dock, Qt.Orientation.Horizontal)
         self.resizeDocks([self.metrics_dock, self.runs_dock], [900, 320], Qt.Orientation.Horizontal)
         self.resizeDocks([self.metrics_dock], [320], Qt.Orientation.Vertical)
+
+        self.data_panel = DataPanel()
+        self.data_panel.setting_edit_requested.connect(self._on_data_panel_setting_edit_requested)
+        self.data_dock = self._dock("Data", "DataDock", self.data_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.training_dock, self.data_dock)
+        self.inspector_dock.raise_()
+
+        self.inspect = InspectController(self)
+        self.inspect_dock = self._dock("Inspect", "InspectDock", self.inspect.widget,
+                                       Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.metrics_dock, self.inspect_dock)
+        self.metrics_dock.raise_()
+        self.inspect_dock.visibilityChanged.connect(self._on_inspect_dock_visibility_changed)
+        self.training.state_changed.connect(self.inspect.on_training_state_changed)
+        self.training.runs.selection_changed.connect(self.inspect.on_runs_selected)
+        self.training.confusion.cell_clicked.connect(self.inspect.on_confusion_cell_clicked)
+        self.setAcceptDrops(True)  # image files dropped anywhere are classified
+        # pyqtgraph makes its plots' context menus without a parent: give them the window, so that they
+        # go with it instead of living on as hidden top-level widgets.
+        for widget in set(QApplication.topLevelWidgets()) - top_levels_before:
+            if isinstance(widget, QMenu):
+                widget.setParent(self, widget.windowFlags())
 
         self.totals_label = QLabel()
         self.statusBar().addPermanentWidget(self.training.status_label)
@@ -195,8 +222,9 @@ class MainWindow(QMainWindow):
         view_menu.addActions([self.palette_dock.toggleViewAction(), self.inspector_dock.toggleViewAction(),
                               self.history_action])
 
-        view_menu.addActions([self.training_dock.toggleViewAction(), self.metrics_dock.toggleViewAction(),
-                              self.runs_dock.toggleViewAction()])
+        view_menu.addActions([self.data_dock.toggleViewAction(), self.training_dock.toggleViewAction(),
+                              self.metrics_dock.toggleViewAction(), self.runs_dock.toggleViewAction(),
+                              self.inspect_dock.toggleViewAction()])
 
         training_menu = bar.addMenu("&Training")
         training_menu.addActions(self.training.actions)
@@ -244,6 +272,8 @@ class MainWindow(QMainWindow):
         self.undo_stack.clear()
         self.undo_stack.setClean()
         self.training.show_project()
+        self.data_panel.set_project(project)
+        self.inspect.show_project()
         self._update_title()
         self._update_totals()
         if self.isVisible():
@@ -399,6 +429,7 @@ class MainWindow(QMainWindow):
         self.scene.set_read_only(locked)
         self.view.set_locked_message(LOCKED_MESSAGE if locked else "")
         self.palette.setEnabled(not locked)
+        self.data_panel.set_read_only(locked)
         self.inspector.setEnabled(not locked)
         for action in (self.new_action, self.new_from_template_action, self.open_action, self.cut_action,
                        self.paste_action, self.duplicate_action, self.delete_action, self.auto_layout_action,
@@ -573,6 +604,8 @@ class MainWindow(QMainWindow):
         if not self._confirm_discard():
             event.ignore()
             return
+        self.inspect.shut_down()
+        self.data_panel.cancel_loading()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         event.accept()
@@ -668,6 +701,8 @@ class MainWindow(QMainWindow):
         if single != self.inspector.node_id or single is None:
             self.inspector.show_node(single, len(nodes))
         if single is not None:
+            self.inspect.on_node_selected(single)
+        if single is not None:
             error = self.inference.info(single).error
             if error is not None:
                 self.statusBar().showMessage(f"{self.project.graph.node(single).name}: {error.message}")
@@ -684,3 +719,39 @@ class MainWindow(QMainWindow):
             menu.addActions([self.paste_action, self.select_all_action, self.auto_layout_action])
         menu.exec(screen_pos)
         menu.deleteLater()
+
+    def _on_data_panel_setting_edit_requested(self, key: str, value: object) -> None:
+        if self._refuse_if_locked():
+            return
+        try:  # rules across settings (the split fractions) are checked before the command is pushed
+            validate_settings(DATA_SETTINGS, {**self.project.data, key: value}, "data")
+        except ProjectError as error:
+            self.data_panel.show_refusal(error.message)
+            return
+        self.push(SetSettingCommand(self.project, "data", key, value))
+
+    def _on_inspect_dock_visibility_changed(self, visible: bool) -> None:
+        if visible:
+            self.inspect.ensure_loaded()
+
+    # -- dropping image files ----------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if len(paths) == 1 and paths[0].endswith(".dlstudio"):
+            event.acceptProposedAction()
+            if self._confirm_discard():
+                self.open_file(paths[0])
+            return
+        if self.inspect.classify_files(paths):
+            event.acceptProposedAction()
+        else:
+            self.statusBar().showMessage("Drop image files or folders to classify them, or a .dlstudio project "
+                                         "to open it", 5000)
+            event.ignore()

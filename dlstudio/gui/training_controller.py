@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QLabel, QMenu, QTabWidget
+from PySide6.QtWidgets import QLabel, QTabWidget
 
 from dlstudio.gui.training_panel import TrainingPanel
 from dlstudio.gui.worker import BackgroundTask, TaskContext, TrainingRequest, TrainingWorker, run_task
@@ -74,7 +74,6 @@ class TrainingController(QObject):
         from dlstudio.gui.plots.filters import FiltersView
         from dlstudio.gui.runs_panel import RunsPanel
 
-        orphans_before = set(QApplication.topLevelWidgets())
         self.curves = CurvesView()
         self.filters = FiltersView()
         self.filters.layer_chosen.connect(self._on_filters_layer_chosen)
@@ -89,11 +88,6 @@ class TrainingController(QObject):
         self.runs = RunsPanel()
         self.runs.selection_changed.connect(self._on_runs_selection_changed)
         self.runs.run_deleted.connect(self._on_runs_run_deleted)
-        # pyqtgraph makes its plots' context menus without a parent: give them one, so that they go
-        # with the window instead of living on as hidden top-level widgets.
-        for widget in set(QApplication.topLevelWidgets()) - orphans_before:
-            if isinstance(widget, QMenu):
-                widget.setParent(self.metrics_tabs, widget.windowFlags())
 
         self.status_label = QLabel()
         self.status_label.setObjectName("training_status")
