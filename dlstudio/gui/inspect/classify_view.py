@@ -927,15 +927,21 @@ class ClassifyView(QWidget):
     def _on_card_task_finished(self, results: list[dict[str, Any]]) -> None:
         if self.sender() is not self._card_task:
             return
+        newest_ok, wanted_failed = None, False
         for result in results:
             card = self._card(result["key"])
             if card is None:
                 continue  # cleared meanwhile
             card.set_result(result, self.class_names, self.top_k_spin.value())
+            newest_ok = card if card.ok else newest_ok
             if result["key"] == self._select_key and card.ok:
                 self.select_card(card)
+            elif result["key"] == self._select_key:
+                wanted_failed = True
             elif card is self.selected_card and card.ok:
                 self.select_card(card)  # classified again by a new model: the others follow its new input
+        if wanted_failed and newest_ok is not None:
+            self.select_card(newest_ok)  # the newest file was unreadable: show the newest image that was not
 
     @Slot(str)
     def _on_card_task_failed(self, message: str) -> None:
