@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,7 @@ from dlstudio.core.project import Project, save_project
 from dlstudio.core.training import TrainConfig, Trainer, create_run_dir, record_run, write_run_files
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread; on a busy shared machine two threads can be 50x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def chain(nodes: list[tuple[str, dict[str, Any]]]) -> Graph:

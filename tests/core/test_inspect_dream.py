@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -14,13 +13,7 @@ from dlstudio.core.graph import Graph
 from dlstudio.core.inspect import InspectError, activation_maximization, channel_activation, deep_dream
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread; on a busy shared machine two threads can be 50x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def lenet_like() -> torch.nn.Module:

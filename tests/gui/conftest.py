@@ -107,3 +107,15 @@ def digits_run(tmp_path_factory):
                                         "channels_last": "off"})
     Trainer(model, data, config, run_dir=run_dir).fit()
     return run_dir
+
+
+@pytest.fixture
+def session(qtbot, digits_run):
+    """A ModelSession with the digits run loaded; afterwards every task it started must have ended."""
+    from dlstudio.gui.inspect.model_session import ModelSession
+
+    session = ModelSession()
+    with qtbot.waitSignal(session.model_loaded, timeout=20_000):
+        session.load(digits_run)
+    yield session
+    assert session.cancel_all()

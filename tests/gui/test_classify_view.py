@@ -43,15 +43,6 @@ def write_digits(folder: Path, count: int) -> list[Path]:
 
 
 @pytest.fixture
-def session(qtbot, digits_run):
-    session = ModelSession()
-    with qtbot.waitSignal(session.model_loaded, timeout=TIMEOUT_MS):
-        session.load(digits_run)
-    yield session
-    assert session.cancel_all()
-
-
-@pytest.fixture
 def view(qtbot, session):
     view = ClassifyView(session)
     qtbot.addWidget(view)

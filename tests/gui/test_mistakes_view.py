@@ -14,15 +14,6 @@ TIMEOUT_MS = 20_000
 
 
 @pytest.fixture
-def session(qtbot, digits_run):
-    session = ModelSession()
-    with qtbot.waitSignal(session.model_loaded, timeout=TIMEOUT_MS):
-        session.load(digits_run)
-    yield session
-    assert session.cancel_all()
-
-
-@pytest.fixture
 def view(qtbot, session):
     view = MistakesView(session)
     qtbot.addWidget(view)
