@@ -46,6 +46,7 @@ from dlstudio.core.compiler import compile_graph
 from dlstudio.core.data import DataRequirements, LabeledTensors, prepare_data
 from dlstudio.core.project import load_template
 from dlstudio.core.training import Callback, TrainConfig, Trainer
+from dlstudio.core.training.host_memory import tune_host_allocator
 
 CHUNKS_PER_EPOCH = 10
 QUICK_SAMPLES = 15_000
@@ -202,6 +203,7 @@ class AttachedGui:
         self.seconds = 0.0
         self.redraws = 0
         self.filter_updates = 0
+        self.cpu_seconds = 0.0  # the main thread's own CPU time while measuring
 
     # -- feeding, as TrainingController does ------------------------------------------------------------
 
@@ -230,13 +232,14 @@ class AttachedGui:
 
     def spin(self) -> None:
         """Run the main thread's event loop, probing it, until ``wake`` is called."""
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         redraws = self.curves.redraw_count
         self._arm()
         self.loop.exec()
         self.probe.stop()
         if self.measuring:
             self.seconds += time.perf_counter() - started
+            self.cpu_seconds += time.thread_time() - cpu_started
             self.redraws += self.curves.redraw_count - redraws
 
     def idle_delays(self, seconds: float) -> list[float]:
@@ -250,7 +253,7 @@ class AttachedGui:
         QTimer.singleShot(round(seconds * 1000), self.wake)
         self.spin()
         idle, self.delays = self.delays, kept
-        self.measuring, self.seconds, self.redraws = False, 0.0, 0
+        self.measuring, self.seconds, self.redraws, self.cpu_seconds = False, 0.0, 0, 0.0
         return idle
 
     def _arm(self) -> None:
@@ -412,6 +415,8 @@ def print_gui_figures(rates: dict[str, float], notes: dict[str, str], gui: Attac
     fps = gui.redraws / gui.seconds if gui.seconds > 0 else 0.0
     print(f"  curves: {gui.redraws} redraws in {gui.seconds:.1f} s = {fps:.1f} fps (target >= 25); "
           f"filter images shown {gui.filter_updates}")
+    busy = gui.cpu_seconds / gui.seconds if gui.seconds > 0 else 0.0
+    print(f"  GUI thread's own CPU time while training: {busy * 100:.1f}% of one core")
 
 
 def main() -> None:
@@ -422,13 +427,19 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="64,256")
     parser.add_argument("--gui", action=argparse.BooleanOptionalAction, default=True,
                         help="also time the trainer with the GUI attached (offscreen Qt; default on)")
+    parser.add_argument("--tune-malloc", action=argparse.BooleanOptionalAction, default=True,
+                        help="tune glibc's malloc before any variant runs, as the trainer does (default on)")
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_SAMPLES:,} samples instead of --samples: a run of a few minutes")
     args = parser.parse_args()
     samples = QUICK_SAMPLES if args.quick else args.samples
+    # The trainer tunes the C allocator for the whole process when it is created; tuning it first gives the
+    # hand-written loops the same allocator, so the ratios compare the loops, not malloc's settings.
+    tuned = tune_host_allocator() if args.tune_malloc else False
     gui = AttachedGui() if args.gui else None
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {samples} samples, "
-          f"{args.epochs - 1} measured epoch(s), chunks of 1/{CHUNKS_PER_EPOCH} epoch")
+          f"{args.epochs - 1} measured epoch(s), chunks of 1/{CHUNKS_PER_EPOCH} epoch; "
+          f"malloc tuned for all variants: {'yes' if tuned else 'no'}")
     if gui is not None:
         idle = gui.idle_delays(1.0)
         print(f"GUI: offscreen ({os.environ.get('QT_QPA_PLATFORM')}); idle event-loop delay (10 ms probe, "
@@ -438,7 +449,7 @@ def main() -> None:
         for batch_size in (int(b) for b in args.batch_sizes.split(",")):
             notes: dict[str, str] = {}
             if gui is not None:
-                gui.delays, gui.seconds, gui.redraws, gui.filter_updates = [], 0.0, 0, 0
+                gui.delays, gui.seconds, gui.redraws, gui.filter_updates, gui.cpu_seconds = [], 0.0, 0, 0, 0.0
             rates = run_case(template, batch_size, samples, args.epochs, notes, gui)
             fastest = max(rates.get("reference", 0.0), rates.get("channels-last", 0.0))
             print(f"\n{template}, batch {batch_size} (ratios to the faster hand-written loop, "

@@ -29,6 +29,7 @@ from dlstudio.core.training.checkpoint import BEST, LAST, capture_rng, load_chec
 from dlstudio.core.training.config import TrainConfig
 from dlstudio.core.training.control import TrainControl
 from dlstudio.core.training.device import resolve_device, resolve_precision
+from dlstudio.core.training.host_memory import tune_host_allocator
 from dlstudio.core.training.layout import probe_channels_last, use_channels_last
 from dlstudio.core.training.events import BatchEnd, EpochMetrics, FitResult
 from dlstudio.core.training.optim import Schedule, make_optimizer
@@ -76,6 +77,7 @@ class Trainer:
                      "normalization": data.normalization.to_dict() if data.normalization else None,
                      **(meta or {})}
         self.device = resolve_device(config.device)
+        tune_host_allocator()  # before the layout probe: it must time steps as the run will take them
         self.autocast_dtype = resolve_precision(config.precision, self.device)
         self._classify = data.task == CLASSIFICATION
         self.batches_per_epoch = max(1, math.ceil(len(data.train) / config.batch_size))
