@@ -56,9 +56,11 @@ def test_file_layout_is_the_documented_one(tmp_path):
     text = project_to_json(project)
     assert text.endswith("}\n")
     doc = json.loads(text)
-    assert list(doc) == ["format", "format_version", "description", "graph", "layout", "data", "training", "runs"]
+    assert list(doc) == ["format", "format_version", "description", "graph", "layout", "data", "training", "runs",
+                         "normalization"]
     assert doc["format"] == FORMAT == "dlstudio-project"
-    assert doc["format_version"] == 1
+    assert doc["format_version"] == 2
+    assert doc["normalization"] is None  # no run has computed statistics yet
     assert [node["id"] for node in doc["graph"]["nodes"]] == list(project.graph.nodes)
     edges = [(e["src"], e["src_port"], e["dst"], e["dst_port"]) for e in doc["graph"]["edges"]]
     assert edges == sorted(edges)
@@ -205,8 +207,8 @@ def _cycle(doc):
 
 CONV2 = 3  # index of node conv2 in the fixture
 REFUSALS = {
-    "newer version": (_set("format_version", 3),
-                      "was written by a newer dlstudio (format 3; this version reads up to 1)"),
+    "newer version": (_set("format_version", 9),
+                      "was written by a newer dlstudio (format 9; this version reads up to 2)"),
     "version not a number": (_set("format_version", "1"), "format_version: expected a whole number, got text"),
     "wrong format": (_set("format", "word-document"),
                      "not a dlstudio project (format 'word-document', expected 'dlstudio-project')"),
@@ -426,8 +428,15 @@ def test_a_migration_failing_on_a_damaged_file_is_a_project_error(monkeypatch):
 
 
 def test_migrate_leaves_a_current_document_alone():
-    doc = fixture_doc()
+    doc = json.loads(project_to_json(load_project(FIXTURE_V1)))
+    assert doc["format_version"] == migrations.FORMAT_VERSION
     assert migrations.migrate(copy.deepcopy(doc)) == doc
+
+
+def test_a_v1_file_gets_no_normalization_and_is_saved_as_the_current_version():
+    doc = migrations.migrate(fixture_doc())
+    assert doc["format_version"] == 2 and doc["normalization"] is None
+    assert load_project(FIXTURE_V1).normalization is None
 
 
 # -- settings schemas -----------------------------------------------------------

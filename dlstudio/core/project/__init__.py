@@ -11,14 +11,15 @@ from dlstudio.core.project.fileformat import (
 )
 from dlstudio.core.project.migrations import FORMAT, FORMAT_VERSION, MIGRATIONS, migrate
 from dlstudio.core.project.model import Project
+from dlstudio.core.project.normalization import NormalizationStats, input_shape, statistics_basis
 from dlstudio.core.project.settings import (
     DATA_SETTINGS, TRAINING_SETTINGS, default_data_settings, default_training_settings, validate_settings,
 )
 from dlstudio.core.project.templates import TemplateInfo, default_project, list_templates, load_template
 
 __all__ = [
-    "DATA_SETTINGS", "FORMAT", "FORMAT_VERSION", "MIGRATIONS", "TRAINING_SETTINGS", "Project", "TemplateInfo",
-    "default_data_settings", "default_project", "default_training_settings", "list_templates", "load_project",
-    "load_template", "migrate", "project_from_doc", "project_from_json", "project_to_doc", "project_to_json",
-    "save_project", "validate_settings",
+    "DATA_SETTINGS", "FORMAT", "FORMAT_VERSION", "MIGRATIONS", "TRAINING_SETTINGS", "NormalizationStats", "Project",
+    "TemplateInfo", "default_data_settings", "default_project", "default_training_settings", "input_shape",
+    "list_templates", "load_project", "load_template", "migrate", "project_from_doc", "project_from_json",
+    "project_to_doc", "project_to_json", "save_project", "statistics_basis", "validate_settings",
 ]

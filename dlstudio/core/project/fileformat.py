@@ -27,9 +27,11 @@ from dlstudio.core.project import migrations
 from dlstudio.core.project.jsontypes import describe, is_number
 from dlstudio.core.project.migrations import FORMAT
 from dlstudio.core.project.model import Project
+from dlstudio.core.project.normalization import NormalizationStats
 from dlstudio.core.project.settings import DATA_SETTINGS, TRAINING_SETTINGS, validate_settings
 
-_TOP_KEYS = ("format", "format_version", "description", "graph", "layout", "data", "training", "runs")
+_TOP_KEYS = ("format", "format_version", "description", "graph", "layout", "data", "training", "runs",
+             "normalization")
 _GRAPH_KEYS = ("nodes", "edges")
 _NODE_KEYS = ("id", "type", "name", "params")
 _EDGE_KEYS = ("src", "src_port", "dst", "dst_port")
@@ -65,6 +67,11 @@ def project_to_doc(project: Project) -> dict[str, Any]:
         if not isinstance(run, str):
             raise ProjectError(f"runs[{index}]: expected a folder name, got {describe(run)}")
         runs.append(run)
+    normalization = project.normalization
+    if normalization is not None and not isinstance(normalization, NormalizationStats):
+        raise ProjectError(f"normalization: expected statistics, got {describe(normalization)}")
+    if normalization is not None:
+        normalization = NormalizationStats.from_doc(normalization.to_doc())  # as a load checks it: it loads again
     return {
         "format": FORMAT,
         "format_version": migrations.FORMAT_VERSION,
@@ -74,6 +81,7 @@ def project_to_doc(project: Project) -> dict[str, Any]:
         "data": validate_settings(DATA_SETTINGS, project.data, "data"),
         "training": validate_settings(TRAINING_SETTINGS, project.training, "training"),
         "runs": runs,
+        "normalization": None if normalization is None else normalization.to_doc(),
     }
 
 
@@ -186,7 +194,11 @@ def project_from_doc(doc: Any) -> Project:
     data = validate_settings(DATA_SETTINGS, doc.get("data", {}), "data")
     training = validate_settings(TRAINING_SETTINGS, doc.get("training", {}), "training")
     runs = _build_runs(doc.get("runs", []))
-    return Project(graph=graph, layout=layout, data=data, training=training, runs=runs, description=description)
+    normalization = doc.get("normalization")
+    if normalization is not None:
+        normalization = NormalizationStats.from_doc(normalization)
+    return Project(graph=graph, layout=layout, data=data, training=training, runs=runs,
+                   normalization=normalization, description=description)
 
 
 def _parse(text: Any) -> Any:

@@ -15,10 +15,23 @@ from dlstudio.core.errors import ProjectError
 from dlstudio.core.project.jsontypes import describe
 
 FORMAT = "dlstudio-project"
-FORMAT_VERSION = 1
-"""The version this dlstudio writes, and the newest it reads."""
+FORMAT_VERSION = 2
+"""The version this dlstudio writes, and the newest it reads.
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+1: description, graph, layout, data, training, runs.
+2: adds ``normalization`` (the training split's statistics, or null). A new
+   version although the field is optional: a version-1 reader refuses unknown
+   fields, and "written by a newer dlstudio" is the message it should give.
+"""
+
+
+def _add_normalization(doc: dict[str, Any]) -> dict[str, Any]:
+    """1 -> 2: no statistics recorded yet (the next run records them)."""
+    doc["normalization"] = None
+    return doc
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _add_normalization}
 """Version ``n`` -> the function that upgrades a version-``n`` document to ``n + 1``."""
 
 

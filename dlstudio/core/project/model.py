@@ -1,14 +1,17 @@
-"""The in-memory project: graph, layout, data and training settings, runs (no Qt, no torch)."""
+"""The in-memory project: graph, layout, data and training settings, runs, normalization (no Qt, no torch)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dlstudio.core.events import Event
 from dlstudio.core.graph import Graph
 from dlstudio.core.layout import Layout
+
+if TYPE_CHECKING:
+    from dlstudio.core.project.normalization import NormalizationStats
 
 SECTIONS = ("data", "training")
 
@@ -19,8 +22,10 @@ class Project:
 
     ``data`` and ``training`` are plain dicts validated against the settings
     schemas in :mod:`dlstudio.core.project.settings`; ``runs`` lists run
-    folders relative to the project file. ``path`` is where it was loaded
-    from or last saved to (not stored in the file).
+    folders relative to the project file. ``normalization`` holds the
+    per-channel statistics of the training split, recorded with the run that
+    computed them (None before the first normalized run). ``path`` is where it
+    was loaded from or last saved to (not stored in the file).
     """
 
     graph: Graph = field(default_factory=Graph)
@@ -28,6 +33,7 @@ class Project:
     data: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     runs: list[str] = field(default_factory=list)
+    normalization: NormalizationStats | None = None
     description: str = ""
     path: Path | None = None
     # Emitted as (section, key, value) after set_setting; panels and undo commands listen.

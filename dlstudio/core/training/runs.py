@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dlstudio.core.errors import ProjectError
+from dlstudio.core.project.normalization import NormalizationStats
 from dlstudio.core.training.callbacks import Callback
 from dlstudio.core.training.checkpoint import LAST
 from dlstudio.core.training.events import METRIC_COLUMNS, EpochMetrics
@@ -66,14 +68,26 @@ def read_metrics(run_dir: Path) -> list[dict[str, float | None]]:
                 for row in csv.DictReader(handle)]
 
 
-def record_run(project: Project, run_dir: Path) -> str:
-    """Add ``run_dir`` to ``project.runs`` (relative to the project file, with forward slashes); returns it."""
+def record_run(project: Project, run_dir: Path, settings: dict[str, Any] | None = None) -> str:
+    """Add ``run_dir`` to ``project.runs`` (relative to the project file, with forward slashes); returns it.
+
+    The normalization statistics the run computed on its training split become
+    the project's (``project.normalization``; None when it trained unnormalized).
+    ``settings`` are the run's ``settings.json``, read from the folder when not
+    given. Statistics that cannot be read leave the project's as they were:
+    recording the run itself never fails on them.
+    """
     if project.path is not None:
         entry = Path(os.path.relpath(run_dir, project.path.parent)).as_posix()
     else:
         entry = run_dir.as_posix()
     if entry not in project.runs:
         project.runs.append(entry)
+    try:
+        project.normalization = NormalizationStats.from_run_settings(
+            read_run_settings(run_dir) if settings is None else settings, entry)
+    except (OSError, ValueError, ProjectError):
+        pass  # an older or hand-made run folder without a data summary: nothing to take from it
     return entry
 
 
@@ -118,7 +132,7 @@ def summarize_run(run_dir: Path | str) -> dict[str, Any]:
     Keys: ``run_dir``, ``name`` (the folder name), ``status``, ``message``,
     ``epochs`` (finished), ``planned_epochs``, ``best_val_accuracy``,
     ``best_epoch``, ``last_val_loss``, ``test_accuracy``, ``started`` (ISO
-    time) and ``project``. ``status`` is the recorded one when the run wrote
+    time), ``project`` and ``resumable`` (see :func:`is_resumable`). ``status`` is the recorded one when the run wrote
     ``result.json``; otherwise "completed" when every planned epoch is in
     metrics.csv, "stopped" when a resumable checkpoint is left, else
     "incomplete". A folder whose settings or metrics cannot be read gets
@@ -129,6 +143,7 @@ def summarize_run(run_dir: Path | str) -> dict[str, Any]:
         "run_dir": str(run_dir), "name": run_dir.name, "status": STATUS_INCOMPLETE, "message": "",
         "epochs": 0, "planned_epochs": None, "best_val_accuracy": None, "best_epoch": None,
         "last_val_loss": None, "test_accuracy": None, "started": _modified(run_dir), "project": None,
+        "resumable": False,
     }
     try:
         settings = read_run_settings(run_dir)
@@ -167,7 +182,21 @@ def summarize_run(run_dir: Path | str) -> dict[str, Any]:
         summary["status"] = "completed"
     elif (run_dir / LAST).is_file():
         summary["status"] = "stopped"
+    summary["resumable"] = is_resumable(run_dir, summary["status"])
     return summary
+
+
+# How a run ended that training on would not change: it reached its epochs, or early stopping decided.
+_FINAL_STATUSES = ("completed", "early_stopped", STATUS_DAMAGED)
+
+
+def is_resumable(run_dir: Path | str, status: str) -> bool:
+    """Whether training can go on from the run's ``last.pt``: it has one and did not end for good.
+
+    Stopped by the user, interrupted (a crash leaves no result.json; the summary
+    calls it stopped) and failed with a checkpoint left all continue from it.
+    """
+    return status not in _FINAL_STATUSES and (Path(run_dir) / LAST).is_file()
 
 
 def _read_result(run_dir: Path) -> dict[str, Any] | None:

@@ -77,9 +77,11 @@ class TrainingSession:
     def record(self, project: Project) -> str | None:
         """Add a new run to ``project.runs`` (a resumed run is there already); returns the entry or None.
 
+        The run's normalization statistics (computed on its training split) become
+        ``project.normalization``, with the data settings and Input shape they came from.
         The caller saves the project afterwards, so the file lists every run it has.
         """
-        return None if self.is_resumed else record_run(project, self.run_dir)
+        return None if self.is_resumed else record_run(project, self.run_dir, self.settings)
 
     def trainer(self, callbacks: list[Callback] | tuple[Callback, ...] = (), *,
                 control: TrainControl | None = None) -> Trainer:
