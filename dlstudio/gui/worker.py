@@ -184,8 +184,9 @@ def run_task(function: Callable[..., Any], *args: Any, parent: QObject | None = 
 
 # -- training ------------------------------------------------------------------
 
-# Batch progress reaches the GUI about 30 times a second (the curves redraw as often, up to ~30 fps); filters at most every FILTER_EVERY_BATCHES
-# batches and FILTER_INTERVAL_S seconds (a weight snapshot every batch costs ~5% on the CPU).
+# Batch progress reaches the GUI about 30 times a second (the curves redraw as often, up to ~30 fps);
+# filters at most every FILTER_EVERY_BATCHES batches and FILTER_INTERVAL_S seconds (a weight snapshot
+# every batch costs ~5% on the CPU).
 TRAINING_REPORT_INTERVAL_S = 1.0 / 30.0
 FILTER_EVERY_BATCHES = 10
 FILTER_INTERVAL_S = 0.2
