@@ -1,4 +1,4 @@
-"""Feature maps, mosaics, filters, histograms and the mistakes of a split, on small seeded models."""
+"""Feature maps, filters, histograms and the mistakes of a split, on small seeded models."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from dlstudio.core.graph import Graph
 from dlstudio.core.inspect import (
     InspectError,
     all_feature_maps,
-    channel_mosaic,
     conv_weight,
     feature_maps,
     filter_mosaic,
@@ -22,7 +21,6 @@ from dlstudio.core.inspect import (
     mistakes,
     node_ids,
     predict_split,
-    tile,
     weight_histograms,
 )
 from dlstudio.core.training.checkpoint import save_checkpoint
@@ -68,30 +66,19 @@ def test_feature_maps_of_any_node_match_the_layers_output() -> None:
         feature_maps(model, x, "conv9")
 
 
-def test_channel_mosaic_tiles_each_channel_scaled_on_its_own() -> None:
-    maps = np.stack([np.full((4, 6), 5.0), np.arange(24.0).reshape(4, 6), -np.arange(24.0).reshape(4, 6)])
-    mosaic = channel_mosaic(maps, gap=1)
-    assert (mosaic.rows, mosaic.columns, mosaic.count) == (2, 2, 3)
-    assert mosaic.image.shape == (2 * 4 + 1, 2 * 6 + 1)
-    assert mosaic.image.min() == 0.0 and mosaic.image.max() == 1.0
-    np.testing.assert_allclose(mosaic.image[:4, :6], 0.0)  # a constant channel is flat, not noise
-    np.testing.assert_allclose(mosaic.image[:4, 7:13], np.arange(24.0).reshape(4, 6) / 23.0)
-    assert mosaic.tile_at(1, 8) == 1 and mosaic.tile_at(5, 2) == 2
-    assert mosaic.tile_at(4, 0) is None and mosaic.tile_at(6, 9) is None  # the gap; the empty fourth cell
-    together = channel_mosaic(maps, per_channel=False)
-    assert together.image[:4, :6].max() > 0.0
-    assert channel_mosaic(np.arange(7.0)).image.shape == (1, 7)  # a dense layer: one strip
-
-
 def test_filters_render_rgb_for_three_input_channels_and_load_from_a_checkpoint(tmp_path: Path) -> None:
     model = cnn(in_channels=3)
     weight = conv_weight(model, "conv1")
     assert weight.shape == (5, 3, 3, 3)
     rgb = filter_mosaic(weight)
-    assert rgb.image.shape == (2 * 3 + 1, 3 * 3 + 2, 3) and rgb.count == 5
+    assert rgb.image.shape == (2 * 3 + 1, 3 * 3 + 2, 3) and rgb.filters == 5 and rgb.colour
     assert 0.0 <= rgb.image.min() and rgb.image.max() <= 1.0
     grey = filter_mosaic(weight, rgb=False)
-    assert (grey.rows, grey.columns) == (5, 3)  # a filter per row, its input channels across
+    assert (grey.blocks.rows, grey.blocks.columns, grey.block.columns) == (5, 1, 3)  # a filter per row
+    assert grey.image.shape == (5 * 3 + 4, 3 * 3 + 2) and grey.image[3, 0] == 1.0  # white gaps
+    assert grey.tile_at(4, 8) == (1, 2)
+    with pytest.raises(InspectError, match="RGB filters need 3 input channels; this layer has 1"):
+        filter_mosaic(np.ones((2, 1, 3, 3)), rgb=True)
     save_checkpoint({"model": model.state_dict()}, tmp_path / "best.pt")
     np.testing.assert_array_equal(conv_weight(tmp_path / "best.pt", "conv1"), weight)
     with pytest.raises(InspectError, match="not a 2-D convolution"):
@@ -137,8 +124,3 @@ def test_mistakes_of_a_confusion_cell_sorted_by_confidence() -> None:
     true, predicted = np.unravel_index(np.argmax(confusion), confusion.shape)
     np.testing.assert_array_equal(mistakes(model, x, y, int(true), int(predicted)),
                                   predictions.cell(int(true), int(predicted)))
-
-
-def test_tile_lays_out_rgb_tiles() -> None:
-    mosaic = tile(np.ones((3, 2, 2, 3)), columns=3, gap=0)
-    assert mosaic.image.shape == (2, 6, 3) and (mosaic.rows, mosaic.columns) == (1, 3)

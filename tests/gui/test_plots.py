@@ -8,10 +8,11 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from dlstudio.core.mosaic import filter_mosaic
 from dlstudio.gui.plots.confusion import ConfusionView
 from dlstudio.gui.plots.curves import CurvesView
 from dlstudio.gui.plots.filters import FiltersView
-from dlstudio.gui.plots.mosaic import filter_mosaic
+from dlstudio.gui.plots.mosaic import mosaic_rgba
 from dlstudio.gui.theme import DARK, LIGHT, apply_theme
 
 
@@ -148,7 +149,7 @@ def test_the_mosaic_shows_every_filter_and_changes_with_the_weights(filters: Fil
     filters.set_weights(first)
     image = filters.image().copy()
     mosaic = filter_mosaic(first)
-    assert image.shape == mosaic.rgba.shape and image.shape[2] == 4
+    assert image.shape == (*mosaic.image.shape, 4)
     tiles = image[..., 3] == 255
     assert tiles.sum() == 16 * 6 * 25  # every weight is one opaque pixel; the gaps are transparent
     assert filters._image.image.shape == image.shape  # one ImageItem holds the whole mosaic
@@ -162,7 +163,7 @@ def test_three_input_channels_are_drawn_as_colour_tiles(filters: FiltersView) ->
     weights[1, 2] = 1.0  # filter 2 to blue
     filters.set_weights(weights)
     mosaic = filter_mosaic(weights)
-    assert mosaic.colour_tiles and filters.image().shape == (7, 7, 4)  # 2×2 tiles of 3×3 with a gap
+    assert mosaic.colour and filters.image().shape == (7, 7, 4)  # 2×2 tiles of 3×3 with a gap
     assert filters.image()[0, 0, :3].tolist() == [255, 0, 0]
     assert filters.image()[0, 4, :3].tolist() == [0, 0, 255]
     assert filters.tile_text(0, 4).startswith("filter 2:")
@@ -172,14 +173,15 @@ def test_diverging_tiles_are_scaled_per_filter_with_zero_in_the_middle() -> None
     weights = np.zeros((2, 1, 1, 3), dtype=np.float32)
     weights[0, 0, 0] = [-1.0, 0.0, 1.0]
     weights[1, 0, 0] = [-0.001, 0.0, 0.001]  # a thousand times smaller: the same colours
-    rgba = filter_mosaic(weights).rgba
+    rgba = mosaic_rgba(filter_mosaic(weights))
     first, second = rgba[0, 0:3, :3], rgba[2, 0:3, :3]  # two 1×3 tiles, one above the other
     assert np.array_equal(first, second)
     assert first[0, 2] > first[0, 0] and first[2, 0] > first[2, 2]  # negative blue, positive red
     assert abs(int(first[1, 0]) - int(first[1, 2])) < 8  # zero is neutral
-    assert filter_mosaic(weights, "grey").rgba[0, 0:3, 0].tolist() == [0, 128, 255]
-    with pytest.raises(ValueError, match=r"\(out, in, kh, kw\)"):
-        filter_mosaic(np.zeros((3, 3)))
+    assert mosaic_rgba(filter_mosaic(weights), "grey")[0, 0:3, 0].tolist() == [0, 128, 255]
+    assert (rgba[1, :, 3] == 0).all()  # the gap between the two tiles is transparent
+    with pytest.raises(ValueError, match="unknown colour map 'jet'"):
+        mosaic_rgba(filter_mosaic(weights), "jet")
 
 
 def test_hovering_a_tile_names_it(qtbot, filters: FiltersView) -> None:

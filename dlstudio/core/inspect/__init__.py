@@ -32,10 +32,10 @@ from dlstudio.core.inspect.errors import InspectError
 from dlstudio.core.inspect.filters import conv_weight, filter_mosaic
 from dlstudio.core.inspect.histograms import Histogram, gradient_histograms, histogram, weight_histograms
 from dlstudio.core.inspect.mistakes import SplitPredictions, mistakes, predict_split
-from dlstudio.core.inspect.mosaic import Mosaic, channel_mosaic, scale_each, scale_together, tile
 from dlstudio.core.inspect.preprocess import Preprocessor, save_png, to_uint8
 from dlstudio.core.inspect.saliency import Heatmap, colorize, default_cam_node, grad_cam, overlay, saliency
 from dlstudio.core.inspect.trained import TrainedModel, find_run_dir, load_trained
+from dlstudio.core.mosaic import Mosaic, channel_mosaic, scale_each, scale_together, tile
 
 __all__ = [
     "ClassScore", "ClassifiedFile", "DreamStep", "Heatmap", "Histogram", "InspectError", "Mosaic", "Prediction",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from dlstudio.core import mosaic
 from dlstudio.core.inspect.errors import InspectError
-from dlstudio.core.inspect.mosaic import Mosaic, tile
+from dlstudio.core.mosaic import FilterMosaic, filter_weights
 
 
 def conv_weight(source: torch.nn.Module | Mapping[str, Any] | Path | str, node_id: str) -> np.ndarray:
@@ -33,26 +35,20 @@ def conv_weight(source: torch.nn.Module | Mapping[str, Any] | Path | str, node_i
     return weight
 
 
-def filter_mosaic(weight: np.ndarray, rgb: bool | None = None, max_inputs: int = 16, gap: int = 1) -> Mosaic:
-    """Filters as one image. Each filter is scaled symmetrically, so that zero is mid-grey (0.5).
+def filter_mosaic(weight: np.ndarray, rgb: bool | None = None, max_inputs: int = 16, gap: int = 1) -> FilterMosaic:
+    """Filters as one grey image on white. Each filter is scaled symmetrically, so that zero is mid-grey (0.5).
 
     With 3 input channels (a first layer on colour images) and ``rgb`` not
     False, each filter is one RGB tile. Otherwise each row is one filter and
     its columns are its first ``max_inputs`` input channels (one input: a square-ish grid).
     """
-    weight = np.asarray(weight, dtype=np.float32)
+    weight = filter_weights(weight)
     out_channels, in_channels = weight.shape[:2]
-    peak = np.abs(weight.reshape(out_channels, -1)).max(axis=1)
-    peak = np.where(peak > 0, peak, 1.0).reshape(out_channels, 1, 1, 1)
-    scaled = weight / (2.0 * peak) + 0.5
     if rgb is None:
         rgb = in_channels == 3
-    if rgb:
-        if in_channels != 3:
-            raise InspectError(f"RGB filters need 3 input channels; this layer has {in_channels}")
-        return tile(scaled.transpose(0, 2, 3, 1), gap=gap, fill=1.0)
-    if in_channels == 1:
-        return tile(scaled[:, 0], gap=gap, fill=1.0)
-    shown = min(in_channels, max_inputs)
-    kernels = scaled[:, :shown].reshape(out_channels * shown, *weight.shape[2:])
-    return tile(kernels, columns=shown, gap=gap, fill=1.0)
+    if rgb and in_channels != 3:
+        raise InspectError(f"RGB filters need 3 input channels; this layer has {in_channels}")
+    one_tile_each = rgb or in_channels == 1
+    return mosaic.filter_mosaic(weight, colour=rgb, colour_scale=mosaic.SYMMETRIC, max_inputs=max_inputs,
+                                columns=math.ceil(math.sqrt(out_channels)) if one_tile_each else 1, gap=gap,
+                                fill=1.0)

@@ -14,7 +14,8 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QStackedLayout, QVBoxLayout, QWidget
 
-from dlstudio.gui.plots.mosaic import COLORMAPS, DIVERGING, Mosaic, filter_mosaic
+from dlstudio.core.mosaic import FilterMosaic, filter_mosaic
+from dlstudio.gui.plots.mosaic import COLORMAPS, DIVERGING, mosaic_rgba
 from dlstudio.gui.plots.style import plot_colors
 
 _COLORMAP_LABELS = {"diverging": "Blue–red", "grey": "Grey"}
@@ -33,7 +34,8 @@ class FiltersView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._weights: np.ndarray | None = None
-        self._mosaic: Mosaic | None = None
+        self._mosaic: FilterMosaic | None = None
+        self._rgba: np.ndarray | None = None
         self._colormap = DIVERGING
 
         self._layer_box = QComboBox()
@@ -127,7 +129,7 @@ class FiltersView(QWidget):
 
     def image(self) -> np.ndarray | None:
         """The mosaic as shown (height × width × 4, uint8), or None before any weights."""
-        return None if self._mosaic is None else self._mosaic.rgba
+        return None if self._mosaic is None else self._rgba
 
     def tile_text(self, row: int, column: int) -> str:
         """What hovering mosaic pixel (row, column) says, e.g. "filter 3, channel 2"; "" on a gap."""
@@ -149,21 +151,22 @@ class FiltersView(QWidget):
         if self._weights is None:
             self._show_placeholder()
             return
-        previous_shape = None if self._mosaic is None else self._mosaic.rgba.shape
-        self._mosaic = filter_mosaic(self._weights, self._colormap)
-        self._image.setImage(self._mosaic.rgba, autoLevels=False, levels=(0, 255))
-        if self._mosaic.rgba.shape != previous_shape:
+        previous_shape = None if self._mosaic is None else self._mosaic.image.shape[:2]
+        self._mosaic = filter_mosaic(self._weights)
+        self._rgba = mosaic_rgba(self._mosaic, self._colormap)
+        self._image.setImage(self._rgba, autoLevels=False, levels=(0, 255))
+        if self._mosaic.image.shape[:2] != previous_shape:
             self._box.autoRange(padding=0.02)  # only on a new layout: a zoom the person chose survives updates
         filters, channels = self._mosaic.filters, self._mosaic.channels
         kh, kw = self._mosaic.kernel
         kernel = f"{kh}×{kw}" if kh > 1 else f"{kw}"
         self._details.setText(f"{filters} filter{'s' * (filters != 1)} × {channels} "
                               f"channel{'s' * (channels != 1)}, {kernel}")
-        self._colormap_box.setEnabled(not self._mosaic.colour_tiles)
+        self._colormap_box.setEnabled(not self._mosaic.colour)
         self._stack.setCurrentWidget(self._view)
 
     def _show_placeholder(self) -> None:
-        self._mosaic = None
+        self._mosaic, self._rgba = None, None
         self._details.setText("")
         self._placeholder.setText("No convolution layer in this model." if self._layer_box.count() == 0
                                   else "The filters appear here once the model is built or trained.")
