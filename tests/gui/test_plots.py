@@ -93,7 +93,7 @@ def test_overlays_are_replaced_reusing_their_items(curves: CurvesView) -> None:
     curves.set_overlays({"run-b": rows, "run-d": rows})
     assert curves.overlay_names() == ["run-b", "run-d"]
     assert len(items()) == created  # nothing new: run-d took a freed slot
-    legend_names = [label.text for _, label in curves._loss_legend.items]
+    legend_names = [label.text for _, label in curves._legend.items]
     assert "run-b" in legend_names and "run-d" in legend_names and "run-a" not in legend_names
     curves.start_run("next")  # a new live run keeps the overlays
     assert curves.point_count()["overlays"] == 2
@@ -224,13 +224,14 @@ def test_the_matrix_is_row_normalized_with_counts_and_accuracy(confusion: Confus
     assert image[3, 3].tolist() != image[1, 1].tolist()  # 30 of 42: a paler blue
     assert confusion.accuracy() == pytest.approx(570 / 583)
     assert "97.8%" in confusion._plot.titleLabel.text
-    shown = [text for text in confusion._texts if text.isVisible()]
-    assert len(shown) == 100 and shown[3 * 10 + 8].textItem.toPlainText() == "12"
+    counts = confusion.count_texts()
+    assert [len(row) for row in counts] == [10] * 10
+    assert counts[3][8] == "12" and counts[7][1] == "1" and counts[0][0] == "300" and counts[0][1] == "0"
 
 
 def test_large_matrices_have_no_count_texts(confusion: ConfusionView) -> None:
     confusion.set_matrix(np.eye(20, dtype=int).tolist(), [f"class {i}" for i in range(20)])
-    assert not any(text.isVisible() for text in confusion._texts)
+    assert confusion.count_texts() == []
     with pytest.raises(ValueError, match="10×10 but there are 3 class names"):
         confusion.set_matrix(_digits_matrix(), ["a", "b", "c"])
 
@@ -260,7 +261,7 @@ def test_clear_forgets_the_matrix(confusion: ConfusionView) -> None:
     confusion.set_matrix(_digits_matrix(), [str(i) for i in range(10)])
     confusion.clear()
     assert confusion.matrix().shape == (0, 0) and confusion.accuracy() is None
-    assert not any(text.isVisible() for text in confusion._texts)
+    assert confusion.count_texts() == []
 
 
 def test_ranges_follow_the_data_without_moving_on_every_redraw(curves: CurvesView) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
 from dlstudio.gui.plots.style import (
     PlotColors,
@@ -35,6 +36,20 @@ SMOOTHING = 0.9
 _EPOCH_SERIES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "learning_rate")
 # Per-epoch metrics shown in percent.
 _PERCENT = ("train_accuracy", "val_accuracy")
+
+# How the three plots share the view. Stacked, each plot gets the full width; in a dock shorter than
+# _SIDE_BY_SIDE_BELOW px (the Metrics dock is often 250-350 px high) three stacked plots were slivers of
+# 20-40 px, so they stand side by side when there is the width for it. A short and narrow view stacks
+# loss and accuracy and folds the learning-rate plot away.
+STACKED, SIDE_BY_SIDE, STACKED_WITHOUT_LR = "stacked", "side by side", "stacked without learning rate"
+_SIDE_BY_SIDE_BELOW = 420
+_SIDE_BY_SIDE_MIN_WIDTH = 640
+_FOLD_LR_BELOW = 330
+# Shares of the height (stacked) or width (side by side) of loss, accuracy and learning rate.
+_STACKED_STRETCH = (5, 3, 2)
+_SIDE_BY_SIDE_STRETCH = (4, 3, 2)
+_LR_MAX_HEIGHT = 150
+_NO_LIMIT = 16_777_215  # Qt's QWIDGETSIZE_MAX
 
 
 class _Buffer:
@@ -94,9 +109,11 @@ class _Overlay:
             item.setData(xs, ys * 100.0 if key in _PERCENT else ys)
 
     def hide(self) -> None:
+        """Free these items for another run (shown again, should a legend click have hidden them)."""
         self.name = None
         for item in self.items:
             item.setData([], [])
+            item.setVisible(True)
 
 
 def _column(rows: Iterable[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -107,6 +124,29 @@ def _column(rows: Iterable[dict[str, Any]], key: str) -> tuple[np.ndarray, np.nd
         return np.empty(0), np.empty(0)
     xs, ys = zip(*points, strict=True)
     return np.asarray(xs), np.asarray(ys)
+
+
+class _SideLegend(pg.LegendItem):
+    """A legend that the plot grid places beside the plots, never over their data.
+
+    pyqtgraph's legend floats: it sets its own geometry on every change. This
+    one only reports its size, and the grid's layout positions it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(offset=None, verSpacing=-4, frame=False)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+
+    def updateSize(self) -> None:
+        self.layout.invalidate()
+        self.updateGeometry()
+
+
+def _arrangement_for(width: int, height: int) -> str:
+    """Which arrangement reads best in a view of ``width`` × ``height`` pixels."""
+    if height < _SIDE_BY_SIDE_BELOW and width >= _SIDE_BY_SIDE_MIN_WIDTH:
+        return SIDE_BY_SIDE
+    return STACKED_WITHOUT_LR if height < _FOLD_LR_BELOW else STACKED
 
 
 class CurvesView(QWidget):
@@ -128,12 +168,10 @@ class CurvesView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._canvas)
 
-        self._loss_plot = self._canvas.addPlot(row=0, col=0)
-        self._accuracy_plot = self._canvas.addPlot(row=1, col=0)
-        self._lr_plot = self._canvas.addPlot(row=2, col=0)
-        for row, stretch in enumerate((5, 3, 2)):
-            self._canvas.ci.layout.setRowStretchFactor(row, stretch)
-        self._lr_plot.setMaximumHeight(150)
+        # The plots are placed by _arrange (stacked, or side by side in a short dock), not by addPlot's grid.
+        self._loss_plot = pg.PlotItem()
+        self._accuracy_plot = pg.PlotItem()
+        self._lr_plot = pg.PlotItem()
         for plot in (self._accuracy_plot, self._lr_plot):
             plot.setXLink(self._loss_plot)
         for plot in self._plots:
@@ -151,19 +189,26 @@ class CurvesView(QWidget):
         self._ranges: dict[str, tuple[float, float]] = {}
         self._planned_epochs = 0
 
-        self._loss_legend = self._loss_plot.addLegend(offset=(-8, 8), verSpacing=-4)
-        self._accuracy_legend = self._accuracy_plot.addLegend(offset=(-8, -8), verSpacing=-4)
-        self._batch_curve = self._loss_plot.plot(name="train, per batch (smoothed)")
+        # One legend for all three plots, in a column beside them: train and validation have the same colours
+        # in loss and accuracy, and a legend floating in a plot covered its curves once the dock was short.
+        self._legend = _SideLegend()
+        self._batch_curve = self._loss_plot.plot()
         # Long runs: draw the per-batch curve decimated to the pixels in view.
         self._batch_curve.setDownsampling(auto=True, method="peak")
         self._batch_curve.setClipToView(True)
         self._epoch_curves = {
-            "train_loss": self._loss_plot.plot(name="train"),
-            "val_loss": self._loss_plot.plot(name="validation"),
-            "train_accuracy": self._accuracy_plot.plot(name="train"),
-            "val_accuracy": self._accuracy_plot.plot(name="validation"),
+            "train_loss": self._loss_plot.plot(),
+            "val_loss": self._loss_plot.plot(),
+            "train_accuracy": self._accuracy_plot.plot(),
+            "val_accuracy": self._accuracy_plot.plot(),
             "learning_rate": self._lr_plot.plot(),
         }
+        self._legend.addItem(self._epoch_curves["train_loss"], "train")
+        self._legend.addItem(self._epoch_curves["val_loss"], "validation")
+        self._legend.addItem(self._batch_curve, "per batch")
+        self._legend.sigSampleClicked.connect(self._on_legend_sample_clicked)
+        self._arrangement: str | None = None
+        self._arrange(_arrangement_for(self.width(), self.height()))
         self._overlays: list[_Overlay] = []
         self._overlay_order: list[str] = []
 
@@ -239,7 +284,7 @@ class CurvesView(QWidget):
         kept = {overlay.name: overlay for overlay in self._overlays if overlay.name in runs}
         for overlay in self._overlays:
             if overlay.name is not None and overlay.name not in runs:
-                self._loss_legend.removeItem(overlay.val_loss)
+                self._legend.removeItem(overlay.val_loss)
                 overlay.hide()
         free = [overlay for overlay in self._overlays if overlay.name is None]
         for name, rows in runs.items():
@@ -252,7 +297,7 @@ class CurvesView(QWidget):
                     self._overlays.append(overlay)
                     overlay.set_colour(self._colours, len(self._overlays) - 1)
                 overlay.name = name
-                self._loss_legend.addItem(overlay.val_loss, name)
+                self._legend.addItem(overlay.val_loss, name)
             overlay.set_rows(rows)
         self._overlay_order = list(runs)
         self._refresh_legend_style()
@@ -341,6 +386,10 @@ class CurvesView(QWidget):
         """The past runs shown, in the order they were given."""
         return list(self._overlay_order)
 
+    def arrangement(self) -> str:
+        """How the plots stand now: ``STACKED``, ``SIDE_BY_SIDE`` or ``STACKED_WITHOUT_LR`` (follows the size)."""
+        return self._arrangement or STACKED
+
     # ---- internals -----------------------------------------------------------------------------------
 
     def _smooth(self, losses: np.ndarray) -> np.ndarray:
@@ -372,6 +421,60 @@ class CurvesView(QWidget):
             since_ms = (time.monotonic() - self._last_redraw) * 1000.0
             self._redraw_timer.start(round(max(0.0, REDRAW_INTERVAL_MS - since_ms)))
 
+    def _arrange(self, arrangement: str) -> None:
+        """Put the plots and the legend into the grid for ``arrangement`` (only when it changes: on a resize)."""
+        if arrangement == self._arrangement:
+            return
+        self._arrangement = arrangement
+        grid = self._canvas.ci.layout
+        for index in reversed(range(grid.count())):  # the grid holds only the plots and the legend
+            grid.removeAt(index)
+        for index in range(4):
+            # Forget the last arrangement's stretch. An empty row or column with a stretch takes a share of
+            # the space; a used one with a stretch of 0 is held at its preferred size (so every used one
+            # gets a stretch below, and the legend's column stays as wide as its names).
+            grid.setRowStretchFactor(index, 0)
+            grid.setColumnStretchFactor(index, 0)
+        top_left = Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
+        if arrangement == SIDE_BY_SIDE:
+            shown = self._plots
+            for column, (plot, stretch) in enumerate(zip(shown, _SIDE_BY_SIDE_STRETCH, strict=True)):
+                grid.addItem(plot, 0, column)
+                grid.setColumnStretchFactor(column, stretch)
+            grid.setRowStretchFactor(0, 1)
+            grid.addItem(self._legend, 0, len(shown), top_left)
+        else:
+            shown = self._plots if arrangement == STACKED else self._plots[:2]
+            for row, (plot, stretch) in enumerate(zip(shown, _STACKED_STRETCH, strict=False)):
+                grid.addItem(plot, row, 0)
+                grid.setRowStretchFactor(row, stretch)
+            grid.setColumnStretchFactor(0, 1)
+            grid.addItem(self._legend, 0, 1, len(shown), 1, top_left)
+        self._lr_plot.setVisible(self._lr_plot in shown)
+        # Stacked, the learning rate gives up height first; side by side a cap would cap the whole row.
+        self._lr_plot.setMaximumHeight(_LR_MAX_HEIGHT if arrangement == STACKED else _NO_LIMIT)
+        for plot in shown:
+            # Stacked plots share one x axis: only the lowest one writes the epochs under it.
+            lowest = arrangement == SIDE_BY_SIDE or plot is shown[-1]
+            plot.getAxis("bottom").setStyle(showValues=lowest)
+            plot.getAxis("bottom").setHeight(None if lowest else 4)
+        self._set_x_label()
+
+    def _set_x_label(self) -> None:
+        """Name the x axis (epoch) under the lowest stacked plot; side by side it is left out for the height."""
+        arrangement = self.arrangement()
+        labelled = (None if arrangement == SIDE_BY_SIDE
+                    else self._accuracy_plot if arrangement == STACKED_WITHOUT_LR else self._lr_plot)
+        for plot in self._plots:
+            if plot is labelled:
+                set_axis_label(plot, "bottom", "epoch", self._colours)
+            else:
+                plot.getAxis("bottom").showLabel(False)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self._arrange(_arrangement_for(event.size().width(), event.size().height()))
+        super().resizeEvent(event)
+
     def _set_titles(self) -> None:
         suffix = f" — {self._run_name}" if self._run_name else ""
         set_title(self._loss_plot, self._colours, f"Loss{suffix}")
@@ -386,7 +489,7 @@ class CurvesView(QWidget):
         set_axis_label(self._loss_plot, "left", "loss", colours)
         set_axis_label(self._accuracy_plot, "left", "%", colours)
         set_axis_label(self._lr_plot, "left", "lr", colours)
-        set_axis_label(self._lr_plot, "bottom", "epoch", colours)
+        self._set_x_label()
         self._set_titles()
         self._batch_curve.setPen(pg.mkPen(colours.batch, width=1))
         for key, curve in self._epoch_curves.items():
@@ -402,8 +505,16 @@ class CurvesView(QWidget):
         self._refresh_legend_style()
 
     def _refresh_legend_style(self) -> None:
-        for legend in (self._loss_legend, self._accuracy_legend):
-            style_legend(legend, self._colours)
+        style_legend(self._legend, self._colours, panel=False)
+
+    def _on_legend_sample_clicked(self, item: pg.PlotDataItem) -> None:
+        """A click on a legend entry showed or hid its loss curve: the accuracy curve of that name follows."""
+        partners = {self._epoch_curves["train_loss"]: (self._epoch_curves["train_accuracy"],),
+                    self._epoch_curves["val_loss"]: (self._epoch_curves["val_accuracy"],)}
+        for overlay in self._overlays:
+            partners[overlay.val_loss] = (overlay.train_loss, overlay.val_accuracy)
+        for partner in partners.get(item, ()):
+            partner.setVisible(item.isVisible())
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):

@@ -93,12 +93,20 @@ def set_axis_label(plot: pg.PlotItem, side: str, text: str, colors: PlotColors) 
     axis.label.setFont(plot_font())
 
 
-def style_legend(legend: pg.LegendItem, colors: PlotColors) -> None:
-    """A legend with a translucent panel in the plot's background colour, so curves under it stay visible."""
-    fill = QColor(colors.background)
-    fill.setAlphaF(0.8)
-    legend.setBrush(pg.mkBrush(fill))
-    legend.setPen(pg.mkPen(colors.muted))
+def style_legend(legend: pg.LegendItem, colors: PlotColors, panel: bool = True) -> None:
+    """Legend text in the theme's colours, on a translucent panel (``panel``) when it lies over a plot's data.
+
+    The panel is in the plot's background colour, so curves under it stay
+    visible; a legend beside the plots needs none.
+    """
+    if panel:
+        fill = QColor(colors.background)
+        fill.setAlphaF(0.8)
+        legend.setBrush(pg.mkBrush(fill))
+        legend.setPen(pg.mkPen(colors.muted))
+    else:
+        legend.setBrush(pg.mkBrush(None))
+        legend.setPen(pg.mkPen(None))
     legend.setLabelTextColor(colors.foreground)
     legend.setLabelTextSize(f"{plot_font(-1.0).pointSizeF():.0f}pt")
     for _sample, label in legend.items:
