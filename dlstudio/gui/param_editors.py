@@ -8,6 +8,7 @@ it and puts the editor back with :func:`set_editor_value`.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -52,9 +53,39 @@ def param_text(value: Any) -> str:
 
 
 def _decimals(param: ParamSpec) -> int:
+    # The digits a value keeps (what is typed is rounded to them); the text shows only those it needs.
     # Learning rates go down to 1e-8; show enough digits for them without a scientific-notation editor.
     low = param.min if param.min is not None else 0.0
-    return 8 if 0 < low < 1e-4 else 4
+    return 10 if 0 < low < 1e-4 else 6
+
+
+def _single_step(param: ParamSpec) -> float:
+    """The arrow-key step for values of ordinary size: 0.05 for fractions, 1 up to 100s (degrees), 0.1 otherwise."""
+    high = param.max if param.max is not None else 10.0
+    return 0.05 if high <= 1 else 1.0 if high >= 100 else 0.1
+
+
+class CompactDoubleSpinBox(QDoubleSpinBox):
+    """A QDoubleSpinBox that writes as few decimals as its value needs: 0.15, 0.001, 2, not 0.1500.
+
+    Values much smaller than the single step (a learning rate of 0.001 with
+    a step of 0.1) step by a tenth of their order of magnitude instead, so an
+    arrow key nudges them rather than jumping to the step.
+    """
+
+    def textFromValue(self, value: float) -> str:
+        text = super().textFromValue(value)
+        point = self.locale().decimalPoint()
+        return text.rstrip("0").rstrip(point) if point in text else text
+
+    def stepBy(self, steps: int) -> None:
+        value = abs(self.value())
+        if 0 < value < self.singleStep():
+            # One order of magnitude below the value: 0.001 steps to 0.0011 and down to 0.0009, never to 0.
+            step = max(10.0 ** (math.floor(math.log10(value)) - 1), 10.0 ** -self.decimals())
+            self.setValue(self.value() + steps * step)
+            return
+        super().stepBy(steps)
 
 
 def make_editor(param: ParamSpec, commit: Commit, refuse: Refuse) -> QWidget:
@@ -71,10 +102,10 @@ def make_editor(param: ParamSpec, commit: Commit, refuse: Refuse) -> QWidget:
             p, None if p.auto and value == s.minimum() else value))
         editor: QWidget = spin
     elif param.kind == FLOAT:
-        dspin = QDoubleSpinBox()
+        dspin = CompactDoubleSpinBox()
         dspin.setDecimals(_decimals(param))
         dspin.setRange(param.min if param.min is not None else -1e9, param.max if param.max is not None else 1e9)
-        dspin.setSingleStep(0.05 if (param.max or 10) <= 1 else 0.1)
+        dspin.setSingleStep(_single_step(param))
         dspin.setKeyboardTracking(False)
         dspin.valueChanged.connect(lambda value, p=param: commit(p, value))
         editor = dspin
