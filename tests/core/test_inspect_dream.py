@@ -10,7 +10,13 @@ import torch
 from dlstudio.core.compiler import compile_graph
 from dlstudio.core.data.normalization import Normalization
 from dlstudio.core.graph import Graph
-from dlstudio.core.inspect import InspectError, activation_maximization, channel_activation, deep_dream
+from dlstudio.core.inspect import (
+    InspectError,
+    activation_maximization,
+    channel_activation,
+    deep_dream,
+    most_responsive_channel,
+)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -94,3 +100,23 @@ def test_dream_refusals() -> None:
         next(activation_maximization(model, "relu2", 9))
     with pytest.raises(InspectError, match="input shape"):
         next(deep_dream(model, torch.zeros(1, 8, 8), "relu1"))
+
+
+def test_the_default_channel_to_dream_of_is_the_most_responsive_not_a_dead_channel_0() -> None:
+    model = lenet_like()
+    with torch.no_grad():  # channel 0 of conv2 never fires after its ReLU, as in a lenet5 trained on digits
+        model.conv2.weight[0] = 0.0
+        model.conv2.bias[0] = -1.0
+    assert channel_activation(model, torch.rand(1, 20, 20), "relu2", 0, NORMALIZATION) == 0.0
+    chosen = most_responsive_channel(model, "relu2", NORMALIZATION)
+    assert chosen != 0
+    # On given images it is the channel with the largest mean activation over them.
+    images = torch.rand((6, 1, 20, 20), generator=torch.Generator().manual_seed(3))
+    means = [channel_activation(model, images, "relu2", channel, NORMALIZATION) for channel in range(8)]
+    assert most_responsive_channel(model, "relu2", NORMALIZATION, images) == int(np.argmax(means))
+    # A dense layer: the unit with the largest mean; its first unit made the weakest here.
+    with torch.no_grad():
+        model.linear1.bias[0] = -100.0
+    assert most_responsive_channel(model, "linear1", NORMALIZATION) != 0
+    with pytest.raises(InspectError, match="no node 'conv9'"):
+        most_responsive_channel(model, "conv9")

@@ -27,7 +27,13 @@ from dlstudio.core.inspect.classify import (
     predictions,
     probabilities,
 )
-from dlstudio.core.inspect.dream import DreamStep, activation_maximization, channel_activation, deep_dream
+from dlstudio.core.inspect.dream import (
+    DreamStep,
+    activation_maximization,
+    channel_activation,
+    deep_dream,
+    most_responsive_channel,
+)
 from dlstudio.core.inspect.errors import InspectError
 from dlstudio.core.inspect.filters import conv_weight, filter_mosaic
 from dlstudio.core.inspect.histograms import Histogram, gradient_histograms, histogram, weight_histograms
@@ -42,7 +48,7 @@ __all__ = [
     "Preprocessor", "SplitPredictions", "TrainedModel", "activation_maximization", "all_feature_maps",
     "channel_activation", "channel_mosaic", "classify_files", "colorize", "conv_weight", "deep_dream",
     "default_cam_node", "feature_maps", "filter_mosaic", "find_images", "find_run_dir", "gradient_histograms",
-    "grad_cam", "histogram", "load_trained", "mistakes", "node_ids", "node_output", "overlay", "predict_split",
-    "predictions", "probabilities", "save_png", "saliency", "scale_each", "scale_together", "spatial_nodes", "tile",
-    "to_uint8", "weight_histograms",
+    "grad_cam", "histogram", "load_trained", "mistakes", "most_responsive_channel", "node_ids", "node_output",
+    "overlay", "predict_split", "predictions", "probabilities", "save_png", "saliency", "scale_each", "scale_together",
+    "spatial_nodes", "tile", "to_uint8", "weight_histograms",
 ]

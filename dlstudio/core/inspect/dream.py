@@ -91,6 +91,31 @@ def _check_image_model(model: torch.nn.Module) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
+def _starting_noise(count: int, shape: tuple[int, int, int], generator: torch.Generator) -> torch.Tensor:
+    """Raw images a dream starts from: noise wide enough that some units of a channel fire (a dead ReLU gives
+    no gradient)."""
+    return 0.25 + 0.5 * torch.rand((count, *shape), generator=generator)
+
+
+def most_responsive_channel(model: torch.nn.Module, node_id: str, normalization: Normalization | None = None,
+                            images: torch.Tensor | None = None, *, samples: int = 8, seed: int = 0) -> int:
+    """The channel (or unit) of ``node_id`` with the largest mean activation: a good default to dream of.
+
+    ``images`` are raw (N, C, H, W) in [0, 1]; by default ``samples`` noise
+    images like those a dream starts from, so a channel that stays dead there
+    (whose dream would stay noise) is never the pick. One forward pass, no
+    gradients; ties go to the lowest channel.
+    """
+    if images is None:
+        images = _starting_noise(samples, _check_image_model(model), torch.Generator().manual_seed(seed))
+    with evaluating(model), torch.no_grad():
+        output = node_output(model, _normalize(images.to(_device(model)), normalization), node_id)
+    if output.ndim < 2 or output.shape[1] == 0:
+        raise InspectError(f"node {node_id!r} has no channels to choose from; its output is {list(output.shape)}")
+    means = output.float().transpose(0, 1).reshape(output.shape[1], -1).mean(dim=1)
+    return int(torch.argmax(means))
+
+
 def activation_maximization(model: torch.nn.Module, node_id: str, channel: int | None,
                             normalization: Normalization | None = None, *, steps: int = 200,
                             step_size: float = 0.05, jitter: int = 1, blur_every: int = 4, blur_sigma: float = 0.5,
@@ -105,8 +130,7 @@ def activation_maximization(model: torch.nn.Module, node_id: str, channel: int |
     shape = _check_image_model(model)
     device = _device(model)
     generator = torch.Generator().manual_seed(seed)
-    # Noise wide enough that some units of the channel fire at the start (a dead ReLU gives no gradient).
-    raw = (0.25 + 0.5 * torch.rand((1, *shape), generator=generator)).to(device)
+    raw = _starting_noise(1, shape, generator).to(device)
     with evaluating(model):
         objective = channel_activation(model, raw, node_id, channel, normalization)
         yield DreamStep(0, raw[0].cpu().numpy().copy(), objective)
