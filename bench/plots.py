@@ -2,9 +2,13 @@
 
 Prints medians in milliseconds for:
 - CurvesView: append a 20-batch chunk to a curve already holding 10k / 100k
-  points, then redraw (setData + a synchronous repaint of the view);
+  points, then redraw (setData + a synchronous repaint of the view), in an
+  800×600 view (plots stacked) and a 900×300 one (a short Metrics dock: side
+  by side);
 - FiltersView: set_weights for 6, 16 and 64 filters (mosaic + setImage + repaint);
-- ConfusionView: set_matrix for 10×10 (colours, 100 count texts, repaint).
+- ConfusionView: set_matrix for 10×10 (colours, 100 counts, repaint), and the
+  first set_matrix of a new view (what a person waits for after the first
+  validated epoch), its median over fresh views.
 
 A redraw budget at 30 Hz is 33 ms; training shares the two cores, so an
 update should stay well under 10 ms. Runs offscreen:
@@ -63,9 +67,9 @@ def median_ms(action: Callable[[], None], viewport: QWidget, repeats: int = REPE
     return statistics.median(times)
 
 
-def bench_curves(points: int) -> float:
+def bench_curves(points: int, size: tuple[int, int] = (800, 600)) -> float:
     view = CurvesView()
-    view.resize(800, 600)
+    view.resize(*size)
     view.show()
     QApplication.processEvents()
     batches_per_epoch = 1000
@@ -124,14 +128,37 @@ def bench_confusion(classes: int) -> float:
     return result
 
 
+def bench_first_confusion(classes: int, views: int = 9) -> float:
+    """Median ms of the first set_matrix of a fresh, shown view, drawing included."""
+    rng = np.random.default_rng(0)
+    names = [str(index) for index in range(classes)]
+    times = []
+    for _ in range(views):
+        view = ConfusionView()
+        view.resize(500, 480)
+        view.show()
+        QApplication.processEvents()
+        matrix = (np.diag(rng.integers(30, 40, classes)) + rng.integers(0, 3, (classes, classes))).tolist()
+        start = time.perf_counter()
+        view.set_matrix(matrix, names)
+        QApplication.processEvents()
+        times.append((time.perf_counter() - start) * 1000.0)
+        view.close()
+        view.deleteLater()
+    return statistics.median(times)
+
+
 def main() -> None:
     app = QApplication.instance() or QApplication([])
     print(f"median ms per update, drawing included ({REPEATS} repeats)")
-    for points in (10_000, 100_000):
-        print(f"  curves: add {CHUNK} batches + redraw, {points:>7,} points shown: {bench_curves(points):6.2f}")
+    for width, height in ((800, 600), (900, 300)):
+        for points in (10_000, 100_000):
+            print(f"  curves {width}×{height}: add {CHUNK} batches + redraw, {points:>7,} points: "
+                  f"{bench_curves(points, (width, height)):6.2f}")
     for shape in ((6, 1, 5, 5), (16, 6, 5, 5), (64, 64, 3, 3)):
         print(f"  filters: set_weights {str(shape):>16}:                {bench_filters(shape):6.2f}")
     print(f"  confusion: set_matrix 10×10:                           {bench_confusion(10):6.2f}")
+    print(f"  confusion: first set_matrix 10×10 of a new view:       {bench_first_confusion(10):6.2f}")
     app.processEvents()
 
 
