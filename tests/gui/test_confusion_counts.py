@@ -1,0 +1,67 @@
+"""The confusion matrix's counts are painted in their cells (one item draws them all), and only where they fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from dlstudio.gui.plots.confusion import ConfusionView
+
+
+def _digits_matrix() -> list[list[int]]:
+    matrix = np.diag(np.full(10, 30))
+    matrix[3, 8] = 12
+    matrix[7, 1] = 1
+    return matrix.tolist()
+
+
+@pytest.fixture
+def confusion(qtbot) -> ConfusionView:
+    view = ConfusionView()
+    qtbot.addWidget(view)
+    view.resize(460, 440)
+    view.show()
+    qtbot.waitExposed(view)
+    return view
+
+
+def _text_pixels(view: ConfusionView, true: int, predicted: int) -> int:
+    """Pixels inside a cell (its middle half) that are not the cell's own colour: the strokes of its count."""
+    image = view.viewport().grab().toImage()
+    centre = view.cell_point(true, predicted)
+    half = abs(view.cell_point(true, predicted + 1).x() - centre.x()) // 4
+    fill = view.image()[true, predicted][:3].astype(int)
+    strokes = 0
+    for x in range(centre.x() - half, centre.x() + half + 1):
+        for y in range(centre.y() - half, centre.y() + half + 1):
+            colour = image.pixelColor(x, y)
+            if np.abs(np.array([colour.red(), colour.green(), colour.blue()]) - fill).max() > 60:
+                strokes += 1
+    return strokes
+
+
+def test_each_count_is_painted_in_its_cell(confusion: ConfusionView) -> None:
+    confusion.set_matrix(_digits_matrix(), [str(i) for i in range(10)])
+    QApplication.processEvents()
+    assert confusion.count_texts()[3][8] == "12"
+    assert _text_pixels(confusion, 3, 8) > 10  # "12" on the red mistake cell
+    assert _text_pixels(confusion, 0, 0) > 10  # "30" on the blue diagonal
+    assert _text_pixels(confusion, 0, 5) > 5  # a muted "0"
+    # A later matrix repaints the same item with the new numbers.
+    matrix = _digits_matrix()
+    matrix[3][8] = 0
+    confusion.set_matrix(matrix, [str(i) for i in range(10)])
+    QApplication.processEvents()
+    assert confusion.count_texts()[3][8] == "0"
+
+
+def test_no_counts_where_they_would_not_fit(qtbot, confusion: ConfusionView) -> None:
+    confusion.set_matrix(np.eye(20, dtype=int).tolist(), [f"class {i}" for i in range(20)])
+    QApplication.processEvents()
+    assert confusion.count_texts() == [] and _text_pixels(confusion, 0, 0) == 0
+    confusion.set_matrix(_digits_matrix(), [str(i) for i in range(10)])
+    confusion.resize(170, 160)  # cells of about 8 px: narrower than "30"
+    qtbot.waitUntil(lambda: abs(confusion.cell_point(0, 1).x() - confusion.cell_point(0, 0).x()) < 12, timeout=1000)
+    QApplication.processEvents()
+    assert _text_pixels(confusion, 0, 0) == 0
