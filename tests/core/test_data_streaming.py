@@ -3,6 +3,7 @@ skipped and reported without stopping the epoch, exact resume, and one run with 
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -150,3 +151,20 @@ def test_training_with_a_worker_process(tmp_path: Path) -> None:
     assert result.status == "completed" and len(result.history) == 2
     assert any(entry.path.endswith("broken.png") for entry in data.skipped)
     assert time.perf_counter() - started < 10  # the worker starts once; it persists across epochs
+
+
+def test_loss_and_accuracy_count_only_the_files_that_decoded(tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "images")  # 24 readable images and broken.png, which streaming meets in batches
+    in_memory = prepare_data(settings(root), REQUIREMENTS, stream_threshold_bytes=NEVER_STREAM)
+    data = streamed(root)
+    assert len(data.train) == 25 and len(in_memory.train) == 24
+    net = model()
+    expected = Trainer(copy.deepcopy(net), in_memory, config()).evaluate("train")
+    loss, accuracy, confusion = Trainer(copy.deepcopy(net), data, config()).evaluate("train")
+    assert loss == pytest.approx(expected[0], rel=1e-5) and accuracy == pytest.approx(expected[1])
+    assert sum(map(sum, confusion)) == 24  # type: ignore[arg-type]
+    # Training with a learning rate too small to move the weights: the epoch's figures are the same averages.
+    trainer = Trainer(copy.deepcopy(net), data, config(learning_rate=1e-8, momentum=0.0, epochs=1, optimizer="sgd"))
+    epoch = trainer.fit().history[0]
+    assert epoch.train_loss == pytest.approx(expected[0], rel=1e-4)
+    assert epoch.train_accuracy == pytest.approx(expected[1])

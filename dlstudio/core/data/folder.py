@@ -40,7 +40,8 @@ def fit_pil_image(image: Any, channels: int, height: int, width: int) -> np.ndar
     image = image.convert(_MODES[channels])
     if image.size != (width, height):
         image = image.resize((width, height), Image.Resampling.BILINEAR)
-    array = np.asarray(image, dtype=np.uint8)
+    # A copy: np.asarray gives a read-only view of Pillow's buffer, which torch.from_numpy warns about.
+    array = np.array(image, dtype=np.uint8)
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 

@@ -273,11 +273,15 @@ class Trainer:
             losses = position["losses"].to(device)
             correct = position["correct"].to(device)
             first = int(position["batch"])
+            # Checkpoints written before the sizes were kept: every batch counted as full.
+            sizes = list(position.get("sizes") or _full_batch_sizes(n, size))
         else:
             permutation = torch.randperm(n, generator=self.shuffle_generator)
             losses = torch.zeros(batches, device=device)
             correct = torch.zeros((), dtype=torch.int64, device=device)
             first = 0
+            # Samples each batch really trained on: a streamed batch loses the files that fail to decode.
+            sizes = [0] * batches
         self.model.train()
         forward, optimizer, schedule, scaler = self._forward, self.optimizer, self.schedule, self.scaler
         augment = self.data.augmentation if self.data.augmentation.enabled else None
@@ -289,7 +293,7 @@ class Trainer:
             # In memory: slices of the stored tensors. Streaming: decoded by workers, in the same order.
             for b, x, y in train.batches(permutation, first, size):
                 if control.pending and not self._obey_control():
-                    self._position = self._where(epoch, b, permutation, losses, correct)
+                    self._position = self._where(epoch, b, permutation, losses, correct, sizes)
                     raise _Stopped
                 # While -1, an interrupt would find a half-done step: nothing resumable to save.
                 self._next_batch = -1
@@ -309,6 +313,7 @@ class Trainer:
                 schedule.batch_step()
                 loss = loss.detach()
                 losses[b] = loss
+                sizes[b] = len(y)
                 if classify:
                     correct += (output.detach().argmax(1) == y).sum()
                 self._next_batch = b + 1
@@ -320,24 +325,24 @@ class Trainer:
                     self._check_finite(losses, b + 1 - NAN_CHECK_EVERY, b + 1, epoch)
         except KeyboardInterrupt:
             if self._next_batch >= 0:
-                self._position = self._where(epoch, self._next_batch, permutation, losses, correct)
+                self._position = self._where(epoch, self._next_batch, permutation, losses, correct, sizes)
             raise
         finally:
             self._next_batch = -1
         self._check_finite(losses, first, batches, epoch)
         seconds = time.perf_counter() - started
-        sizes = torch.full((batches,), float(size), device=device)
-        sizes[-1] = n - size * (batches - 1)
-        train_loss = float((losses * sizes).sum()) / n
-        accuracy = float(correct) / n if classify else None
-        return train_loss, accuracy, seconds, n - min(n, first * size)
+        trained = max(1, sum(sizes))
+        weights = torch.tensor(sizes, dtype=losses.dtype, device=device)
+        train_loss = float((losses * weights).sum()) / trained
+        accuracy = float(correct) / trained if classify else None
+        return train_loss, accuracy, seconds, sum(sizes[first:])
 
     @staticmethod
     def _where(epoch: int, batch: int, permutation: torch.Tensor, losses: torch.Tensor,
-               correct: torch.Tensor) -> dict[str, Any]:
+               correct: torch.Tensor, sizes: list[int]) -> dict[str, Any]:
         """Where an epoch stands between batches, so that resuming continues it exactly."""
         return {"epoch": epoch, "batch": batch, "permutation": permutation.cpu(), "losses": losses.cpu(),
-                "correct": correct.cpu()}
+                "correct": correct.cpu(), "sizes": list(sizes)}
 
     def _obey_control(self) -> bool:
         """Wait while paused; False when a stop was requested."""
@@ -371,6 +376,7 @@ class Trainer:
         if n == 0:
             return None, None, None
         classes = len(self.data.class_names)
+        evaluated = 0  # below n when streamed files fail to decode: they are skipped, not counted
         loss_sum = torch.zeros((), device=self.device)
         confusion = torch.zeros(classes * classes, dtype=torch.int64, device=self.device) if self._classify else None
         was_training = self.model.training
@@ -380,18 +386,26 @@ class Trainer:
                 with self._autocast():
                     output = self._forward(x)
                 loss_sum += self._loss(output, x, y, reduction="sum")
+                evaluated += len(y)
                 if confusion is not None:
                     confusion += torch.bincount(y * classes + output.argmax(1), minlength=classes * classes)
         self.model.train(was_training)
+        if evaluated == 0:
+            return None, None, None
         if not self._classify:
-            elements = n * math.prod(self.data.sample_shape)
+            elements = evaluated * math.prod(self.data.sample_shape)
             return float(loss_sum) / elements, None, None
         matrix = confusion.view(classes, classes).cpu()  # type: ignore[union-attr]
-        return float(loss_sum) / n, float(matrix.diagonal().sum()) / n, matrix.tolist()
+        return float(loss_sum) / evaluated, float(matrix.diagonal().sum()) / evaluated, matrix.tolist()
 
     def _dispatch(self, hook: str, *args: Any) -> None:
         for callback in self._hooks[hook]:
             getattr(callback, hook)(self, *args)
+
+
+def _full_batch_sizes(n: int, size: int) -> list[int]:
+    """Batch sizes of an epoch of ``n`` samples in batches of ``size`` when no sample is lost."""
+    return [min(size, n - start) for start in range(0, n, size)]
 
 
 def fit(model: torch.nn.Module, data: PreparedData, config: TrainConfig, callbacks: Iterable[Callback] = (), *,
