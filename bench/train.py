@@ -445,6 +445,9 @@ def main() -> None:
         print(f"GUI: offscreen ({os.environ.get('QT_QPA_PLATFORM')}); idle event-loop delay (10 ms probe, "
               f"{len(idle)} samples): p50 {_percentile(idle, 0.5) * 1e3:.1f} ms, "
               f"p99 {_percentile(idle, 0.99) * 1e3:.1f} ms, max {max(idle, default=0.0) * 1e3:.1f} ms")
+    for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+        if samples < batch_size * CHUNKS_PER_EPOCH:  # every chunk needs a batch of its own
+            parser.error(f"{samples} samples make fewer than {CHUNKS_PER_EPOCH} batches of {batch_size}")
     for template in args.models.split(","):
         for batch_size in (int(b) for b in args.batch_sizes.split(",")):
             notes: dict[str, str] = {}
