@@ -260,6 +260,42 @@ def test_dream_runs_updates_and_stops_on_request(qtbot, session, tmp_path, monke
         assert saved.mode == "L"
 
 
+def test_the_default_channel_is_the_most_responsive_and_a_pick_stays(qtbot, session):
+    import torch
+
+    from dlstudio.core.inspect import most_responsive_channel
+
+    model, normalization = session.trained.model, session.trained.normalization
+    with torch.no_grad():  # conv1's channel 0 never fires after relu1: a dream of it would stay noise
+        model.conv1.weight[0] = 0.0
+        model.conv1.bias[0] = -1.0
+    expected = {node_id: most_responsive_channel(model, node_id, normalization) for node_id in ("relu1", "conv1")}
+    assert 0 not in expected.values()
+    view = DreamView(session)
+    found = []
+    view.default_channel_found.connect(lambda node_id, channel: found.append((node_id, channel)))
+    shown(qtbot, view)
+    qtbot.waitUntil(lambda: bool(found), timeout=TIMEOUT)
+    assert found == [("relu1", expected["relu1"])]  # the last layer with image output, as before
+    assert view._layer_box.currentData() == "relu1" and view._channel_spin.value() == expected["relu1"]
+    # The person picks another channel with the keyboard; it stays across a layer change and a mode change.
+    view._channel_spin.setFocus()
+    key = Qt.Key.Key_Down if expected["relu1"] == view._channel_spin.maximum() else Qt.Key.Key_Up
+    QTest.keyClick(view._channel_spin, key)
+    picked = view._channel_spin.value()
+    assert picked != expected["relu1"]
+    with qtbot.waitSignal(view.default_channel_found, timeout=TIMEOUT) as conv1_found:
+        view.configure(node_id="conv1", channel=0)  # picked before conv1's default is known
+    assert conv1_found.args == ["conv1", expected["conv1"]] and view._channel_spin.value() == 0
+    view.show_node("relu1")
+    assert view._channel_spin.value() == picked
+    view.configure(mode="deep-dream")
+    assert view._channel_spin.value() == view._channel_spin.minimum()  # DeepDream: the whole layer
+    view.configure(mode="maximize")
+    assert view._channel_spin.value() == picked
+    assert len(found) == 2  # each layer searched once
+
+
 def test_deep_dream_changes_the_current_image_and_finishes(qtbot, session):
     view = shown(qtbot, DreamView(session))
     qtbot.waitUntil(lambda: view._start.isEnabled(), timeout=TIMEOUT)

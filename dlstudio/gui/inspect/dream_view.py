@@ -3,7 +3,10 @@ layer sees in the current image (DeepDream over several octaves), and watch it e
 
 The core generators run in ``session.submit``; each step is checked for a
 stop request and reported (throttled to ~20 per second) as a numpy copy, so
-the image evolves live and Stop ends the run within one step.
+the image evolves live and Stop ends the run within one step. The channel
+offered first for a layer is its most responsive one (a dead channel 0 would
+dream noise), found by one forward pass on the worker; once the person picks
+a channel for a layer, that pick stays.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from dlstudio.gui.worker import BackgroundTask
 MAXIMIZE = "maximize"
 DEEP_DREAM = "deep-dream"
 _DREAM = "dream"
+_CHANNEL = "channel"
 # Saved PNGs are enlarged (whole pixels, nearest neighbour) until the longer side is at least this long.
 SAVE_MIN_SIZE = 512
 # Per mode: default steps (total / per octave) and default step size ("strength").
@@ -67,20 +71,34 @@ def run_dream(context: Any, trained: Any, mode: str, node_id: str, channel: int 
     return payload
 
 
+def responsive_channel(context: Any, trained: Any, node_id: str) -> int:
+    """The channel of ``node_id`` with the largest mean activation on a dream's starting noise (worker thread)."""
+    from dlstudio.core.inspect import most_responsive_channel
+
+    context.check()
+    return most_responsive_channel(trained.model, node_id, trained.normalization)
+
+
 class DreamView(SessionView):
     """Controls and the evolving image of a dream on the session's model.
 
     ``image_updated(step)`` follows each shown step; ``dream_ended(outcome)``
-    is "finished", "stopped" or "failed".
+    is "finished", "stopped" or "failed"; ``default_channel_found(node_id,
+    channel)`` follows each layer's most responsive channel becoming known.
     """
 
     image_updated = Signal(int)
     dream_ended = Signal(str)
+    default_channel_found = Signal(str, int)
 
     def __init__(self, session: ModelSession, parent: QWidget | None = None) -> None:
         super().__init__(session, parent)
         self._task: BackgroundTask | None = None
         self._current: dict[str, Any] | None = None
+        # Per layer: the most responsive channel once known, and the channel the person picked (kept over the other).
+        self._default_channels: dict[str, int] = {}
+        self._chosen_channels: dict[str, int] = {}
+        self._setting_channel = False  # True while the view, not the person, moves the channel spin box
 
         self._mode_box = QComboBox()
         self._mode_box.addItem("Maximize a channel (from noise)", MAXIMIZE)
@@ -93,7 +111,9 @@ class DreamView(SessionView):
         self._layer_box.currentIndexChanged.connect(self._on_layer_changed)
         self._channel_spin = QSpinBox()
         self._channel_spin.setSpecialValueText("all")
-        self._channel_spin.setToolTip("The channel (or unit) to excite; “all” uses the whole layer")
+        self._channel_spin.setToolTip("The channel (or unit) to excite; “all” uses the whole layer. The first "
+                                      "offered is the one that fires most on noise")
+        self._channel_spin.valueChanged.connect(self._on_channel_changed)
         self._steps_spin = QSpinBox()
         self._steps_spin.setRange(1, 100_000)
         self._octaves_spin = QSpinBox()
@@ -180,6 +200,8 @@ class DreamView(SessionView):
             self._channel_spin.setValue(self._channel_spin.minimum())
         elif channel >= 0:
             self._channel_spin.setValue(channel)
+        if channel != -1:  # a pick even when the spin box showed that value already (no valueChanged then)
+            self._on_channel_changed(self._channel_spin.value())
         if steps is not None:
             self._steps_spin.setValue(steps)
         if octaves is not None:
@@ -205,6 +227,8 @@ class DreamView(SessionView):
             return None
         self._set_note("")
         channel = self._channel_spin.value()
+        if mode == MAXIMIZE:  # dreamed with: a default found later must not replace it
+            self._chosen_channels.setdefault(str(self._layer_box.currentData()), channel)
         self._progress.setText("Starting…")
         self._task = self.request(
             _DREAM, run_dream, mode, str(self._layer_box.currentData()),
@@ -270,6 +294,8 @@ class DreamView(SessionView):
 
     def _on_loading(self) -> None:
         self._forget_task()
+        self._default_channels.clear()
+        self._chosen_channels.clear()
         self._layer_box.clear()
         self._current = None
         self._image.set_placeholder("Loading the model…")
@@ -311,6 +337,8 @@ class DreamView(SessionView):
         self.dream_ended.emit("failed")
 
     def _on_request_cancelled(self) -> None:
+        if self.sender() is not self._task:  # a channel search, not the dream
+            return
         step = self._current["step"] if self._current else 0
         self._progress.setText(f"Stopped at step {step}")
         self.dream_ended.emit("stopped")
@@ -349,8 +377,7 @@ class DreamView(SessionView):
         self._octaves_label.setVisible(deep)
         self._steps_label.setText("Steps per octave" if deep else "Steps")
         self._apply_defaults(mode)
-        # DeepDream amplifies the whole layer by default; maximizing needs one channel to mean something.
-        self._channel_spin.setValue(self._channel_spin.minimum() if deep else max(0, self._channel_spin.value()))
+        self._set_channel(self._channel_for(self._layer_box.currentData()))
 
     def _apply_defaults(self, mode: str) -> None:
         steps, strength = _DEFAULTS[mode]
@@ -358,11 +385,47 @@ class DreamView(SessionView):
         self._strength_spin.setValue(strength)
 
     def _on_layer_changed(self, _index: int = -1) -> None:
-        output = self.output(str(self._layer_box.currentData()))
+        node_id = self._layer_box.currentData()
+        output = self.output(str(node_id))
         channels = output.channels if output is not None else 1
+        self._setting_channel = True
         # The lowest value is "all": -1 never reaches the core (it becomes None).
         self._channel_spin.setRange(-1, max(0, channels - 1))
-        self._channel_spin.setValue(0 if channels else -1)
+        self._setting_channel = False
+        self._set_channel(self._channel_for(node_id))
+        if (node_id is not None and node_id not in self._default_channels and node_id not in self._chosen_channels
+                and self.session.is_loaded and len(self.session.trained.input_shape) == 3):
+            self.request(_CHANNEL, responsive_channel, str(node_id),
+                         on_finished=lambda channel, node_id=str(node_id): self._on_default_channel(node_id, channel),
+                         on_failed=self._on_default_channel_failed)
+
+    def _channel_for(self, node_id: Any) -> int:
+        """-1 ("all") for DeepDream, which amplifies the whole layer; else the person's pick for the layer, or its
+        most responsive channel (0 until that is known): maximizing needs one channel to mean something."""
+        if self._mode_box.currentData() == DEEP_DREAM:
+            return -1
+        if node_id is None:
+            return 0
+        return self._chosen_channels.get(node_id, self._default_channels.get(node_id, 0))
+
+    def _set_channel(self, channel: int) -> None:
+        self._setting_channel = True
+        self._channel_spin.setValue(channel)
+        self._setting_channel = False
+
+    def _on_channel_changed(self, channel: int) -> None:
+        node_id = self._layer_box.currentData()
+        if not self._setting_channel and node_id is not None and self._mode_box.currentData() == MAXIMIZE:
+            self._chosen_channels[node_id] = channel
+
+    def _on_default_channel(self, node_id: str, channel: int) -> None:
+        self._default_channels[node_id] = channel
+        if node_id == self._layer_box.currentData():
+            self._set_channel(self._channel_for(node_id))
+        self.default_channel_found.emit(node_id, channel)
+
+    def _on_default_channel_failed(self, _message: str) -> None:
+        """No default found (the layer cannot be reached from noise, say): channel 0 stays; a dream would say why."""
 
     def _update_buttons(self) -> None:
         running = self.is_running()
