@@ -1,4 +1,5 @@
-"""The confusion matrix's counts are painted in their cells (one item draws them all), and only where they fit."""
+"""The confusion matrix in the Metrics dock: counts painted in their cells (one item draws them all, only where
+they fit), class names beside their rows however wide the dock."""
 
 from __future__ import annotations
 
@@ -65,3 +66,15 @@ def test_no_counts_where_they_would_not_fit(qtbot, confusion: ConfusionView) -> 
     qtbot.waitUntil(lambda: abs(confusion.cell_point(0, 1).x() - confusion.cell_point(0, 0).x()) < 12, timeout=1000)
     QApplication.processEvents()
     assert _text_pixels(confusion, 0, 0) == 0
+
+
+def test_in_a_wide_short_dock_the_class_names_stay_beside_their_rows(qtbot, confusion: ConfusionView) -> None:
+    confusion.set_matrix(_digits_matrix(), [str(i) for i in range(10)])
+    confusion.resize(960, 260)  # the Metrics dock at the bottom of the window
+    qtbot.waitUntil(lambda: confusion._plot.width() < 500, timeout=1000)
+    QApplication.processEvents()
+    cells = confusion._image.sceneBoundingRect()
+    names = confusion._plot.getAxis("left").sceneBoundingRect()
+    assert cells.height() > 150  # the cells use the height
+    # Were ~400 px apart (the names at the far left of the dock); a title wider than the cells leaves some room.
+    assert 0 <= cells.left() - names.right() < 60

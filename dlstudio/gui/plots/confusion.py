@@ -119,6 +119,9 @@ class ConfusionView(QWidget):
         self._plot.addItem(self._image)
         self._counts_item = _CellCounts()
         self._plot.addItem(self._counts_item)
+        # The cells are square, so in a wide, short dock the matrix is narrower than the plot: the plot is
+        # held to the matrix's width, which keeps the class names beside their rows, not at the far left.
+        self._plot.vb.sigResized.connect(self._on_view_resized)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._canvas)
@@ -250,6 +253,14 @@ class ConfusionView(QWidget):
         set_axis_label(self._plot, "left", "true class", self._colours)
         set_axis_label(self._plot, "bottom", "predicted class", self._colours)
         self._redraw()
+
+    def _on_view_resized(self) -> None:
+        view = self._plot.vb
+        around = self._plot.width() - view.width()  # the axes and margins beside the cells
+        title = self._plot.titleLabel.item.boundingRect().width()
+        width = math.ceil(max(around + view.height(), title + 16))
+        if abs(self._plot.maximumWidth() - width) > 1:
+            self._plot.setMaximumWidth(width)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.MouseMove and watched is self._canvas.viewport():
