@@ -5,6 +5,10 @@ Fed from the training worker's signals: ``add_batches`` with a chunk of
 appended to numpy buffers and drawn by a timer at most ~30 times a second,
 however fast it arrives, with ``setData`` on items created once
 (design.md §6).
+
+The three plots stand side by side in a short view (the Metrics dock is often
+250-350 px high) and stacked in a tall one; one legend for all of them sits
+beside the plots, never over their data.
 """
 
 from __future__ import annotations
