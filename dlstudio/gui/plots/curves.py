@@ -35,6 +35,11 @@ from dlstudio.gui.plots.style import (
 
 # A redraw at most every 33 ms (~30 Hz): enough for smooth curves, cheap for the GUI thread.
 REDRAW_INTERVAL_MS = 33
+# When data leaves a plot's range, the new one has this much room (a share of the data's span) on both sides;
+# after an epoch a range is tightened only when it is this many times the data's span. A range change repaints
+# the plot and re-renders its axes (~10 ms), so it should not happen every time the loss reaches a new low.
+GROW_ROOM = 0.15
+LOOSE_RANGE = 1.6
 # Weight of the past in the per-batch loss average (about the last 10 batches), bias-corrected at the start.
 SMOOTHING = 0.9
 _EPOCH_SERIES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "learning_rate")
@@ -200,10 +205,16 @@ class CurvesView(QWidget):
         # One legend for all three plots, in a column beside them: train and validation have the same colours
         # in loss and accuracy, and a legend floating in a plot covered its curves once the dock was short.
         self._legend = _SideLegend()
+        # The per-batch curve is two items: the epoch in progress, redrawn with every report, and the epochs
+        # before it, set once an epoch. Only the first one's area is repainted then (a whole curve across
+        # 15 epochs repainted the plot's width for each new point: twice the cost).
         self._batch_curve = self._loss_plot.plot()
-        # Long runs: draw the per-batch curve decimated to the pixels in view.
-        self._batch_curve.setDownsampling(auto=True, method="peak")
-        self._batch_curve.setClipToView(True)
+        self._batch_history = self._loss_plot.plot()
+        self._history_end = 0  # how many points of the buffer the history item holds
+        for item in (self._batch_curve, self._batch_history):
+            # Long runs: draw the per-batch curve decimated to the pixels in view.
+            item.setDownsampling(auto=True, method="peak")
+            item.setClipToView(True)
         self._epoch_curves = {
             "train_loss": self._loss_plot.plot(),
             "val_loss": self._loss_plot.plot(),
@@ -329,13 +340,28 @@ class CurvesView(QWidget):
         self._dirty = False
         self._last_redraw = time.monotonic()
         self.redraw_count += 1
-        self._batch_curve.setData(*self._batches.view())
+        self._draw_batches()
         if self._epochs_dirty:
             # Setting unchanged data would still repaint the accuracy and learning-rate plots on every redraw.
             self._epochs_dirty = False
             for key, curve in self._epoch_curves.items():
                 curve.setData(*self._epochs[key].view())
         self._fit_ranges()
+
+    def _draw_batches(self) -> None:
+        """Set the per-batch items: the history only when an epoch was completed (or the run went back)."""
+        xs, ys = self._batches.view()
+        if not len(xs):
+            history_end = 0
+        else:
+            # Points of epochs before the one in progress: x up to its start (epoch k's last batch sits at k).
+            current_start = math.ceil(float(xs[-1])) - 1
+            history_end = int(np.searchsorted(xs, current_start, side="right"))
+        if history_end != self._history_end or history_end == 0:
+            self._history_end = history_end
+            self._batch_history.setData(xs[:history_end], ys[:history_end])
+        start = max(0, history_end - 1)  # the current epoch's line starts at the history's last point
+        self._batch_curve.setData(xs[start:], ys[start:])
 
     def _fit_ranges(self) -> None:
         """Keep every curve in view; change a range only when data leaves it, or refit after an epoch.
@@ -364,8 +390,14 @@ class CurvesView(QWidget):
             low = min(float(value.min()) for value in present)
             high = max(float(value.max()) for value in present)
             current = self._ranges.get(name)
-            if refit or current is None or low < current[0] or high > current[1]:
-                self._set_range(name, _padded(low, high, name == "accuracy"), exact=False)
+            percent = name == "accuracy"
+            if current is None:
+                self._set_range(name, _padded(low, high, percent), exact=False)
+            elif low < current[0] or high > current[1]:
+                # A new range repaints the whole plot and its axes (~10 ms): leave room to grow into.
+                self._set_range(name, _padded(low, high, percent, room=GROW_ROOM), exact=False)
+            elif refit and current[1] - current[0] > LOOSE_RANGE * (high - low):
+                self._set_range(name, _padded(low, high, percent), exact=False)
 
     def _set_range(self, name: str, span: tuple[float, float], exact: bool) -> None:
         if self._ranges.get(name) == span:
@@ -379,15 +411,22 @@ class CurvesView(QWidget):
 
     def point_count(self) -> dict[str, int]:
         """Points drawn per curve (``batch``, ``train_loss``... ``learning_rate``) and ``overlays`` (runs shown)."""
-        counts = {"batch": _drawn(self._batch_curve)}
+        current = _drawn(self._batch_curve)
+        shared = 1 if self._history_end and current else 0  # the current epoch's line starts at the history's end
+        counts = {"batch": _drawn(self._batch_history) + current - shared}
         counts.update({key: _drawn(curve) for key, curve in self._epoch_curves.items()})
         counts["overlays"] = sum(1 for overlay in self._overlays if overlay.name is not None)
         return counts
 
     def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """The (x, y) drawn for one curve: ``batch`` (smoothed), ``train_loss``... ``learning_rate`` (copies)."""
-        item = self._batch_curve if name == "batch" else self._epoch_curves[name]
-        x, y = item.getOriginalDataset()
+        if name == "batch":
+            drawn = [item.getOriginalDataset() for item in (self._batch_history, self._batch_curve)]
+            parts = [(x, y) if not index or not self._history_end else (x[1:], y[1:])
+                     for index, (x, y) in enumerate(drawn) if x is not None]
+            return (np.concatenate([x for x, _ in parts]) if parts else np.empty(0),
+                    np.concatenate([y for _, y in parts]) if parts else np.empty(0))
+        x, y = self._epoch_curves[name].getOriginalDataset()
         return (np.empty(0), np.empty(0)) if x is None else (np.array(x), np.array(y))
 
     def overlay_names(self) -> list[str]:
@@ -499,7 +538,8 @@ class CurvesView(QWidget):
         set_axis_label(self._lr_plot, "left", "lr", colours)
         self._set_x_label()
         self._set_titles()
-        self._batch_curve.setPen(pg.mkPen(colours.batch, width=1))
+        for item in (self._batch_curve, self._batch_history):
+            item.setPen(pg.mkPen(colours.batch, width=1))
         for key, curve in self._epoch_curves.items():
             colour = (colours.learning_rate if key == "learning_rate"
                       else colours.validation if key.startswith("val") else colours.train)
@@ -518,7 +558,8 @@ class CurvesView(QWidget):
     def _on_legend_sample_clicked(self, item: pg.PlotDataItem) -> None:
         """A click on a legend entry showed or hid its loss curve: the accuracy curve of that name follows."""
         partners = {self._epoch_curves["train_loss"]: (self._epoch_curves["train_accuracy"],),
-                    self._epoch_curves["val_loss"]: (self._epoch_curves["val_accuracy"],)}
+                    self._epoch_curves["val_loss"]: (self._epoch_curves["val_accuracy"],),
+                    self._batch_curve: (self._batch_history,)}
         for overlay in self._overlays:
             partners[overlay.val_loss] = (overlay.train_loss, overlay.val_accuracy)
         for partner in partners.get(item, ()):
@@ -530,9 +571,9 @@ class CurvesView(QWidget):
         super().changeEvent(event)
 
 
-def _padded(low: float, high: float, percent: bool) -> tuple[float, float]:
-    """The range ``low..high`` with 5% room on both sides (accuracy stays within 0..100)."""
-    room = 0.05 * (high - low) or 0.05 * abs(high) or 0.5
+def _padded(low: float, high: float, percent: bool, room: float = 0.05) -> tuple[float, float]:
+    """The range ``low..high`` with ``room`` (a share of it) on both sides (accuracy stays within 0..100)."""
+    room = room * (high - low) or room * abs(high) or 0.5
     low, high = low - room, high + room
     return (max(0.0, low), min(100.0, high)) if percent else (low, high)
 
