@@ -43,6 +43,9 @@ LABEL_ROOM = 80.0
 SAVE_CHOICE, DISCARD_CHOICE, CANCEL_CHOICE = "save", "discard", "cancel"
 STOP_AND_CLOSE_CHOICE, KEEP_TRAINING_CHOICE = "stop", "keep"
 LOCKED_MESSAGE = "Training — editing is locked"
+# Saved dock arrangements carry this number; bump it when docks are added, removed or regrouped, so that an
+# arrangement saved by an older version is dropped for the new default instead of half-applied.
+LAYOUT_VERSION = 2
 
 
 class MainWindow(QMainWindow):
@@ -125,6 +128,7 @@ class MainWindow(QMainWindow):
         self._create_menus()
         self._create_toolbar()
         self.set_project(self.project)
+        self._default_state = self.saveState(LAYOUT_VERSION)  # for View > Reset Layout
         self._restore_window_state()
         self.set_theme(self.theme)
 
@@ -225,6 +229,10 @@ class MainWindow(QMainWindow):
         view_menu.addActions([self.data_dock.toggleViewAction(), self.training_dock.toggleViewAction(),
                               self.metrics_dock.toggleViewAction(), self.runs_dock.toggleViewAction(),
                               self.inspect_dock.toggleViewAction()])
+        view_menu.addSeparator()
+        reset_layout = view_menu.addAction("&Reset Layout")
+        reset_layout.setToolTip("Put every panel back where it was on first launch")
+        reset_layout.triggered.connect(self.reset_layout)
 
         training_menu = bar.addMenu("&Training")
         training_menu.addActions(self.training.actions)
@@ -556,7 +564,11 @@ class MainWindow(QMainWindow):
             self.resize(1400, 900)
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
-            self.restoreState(state)
+            self.restoreState(state, LAYOUT_VERSION)  # refused (default kept) when saved by another layout
+
+    def reset_layout(self) -> None:
+        """Every dock back to its first-launch place, size and visibility."""
+        self.restoreState(self._default_state, LAYOUT_VERSION)
 
     def recent_files(self) -> list[str]:
         value = self.settings.value("recent_files", [])
@@ -607,7 +619,7 @@ class MainWindow(QMainWindow):
         self.inspect.shut_down()
         self.data_panel.cancel_loading()
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
         event.accept()
 
     def showEvent(self, event: QShowEvent) -> None:

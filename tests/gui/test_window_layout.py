@@ -1,0 +1,38 @@
+"""The dock arrangement: remembered between launches, refused when saved by another layout, reset on request."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMenu
+
+from dlstudio.gui.main_window import LAYOUT_VERSION
+
+
+def _view_menu_action(window, text: str):
+    for action in window.menuBar().actions():
+        menu = action.menu()
+        if isinstance(menu, QMenu) and action.text() == "&View":
+            return next(item for item in menu.actions() if item.text() == text)
+    raise AssertionError("no View menu")
+
+
+def test_reset_layout_puts_moved_and_hidden_docks_back(make_window) -> None:
+    window = make_window()
+    assert window.runs_dock.isVisible() and not window.metrics_dock.isFloating()
+    window.runs_dock.close()
+    window.metrics_dock.setFloating(True)
+    _view_menu_action(window, "&Reset Layout").trigger()
+    assert window.runs_dock.isVisible()
+    assert not window.metrics_dock.isFloating()
+
+
+def test_an_arrangement_is_remembered_but_one_from_another_layout_version_is_not(make_window) -> None:
+    window = make_window()
+    window.runs_dock.close()
+    window.close()  # saves the arrangement
+    assert not make_window().runs_dock.isVisible()
+
+    other = make_window()
+    other.runs_dock.close()
+    QSettings().setValue("window/state", other.saveState(LAYOUT_VERSION - 1))
+    assert make_window().runs_dock.isVisible()
