@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QScrollArea, QSizePolicy, QToolButton, QToolTip, QVBoxLayout, QWidget,
 )
 
-from dlstudio.core.project import DATA_SETTINGS, Project
+from dlstudio.core.project import DATA_SETTINGS, Project, input_shape
 from dlstudio.gui.settings_form import SettingsForm
 from dlstudio.gui.worker import BackgroundTask, TaskContext, run_task
 
@@ -737,8 +737,7 @@ class DataPanel(QWidget):
         self.warning_label.setText("\n".join(f"• {w}" for w in warnings) if len(warnings) > 1 else "".join(warnings))
         self._style_message(self.warning_label, _WARNING_COLORS)
         self.warning_label.setVisible(bool(warnings))
-        self.normalization_label.setText(self._normalization_text(preview))
-        self.normalization_label.setVisible(bool(self.normalization_label.text()))
+        self.show_normalization()
         self._show_skipped(preview.skipped if preview is not None else [])
         if preview is not None:
             self.preview_shown.emit(preview)
@@ -756,18 +755,35 @@ class DataPanel(QWidget):
         state = "augmented" if self.augmented_box.isChecked() else "raw pixels"
         return f"{how} · {width}×{height} {colour} · {state}"
 
+    def show_normalization(self) -> None:
+        """Show the normalization line again (the preview's statistics, and whether the project's still hold)."""
+        self.normalization_label.setText(self._normalization_text(self.preview))
+        self.normalization_label.setVisible(bool(self.normalization_label.text()))
+
     def _normalization_text(self, preview: Any) -> str:
         if preview is None or preview.normalization is None:
             return ""
         mean, std = preview.normalization.mean, preview.normalization.std
         if len(mean) > 4:
-            return f"Normalized per feature ({len(mean)}) with the training split's mean and std."
+            return f"Normalized per feature ({len(mean)}) with the training split's mean and std. {self._stored_text()}"
 
         def numbers(values: tuple[float, ...]) -> str:
             text = ", ".join(f"{v:.3f}" for v in values)
             return text if len(values) == 1 else f"({text})"
 
-        return f"Normalized with the training split's mean {numbers(mean)} and std {numbers(std)}."
+        return (f"Normalized with the training split's mean {numbers(mean)} and std {numbers(std)}. "
+                f"{self._stored_text()}")
+
+    def _stored_text(self) -> str:
+        """Where the project's own statistics stand: not yet computed, from which run, or out of date and why."""
+        stored = self.project.normalization if self.project is not None else None
+        if stored is None:
+            return "Stored in the project when training starts."
+        run = Path(stored.run).name
+        reason = stored.stale_reason(self.project.data, input_shape(self.project.graph))
+        if reason:
+            return f"The project's statistics from run {run} are out of date ({reason}); training computes new ones."
+        return f"Stored in the project from run {run}."
 
     def _show_skipped(self, skipped: list[Any]) -> None:
         self.skipped_list.clear()

@@ -1,9 +1,11 @@
 """The run history: past runs of the project in a sortable list; selecting several overlays their curves.
 
 Fed with ``summarize_run`` dicts (``dlstudio.core.training.runs``) by the
-owner, who also reads the selected runs' metrics for the overlays; the
-panel itself touches the disk only to delete a run the person asked to
-delete.
+owner, who also reads the selected runs' metrics for the overlays and starts
+a run the person asked to continue; the panel itself touches the disk only to
+delete a run the person asked to delete. The owner tells it when a run trains
+(:meth:`RunsPanel.set_training`): the folder of that run is being written, so
+it can be neither deleted nor continued, and no other run can be continued.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from PySide6.QtCore import QPoint, Qt, QUrl, Signal
 from PySide6.QtGui import QAction, QColor, QDesktopServices, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QMenu,
     QMessageBox,
+    QPushButton,
     QStackedLayout,
     QTreeWidget,
     QTreeWidgetItem,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -36,10 +41,17 @@ _HEADER_TIPS = ("The run's folder, named by its start time", "How the run ended"
 _RUN, _STATUS, _EPOCHS, _BEST, _TEST, _STARTED = range(len(COLUMNS))
 _RUN_DIR_ROLE = Qt.ItemDataRole.UserRole
 _SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+_RESUMABLE_ROLE = Qt.ItemDataRole.UserRole + 2
 _STATUS_TEXT = {"completed": "completed", "early_stopped": "stopped early", "stopped": "stopped",
                 "failed": "failed", "incomplete": "incomplete", "damaged": "damaged"}
 _PROBLEMS = ("failed", "damaged")
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_CONTINUE_TIP = "Train on from the run's last checkpoint (weights, optimizer and curves as they were) up to its epochs"
+_DELETE_TIP = "Delete the run's folder with its metrics and checkpoints"
+# Why a run that is not training cannot be continued, by how it ended.
+_FINISHED_REASONS = {"completed": "The run trained all its epochs.",
+                     "early_stopped": "Early stopping ended this run: more epochs did not improve it.",
+                     "damaged": "The run's files cannot be read."}
 
 
 class _RunItem(QTreeWidgetItem):
@@ -58,15 +70,19 @@ class RunsPanel(QWidget):
 
     Signals: ``selection_changed(list[str])`` with the selected run folders
     (in the list's order), ``run_deleted(str)`` after a run folder was
-    deleted from its context menu.
+    deleted, ``continue_requested(str)`` when the person asked to continue a
+    run (Continue Training button or context menu; only for a run that can be).
     """
 
     selection_changed = Signal(list)
     run_deleted = Signal(str)
+    continue_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._selected: list[str] = []
+        self._training = False
+        self._active_run: Path | None = None  # the folder a run is writing now
         self._tree = QTreeWidget()
         self._tree.setObjectName("RunsList")
         self._tree.setColumnCount(len(COLUMNS))
@@ -94,10 +110,29 @@ class RunsPanel(QWidget):
         self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._placeholder.setWordWrap(True)
         self._placeholder.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.continue_button = QPushButton("Continue Training")
+        self.continue_button.setObjectName("runs_continue")
+        self.continue_button.clicked.connect(self._on_continue_button_clicked)
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.setObjectName("runs_delete")
+        self.delete_button.clicked.connect(self._on_delete_button_clicked)
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(4, 0, 4, 4)
+        buttons.addStretch(1)
+        buttons.addWidget(self.continue_button)
+        buttons.addWidget(self.delete_button)
+        self._list_page = QWidget()
+        page_layout = QVBoxLayout(self._list_page)
+        page_layout.setContentsMargins(0, 0, 0, 0)
+        page_layout.setSpacing(4)
+        page_layout.addWidget(self._tree, 1)
+        page_layout.addLayout(buttons)
+
         self._stack = QStackedLayout(self)
         self._stack.setContentsMargins(0, 0, 0, 0)
         self._stack.addWidget(self._placeholder)
-        self._stack.addWidget(self._tree)
+        self._stack.addWidget(self._list_page)
+        self._update_buttons()
 
     # ---- API ------------------------------------------------------------------------------------------
 
@@ -113,7 +148,7 @@ class RunsPanel(QWidget):
         for item in self._items():
             item.setSelected(item.data(_RUN, _RUN_DIR_ROLE) in previous)
         self._tree.blockSignals(False)
-        self._stack.setCurrentWidget(self._tree if runs else self._placeholder)
+        self._stack.setCurrentWidget(self._list_page if runs else self._placeholder)
         self._update_selection()
 
     def runs(self) -> list[str]:
@@ -134,13 +169,57 @@ class RunsPanel(QWidget):
     def item_for(self, run_dir: str) -> QTreeWidgetItem | None:
         return next((item for item in self._items() if item.data(_RUN, _RUN_DIR_ROLE) == run_dir), None)
 
+    def set_training(self, training: bool, active_run: str | Path | None = None) -> None:
+        """Say whether a run trains now, and which folder it writes (None while it is being prepared)."""
+        self._training = training
+        self._active_run = Path(active_run).resolve() if training and active_run is not None else None
+        self._update_buttons()
+
+    def is_active(self, run_dir: str | Path) -> bool:
+        """Whether ``run_dir`` is the folder of the run training now."""
+        return self._active_run is not None and Path(run_dir).resolve() == self._active_run
+
+    def continue_blocked_reason(self, run_dir: str) -> str:
+        """Why the run cannot be continued now (one sentence for a tooltip or a message); "" when it can."""
+        if self.is_active(run_dir):
+            return "This run is training now."
+        if self._training:
+            return "Another run is training: stop it before continuing this one."
+        item = self.item_for(run_dir)
+        if item is None:
+            return "The run is not in the list."
+        if item.data(_RUN, _RESUMABLE_ROLE):
+            return ""
+        return _FINISHED_REASONS.get(str(item.data(_STATUS, _SORT_ROLE)),
+                                     "The run has no checkpoint (last.pt) to continue from.")
+
+    def delete_blocked_reason(self, run_dir: str) -> str:
+        """Why the run cannot be deleted now; "" when it can."""
+        if self.is_active(run_dir):
+            return "This run is training and writing its folder: stop it before deleting it."
+        return ""
+
+    def continue_run(self, run_dir: str) -> bool:
+        """Ask the owner to continue the run (emits continue_requested); False, and nothing emitted, if it cannot."""
+        if self.continue_blocked_reason(run_dir):
+            return False
+        self.continue_requested.emit(run_dir)
+        return True
+
     def context_menu(self, run_dir: str) -> QMenu:
-        """The menu of one run (what a right click on it opens)."""
+        """The menu of one run (what a right click on it opens); unavailable actions say why in their tooltip."""
         menu = QMenu(self)
+        menu.setToolTipsVisible(True)
+        continue_action = QAction("Continue Training", menu)
+        continue_action.triggered.connect(lambda: self.continue_run(run_dir))
+        _explain(continue_action, self.continue_blocked_reason(run_dir), _CONTINUE_TIP)
         open_action = QAction("Open Run Folder", menu)
         open_action.triggered.connect(lambda: self.open_run_folder(run_dir))
         delete_action = QAction("Delete Run…", menu)
         delete_action.triggered.connect(lambda: self.delete_run(run_dir))
+        _explain(delete_action, self.delete_blocked_reason(run_dir), _DELETE_TIP)
+        menu.addAction(continue_action)
+        menu.addSeparator()
         menu.addActions([open_action, delete_action])
         return menu
 
@@ -149,8 +228,13 @@ class RunsPanel(QWidget):
         return QDesktopServices.openUrl(QUrl.fromLocalFile(run_dir))
 
     def delete_run(self, run_dir: str, confirm: bool = True) -> bool:
-        """Delete the run folder (after asking); emits run_deleted. Returns whether it was deleted."""
+        """Delete the run folder (after asking); emits run_deleted. Returns whether it was deleted.
+
+        The folder of the run training now is refused (False), however this is called.
+        """
         name = Path(run_dir).name
+        if self.delete_blocked_reason(run_dir):
+            return False
         if confirm:
             answer = QMessageBox.question(
                 self, "Delete Run", f"Delete the run {name} with its metrics and checkpoints? This cannot be undone.",
@@ -199,6 +283,7 @@ class RunsPanel(QWidget):
         for column in (_EPOCHS, _BEST, _TEST):
             item.setTextAlignment(column, _RIGHT)
         item.setData(_RUN, _RUN_DIR_ROLE, run_dir)
+        item.setData(_RUN, _RESUMABLE_ROLE, bool(run.get("resumable")))
         message = run.get("message") or ("stopped by the user; it can be resumed" if status == "stopped" else "")
         tooltip = run_dir + (f"\n{message}" if message else "")
         for column in range(len(COLUMNS)):
@@ -213,9 +298,32 @@ class RunsPanel(QWidget):
         if selected != self._selected:
             self._selected = selected
             self.selection_changed.emit(list(selected))
+        self._update_buttons()  # also when the selection stayed: the rows' statuses may have changed
+
+    def _single_selection(self) -> str | None:
+        return self._selected[0] if len(self._selected) == 1 else None
+
+    def _update_buttons(self) -> None:
+        run_dir = self._single_selection()
+        if run_dir is None:
+            _explain(self.continue_button, "Select one run to continue it.", _CONTINUE_TIP)
+            _explain(self.delete_button, "Select one run to delete it.", _DELETE_TIP)
+            return
+        _explain(self.continue_button, self.continue_blocked_reason(run_dir), _CONTINUE_TIP)
+        _explain(self.delete_button, self.delete_blocked_reason(run_dir), _DELETE_TIP)
 
     def _on_tree_selection_changed(self) -> None:
         self._update_selection()
+
+    def _on_continue_button_clicked(self) -> None:
+        run_dir = self._single_selection()
+        if run_dir is not None:
+            self.continue_run(run_dir)
+
+    def _on_delete_button_clicked(self) -> None:
+        run_dir = self._single_selection()
+        if run_dir is not None:
+            self.delete_run(run_dir)
 
     def _on_tree_context_menu_requested(self, position: QPoint) -> None:
         item = self._tree.itemAt(position)
@@ -224,6 +332,12 @@ class RunsPanel(QWidget):
         menu = self.context_menu(str(item.data(_RUN, _RUN_DIR_ROLE)))
         menu.exec(self._tree.viewport().mapToGlobal(position))
         menu.deleteLater()
+
+
+def _explain(target: QAction | QPushButton, reason: str, tip: str) -> None:
+    """Enable ``target`` when there is no ``reason`` against it; its tooltip is the reason, or what it does."""
+    target.setEnabled(not reason)
+    target.setToolTip(reason or tip)
 
 
 def _percent(value: Any) -> str:

@@ -5,8 +5,10 @@ panel, the Metrics dock's plots and the run history, and the
 :class:`TrainingWorker` of the run in progress. It asks the window for three
 things only: a saved project (``ensure_saved``), editing locked or unlocked
 (``set_editing_locked``), and the status bar. A started run is recorded in the
-project and the project saved, as ``dlstudio train`` does, so the project file
-always lists its runs and the window stays clean.
+project (with the normalization statistics it computed) and the project saved,
+as ``dlstudio train`` does, so the project file always lists its runs and the
+window stays clean. A stopped run is continued from the Runs panel
+(:meth:`TrainingController.continue_run`), through the same worker and locks.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class TrainingController(QObject):
         self.state = "idle"
         self.class_names: list[str] = []
         self.run_dir: Path | None = None  # the folder of the run in progress, or of the last one
+        self._active_run: Path | None = None  # the folder being written now (known once the run is prepared)
         self._tasks: set[BackgroundTask] = set()
 
         self.start_action = self._action("&Train", lambda: self.start(), "F5", "Train the network on its data")
@@ -88,6 +91,7 @@ class TrainingController(QObject):
         self.runs = RunsPanel()
         self.runs.selection_changed.connect(self._on_runs_selection_changed)
         self.runs.run_deleted.connect(self._on_runs_run_deleted)
+        self.runs.continue_requested.connect(self._on_runs_continue_requested)
 
         self.status_label = QLabel()
         self.status_label.setObjectName("training_status")
@@ -165,7 +169,30 @@ class TrainingController(QObject):
         if not self.window.ensure_saved_for_training():
             self.panel.show_error("Training needs a saved project: its runs are kept in a folder beside the file.")
             return False
-        request = TrainingRequest.from_project(self.window.project, epochs=epochs)
+        self._start_worker(TrainingRequest.from_project(self.window.project, epochs=epochs))
+        return True
+
+    def continue_run(self, run_dir: str | Path) -> bool:
+        """Continue a stopped run from its ``last.pt`` with the settings it started with. False if it did not start.
+
+        Refused, with a message in the Training panel, while another run trains.
+        The run's own settings are used (the project may have changed since), and
+        it trains up to the epochs it planned; its curves go on from its checkpoint.
+        """
+        run_dir = Path(run_dir)
+        if self.worker is not None:
+            message = f"Another run is training: stop it before continuing the run {run_dir.name}."
+            self.panel.show_error(message)
+            self.window.statusBar().showMessage(message, 6000)
+            return False
+        if self.window.project.path is None:
+            self.panel.show_error("Continuing a run needs the project it belongs to, saved.")
+            return False
+        self._active_run = run_dir  # known from the start, unlike a new run's folder
+        self._start_worker(TrainingRequest.from_project(self.window.project, resume=run_dir))
+        return True
+
+    def _start_worker(self, request: TrainingRequest) -> None:
         self.worker = TrainingWorker(request, parent=self)
         self.worker.started.connect(self._on_worker_started)
         self.worker.batches_progressed.connect(self._on_worker_batches_progressed)
@@ -183,7 +210,6 @@ class TrainingController(QObject):
         self.window.training_dock.raise_()
         self.worker.start()
         QTimer.singleShot(0, self._warm_up_confusion)
-        return True
 
     def _warm_up_confusion(self) -> None:
         """Build the confusion view's cells for the Output's class count while the worker prepares the data.
@@ -229,13 +255,15 @@ class TrainingController(QObject):
     def _on_worker_started(self, payload: dict[str, Any]) -> None:
         from dlstudio.core.training.runs import record_run  # torch is loaded by now (the worker imported it)
 
-        run_dir = self.run_dir = Path(payload["run_dir"])
+        run_dir = self.run_dir = self._active_run = Path(payload["run_dir"])
         self.class_names = list(payload["class_names"])
         if not payload["resumed"]:
+            # Reads the statistics from the run's settings.json, as TrainingSession.record takes them.
             record_run(self.window.project, run_dir)
             self.window.save_quietly()  # as dlstudio train does: the project file lists the run at once
+            self.window.data_panel.show_normalization()
         self.panel.show_started(payload)
-        self.curves.start_run(run_dir.name)
+        self.curves.start_run(run_dir.name, payload.get("epochs"))
         for metrics in payload.get("history", ()):
             self.curves.add_epoch(metrics)
         self.filters.set_layers([tuple(layer) for layer in payload["conv_layers"]])
@@ -244,6 +272,7 @@ class TrainingController(QObject):
         self.confusion.clear()
         if self.state == "preparing":
             self._set_state("training")
+        self._update_actions()  # the Runs panel learns which folder is being written
         self.refresh_runs()
 
     def _on_worker_batches_progressed(self, payload: dict[str, Any]) -> None:
@@ -283,6 +312,7 @@ class TrainingController(QObject):
 
     def _on_worker_ended(self) -> None:
         worker, self.worker = self.worker, None
+        self._active_run = None
         if worker is not None:
             worker.deleteLater()
         self.panel.set_running(False)
@@ -311,6 +341,9 @@ class TrainingController(QObject):
             if not self.window.is_dirty():
                 self.window.save_quietly()
         self.refresh_runs()
+
+    def _on_runs_continue_requested(self, run_dir: str) -> None:
+        self.continue_run(run_dir)
 
     def _on_filters_layer_chosen(self, node_id: str) -> None:
         if self.worker is not None:
@@ -349,4 +382,5 @@ class TrainingController(QObject):
         self.pause_action.setEnabled(running and not stopping)
         self.pause_action.setText("&Resume" if running and worker.is_paused else "&Pause")  # type: ignore[union-attr]
         self.stop_action.setEnabled(running and not stopping)
+        self.runs.set_training(running, self._active_run if running else None)
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from dlstudio import __version__
 from dlstudio.core.errors import DlstudioError
 from dlstudio.core.graph import Graph
-from dlstudio.core.training.checkpoint import LAST
+from dlstudio.core.training.checkpoint import LAST, load_checkpoint
 from dlstudio.core.training.config import TrainConfig
 from dlstudio.core.training.device import resolve_device
 from dlstudio.core.training.events import FitResult
@@ -85,9 +85,17 @@ class TrainingSession:
 
     def trainer(self, callbacks: list[Callback] | tuple[Callback, ...] = (), *,
                 control: TrainControl | None = None) -> Trainer:
-        """The trainer of this run; ``metrics.csv`` is always written, ``callbacks`` come after it."""
-        return Trainer(self.model, self.data, self.config, callbacks=[MetricsCsv(self.run_dir), *callbacks],
-                       control=control, run_dir=self.run_dir)
+        """The trainer of this run; ``metrics.csv`` is always written, ``callbacks`` come after it.
+
+        A resumed run's trainer already stands at its checkpoint (weights, optimizer,
+        epoch, ``history``), so whoever reports the run can show its past epochs before
+        the fit starts; ``fit(resume=session.resume_dir)`` loads the same state again.
+        """
+        trainer = Trainer(self.model, self.data, self.config, callbacks=[MetricsCsv(self.run_dir), *callbacks],
+                          control=control, run_dir=self.run_dir)
+        if self.resume_dir is not None:
+            trainer.load_state_dict(load_checkpoint(self.resume_dir, trainer.device))
+        return trainer
 
     def summary(self, result: FitResult) -> dict[str, Any]:
         """How the run ended as plain data: the ``--json`` object of ``dlstudio train``."""
