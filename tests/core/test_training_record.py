@@ -98,6 +98,15 @@ class _StopAfterBatches(Callback):
             trainer.control.stop()
 
 
+class _StopInEpoch(Callback):
+    def __init__(self, epoch: int, batch: int) -> None:
+        self.epoch, self.batch = epoch, batch
+
+    def on_batch_end(self, trainer, batch) -> None:  # noqa: ANN001 - the hook's signature
+        if (batch.epoch, batch.batch) == (self.epoch, self.batch):
+            trainer.control.stop()
+
+
 def test_which_runs_can_be_resumed(tmp_path: Path) -> None:
     path = tmp_path / "net.dlstudio"
     session = start_session(tiny_graph([1, 8, 8]), {"source": "digits"}, {**TRAINING, "epochs": 2,
@@ -120,3 +129,19 @@ def test_which_runs_can_be_resumed(tmp_path: Path) -> None:
     shutil.rmtree(session.run_dir)
     assert summarize_run(session.run_dir) == {**summarize_run(session.run_dir), "status": "damaged",
                                               "resumable": False}
+
+
+def test_a_resumed_sessions_trainer_stands_at_its_checkpoint_before_the_fit(tmp_path: Path) -> None:
+    path = tmp_path / "net.dlstudio"
+    session = start_session(tiny_graph([1, 8, 8]), {"source": "digits"}, {**TRAINING, "epochs": 3,
+                                                                          "batch_size": 64}, path)
+    first = session.trainer([_StopInEpoch(2, 5)]).fit()
+    assert first.status == "stopped" and first.epochs_completed == 1
+    resumed = start_session(tiny_graph([1, 8, 8]), {"source": "digits"}, TRAINING, path, resume=session.run_dir)
+    trainer = resumed.trainer()
+    # What a front end reports when the run starts: the epochs already done, before fit() runs.
+    assert trainer.epoch == 1 and [m.epoch for m in trainer.history] == [1]
+    assert trainer.history[0].val_loss == first.history[0].val_loss
+    result = trainer.fit(resume=resumed.resume_dir)
+    assert (result.status, result.epochs_completed) == ("completed", 3)
+    assert [m.epoch for m in result.history] == [1, 2, 3]
