@@ -4,7 +4,8 @@ The controller owns the Start / Pause-Resume / Stop actions, the Training
 panel, the Metrics dock's plots and the run history, and the
 :class:`TrainingWorker` of the run in progress. It asks the window for three
 things only: a saved project (``ensure_saved``), editing locked or unlocked
-(``set_editing_locked``), and the status bar. A started run is recorded in the
+(``set_editing_locked``), and the status bar (and tells its Data panel when
+the project's normalization statistics changed). A started run is recorded in the
 project (with the normalization statistics it computed) and the project saved,
 as ``dlstudio train`` does, so the project file always lists its runs and the
 window stays clean. A stopped run is continued from the Runs panel
@@ -175,14 +176,14 @@ class TrainingController(QObject):
     def continue_run(self, run_dir: str | Path) -> bool:
         """Continue a stopped run from its ``last.pt`` with the settings it started with. False if it did not start.
 
-        Refused, with a message in the Training panel, while another run trains.
+        Refused, with a message in the status bar, while another run trains (the
+        Training panel's error line is left to that run's own outcome).
         The run's own settings are used (the project may have changed since), and
         it trains up to the epochs it planned; its curves go on from its checkpoint.
         """
         run_dir = Path(run_dir)
         if self.worker is not None:
             message = f"Another run is training: stop it before continuing the run {run_dir.name}."
-            self.panel.show_error(message)
             self.window.statusBar().showMessage(message, 6000)
             return False
         if self.window.project.path is None:
