@@ -33,8 +33,8 @@ class Project:
     data: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     runs: list[str] = field(default_factory=list)
-    normalization: NormalizationStats | None = None
     description: str = ""
+    normalization: NormalizationStats | None = None
     path: Path | None = None
     # Emitted as (section, key, value) after set_setting; panels and undo commands listen.
     settings_changed: Event = field(default_factory=lambda: Event("settings_changed"), repr=False, compare=False)
