@@ -113,23 +113,31 @@ class _HandOff(Callback):
             self.to_worker.acquire()
 
 
+def layout_note(trainer: Trainer) -> str:
+    """The layout a trainer ended in, and what its tuner measured."""
+    layout = "channels-last" if trainer.channels_last else "contiguous"
+    tuner = trainer.layout_tuner
+    if tuner is None or tuner.speedup is None:
+        return f"{layout} (not compared)"
+    ratios = ", ".join(f"{ratio:.2f}" for ratio in tuner.ratios)
+    return f"{layout} (channels-last ran {tuner.speedup:.2f}x as fast, median of the last pairs: {ratios})"
+
+
 def trainer_loop(model: torch.nn.Module, data: Any, batch_size: int, epochs: int,
                  callbacks: Sequence[Callback] = (), notes: dict[str, str] | None = None) -> Iterator[None]:
     """dlstudio's Trainer on a thread, one chunk at a time; ``callbacks`` ride along (a GUI-attached variant
-    passes its worker's bridge here). ``notes`` receives the layout the trainer chose."""
+    passes its worker's bridge here). ``notes`` receives the layout the trainer ended in."""
     config = TrainConfig.from_settings({"optimizer": "adam", "learning_rate": 1e-3, "batch_size": batch_size,
                                         "epochs": epochs, "device": "cpu"})
     handoff = _HandOff(-(-len(data.train) // batch_size))
-    started = time.perf_counter()
     trainer = Trainer(model, data, config, callbacks=[*callbacks, handoff])
-    if notes is not None:
-        notes["layout"] = (f"{'channels-last' if trainer.channels_last else 'contiguous'} "
-                           f"(set-up {time.perf_counter() - started:.2f} s)")
     done = threading.Event()
 
     def work() -> None:
         try:
             trainer.fit()
+            if notes is not None:
+                notes["layout"] = layout_note(trainer)
         finally:
             done.set()
             handoff.to_main.release()
@@ -305,13 +313,11 @@ def worker_loop(model: torch.nn.Module, data: Any, batch_size: int, epochs: int,
     def train_in_memory(context: Any, request: Any, relay: Any, filters: Any) -> dict[str, Any]:
         try:
             reporter = worker_module._reporter_class()(lambda message: context.report(message, force=True), filters)
-            started = time.perf_counter()
             trainer = Trainer(model, data, config, callbacks=[reporter, handoff])
-            if notes is not None:
-                notes["layout"] = (f"{'channels-last' if trainer.channels_last else 'contiguous'} "
-                                   f"(set-up {time.perf_counter() - started:.2f} s)")
             relay.attach(trainer.control)
             trainer.fit()
+            if notes is not None:
+                notes["layout"] = layout_note(trainer)
             return {}
         finally:
             done.set()
@@ -406,7 +412,7 @@ def print_gui_figures(rates: dict[str, float], notes: dict[str, str], gui: Attac
     attached = rates["trainer+GUI"] / headless
     hooks = rates["trainer+hooks"] / headless
     delays = gui.delays
-    print(f"  hooks layout: {notes.get('hooks layout', '?')}; GUI layout: {notes.get('GUI layout', '?')}")
+    print(f"  hooks layout: {notes.get('hooks layout', '?')}\n  GUI layout: {notes.get('GUI layout', '?')}")
     print(f"  GUI attached / headless     {attached:5.2f}x   (target >= 0.85)")
     print(f"  GUI hooks alone / headless  {hooks:5.2f}x   cost {(1 - hooks) * 100:+.1f}% (target <= 2%)")
     print(f"  event-loop delay while training ({len(delays)} probes over {gui.seconds:.1f} s): "

@@ -168,7 +168,8 @@ class TrainingPanel(QWidget):
     def show_started(self, payload: dict[str, Any]) -> None:
         self.show_error("")
         sizes = payload.get("sizes", {})
-        layout = ", channels-last" if payload.get("channels_last") else ""
+        layout = (", memory layout tuned while training" if payload.get("layout_tuned")
+                  else ", channels-last" if payload.get("channels_last") else "")
         self.run_label.setText(
             f"Run {payload['run_dir'].replace(chr(92), '/').rsplit('/', 1)[-1]} on {payload['device']}{layout} · "
             f"{sizes.get('train', 0):,} train / {sizes.get('val', 0):,} val / {sizes.get('test', 0):,} test samples")

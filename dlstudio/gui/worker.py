@@ -432,7 +432,8 @@ def _train(context: TaskContext, request: TrainingRequest, relay: _ControlRelay,
     skipped = session.data.skipped
     emit(("started", {
         "run_dir": str(session.run_dir), "resumed": session.is_resumed, "device": str(trainer.device),
-        "channels_last": trainer.channels_last, "class_names": list(session.data.class_names),
+        "channels_last": trainer.channels_last, "layout_tuned": trainer.layout_tuner is not None,
+        "class_names": list(session.data.class_names),
         "epochs": session.config.epochs, "batches_per_epoch": trainer.batches_per_epoch,
         "sizes": {"train": len(session.data.train), "val": len(session.data.val), "test": len(session.data.test)},
         "conv_layers": conv_layers, "filter_layer": filters.node_id,
@@ -450,7 +451,8 @@ class TrainingWorker(QObject):
 
     Signals (all on the GUI thread, in the order things happened):
     ``started(dict)`` once the run is prepared (run_dir, device, class_names,
-    epochs, batches_per_epoch, sizes, conv_layers, filter_layer, history of a
+    epochs, batches_per_epoch, sizes, conv_layers, filter_layer, channels_last and
+    layout_tuned (the memory layout is chosen while training), history of a
     resumed run, skipped files); ``batches_progressed(dict)`` ~30 times a second
     (epoch, epochs, batch, batches, samples_per_second, eta_seconds,
     elapsed_seconds, and the new points: xs in epochs, losses);

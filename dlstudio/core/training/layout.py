@@ -1,43 +1,43 @@
-"""Memory layout for training: contiguous (NCHW) or channels-last (NHWC), and the CPU timing probe that picks one.
+"""Memory layout for training: contiguous (NCHW) or channels-last (NHWC), and how a CPU run picks one.
 
-Contiguous is the default. On the CPU the faster layout depends on the model
-and the batch size (a 32/64-channel CNN ran 1.15-1.45x faster channels-last
-on a 2-core machine; LeNet-5's 6/16 channels ran anywhere from 0.6x to 1.1x),
-so ``channels_last: auto`` measures: whole optimizer steps on copies of the
-model, on real batches of the training split, both layouts alternating in
-pairs on a shared machine whose speed moves by 2x within seconds. Only a
-win (the median paired ratio beating :data:`MARGIN`) switches to
-channels-last. A probe only sees the load of its own moment: under heavy
-load from other processes LeNet-5 at batch 64 ran 0.82x channels-last.
+Contiguous is the default. On the CPU the faster layout depends on the
+model, the batch size and on what else the machine is doing: LeNet-5 ran
+1.03-1.11x faster channels-last on a quiet 2-core machine but 0.80-0.82x
+when other processes (or the window's own thread) shared the cores, and a
+probe before training, however careful, measured the quiet case and then
+trained in the busy one. So ``channels_last: auto`` on the CPU decides while
+training, from the run's own batches (:class:`LayoutTuner`): at the start of
+each epoch a few blocks of batches run in each layout, alternating, the
+ratio of their times joins a short window, and the layout follows the
+window's median. The blocks are real training steps, so measuring costs
+only the difference between the layouts on a few percent of the batches.
 """
 
 from __future__ import annotations
 
-import copy
 import statistics
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 import torch
 
-# Channels-last must be at least this much faster (median of paired step-time ratios) to be chosen: a
-# small margin, because a real 5-10% gain is common (LeNet-5 ran 1.03-1.11x faster channels-last at
-# batch 64 and 1.09-1.10x at batch 256 on a 2-core machine, bench/train.py) and picking contiguous then
-# loses all of it, while a tie picked either way costs nothing. Enough rounds keep the median honest.
+# The other layout must be this much faster (median of the recent paired ratios) to be switched to: a small
+# margin, because real gains of 5-10% are common, and a margin both ways so that noise does not flap.
 MARGIN = 0.03
-# The probe may spend this share of the run's estimated training time, and never more than CAP_SECONDS.
-PROBE_FRACTION = 0.03
-CAP_SECONDS = 1.5
-# Timed rounds (one step per layout each); fewer than MIN_ROUNDS cannot tell noise from a difference.
-MIN_ROUNDS = 7
-MAX_ROUNDS = 40
-# Runs shorter than this many optimizer steps keep contiguous without measuring: a probe cannot pay off.
+# Paired ratios the verdict looks back on: a few epochs, so that a change of load is followed within them.
+WINDOW = 7
+# Pairs of blocks timed in the first epoch, and in each later one.
+FIRST_EPOCH_PAIRS = 3
+LATER_EPOCH_PAIRS = 1
+# Batches per block: a share of the epoch within these bounds (the first batch of a block is not timed: it
+# pays for the switch and for oneDNN preparing its kernels).
+BLOCK_SHARE = 1 / 40
+MIN_BLOCK = 3
+MAX_BLOCK = 16
+# Comparing may take at most this share of an epoch's batches.
+MAX_EPOCH_SHARE = 0.25
+# Runs shorter than this many optimizer steps stay contiguous without comparing.
 MIN_RUN_STEPS = 200
-
-LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-OptimizerFactory = Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer]
-
 
 def has_conv2d(model: torch.nn.Module) -> bool:
     """Whether ``model`` has a 2-D (transposed) convolution, the only layers a layout changes much."""
@@ -51,7 +51,7 @@ def use_channels_last(setting: str, model: torch.nn.Module, sample_shape: tuple[
     ``on``/``off`` are obeyed (``on`` only for image inputs). ``auto``: no for
     models without 2-D convolutions on image inputs; on CUDA yes with mixed
     precision (tensor cores want NHWC), no without; on the CPU: measure
-    (:func:`probe_channels_last`).
+    (:class:`LayoutTuner`, while training).
     """
     if setting != "auto":
         return setting == "on" and len(sample_shape) == 3
@@ -62,89 +62,92 @@ def use_channels_last(setting: str, model: torch.nn.Module, sample_shape: tuple[
     return device.type == "cuda" and autocast is not None
 
 
-@dataclass(frozen=True)
-class LayoutTiming:
-    """What a probe measured: the verdict, the median speed-up of channels-last, rounds and seconds spent."""
-
-    channels_last: bool
-    speedup: float | None  # contiguous step time / channels-last step time; None when nothing was timed
-    rounds: int
-    seconds: float  # all of it, warm-up included
-    reason: str
-    warmup_seconds: float = 0.0
+def layout_format(channels_last: bool) -> torch.memory_format:
+    return torch.channels_last if channels_last else torch.contiguous_format
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+@dataclass
+class TuningEpoch:
+    """One epoch's comparison: blocks of ``block`` batches from ``start`` on, in alternating layouts.
 
-
-def measure_layouts(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], loss_fn: LossFn,
-                    make_optimizer: OptimizerFactory, *, run_steps: int, margin: float = MARGIN,
-                    fraction: float = PROBE_FRACTION, cap_seconds: float = CAP_SECONDS,
-                    min_rounds: int = MIN_ROUNDS, max_rounds: int = MAX_ROUNDS) -> LayoutTiming:
-    """Time optimizer steps (forward, backward, step) of two copies of ``model``, contiguous and channels-last.
-
-    ``batches`` are real (x, y) training batches, used in turn (read only
-    when the run is long enough to measure at all); ``run_steps``
-    is how many optimizer steps the whole run will take, which sets the time
-    budget (``fraction`` of the estimated run, at most ``cap_seconds``). The
-    layouts alternate in pairs whose order flips every round (AB BA AB...),
-    and each pair gives one ratio, so a slow spell hits both sides of it.
-    The model, its gradients and the global random state are left untouched.
+    The trainer asks :meth:`layout_for` before each batch below :attr:`end`
+    (which also notes the time) and calls :meth:`finish` before the first
+    batch at or after it.
     """
-    started = time.perf_counter()
-    if run_steps < MIN_RUN_STEPS:
-        return LayoutTiming(False, None, 0, 0.0, f"a run of {run_steps} steps is too short to pay for a probe")
-    batches = list(batches)
-    if not batches:
-        return LayoutTiming(False, None, 0, 0.0, "no training batch to time")
-    device = batches[0][0].device
-    layouts = (False, True)
-    formats = {False: torch.contiguous_format, True: torch.channels_last}
-    copies = {layout: copy.deepcopy(model).to(memory_format=formats[layout]).train() for layout in layouts}
-    optimizers = {layout: make_optimizer(list(copies[layout].parameters())) for layout in layouts}
-    inputs = {layout: [(x.contiguous(memory_format=formats[layout]), y) for x, y in batches] for layout in layouts}
 
-    def step(layout: bool, index: int) -> float:
-        x, y = inputs[layout][index % len(batches)]
-        _sync(device)
-        step_started = time.perf_counter()
-        loss = loss_fn(copies[layout](x), x, y)
-        optimizers[layout].zero_grad(set_to_none=True)
-        loss.backward()
-        optimizers[layout].step()
-        _sync(device)
-        return time.perf_counter() - step_started
+    tuner: LayoutTuner
+    start: int
+    block: int
+    layouts: list[bool]  # one per block, in pairs (contiguous, channels-last) in either order
+    _timed_from: dict[int, float] = field(default_factory=dict)  # block -> when its second batch started
+    _seconds: dict[int, float] = field(default_factory=dict)     # block -> seconds of its batches after the first
 
-    ratios: list[float] = []
-    fork_devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        # Two warm-up steps per layout: oneDNN builds and caches its kernels in the first ones.
-        # The budget counts from here: the first steps in a process also pay one-off set-up costs.
-        warm = [step(layout, i) for i in range(2) for layout in layouts]
-        timed_from = time.perf_counter()
-        pair_seconds = warm[2] + warm[3]
-        budget = min(cap_seconds, fraction * run_steps * min(warm[2], warm[3]))
-        if min_rounds * pair_seconds > budget:
-            return LayoutTiming(False, None, 0, time.perf_counter() - started,
-                                f"the probe's budget ({budget:.2f} s) cannot afford {min_rounds} timed rounds",
-                                timed_from - started)
-        for round_index in range(max_rounds):
-            order = layouts if round_index % 2 == 0 else layouts[::-1]
-            seconds = {layout: step(layout, 2 + round_index) for layout in order}
-            ratios.append(seconds[True] / seconds[False])
-            if len(ratios) >= min_rounds and time.perf_counter() - timed_from + pair_seconds > budget:
-                break
-    speedup = 1.0 / statistics.median(ratios)
-    choose = speedup >= 1.0 / (1.0 - margin)
-    verdict = "channels-last" if choose else "contiguous"
-    return LayoutTiming(choose, speedup, len(ratios), time.perf_counter() - started,
-                        f"channels-last ran {speedup:.2f}x as fast over {len(ratios)} rounds: {verdict}",
-                        timed_from - started)
+    @property
+    def end(self) -> int:
+        return self.start + self.block * len(self.layouts)
+
+    def layout_for(self, batch: int, now: float) -> bool:
+        index, offset = divmod(batch - self.start, self.block)
+        if offset == 1:
+            self._timed_from[index] = now
+        elif offset == 0:
+            self._close(index - 1, now)
+        return self.layouts[index]
+
+    def finish(self, now: float) -> None:
+        """Close the last block and give the tuner the ratios of the pairs that were timed whole."""
+        self._close(len(self.layouts) - 1, now)
+        for pair in range(0, len(self.layouts) - 1, 2):
+            if pair in self._seconds and pair + 1 in self._seconds:
+                seconds = {self.layouts[pair]: self._seconds[pair], self.layouts[pair + 1]: self._seconds[pair + 1]}
+                if seconds[True] > 0:
+                    self.tuner.add_ratio(seconds[False] / seconds[True])
+
+    def _close(self, index: int, now: float) -> None:
+        if index in self._timed_from:
+            self._seconds[index] = now - self._timed_from.pop(index)
 
 
-def probe_channels_last(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-                        loss_fn: LossFn, make_optimizer: OptimizerFactory, *, run_steps: int) -> bool:
-    """True when channels-last is clearly faster for ``model`` on these batches (see :func:`measure_layouts`)."""
-    return measure_layouts(model, batches, loss_fn, make_optimizer, run_steps=run_steps).channels_last
+class LayoutTuner:
+    """Chooses contiguous or channels-last while a CPU run trains (see the module's docstring).
+
+    ``channels_last`` is the current verdict; ``speedup`` the median of the
+    recent ratios (contiguous seconds / channels-last seconds), None before any.
+    """
+
+    def __init__(self, batches_per_epoch: int, *, margin: float = MARGIN, window: int = WINDOW) -> None:
+        self.batches_per_epoch = batches_per_epoch
+        self.block = max(MIN_BLOCK, min(MAX_BLOCK, round(batches_per_epoch * BLOCK_SHARE)))
+        self.margin = margin
+        self.ratios: deque[float] = deque(maxlen=window)
+        self.channels_last = False
+        self.epochs_tuned = 0
+
+    @property
+    def speedup(self) -> float | None:
+        return statistics.median(self.ratios) if self.ratios else None
+
+    def start_epoch(self, first_batch: int) -> TuningEpoch | None:
+        """The comparison for an epoch starting at ``first_batch`` (a resumed one part-way); None when there is
+        no room for it."""
+        pairs = FIRST_EPOCH_PAIRS if not self.ratios else LATER_EPOCH_PAIRS
+        remaining = self.batches_per_epoch - first_batch
+        if 2 * pairs * self.block > MAX_EPOCH_SHARE * remaining:
+            if pairs == LATER_EPOCH_PAIRS or 2 * LATER_EPOCH_PAIRS * self.block > MAX_EPOCH_SHARE * remaining:
+                return None
+            pairs = LATER_EPOCH_PAIRS
+        layouts: list[bool] = []
+        for pair in range(pairs):
+            order = [False, True] if (pair + self.epochs_tuned) % 2 == 0 else [True, False]
+            layouts.extend(order)
+        self.epochs_tuned += 1
+        return TuningEpoch(self, first_batch, self.block, layouts)
+
+    def add_ratio(self, ratio: float) -> None:
+        """One paired ratio (contiguous seconds / channels-last seconds); the verdict follows the window."""
+        self.ratios.append(ratio)
+        speedup = statistics.median(self.ratios)
+        if not self.channels_last and speedup >= 1.0 + self.margin:
+            self.channels_last = True
+        elif self.channels_last and speedup <= 1.0 / (1.0 + self.margin):
+            self.channels_last = False

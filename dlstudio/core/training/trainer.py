@@ -11,7 +11,6 @@ batches to catch a diverging loss), and hooks nobody overrides are never called.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import random
 import time
@@ -30,7 +29,7 @@ from dlstudio.core.training.config import TrainConfig
 from dlstudio.core.training.control import TrainControl
 from dlstudio.core.training.device import resolve_device, resolve_precision
 from dlstudio.core.training.host_memory import tune_host_allocator
-from dlstudio.core.training.layout import probe_channels_last, use_channels_last
+from dlstudio.core.training.layout import MIN_RUN_STEPS, LayoutTuner, TuningEpoch, layout_format, use_channels_last
 from dlstudio.core.training.events import BatchEnd, EpochMetrics, FitResult
 from dlstudio.core.training.optim import Schedule, make_optimizer
 
@@ -38,8 +37,6 @@ from dlstudio.core.training.optim import Schedule, make_optimizer
 # a sync stalls the pipeline, so it must not happen every batch.
 NAN_CHECK_EVERY = 32
 _EVAL_BATCH = 512
-# Distinct training batches the layout probe cycles through (real shapes and data, not one repeated batch).
-_PROBE_BATCHES = 4
 
 
 class _NonFiniteLoss(Exception):
@@ -77,12 +74,18 @@ class Trainer:
                      "normalization": data.normalization.to_dict() if data.normalization else None,
                      **(meta or {})}
         self.device = resolve_device(config.device)
-        tune_host_allocator()  # before the layout probe: it must time steps as the run will take them
+        tune_host_allocator()
         self.autocast_dtype = resolve_precision(config.precision, self.device)
         self._classify = data.task == CLASSIFICATION
         self.batches_per_epoch = max(1, math.ceil(len(data.train) / config.batch_size))
         layout = use_channels_last(config.channels_last, model, data.sample_shape, self.device, self.autocast_dtype)
-        self.channels_last = self._probe_layout() if layout is None else layout
+        # The model's layout (what checkpoints record); the stored samples follow it once the tuner settles.
+        self.channels_last = bool(layout)
+        self._data_channels_last = self.channels_last
+        long_enough = self.batches_per_epoch * config.epochs >= MIN_RUN_STEPS
+        # ``auto`` on the CPU: decided while training (a compiled model would recompile on every switch).
+        self.layout_tuner = (LayoutTuner(self.batches_per_epoch)
+                             if layout is None and long_enough and not config.compile else None)
         self.history: list[EpochMetrics] = []
         self.epoch = 0
         self.shuffle_generator = torch.Generator().manual_seed(config.seed)
@@ -102,7 +105,7 @@ class Trainer:
         torch.manual_seed(self.config.seed)
         np.random.seed(self.config.seed)
         random.seed(self.config.seed)
-        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        layout = layout_format(self.channels_last)
         self.model.to(self.device, memory_format=layout)
         self._splits = {name: getattr(self.data, name).to(self.device, layout) for name in ("train", "val", "test")}
         self.optimizer = make_optimizer(self.model.parameters(), self.config)
@@ -111,23 +114,30 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type) if fp16 else None
         self._forward: Callable[..., Any] = torch.compile(self.model) if self.config.compile else self.model
 
-    def _probe_layout(self) -> bool:
-        """Time both layouts on the first few real batches (``channels_last: auto`` on the CPU)."""
-        # A generator: the probe reads (and a streaming split decodes) these only if it measures at all.
-        batches = ((x.to(self.device), y.to(self.device))
-                   for x, y in itertools.islice(self.data.train.in_order(self.config.batch_size), _PROBE_BATCHES))
-        return probe_channels_last(self.model.to(self.device), batches, self._loss,
-                                   lambda parameters: make_optimizer(parameters, self.config),
-                                   run_steps=self.batches_per_epoch * self.config.epochs)
-
     def _use_layout(self, channels_last: bool) -> None:
-        """Switch the model and the stored samples to a layout (a resumed run keeps the one it started with)."""
+        """Put the model and the stored samples in a layout (a resumed run keeps the one it started with)."""
+        self._set_model_layout(channels_last)
+        if self._data_channels_last != channels_last:
+            self._data_channels_last = channels_last
+            self._splits = {name: split.to(self.device, layout_format(channels_last))
+                            for name, split in self._splits.items()}
+
+    def _set_model_layout(self, channels_last: bool) -> None:
+        """Switch the model (and its optimizer's per-weight state) only; batches are converted as they come."""
         if channels_last == self.channels_last:
             return
         self.channels_last = channels_last
-        layout = torch.channels_last if channels_last else torch.contiguous_format
-        self.model.to(memory_format=layout)
-        self._splits = {name: split.to(self.device, layout) for name, split in self._splits.items()}
+        layout = layout_format(channels_last)
+        self.model.to(memory_format=layout)  # the same Parameter objects: the optimizer keeps them
+        for state in self.optimizer.state.values():
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor) and value.dim() == 4:
+                    state[key] = value.contiguous(memory_format=layout)
+
+    def _settle_layout(self) -> None:
+        """After an epoch's comparison (or when it is dropped): model and samples in the tuner's verdict."""
+        if self.layout_tuner is not None:
+            self._use_layout(self.layout_tuner.channels_last)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.autocast_dtype is None:
@@ -168,6 +178,8 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a :meth:`state_dict` (or a ``last.pt`` loaded with :func:`load_checkpoint`)."""
         self._use_layout(bool(state.get("channels_last", self.channels_last)))
+        if self.layout_tuner is not None:
+            self.layout_tuner.channels_last = self.channels_last
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
@@ -288,17 +300,33 @@ class Trainer:
         generator, control, classify = self.shuffle_generator, self.control, self._classify
         batch_hooks = self._hooks["on_batch_end"]
         loss_of = self._loss
+        tuning: TuningEpoch | None = self.layout_tuner.start_epoch(first) if self.layout_tuner is not None else None
+        compare_until = tuning.end if tuning is not None else -1
         started = time.perf_counter()
         try:
             # In memory: slices of the stored tensors. Streaming: decoded by workers, in the same order.
             for b, x, y in train.batches(permutation, first, size):
-                if control.pending and not self._obey_control():
-                    self._position = self._where(epoch, b, permutation, losses, correct, sizes)
-                    raise _Stopped
+                if control.pending:
+                    if tuning is not None:  # a pause would be timed as training: drop this epoch's comparison
+                        tuning, compare_until = None, -1
+                        self._settle_layout()
+                    if not self._obey_control():
+                        self._position = self._where(epoch, b, permutation, losses, correct, sizes)
+                        raise _Stopped
+                if b < compare_until:
+                    wanted = tuning.layout_for(b, time.perf_counter())  # type: ignore[union-attr]
+                    if wanted != self.channels_last:
+                        self._set_model_layout(wanted)
+                elif tuning is not None:
+                    tuning.finish(time.perf_counter())
+                    tuning, compare_until = None, -1
+                    self._settle_layout()
                 # While -1, an interrupt would find a half-done step: nothing resumable to save.
                 self._next_batch = -1
                 if augment is not None:
                     x = augment(x, generator)
+                if self.channels_last != self._data_channels_last:  # only while the tuner compares
+                    x = x.contiguous(memory_format=layout_format(self.channels_last))
                 with self._autocast():
                     output = forward(x)
                     loss = loss_of(output, x, y)
@@ -329,6 +357,8 @@ class Trainer:
             raise
         finally:
             self._next_batch = -1
+            if tuning is not None:  # the epoch ended inside the comparison (or failed): keep the verdict
+                self._settle_layout()
         self._check_finite(losses, first, batches, epoch)
         seconds = time.perf_counter() - started
         trained = max(1, sum(sizes))
