@@ -198,7 +198,8 @@ class AttachedGui:
         self.filters = FiltersView()
         layout.addWidget(self.curves, 3)
         layout.addWidget(self.filters, 2)
-        self.window.resize(1400, 800)
+        # The size the Metrics dock has in the window's default layout (its curves get about 960 x 265 there).
+        self.window.resize(1600, 300)
         self.window.show()
         self.loop = QEventLoop()
         self.probe = QTimer()
