@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         save_project(project, project_path)
     trainer = session.trainer([ProgressBar(sys.stderr)])
     with _ctrl_c_stops(trainer.control):
-        result = trainer.fit(resume=session.resume_dir)
+        result = trainer.fit()  # a resumed session's trainer already stands at its checkpoint
     summary = session.finish(result)
     last = result.last
     if args.json:

@@ -441,7 +441,7 @@ def _train(context: TaskContext, request: TrainingRequest, relay: _ControlRelay,
         "skipped": [f"{s.path}: {s.reason}" for s in skipped],
     }))
     relay.attach(control)
-    result = trainer.fit(resume=session.resume_dir)
+    result = trainer.fit()  # a resumed session's trainer already stands at its checkpoint
     return {**session.finish(result), "message": result.message, "best_epoch": result.best_epoch,
             "test_loss": result.test_loss}
 

@@ -11,7 +11,7 @@ Typical use::
 
     session = start_session(project.graph, project.data, project.training, project_path, epochs=5)
     session.record(project)                      # then save the project
-    result = session.trainer([ProgressBar(sys.stderr)]).fit(resume=session.resume_dir)
+    result = session.trainer([ProgressBar(sys.stderr)]).fit()  # a resumed run continues from its checkpoint
     summary = session.finish(result)             # result.json in the run folder; the --json object
 """
 
@@ -89,7 +89,7 @@ class TrainingSession:
 
         A resumed run's trainer already stands at its checkpoint (weights, optimizer,
         epoch, ``history``), so whoever reports the run can show its past epochs before
-        the fit starts; ``fit(resume=session.resume_dir)`` loads the same state again.
+        the fit starts; call ``fit()`` without ``resume`` to continue it.
         """
         trainer = Trainer(self.model, self.data, self.config, callbacks=[MetricsCsv(self.run_dir), *callbacks],
                           control=control, run_dir=self.run_dir)
