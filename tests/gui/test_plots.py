@@ -1,15 +1,15 @@
-"""Live plots fed with synthetic data: curves, filter mosaics, confusion matrix (real mouse events where it matters)."""
+"""Live plots fed with synthetic data: curves and filter mosaics (real mouse events where it matters; the confusion
+matrix has test_confusion_view.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPointF
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from dlstudio.core.mosaic import filter_mosaic
-from dlstudio.gui.plots.confusion import ConfusionView
 from dlstudio.gui.plots.curves import CurvesView
 from dlstudio.gui.plots.filters import FiltersView
 from dlstudio.gui.plots.mosaic import mosaic_rgba
@@ -193,75 +193,6 @@ def test_hovering_a_tile_names_it(qtbot, filters: FiltersView) -> None:
     qtbot.waitUntil(lambda: filters._view.toolTip().startswith("filter 1, channel 1: weights"), timeout=1000)
     QTest.mouseMove(filters._view.viewport(), filters._view.mapFromScene(filters._image.mapToScene(QPointF(5.5, 2.5))))
     qtbot.waitUntil(lambda: filters._view.toolTip() == "", timeout=1000)  # the gap between two tiles
-
-
-# ---- confusion ----------------------------------------------------------------------------------------
-
-def _digits_matrix() -> list[list[int]]:
-    matrix = np.diag(np.full(10, 30))
-    matrix[3, 8] = 12
-    matrix[7, 1] = 1
-    return matrix.tolist()
-
-
-@pytest.fixture
-def confusion(qtbot) -> ConfusionView:
-    view = ConfusionView()
-    qtbot.addWidget(view)
-    view.resize(460, 440)
-    view.show()
-    qtbot.waitExposed(view)
-    return view
-
-
-def test_the_matrix_is_row_normalized_with_counts_and_accuracy(confusion: ConfusionView) -> None:
-    matrix = _digits_matrix()
-    matrix[0][0] = 300  # a ten times larger class gets the same colour for a perfect row
-    confusion.set_matrix(matrix, [str(i) for i in range(10)])
-    image = confusion.image()
-    assert image.shape == (10, 10, 4)
-    assert image[0, 0].tolist() == image[1, 1].tolist()
-    assert image[3, 3].tolist() != image[1, 1].tolist()  # 30 of 42: a paler blue
-    assert confusion.accuracy() == pytest.approx(570 / 583)
-    assert "97.8%" in confusion._plot.titleLabel.text
-    counts = confusion.count_texts()
-    assert [len(row) for row in counts] == [10] * 10
-    assert counts[3][8] == "12" and counts[7][1] == "1" and counts[0][0] == "300" and counts[0][1] == "0"
-
-
-def test_large_matrices_have_no_count_texts(confusion: ConfusionView) -> None:
-    confusion.set_matrix(np.eye(20, dtype=int).tolist(), [f"class {i}" for i in range(20)])
-    assert confusion.count_texts() == []
-    with pytest.raises(ValueError, match="10×10 but there are 3 class names"):
-        confusion.set_matrix(_digits_matrix(), ["a", "b", "c"])
-
-
-def test_clicking_a_cell_emits_true_and_predicted(qtbot, confusion: ConfusionView) -> None:
-    confusion.set_matrix(_digits_matrix(), [str(i) for i in range(10)])
-    QApplication.processEvents()
-    with qtbot.waitSignal(confusion.cell_clicked, timeout=1000) as clicked:
-        QTest.mouseClick(confusion.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
-                         confusion.cell_point(3, 8))
-    assert clicked.args == [3, 8]
-    with qtbot.assertNotEmitted(confusion.cell_clicked):  # outside the matrix
-        QTest.mouseClick(confusion.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
-                         QPoint(2, 2))
-
-
-def test_hovering_a_cell_says_what_it_counts(qtbot, confusion: ConfusionView) -> None:
-    confusion.set_matrix(_digits_matrix(), [str(i) for i in range(10)])
-    QApplication.processEvents()
-    QTest.mouseMove(confusion.viewport(), confusion.cell_point(3, 8))
-    qtbot.waitUntil(lambda: confusion._canvas.toolTip() == "true 3, predicted 8: 12 samples", timeout=1000)
-    QTest.mouseMove(confusion.viewport(), confusion.cell_point(7, 1))
-    qtbot.waitUntil(lambda: confusion._canvas.toolTip() == "true 7, predicted 1: 1 sample", timeout=1000)
-
-
-def test_clear_forgets_the_matrix(confusion: ConfusionView) -> None:
-    confusion.set_matrix(_digits_matrix(), [str(i) for i in range(10)])
-    confusion.clear()
-    assert confusion.matrix().shape == (0, 0) and confusion.accuracy() is None
-    assert confusion.count_texts() == []
 
 
 def test_ranges_follow_the_data_without_moving_on_every_redraw(curves: CurvesView) -> None:
