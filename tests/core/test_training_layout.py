@@ -15,6 +15,7 @@ from dlstudio.core.training import TrainConfig, Trainer
 from dlstudio.core.training import trainer as trainer_module
 from dlstudio.core.training.layout import (
     FIRST_EPOCH_PAIRS,
+    LATER_EPOCH_PAIRS,
     MARGIN,
     MIN_BLOCK,
     LayoutTuner,
@@ -83,16 +84,22 @@ def test_the_first_epoch_alternates_blocks_in_pairs_and_the_faster_layout_wins()
     assert len(tuner.ratios) == FIRST_EPOCH_PAIRS
 
 
-def test_later_epochs_check_again_with_one_pair_and_follow_a_change_of_load() -> None:
+def test_later_epochs_check_again_and_follow_a_change_of_load() -> None:
     tuner = LayoutTuner(batches_per_epoch=400)
     _run_epoch(tuner, 0, {False: 2.0, True: 1.0})
     assert tuner.channels_last
     later = _run_epoch(tuner, 0, {False: 1.0, True: 2.0})
-    assert len(later) == 2 * tuner.block
-    assert tuner.channels_last  # one contrary pair against three: the median still says channels-last
-    for _ in range(3):
-        _run_epoch(tuner, 0, {False: 1.0, True: 2.0})
+    assert len(later) == 2 * LATER_EPOCH_PAIRS * tuner.block
+    assert tuner.channels_last  # fewer contrary pairs than agreeing ones: the median still says channels-last
+    _run_epoch(tuner, 0, {False: 1.0, True: 2.0})
     assert not tuner.channels_last  # the load changed for good: back to contiguous
+
+
+def test_a_pair_that_timed_a_pause_is_not_counted() -> None:
+    tuner = LayoutTuner(batches_per_epoch=400)
+    tuner.add_ratio(0.02)  # a block that waited for something else
+    tuner.add_ratio(40.0)
+    assert not tuner.ratios and not tuner.channels_last
 
 
 def test_a_difference_inside_the_margin_does_not_switch_either_way() -> None:

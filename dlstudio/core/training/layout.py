@@ -25,10 +25,13 @@ import torch
 # margin, because real gains of 5-10% are common, and a margin both ways so that noise does not flap.
 MARGIN = 0.03
 # Paired ratios the verdict looks back on: a few epochs, so that a change of load is followed within them.
-WINDOW = 7
+WINDOW = 6
 # Pairs of blocks timed in the first epoch, and in each later one.
 FIRST_EPOCH_PAIRS = 3
-LATER_EPOCH_PAIRS = 1
+LATER_EPOCH_PAIRS = 2
+# A pair whose ratio lies outside these bounds timed something else (a pause, a suspended process, a slow
+# callback): no layout made a CPU step this much faster or slower (0.6-1.45x seen), so it is not counted.
+PLAUSIBLE_RATIOS = (0.4, 2.5)
 # Batches per block: a share of the epoch within these bounds (the first batch of a block is not timed: it
 # pays for the switch and for oneDNN preparing its kernels).
 BLOCK_SHARE = 1 / 40
@@ -145,6 +148,8 @@ class LayoutTuner:
 
     def add_ratio(self, ratio: float) -> None:
         """One paired ratio (contiguous seconds / channels-last seconds); the verdict follows the window."""
+        if not PLAUSIBLE_RATIOS[0] <= ratio <= PLAUSIBLE_RATIOS[1]:
+            return
         self.ratios.append(ratio)
         speedup = statistics.median(self.ratios)
         if not self.channels_last and speedup >= 1.0 + self.margin:
