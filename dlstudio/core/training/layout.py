@@ -82,6 +82,7 @@ class TuningEpoch:
     start: int
     block: int
     layouts: list[bool]  # one per block, in pairs (contiguous, channels-last) in either order
+    warmup_pairs: int = 0  # leading pairs that only warm both layouts up (not timed)
     _timed_from: dict[int, float] = field(default_factory=dict)  # block -> when its second batch started
     _seconds: dict[int, float] = field(default_factory=dict)     # block -> seconds of its batches after the first
 
@@ -100,7 +101,7 @@ class TuningEpoch:
     def finish(self, now: float) -> None:
         """Close the last block and give the tuner the ratios of the pairs that were timed whole."""
         self._close(len(self.layouts) - 1, now)
-        for pair in range(0, len(self.layouts) - 1, 2):
+        for pair in range(2 * self.warmup_pairs, len(self.layouts) - 1, 2):
             if pair in self._seconds and pair + 1 in self._seconds:
                 seconds = {self.layouts[pair]: self._seconds[pair], self.layouts[pair + 1]: self._seconds[pair + 1]}
                 if seconds[True] > 0:
@@ -133,18 +134,22 @@ class LayoutTuner:
     def start_epoch(self, first_batch: int) -> TuningEpoch | None:
         """The comparison for an epoch starting at ``first_batch`` (a resumed one part-way); None when there is
         no room for it."""
-        pairs = FIRST_EPOCH_PAIRS if not self.ratios else LATER_EPOCH_PAIRS
+        first = self.epochs_tuned == 0
+        # The first comparison starts with a pair of blocks that only warm up: the first steps in a layout
+        # pay for its kernels and fresh memory well past one batch (they ran channels-last at 0.5-0.7x).
+        warmup = 1 if first else 0
+        pairs = FIRST_EPOCH_PAIRS if first else LATER_EPOCH_PAIRS
         remaining = self.batches_per_epoch - first_batch
-        if 2 * pairs * self.block > MAX_EPOCH_SHARE * remaining:
-            if pairs == LATER_EPOCH_PAIRS or 2 * LATER_EPOCH_PAIRS * self.block > MAX_EPOCH_SHARE * remaining:
-                return None
+        if 2 * (warmup + pairs) * self.block > MAX_EPOCH_SHARE * remaining:
             pairs = LATER_EPOCH_PAIRS
+            if 2 * (warmup + pairs) * self.block > MAX_EPOCH_SHARE * remaining:
+                return None
         layouts: list[bool] = []
-        for pair in range(pairs):
+        for pair in range(warmup + pairs):
             order = [False, True] if (pair + self.epochs_tuned) % 2 == 0 else [True, False]
             layouts.extend(order)
         self.epochs_tuned += 1
-        return TuningEpoch(self, first_batch, self.block, layouts)
+        return TuningEpoch(self, first_batch, self.block, layouts, warmup)
 
     def add_ratio(self, ratio: float) -> None:
         """One paired ratio (contiguous seconds / channels-last seconds); the verdict follows the window."""
