@@ -113,6 +113,11 @@ def test_a_difference_inside_the_margin_does_not_switch_either_way() -> None:
 
 def test_no_comparison_where_it_would_take_too_much_of_an_epoch() -> None:
     assert LayoutTuner(batches_per_epoch=8).start_epoch(0) is None
+    assert not LayoutTuner.fits(20) and LayoutTuner.fits(400)
+    # lenet5 on digits: 20 batches an epoch, 15 epochs: long enough, but no epoch has room to compare
+    model = cnn()
+    settings = {"batch_size": 4, "epochs": 15, "device": "cpu"}
+    assert Trainer(model, _data(80), TrainConfig.from_settings(settings)).layout_tuner is None
     tuner = LayoutTuner(batches_per_epoch=400)
     assert tuner.start_epoch(395) is None  # a resumed epoch with five batches left
 

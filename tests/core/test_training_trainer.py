@@ -297,11 +297,18 @@ def test_reconstruction_trains_against_the_input() -> None:
 
 
 def test_channels_last_auto_is_tuned_for_conv_models_and_off_for_others() -> None:
-    # Long enough to compare layouts (the tuner needs MIN_RUN_STEPS steps); tiny runs stay contiguous untimed.
-    assert Trainer(*build(cnn_graph()), config(epochs=200, batch_size=8)).layout_tuner is not None
+    def long_run(graph: Graph, **changes: Any) -> Trainer:
+        # 150 batches an epoch, 300 steps: room to compare layouts (tiny runs stay contiguous, untimed)
+        torch.manual_seed(0)
+        model = compile_graph(graph)
+        data = prepare_data({"val_fraction": 0.0, "test_fraction": 0.0}, DataRequirements.from_model(model),
+                            data=blobs(DataRequirements.from_model(model).input_shape, n=600))
+        return Trainer(model, data, config(epochs=2, batch_size=4, **changes))
+
+    assert long_run(cnn_graph()).layout_tuner is not None
     assert Trainer(*build(cnn_graph()), config(epochs=1)).layout_tuner is None
-    assert Trainer(*build(mlp_graph()), config(epochs=200, batch_size=8)).layout_tuner is None
-    fixed = Trainer(*build(cnn_graph()), config(epochs=200, batch_size=8, channels_last="off"))
+    assert long_run(mlp_graph()).layout_tuner is None
+    fixed = long_run(cnn_graph(), channels_last="off")
     assert fixed.layout_tuner is None and not fixed.channels_last
 
 

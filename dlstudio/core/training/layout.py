@@ -127,6 +127,11 @@ class LayoutTuner:
         self.channels_last = False
         self.epochs_tuned = 0
 
+    @staticmethod
+    def fits(batches_per_epoch: int) -> bool:
+        """Whether epochs of this many batches have room for a comparison at all (else: contiguous, untimed)."""
+        return LayoutTuner(batches_per_epoch).start_epoch(0) is not None
+
     @property
     def speedup(self) -> float | None:
         return statistics.median(self.ratios) if self.ratios else None

@@ -82,7 +82,8 @@ class Trainer:
         # The model's layout (what checkpoints record); the stored samples follow it once the tuner settles.
         self.channels_last = bool(layout)
         self._data_channels_last = self.channels_last
-        long_enough = self.batches_per_epoch * config.epochs >= MIN_RUN_STEPS
+        long_enough = (self.batches_per_epoch * config.epochs >= MIN_RUN_STEPS
+                       and LayoutTuner.fits(self.batches_per_epoch))
         # ``auto`` on the CPU: decided while training (a compiled model would recompile on every switch).
         self.layout_tuner = (LayoutTuner(self.batches_per_epoch)
                              if layout is None and long_enough and not config.compile else None)
