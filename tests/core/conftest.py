@@ -19,3 +19,19 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def stop_after_batches():
+    """``stop_after_batches(n)``: a training callback that asks for a stop once batch ``n`` of an epoch is done."""
+    from dlstudio.core.training import Callback
+
+    class StopAfterBatches(Callback):
+        def __init__(self, batches: int) -> None:
+            self.batches = batches
+
+        def on_batch_end(self, trainer, batch) -> None:  # noqa: ANN001 - the hook's signature
+            if batch.batch == self.batches:
+                trainer.control.stop()
+
+    return StopAfterBatches

@@ -89,15 +89,6 @@ def test_recording_a_run_folder_without_a_data_summary_keeps_the_project_statist
     assert project.normalization is kept and project.runs[-1] == "net.runs/handmade"
 
 
-class _StopAfterBatches(Callback):
-    def __init__(self, batches: int) -> None:
-        self.batches = batches
-
-    def on_batch_end(self, trainer, batch) -> None:  # noqa: ANN001 - the hook's signature
-        if batch.batch == self.batches:
-            trainer.control.stop()
-
-
 class _StopInEpoch(Callback):
     def __init__(self, epoch: int, batch: int) -> None:
         self.epoch, self.batch = epoch, batch
@@ -107,12 +98,12 @@ class _StopInEpoch(Callback):
             trainer.control.stop()
 
 
-def test_which_runs_can_be_resumed(tmp_path: Path) -> None:
+def test_which_runs_can_be_resumed(tmp_path: Path, stop_after_batches) -> None:
     path = tmp_path / "net.dlstudio"
     session = start_session(tiny_graph([1, 8, 8]), {"source": "digits"}, {**TRAINING, "epochs": 2,
                                                                           "batch_size": 64}, path)
     assert not summarize_run(session.run_dir)["resumable"]  # prepared, nothing trained yet: no checkpoint
-    stopped = session.trainer([_StopAfterBatches(2)]).fit()
+    stopped = session.trainer([stop_after_batches(2)]).fit()
     assert summarize_run(session.run_dir)["resumable"]  # a crash leaves no result.json: "stopped"
     session.finish(stopped)
     assert summarize_run(session.run_dir)["status"] == "stopped" and summarize_run(session.run_dir)["resumable"]

@@ -11,7 +11,7 @@ from dlstudio.core.data import DataError
 from dlstudio.core.errors import ProjectError
 from dlstudio.core.graph import Graph
 from dlstudio.core.project import Project
-from dlstudio.core.training import LAST, Callback
+from dlstudio.core.training import LAST
 from dlstudio.core.training.session import SessionError, start_project_session, start_session
 
 SUMMARY_KEYS = {"run_dir", "epochs", "train_loss", "val_loss", "val_accuracy", "test_accuracy",
@@ -61,19 +61,10 @@ def test_an_untitled_project_must_be_saved_first() -> None:
         start_project_session(Project(graph=tiny_graph(), data={"source": "digits"}))
 
 
-class _StopAfterBatches(Callback):
-    def __init__(self, batches: int) -> None:
-        self.batches = batches
-
-    def on_batch_end(self, trainer, batch) -> None:  # noqa: ANN001 - the hook's signature
-        if batch.batch == self.batches:
-            trainer.control.stop()
-
-
-def test_resume_keeps_the_runs_own_settings_and_folder(tmp_path: Path) -> None:
+def test_resume_keeps_the_runs_own_settings_and_folder(tmp_path: Path, stop_after_batches) -> None:
     path = tmp_path / "net.dlstudio"
     session = start_session(tiny_graph(), {"source": "digits"}, TRAINING, path)
-    stopped = session.trainer([_StopAfterBatches(2)]).fit()
+    stopped = session.trainer([stop_after_batches(2)]).fit()
     assert stopped.status == "stopped" and (session.run_dir / LAST).is_file()
     assert set(session.summary(stopped)) == SUMMARY_KEYS
 
