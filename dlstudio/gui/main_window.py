@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
 
         self.data_panel = DataPanel()
         self.data_panel.setting_edit_requested.connect(self._on_data_panel_setting_edit_requested)
+        self.data_panel.preview_shown.connect(self._on_data_panel_preview_shown)
         self.data_dock = self._dock("Data", "DataDock", self.data_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.training_dock, self.data_dock)
         self.inspector_dock.raise_()
@@ -545,6 +546,9 @@ class MainWindow(QMainWindow):
         if remember:
             self.settings.setValue("theme", self.theme)
 
+    def _on_data_panel_preview_shown(self, preview: object) -> None:
+        self.training.warm_up()  # the first time only: torch is loaded by now, the window long on screen
+
     def _update_title(self) -> None:
         self.setWindowTitle(f"{self.project.name}[*] — dlstudio")
         self.setWindowModified(self.is_dirty())
@@ -618,6 +622,7 @@ class MainWindow(QMainWindow):
             return
         self.inspect.shut_down()
         self.data_panel.cancel_loading()
+        self.training.wait_for_background()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
         event.accept()

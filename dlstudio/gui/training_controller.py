@@ -65,6 +65,7 @@ class TrainingController(QObject):
         self.run_dir: Path | None = None  # the folder of the run in progress, or of the last one
         self._active_run: Path | None = None  # the folder being written now (known once the run is prepared)
         self._tasks: set[BackgroundTask] = set()
+        self._warmed_up = False
 
         self.start_action = self._action("&Train", lambda: self.start(), "F5", "Train the network on its data")
         self.pause_action = self._action("&Pause", self.toggle_pause, "F6", "Pause or resume training")
@@ -157,9 +158,24 @@ class TrainingController(QObject):
         self._tasks.add(task)
         task.start()
 
+    def wait_for_background(self, timeout_ms: int = 10_000) -> bool:
+        """Wait for the run summaries, curve reads and the warm-up still running (the window is closing)."""
+        return all(task.wait(timeout_ms) for task in list(self._tasks))
+
     def _forget(self, task: BackgroundTask) -> None:
         self._tasks.discard(task)
         task.deleteLater()
+
+    def warm_up(self) -> None:
+        """Once, on a worker thread: torch's first-use costs (1.7 s), so that the first Train starts promptly.
+
+        Called when the data panel first shows its samples: torch is imported by
+        then, and the window has long been on screen.
+        """
+        if self._warmed_up or self.worker is not None:
+            return
+        self._warmed_up = True
+        self._run_in_background(_warm_up_job, on_finished=_ignore)
 
     # -- controls ------------------------------------------------------------
 
@@ -385,3 +401,12 @@ class TrainingController(QObject):
         self.stop_action.setEnabled(running and not stopping)
         self.runs.set_training(running, self._active_run if running else None)
 
+
+def _warm_up_job(context: TaskContext) -> None:
+    from dlstudio.core.training.warmup import warm_up_training
+
+    warm_up_training()
+
+
+def _ignore(result: object) -> None:
+    """Nothing to do with a warm-up's result."""
