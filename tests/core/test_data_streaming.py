@@ -13,11 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
+from core_helpers import chain_graph
 from dlstudio.core.compiler import compile_graph
 from dlstudio.core.data import DataRequirements, prepare_data
 from dlstudio.core.data.prepare import DataSplit, PreparedData
 from dlstudio.core.data.streaming import StreamingSplit, collate_images, decoded_bytes
-from dlstudio.core.graph import Graph
 from dlstudio.core.training import Callback, TrainConfig, Trainer
 
 SHAPE = (1, 8, 8)
@@ -51,14 +51,9 @@ def streamed(root: Path, **changes: Any) -> PreparedData:
 
 
 def model() -> torch.nn.Module:
-    graph, previous = Graph(), None
-    for type_id, params in [("Input", {"shape": list(SHAPE)}), ("Conv2d", {"out_channels": 2, "kernel_size": 3}),
-                            ("ReLU", {}), ("Flatten", {}), ("Linear", {"out_features": 2}),
-                            ("Output", {"task": "classification", "classes": 2})]:
-        node = graph.add_node(type_id, params)
-        if previous is not None:
-            graph.connect(previous.id, "out", node.id, "in")
-        previous = node
+    graph = chain_graph([("Input", {"shape": list(SHAPE)}), ("Conv2d", {"out_channels": 2, "kernel_size": 3}),
+                         ("ReLU", {}), ("Flatten", {}), ("Linear", {"out_features": 2}),
+                         ("Output", {"task": "classification", "classes": 2})])
     torch.manual_seed(0)
     return compile_graph(graph)
 

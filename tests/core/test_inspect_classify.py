@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from core_helpers import chain_graph
 from dlstudio.core.compiler import compile_graph
 from dlstudio.core.data import DataRequirements, prepare_data
 from dlstudio.core.data.folder import load_image_folder
@@ -22,19 +23,8 @@ from dlstudio.core.training import TrainConfig, Trainer, create_run_dir, record_
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def chain(nodes: list[tuple[str, dict[str, Any]]]) -> Graph:
-    graph = Graph()
-    previous = None
-    for type_id, params in nodes:
-        node = graph.add_node(type_id, params)
-        if previous is not None:
-            graph.connect(previous.id, "out", node.id, "in")
-        previous = node
-    return graph
-
-
 def digits_cnn() -> Graph:
-    return chain([("Input", {"shape": [1, 12, 12]}), ("Conv2d", {"out_channels": 4, "kernel_size": 3}),
+    return chain_graph([("Input", {"shape": [1, 12, 12]}), ("Conv2d", {"out_channels": 4, "kernel_size": 3}),
                   ("ReLU", {}), ("Flatten", {}), ("Linear", {"out_features": 10}),
                   ("Output", {"task": "classification", "classes": 10})])
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from core_helpers import chain_graph
 from dlstudio.core.compiler import compile_graph
 from dlstudio.core.data.normalization import Normalization
-from dlstudio.core.graph import Graph
 from dlstudio.core.inspect import (
     InspectError,
     activation_maximization,
@@ -23,17 +23,11 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def lenet_like() -> torch.nn.Module:
-    graph = Graph()
-    previous = None
-    for type_id, params in [("Input", {"shape": [1, 20, 20]}),
-                            ("Conv2d", {"out_channels": 6, "kernel_size": 5, "padding": 2}), ("ReLU", {}),
-                            ("MaxPool2d", {"kernel_size": 2}), ("Conv2d", {"out_channels": 8, "kernel_size": 3}),
-                            ("ReLU", {}), ("Flatten", {}), ("Linear", {"out_features": 3}),
-                            ("Output", {"task": "classification", "classes": 3})]:
-        node = graph.add_node(type_id, params)
-        if previous is not None:
-            graph.connect(previous.id, "out", node.id, "in")
-        previous = node
+    graph = chain_graph([("Input", {"shape": [1, 20, 20]}),
+                         ("Conv2d", {"out_channels": 6, "kernel_size": 5, "padding": 2}), ("ReLU", {}),
+                         ("MaxPool2d", {"kernel_size": 2}), ("Conv2d", {"out_channels": 8, "kernel_size": 3}),
+                         ("ReLU", {}), ("Flatten", {}), ("Linear", {"out_features": 3}),
+                         ("Output", {"task": "classification", "classes": 3})])
     torch.manual_seed(0)
     return compile_graph(graph).eval()
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.nn import functional
 
+from core_helpers import chain_graph
 from dlstudio.core.compiler import compile_graph
 from dlstudio.core.graph import Graph
 from dlstudio.core.inspect import InspectError, colorize, default_cam_node, grad_cam, overlay, saliency
@@ -37,17 +38,10 @@ def squares(n: int, seed: int, classes: int = 3) -> tuple[torch.Tensor, torch.Te
 
 
 def square_graph() -> Graph:
-    graph = Graph()
-    previous = None
-    for type_id, params in [("Input", {"shape": [1, SIZE, SIZE]}),
-                            ("Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 1}), ("ReLU", {}),
-                            ("MaxPool2d", {"kernel_size": 2}), ("Flatten", {}), ("Linear", {"out_features": 3}),
-                            ("Output", {"task": "classification", "classes": 3})]:
-        node = graph.add_node(type_id, params)
-        if previous is not None:
-            graph.connect(previous.id, "out", node.id, "in")
-        previous = node
-    return graph
+    return chain_graph([("Input", {"shape": [1, SIZE, SIZE]}),
+                        ("Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": 1}), ("ReLU", {}),
+                        ("MaxPool2d", {"kernel_size": 2}), ("Flatten", {}), ("Linear", {"out_features": 3}),
+                        ("Output", {"task": "classification", "classes": 3})])
 
 
 @pytest.fixture(scope="module")

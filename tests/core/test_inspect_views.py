@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from core_helpers import chain_graph
 from dlstudio.core.compiler import compile_graph
-from dlstudio.core.graph import Graph
 from dlstudio.core.inspect import (
     InspectError,
     all_feature_maps,
@@ -30,16 +30,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def cnn(in_channels: int = 3) -> torch.nn.Module:
-    graph = Graph()
-    previous = None
-    for type_id, params in [("Input", {"shape": [in_channels, 10, 10]}),
-                            ("Conv2d", {"out_channels": 5, "kernel_size": 3}), ("BatchNorm2d", {}), ("ReLU", {}),
-                            ("MaxPool2d", {"kernel_size": 2}), ("Flatten", {}), ("Dropout", {"p": 0.5}),
-                            ("Linear", {"out_features": 4}), ("Output", {"task": "classification", "classes": 4})]:
-        node = graph.add_node(type_id, params)
-        if previous is not None:
-            graph.connect(previous.id, "out", node.id, "in")
-        previous = node
+    graph = chain_graph([("Input", {"shape": [in_channels, 10, 10]}),
+                         ("Conv2d", {"out_channels": 5, "kernel_size": 3}), ("BatchNorm2d", {}), ("ReLU", {}),
+                         ("MaxPool2d", {"kernel_size": 2}), ("Flatten", {}), ("Dropout", {"p": 0.5}),
+                         ("Linear", {"out_features": 4}), ("Output", {"task": "classification", "classes": 4})])
     torch.manual_seed(0)
     return compile_graph(graph)
 

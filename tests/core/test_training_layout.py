@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import torch
 
+from core_helpers import chain_graph
 from dlstudio.core.compiler import compile_graph
 from dlstudio.core.data import DataRequirements, LabeledTensors, prepare_data
-from dlstudio.core.graph import Graph
 from dlstudio.core.training import TrainConfig, Trainer
 from dlstudio.core.training import trainer as trainer_module
 from dlstudio.core.training.layout import (
@@ -26,26 +26,16 @@ CPU = torch.device("cpu")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _chain(nodes: list[tuple[str, dict[str, Any]]]) -> Graph:
-    graph, previous = Graph(), None
-    for type_id, params in nodes:
-        node = graph.add_node(type_id, params)
-        if previous is not None:
-            graph.connect(previous.id, "out", node.id, "in")
-        previous = node
-    return graph
-
-
 def cnn() -> torch.nn.Module:
     torch.manual_seed(0)
-    return compile_graph(_chain([("Input", {"shape": [3, 8, 8]}), ("Conv2d", {"out_channels": 4, "kernel_size": 3}),
+    return compile_graph(chain_graph([("Input", {"shape": [3, 8, 8]}), ("Conv2d", {"out_channels": 4, "kernel_size": 3}),
                                  ("ReLU", {}), ("Flatten", {}), ("Linear", {"out_features": 3}),
                                  ("Output", {"task": "classification", "classes": 3})]))
 
 
 def mlp() -> torch.nn.Module:
     torch.manual_seed(0)
-    return compile_graph(_chain([("Input", {"shape": [3, 8, 8]}), ("Flatten", {}), ("Linear", {"out_features": 3}),
+    return compile_graph(chain_graph([("Input", {"shape": [3, 8, 8]}), ("Flatten", {}), ("Linear", {"out_features": 3}),
                                  ("Output", {"task": "classification", "classes": 3})]))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 
+from core_helpers import chain_graph
 from dlstudio.core.compiler import compile_graph
 from dlstudio.core.data import DataRequirements, LabeledTensors, prepare_data
 from dlstudio.core.graph import Graph
@@ -24,24 +25,14 @@ from dlstudio.core.training import (
 # -- tiny models and data -----------------------------------------------------
 
 
-def _chain(graph: Graph, nodes: list[tuple[str, dict[str, Any]]]) -> Graph:
-    previous = None
-    for type_id, params in nodes:
-        node = graph.add_node(type_id, params)
-        if previous is not None:
-            graph.connect(previous.id, "out", node.id, "in")
-        previous = node
-    return graph
-
-
 def mlp_graph() -> Graph:
-    return _chain(Graph(), [("Input", {"shape": [4]}), ("Linear", {"out_features": 8}), ("ReLU", {}),
+    return chain_graph([("Input", {"shape": [4]}), ("Linear", {"out_features": 8}), ("ReLU", {}),
                             ("Dropout", {"p": 0.2}), ("Linear", {"out_features": 3}),
                             ("Output", {"task": "classification", "classes": 3})])
 
 
 def cnn_graph() -> Graph:
-    return _chain(Graph(), [("Input", {"shape": [1, 6, 6]}), ("Conv2d", {"out_channels": 2, "kernel_size": 3}),
+    return chain_graph([("Input", {"shape": [1, 6, 6]}), ("Conv2d", {"out_channels": 2, "kernel_size": 3}),
                             ("ReLU", {}), ("Flatten", {}), ("Linear", {"out_features": 3}),
                             ("Output", {"task": "classification", "classes": 3})])
 
@@ -286,7 +277,7 @@ def test_learning_rate_schedules(schedule: str, check: Any) -> None:
 
 
 def test_reconstruction_trains_against_the_input() -> None:
-    graph = _chain(Graph(), [("Input", {"shape": [4]}), ("Linear", {"out_features": 2}),
+    graph = chain_graph([("Input", {"shape": [4]}), ("Linear", {"out_features": 2}),
                              ("Linear", {"out_features": 4}),
                              ("Output", {"task": "reconstruction"})])
     model, data = build(graph)
