@@ -8,6 +8,7 @@ digits and torchvision models get their images through ``images.fit_images``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,17 +45,19 @@ class Preprocessor:
         """Apply the run's normalization to raw samples ((C, H, W) or a batch)."""
         if self.normalization is None:
             return raw
-        batch = raw.unsqueeze(0) if raw.ndim == len(self.input_shape) else raw
-        out = self.normalization.apply(batch)
-        return out[0] if batch is not raw else out
+        return self._on_batch(raw, self.normalization.apply)
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Back from model input to raw values (images: [0, 1]), e.g. to show or save what the model saw."""
         if self.normalization is None:
             return x
-        batch = x.unsqueeze(0) if x.ndim == len(self.input_shape) else x
-        out = self.normalization.invert(batch)
-        return out[0] if batch is not x else out
+        return self._on_batch(x, self.normalization.invert)
+
+    def _on_batch(self, x: torch.Tensor, transform: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``transform`` works on batches: a single sample goes through as a batch of one."""
+        if x.ndim == len(self.input_shape):
+            return transform(x.unsqueeze(0))[0]
+        return transform(x)
 
     def raw(self, image: ImageLike) -> torch.Tensor:
         """The sample before normalization: images (C, H, W) in [0, 1], table rows (F,) as given."""
