@@ -71,10 +71,17 @@ def test_a_damaged_folder_gives_a_damaged_summary_naming_the_file(tmp_path: Path
     assert "\n" not in summary["message"] and summary["name"] == "20261123-090507"
 
 
-def test_a_missing_folder_is_damaged_not_an_exception(tmp_path: Path) -> None:
+def test_a_missing_folder_is_missing_not_damaged_nor_an_exception(tmp_path: Path) -> None:
     summary = summarize_run(tmp_path / "gone")
-    assert summary["status"] == "damaged" and summary["started"] is None
-    assert summary["message"] == "cannot read settings.json in gone: it is missing"
+    assert summary["status"] == "missing" and summary["started"] is None
+    assert summary["message"] == "the folder gone is no longer on disk"
+
+
+def test_a_folder_without_its_settings_file_is_damaged(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    summary = summarize_run(tmp_path / "empty")
+    assert summary["status"] == "damaged"
+    assert summary["message"] == "cannot read settings.json in empty: it is missing"
 
 
 def test_an_unreadable_result_file_falls_back_to_the_metrics(tmp_path: Path) -> None:

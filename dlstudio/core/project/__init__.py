@@ -6,6 +6,7 @@ Note for tests: the format version and the migration table are read from
 
 from __future__ import annotations
 
+from dlstudio.core.project.document import ProjectDocument, copy_runs, runs_folder
 from dlstudio.core.project.fileformat import (
     load_project, project_from_doc, project_from_json, project_to_doc, project_to_json, save_project,
 )
@@ -19,7 +20,8 @@ from dlstudio.core.project.templates import TemplateInfo, default_project, list_
 
 __all__ = [
     "DATA_SETTINGS", "FORMAT", "FORMAT_VERSION", "MIGRATIONS", "TRAINING_SETTINGS", "NormalizationStats", "Project",
+    "ProjectDocument",
     "TemplateInfo", "default_data_settings", "default_project", "default_training_settings", "input_shape",
-    "list_templates", "load_project", "load_template", "migrate", "project_from_doc", "project_from_json",
-    "project_to_doc", "project_to_json", "save_project", "statistics_basis", "validate_settings",
+    "copy_runs", "list_templates", "load_project", "load_template", "migrate", "project_from_doc", "project_from_json",
+    "project_to_doc", "project_to_json", "runs_folder", "save_project", "statistics_basis", "validate_settings",
 ]

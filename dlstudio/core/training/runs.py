@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlstudio.core.errors import ProjectError
+from dlstudio.core.project.document import runs_folder
 from dlstudio.core.project.normalization import NormalizationStats
 from dlstudio.core.training.callbacks import Callback
 from dlstudio.core.training.checkpoint import LAST
@@ -22,11 +23,8 @@ if TYPE_CHECKING:
 SETTINGS_FILE = "settings.json"
 METRICS_FILE = "metrics.csv"
 CLASSES_FILE = "classes.json"
-
-
-def runs_folder(project_path: Path) -> Path:
-    """``model.dlstudio`` -> ``model.runs`` beside it."""
-    return project_path.with_name(project_path.stem + ".runs")
+# The last epoch's validation confusion matrix, so that a reopened project shows it (and its mistakes).
+CONFUSION_FILE = "confusion.json"
 
 
 def create_run_dir(project_path: Path, now: datetime | None = None) -> Path:
@@ -107,6 +105,22 @@ class MetricsCsv(Callback):
     def on_epoch_end(self, trainer: Trainer, metrics: EpochMetrics) -> None:
         with self.path.open("a", newline="", encoding="utf-8") as handle:
             csv.DictWriter(handle, fieldnames=METRIC_COLUMNS).writerow(_cells(metrics))
+        if metrics.confusion is not None:
+            _write_json(self.path.with_name(CONFUSION_FILE), {"epoch": metrics.epoch, "matrix": metrics.confusion})
+
+
+def read_confusion(run_dir: Path | str) -> list[list[int]] | None:
+    """The last epoch's confusion matrix the run recorded, or None (none recorded, or unreadable)."""
+    try:
+        value = json.loads((Path(run_dir) / CONFUSION_FILE).read_text(encoding="utf-8"))
+        matrix = value["matrix"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    size = len(matrix) if isinstance(matrix, list) else 0
+    if not (0 < size <= 1000) or not all(isinstance(row, list) and len(row) == size and
+                                         all(isinstance(cell, int) and cell >= 0 for cell in row) for row in matrix):
+        return None
+    return matrix
 
 
 def _cells(metrics: EpochMetrics) -> dict[str, Any]:
@@ -119,6 +133,7 @@ RESULT_FILE = "result.json"
 # Statuses summarize_run gives besides those of FitResult ("completed", "early_stopped", "stopped", "failed").
 STATUS_INCOMPLETE = "incomplete"
 STATUS_DAMAGED = "damaged"
+STATUS_MISSING = "missing"  # listed in the project, but its folder is gone
 
 
 def write_run_result(run_dir: Path, result: dict[str, Any]) -> None:
@@ -136,7 +151,8 @@ def summarize_run(run_dir: Path | str) -> dict[str, Any]:
     ``result.json``; otherwise "completed" when every planned epoch is in
     metrics.csv, "stopped" when a resumable checkpoint is left, else
     "incomplete". A folder whose settings or metrics cannot be read gets
-    "damaged" with a one-line ``message`` naming the file.
+    "damaged" with a one-line ``message`` naming the file; a folder that is
+    gone (listed in the project, deleted on disk) gets "missing".
     """
     run_dir = Path(run_dir)
     summary: dict[str, Any] = {
@@ -145,6 +161,9 @@ def summarize_run(run_dir: Path | str) -> dict[str, Any]:
         "last_val_loss": None, "test_accuracy": None, "started": _modified(run_dir), "project": None,
         "resumable": False,
     }
+    if not run_dir.is_dir():
+        summary.update(status=STATUS_MISSING, message=f"the folder {run_dir.name} is no longer on disk")
+        return summary
     try:
         settings = read_run_settings(run_dir)
         if not isinstance(settings, dict):
@@ -187,7 +206,7 @@ def summarize_run(run_dir: Path | str) -> dict[str, Any]:
 
 
 # How a run ended that training on would not change: it reached its epochs, or early stopping decided.
-_FINAL_STATUSES = ("completed", "early_stopped", STATUS_DAMAGED)
+_FINAL_STATUSES = ("completed", "early_stopped", STATUS_DAMAGED, STATUS_MISSING)
 
 
 def is_resumable(run_dir: Path | str, status: str) -> bool:
