@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     window = MainWindow(project)
+    if not args.screenshot:
+        # From here an error in a slot is shown to the person and logged, and the window keeps running.
+        from dlstudio.gui.error_report import install_error_handler
+
+        install_error_handler(lambda: window)
     if args.screenshot:
         # A rendering for docs and checks: the same picture on every machine, and nothing
         # of the user's saved preferences changed by it.
