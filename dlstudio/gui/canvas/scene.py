@@ -29,7 +29,9 @@ class GraphScene(QGraphicsScene):
     connect_requested = Signal(str, str, str, str)  # src, src_port, dst, dst_port
     nodes_dragged = Signal(object, object)  # {node_id: old Point}, {node_id: new Point}
     status_message = Signal(str)
-    infos_changed = Signal(list)  # node ids whose info, name or params changed
+    # Node ids whose info, name or params changed, or that were added or removed (so the totals and the
+    # error count follow every change of the node set, even one that changes no shape).
+    infos_changed = Signal(list)
     context_menu_requested = Signal(object, object)  # node id or None, screen QPoint
 
     def __init__(self, graph: Graph, layout: Layout, inference: ShapeInference, colors: CanvasColors,
@@ -43,6 +45,7 @@ class GraphScene(QGraphicsScene):
         self.edge_items: dict[Edge, EdgeItem] = {}
         self._batch_depth = 0
         self._pending: set[str] = set()
+        self._removed: set[str] = set()
         self._gesture: ConnectGesture | None = None
         self._drag_start: dict[str, Point] = {}
         self.read_only = False
@@ -92,8 +95,10 @@ class GraphScene(QGraphicsScene):
     def _refresh(self) -> None:
         recomputed = self.inference.update()
         changed = [n for n in dict.fromkeys([*recomputed, *self._pending]) if n in self.node_items]
+        removed = sorted(n for n in self._removed if n not in self.node_items)
         self._pending.clear()
-        if not changed:
+        self._removed.clear()
+        if not changed and not removed:
             return
         for node_id in changed:
             info = self.inference.info(node_id)
@@ -102,7 +107,7 @@ class GraphScene(QGraphicsScene):
                 item = self.edge_items.get(edge)
                 if item is not None:
                     item.set_label(format_shape(info.output_shapes.get(edge.src_port)))
-        self.infos_changed.emit(changed)
+        self.infos_changed.emit(changed + removed)
 
     # -- model events --------------------------------------------------------
 
@@ -119,6 +124,7 @@ class GraphScene(QGraphicsScene):
         item = self.node_items.pop(node.id, None)
         if item is not None:
             self.removeItem(item)
+        self._removed.add(node.id)
         self._touch()
 
     def _on_edge_added(self, edge: Edge) -> None:

@@ -10,7 +10,7 @@ import math
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent, QMouseEvent, QPainter,
-                           QPen, QWheelEvent)
+                           QPen, QResizeEvent, QWheelEvent)
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
 from dlstudio.gui.theme import CanvasColors, LIGHT_CANVAS
@@ -18,6 +18,7 @@ from dlstudio.gui.theme import CanvasColors, LIGHT_CANVAS
 LAYER_MIME_TYPE = "application/x-dlstudio-layer"
 GRID = 24.0
 MIN_SCALE, MAX_SCALE = 0.15, 3.0
+FIT_MARGIN = 40.0  # scene px of room around the network when fitted
 
 
 class GraphView(QGraphicsView):
@@ -31,6 +32,9 @@ class GraphView(QGraphicsView):
         self._pan_origin: QPointF | None = None
         self._space_held = False
         self.locked_message = ""  # shown as a banner over a dimmed canvas while the graph is read-only
+        # Until the person zooms or pans, the view keeps the whole network in sight: it fits again
+        # whenever the viewport changes size (docks settling after the window opens, the window resized).
+        self.auto_fit = True
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setRenderHint(QPainter.RenderHint.TextAntialiasing)
         # Smart updates repaint only what changed; the background (grid) is cached and scrolled.
@@ -59,13 +63,32 @@ class GraphView(QGraphicsView):
         return self.transform().m11()
 
     def zoom_by(self, factor: float) -> None:
-        target = min(MAX_SCALE, max(MIN_SCALE, self.zoom_level() * factor))
-        factor = target / self.zoom_level()
+        """Zoom around the anchor by ``factor``, within [MIN_SCALE, MAX_SCALE]; the person now steers the view."""
+        self.auto_fit = False
+        current = self.zoom_level()
+        if not (math.isfinite(current) and current > 0):  # a broken transform: start again from 100%
+            self.resetTransform()
+            current = 1.0
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not (
+                math.isfinite(factor) and factor > 0):
+            return
+        target = min(MAX_SCALE, max(MIN_SCALE, current * factor))
+        factor = target / current
         if not math.isclose(factor, 1.0):
             self.scale(factor, factor)
 
     def fit_all(self, max_scale: float = 1.0) -> None:
-        """Show every item, never magnified beyond ``max_scale``."""
+        """Show every item, never magnified beyond ``max_scale`` (100% unless told otherwise).
+
+        Safe as a slot of ``QAction.triggered``, whose ``checked`` argument (a bool) must not
+        become the scale: a bool, or a value that is not a positive number, means the default.
+        Resumes fitting on every resize of the viewport, until the next zoom or pan.
+        """
+        if isinstance(max_scale, bool) or not isinstance(max_scale, (int, float)) or not (
+                math.isfinite(max_scale) and max_scale > 0):
+            max_scale = 1.0
+        max_scale = max(float(max_scale), MIN_SCALE)
+        self.auto_fit = True
         scene = self.scene()
         if scene is None:
             return
@@ -74,16 +97,23 @@ class GraphView(QGraphicsView):
             self.resetTransform()
             self.centerOn(0, 0)
             return
-        bounds = bounds.adjusted(-40, -40, 40, 40)
+        bounds = bounds.adjusted(-FIT_MARGIN, -FIT_MARGIN, FIT_MARGIN, FIT_MARGIN)
         self.setSceneRect(bounds)  # no scroll bars for empty space; pan_by grows it when needed
         self.fitInView(bounds, Qt.AspectRatioMode.KeepAspectRatio)
-        if self.zoom_level() > max_scale:
+        zoom = self.zoom_level()
+        if not (math.isfinite(zoom) and zoom > 0) or zoom > max_scale:
             self.resetTransform()
             self.scale(max_scale, max_scale)
             self.centerOn(bounds.center())
-        elif self.zoom_level() < MIN_SCALE:
+        elif zoom < MIN_SCALE:
             self.resetTransform()
             self.scale(MIN_SCALE, MIN_SCALE)
+            self.centerOn(bounds.center())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.auto_fit and self.scene() is not None:
+            self.fit_all()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120.0
@@ -143,6 +173,7 @@ class GraphView(QGraphicsView):
 
     def pan_by(self, dx: float, dy: float) -> None:
         """Scroll by a distance in viewport pixels, growing the scene rect so panning is never stuck."""
+        self.auto_fit = False
         visible = self.mapToScene(self.viewport().rect()).boundingRect()
         scale = self.zoom_level()
         moved = visible.translated(dx / scale, dy / scale)
@@ -184,7 +215,10 @@ class GraphView(QGraphicsView):
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
         painter.fillRect(rect, QColor(self.colors.background))
         step = GRID
-        while step * self.zoom_level() < 12:  # keep dots apart when zoomed out
+        zoom = self.zoom_level()
+        if not (math.isfinite(zoom) and zoom > 0):
+            return  # nothing sensible to draw on (and the loop below would never end)
+        while step * zoom < 12:  # keep dots apart when zoomed out
             step *= 2
         left = math.floor(rect.left() / step) * step
         top = math.floor(rect.top() / step) * step
