@@ -15,9 +15,17 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPalette
-from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QStackedLayout, QStyleOptionGraphicsItem, QWidget
 
-from dlstudio.gui.plots.style import PlotColors, plot_colors, plot_font, set_axis_label, set_title, style_plot
+from dlstudio.gui.plots.style import (
+    PlotColors,
+    plot_colors,
+    plot_font,
+    plot_hint,
+    set_axis_label,
+    set_title,
+    style_plot,
+)
 
 # Counts are written in the cells up to this many classes; beyond it they would not fit.
 MAX_CLASSES_WITH_COUNTS = 15
@@ -25,6 +33,7 @@ MAX_CLASSES_WITH_COUNTS = 15
 _SHORT_NAME = 5
 # No more tick labels than this per axis; with more classes every k-th is labelled.
 _MAX_TICKS = 30
+EMPTY_HINT = "The confusion matrix appears after the first epoch"
 
 
 class _CellCounts(QGraphicsItem):
@@ -115,16 +124,24 @@ class ConfusionView(QWidget):
         self._plot.setMenuEnabled(False)
         self._plot.hideButtons()
         self._plot.vb.setDefaultPadding(0.0)
+        for side in ("left", "bottom"):
+            # Class indices, never scaled: on an empty (0..1) range pyqtgraph labelled the axes "(x0.001)".
+            self._plot.getAxis(side).enableAutoSIPrefix(False)
         self._image = pg.ImageItem(axisOrder="row-major")
         self._plot.addItem(self._image)
         self._counts_item = _CellCounts()
         self._plot.addItem(self._counts_item)
-        # The cells are square, so in a wide, short dock the matrix is narrower than the plot: the plot is
-        # held to the matrix's width, which keeps the class names beside their rows, not at the far left.
-        self._plot.vb.sigResized.connect(self._on_view_resized)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self._canvas)
+        # The cells are square, so in a wide, short dock the matrix is narrower than the plot, and in a tall
+        # one lower: the plot is held to the matrix's size, which keeps the class names beside their rows and
+        # under their columns (not at the far left or the bottom of the dock) and the title on the matrix.
+        # Refitted when the viewport is resized (see eventFilter) and when the axes or title change size.
+        self._plot.vb.sigResized.connect(self._fit_plot)
+        # Before the first matrix a one-line hint stands in for the (empty) axes.
+        self._hint_label = plot_hint(EMPTY_HINT)
+        self._stack = QStackedLayout(self)
+        self._stack.setContentsMargins(0, 0, 0, 0)
+        self._stack.addWidget(self._hint_label)
+        self._stack.addWidget(self._canvas)
 
         # Hover through an event filter: pyqtgraph's sigMouseMoved drops moves that come quickly after
         # another, so the mouse could come to rest on a cell with the previous cell's tooltip.
@@ -151,13 +168,19 @@ class ConfusionView(QWidget):
             self._set_ticks()
         if resized:
             self._plot.setRange(xRange=(0, size), yRange=(0, size), padding=0.0)
+        self._show_matrix(bool(size))
 
     def clear(self) -> None:
-        """No matrix (before the first validated epoch)."""
+        """Back to the empty state: no matrix, the hint in its place (before the first epoch, a new project)."""
         self._counts = np.zeros((0, 0), dtype=np.int64)
         self._names = []
         self._redraw()
         self._set_ticks()
+        self._show_matrix(False)
+
+    def hint(self) -> str:
+        """The hint shown in place of the matrix, or "" while a matrix is shown."""
+        return self._hint_label.text() if self._stack.currentWidget() is self._hint_label else ""
 
     def matrix(self) -> np.ndarray:
         """The counts shown (true × predicted)."""
@@ -239,6 +262,28 @@ class ConfusionView(QWidget):
                    if index % step == 0]
         self._plot.getAxis("left").setTicks([rows, []])
         self._plot.getAxis("bottom").setTicks([columns, []])
+        self._size_axes(rows, columns)
+
+    def _size_axes(self, rows: list[tuple[float, str]], columns: list[tuple[float, str]]) -> None:
+        """Fix the axes' room for the names now, as pyqtgraph would after painting them once.
+
+        pyqtgraph learns how wide its tick labels are only when it paints
+        them, then lays the plot out again: the cells moved for a few turns of
+        the event loop after each new set of names (and after the hint gave way
+        to the first matrix), so a click aimed at a cell could land beside it.
+        """
+        left, bottom = self._plot.getAxis("left"), self._plot.getAxis("bottom")
+        font = left.style.get("tickFont") or plot_font(-1.0)
+        metrics = QFontMetricsF(font)
+        box = QRectF(0.0, 0.0, 100.0, 100.0)
+        widest = max((metrics.boundingRect(box, Qt.AlignmentFlag.AlignCenter, text).width() for _, text in rows),
+                     default=0.0)
+        tallest = max((metrics.boundingRect(box, Qt.AlignmentFlag.AlignCenter, text).height() for _, text in columns),
+                      default=0.0)
+        offset_x, offset_y = _text_offsets(left)
+        # pyqtgraph's own sum (AxisItem._updateWidth / _updateHeight): text, offset, tick, 0.8 of the label.
+        left.setWidth(math.ceil(widest + offset_x + _label_room(left)) + 1)
+        bottom.setHeight(math.ceil(tallest + offset_y + _label_room(bottom)) + 1)
 
     def _apply_style(self) -> None:
         self._colours = plot_colors(self.palette())
@@ -253,17 +298,38 @@ class ConfusionView(QWidget):
         set_axis_label(self._plot, "left", "true class", self._colours)
         set_axis_label(self._plot, "bottom", "predicted class", self._colours)
         self._redraw()
+        self._set_ticks()  # the axes' room follows the (new) font
 
-    def _on_view_resized(self) -> None:
-        view = self._plot.vb
-        around = self._plot.width() - view.width()  # the axes and margins beside the cells
+    def _show_matrix(self, shown: bool) -> None:
+        self._stack.setCurrentWidget(self._canvas if shown else self._hint_label)
+
+    def _fit_plot(self) -> None:
+        """Hold the plot to the square the cells fill in the space there is, plus its axes and title.
+
+        The side comes from the space the canvas offers, not from the plot's
+        current size: holding one dimension by the other's current size would
+        lock both once the plot had been small.
+        """
+        view, plot = self._plot.vb, self._plot
+        # Not the central item's geometry: the plot's maximum size caps that one too.
+        margins = self._canvas.ci.layout.getContentsMargins()
+        viewport = self._canvas.viewport().size()
+        space = QRectF(0.0, 0.0, viewport.width() - margins[0] - margins[2], viewport.height() - margins[1] - margins[3])
+        across = plot.width() - view.width()  # the row names and margins beside the cells
+        down = plot.height() - view.height()  # the title above, the column names below
+        side = max(0.0, min(space.width() - across, space.height() - down))
         title = self._plot.titleLabel.item.boundingRect().width()
-        width = math.ceil(max(around + view.height(), title + 16))
-        if abs(self._plot.maximumWidth() - width) > 1:
-            self._plot.setMaximumWidth(width)
+        width = math.ceil(max(across + side, title + 16))
+        height = math.ceil(down + side)
+        if abs(plot.maximumWidth() - width) > 1:
+            plot.setMaximumWidth(width)
+        if abs(plot.maximumHeight() - height) > 1:
+            plot.setMaximumHeight(height)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.MouseMove and watched is self._canvas.viewport():
+        if event.type() == QEvent.Type.Resize and watched is self._canvas.viewport():
+            self._fit_plot()
+        elif event.type() == QEvent.Type.MouseMove and watched is self._canvas.viewport():
             cell = self.cell_at(self._canvas.mapToScene(event.position().toPoint()))
             self._canvas.setToolTip("" if cell is None else self.cell_text(*cell))
         return super().eventFilter(watched, event)
@@ -312,6 +378,15 @@ def _text_colour(rgba: np.ndarray) -> QColor:
     red, green, blue = (float(value) for value in rgba[:3])
     luminance = 0.299 * red + 0.587 * green + 0.114 * blue
     return _DARK_TEXT if luminance > 150 else _LIGHT_TEXT
+
+
+def _text_offsets(axis: pg.AxisItem) -> tuple[float, float]:
+    offset = axis.style["tickTextOffset"]
+    return (float(offset[0]), float(offset[1])) if isinstance(offset, (list, tuple)) else (float(offset),) * 2
+
+
+def _label_room(axis: pg.AxisItem) -> float:
+    return axis.label.boundingRect().height() * 0.8 if axis.label.isVisible() else 0.0
 
 
 def _shorten(name: str, limit: int) -> str:

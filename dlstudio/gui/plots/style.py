@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 # Distinct, colour-blind-friendly hues for past runs overlaid on the live curves (Okabe-Ito, then Tableau).
 _OVERLAYS_LIGHT = ("#8e44ad", "#009e73", "#cc79a7", "#8c6d31", "#0072b2", "#d55e00", "#7f7f7f", "#bcbd22")
@@ -111,3 +112,20 @@ def style_legend(legend: pg.LegendItem, colors: PlotColors, panel: bool = True) 
     legend.setLabelTextSize(f"{plot_font(-1.0).pointSizeF():.0f}pt")
     for _sample, label in legend.items:
         label.setText(label.text)  # pyqtgraph stores the new colour and size but redraws only on setText
+
+
+def plot_hint(text: str = "") -> QLabel:
+    """A one-line hint shown in place of a plot that has nothing to draw yet (empty axes say nothing).
+
+    It is painted in the plots' background colour (the palette's Base) so it
+    reads as the plot area; its text follows the theme with the palette.
+    """
+    label = QLabel(text)
+    label.setObjectName("PlotHint")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)
+    label.setMargin(12)
+    label.setBackgroundRole(QPalette.ColorRole.Base)
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    label.setAutoFillBackground(True)
+    return label
