@@ -13,7 +13,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtWidgets import QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
 
 from dlstudio.core.errors import ParamError
 from dlstudio.core.layers.spec import BOOL, CHOICE, FLOAT, INT, INTS, PADDING, SIZE, ParamSpec
@@ -88,6 +89,31 @@ class CompactDoubleSpinBox(QDoubleSpinBox):
         super().stepBy(steps)
 
 
+class _WheelGuard(QObject):
+    """Turns of the mouse wheel change the guarded field only while it has the keyboard focus.
+
+    An unfocused field ignores the wheel, so Qt hands it on to the parents:
+    the panel's scroll area scrolls instead of the field changing under the pointer.
+    """
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Wheel and isinstance(watched, QWidget) and not watched.hasFocus():
+            event.ignore()
+            return True  # not for the field; ignored, so the parent widgets get it
+        return False
+
+
+def guard_wheel(widget: QWidget) -> QWidget:
+    """Make a spin box or combo box take the wheel only when focused (click or Tab focuses it, the wheel does not).
+
+    Every value editor of the settings panels and the inspector goes through here.
+    """
+    widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    if widget.findChild(_WheelGuard, options=Qt.FindChildOption.FindDirectChildrenOnly) is None:
+        widget.installEventFilter(_WheelGuard(widget))
+    return widget
+
+
 def make_editor(param: ParamSpec, commit: Commit, refuse: Refuse) -> QWidget:
     """A widget that edits one value of ``param``; edits call ``commit`` (or ``refuse`` for unparsable text)."""
     if param.kind == INT:
@@ -134,6 +160,8 @@ def make_editor(param: ParamSpec, commit: Commit, refuse: Refuse) -> QWidget:
 
         line.editingFinished.connect(commit_text)
         editor = line
+    if isinstance(editor, (QAbstractSpinBox, QComboBox)):
+        guard_wheel(editor)
     editor.setObjectName(f"param_{param.name}")
     editor.setToolTip(param.help)
     return editor
