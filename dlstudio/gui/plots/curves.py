@@ -22,11 +22,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QStackedLayout, QWidget
 
 from dlstudio.gui.plots.style import (
     PlotColors,
     plot_colors,
+    plot_hint,
     set_axis_label,
     set_title,
     style_legend,
@@ -59,6 +60,14 @@ _STACKED_STRETCH = (5, 3, 2)
 _SIDE_BY_SIDE_STRETCH = (4, 3, 2)
 _LR_MAX_HEIGHT = 150
 _NO_LIMIT = 16_777_215  # Qt's QWIDGETSIZE_MAX
+# What the view shows before any run (and after a project switch) in place of empty axes.
+EMPTY_HINT = "Press Train (F5): loss and accuracy are plotted here as the network learns"
+# The ranges of an empty view (and of a cleared one): one epoch; loss and learning rate 0..1, accuracy 0..100%.
+_INITIAL_Y = {"loss": (0.0, 1.0), "accuracy": (0.0, 100.0), "learning_rate": (0.0, 1.0)}
+# Train solid, validation dashed: in the live run (which also has a colour for each) and in every past run
+# (one colour a run). The legend's "train" and "validation" entries show the two styles.
+_TRAIN_STYLE = Qt.PenStyle.SolidLine
+_VALIDATION_STYLE = Qt.PenStyle.DashLine
 
 
 class _Buffer:
@@ -92,7 +101,7 @@ class _Buffer:
 
 
 class _Overlay:
-    """One past run's curves: train loss (dotted), validation loss and accuracy (dashed), one colour."""
+    """One past run's curves in one colour: train loss solid, validation loss and accuracy dashed."""
 
     def __init__(self, loss_plot: pg.PlotItem, accuracy_plot: pg.PlotItem) -> None:
         self.name: str | None = None
@@ -108,9 +117,10 @@ class _Overlay:
 
     def set_colour(self, colours: PlotColors, index: int) -> None:
         colour = colours.overlay(index)
-        self.train_loss.setPen(pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DotLine))
-        self.val_loss.setPen(pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine))
-        self.val_accuracy.setPen(pg.mkPen(colour, width=1.5, style=Qt.PenStyle.DashLine))
+        # Dotted train and dashed validation lines of 1.5 px looked the same: solid and dashed do not.
+        self.train_loss.setPen(pg.mkPen(colour, width=1.5, style=_TRAIN_STYLE))
+        self.val_loss.setPen(_dashed(colour, 1.5))
+        self.val_accuracy.setPen(_dashed(colour, 1.5))
 
     def set_rows(self, rows: Sequence[dict[str, Any]]) -> None:
         for item, key in zip(self.items, ("train_loss", "val_loss", "val_accuracy"), strict=True):
@@ -173,9 +183,12 @@ class CurvesView(QWidget):
         self._canvas = pg.GraphicsLayoutWidget()
         self._canvas.ci.setContentsMargins(4, 4, 8, 4)
         self._canvas.ci.setSpacing(2)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self._canvas)
+        # Until there is something to plot (a run, a past run's curves) a one-line hint stands in for the axes.
+        self._hint_label = plot_hint(EMPTY_HINT)
+        self._stack = QStackedLayout(self)
+        self._stack.setContentsMargins(0, 0, 0, 0)
+        self._stack.addWidget(self._hint_label)
+        self._stack.addWidget(self._canvas)
 
         # The plots are placed by _arrange (stacked, or side by side in a short dock), not by addPlot's grid.
         self._loss_plot = pg.PlotItem()
@@ -247,6 +260,7 @@ class CurvesView(QWidget):
         self._redraw_timer.timeout.connect(self.flush)
         self.redraw_count = 0  # for tests and the benchmark: how many coalesced redraws happened
         self._apply_style()
+        self._reset_ranges()
 
     @property
     def _plots(self) -> tuple[pg.PlotItem, ...]:
@@ -263,7 +277,23 @@ class CurvesView(QWidget):
         self._run_name = name
         self._planned_epochs = int(epochs or 0)
         self._reset_live()
+        self._reset_ranges()  # fitted again to the overlays and the new run's data: not the last run's range
         self._set_titles()
+        self.flush()
+        self._update_hint()
+
+    def show_history(self, name: str, epochs: int | None, rows: Sequence[dict[str, Any]]) -> None:
+        """Show a finished run's per-epoch metrics as the current run (a reopened project's last run).
+
+        ``rows`` are metrics.csv rows as ``dlstudio.core.training.runs.read_metrics``
+        returns them (``epoch``, ``train_loss``... floats, None where empty);
+        ``epochs`` is the number planned (None: as many as there are rows).
+        There are no per-batch losses in metrics.csv, so none are drawn.
+        """
+        self.start_run(name, epochs)
+        for row in rows:
+            if row.get("epoch") is not None:
+                self.add_epoch(row)
         self.flush()
 
     def add_batches(self, xs: Sequence[float], losses: Sequence[float]) -> None:
@@ -305,7 +335,7 @@ class CurvesView(QWidget):
         kept = {overlay.name: overlay for overlay in self._overlays if overlay.name in runs}
         for overlay in self._overlays:
             if overlay.name is not None and overlay.name not in runs:
-                self._legend.removeItem(overlay.val_loss)
+                self._legend.removeItem(overlay.train_loss)
                 overlay.hide()
         free = [overlay for overlay in self._overlays if overlay.name is None]
         for name, rows in runs.items():
@@ -318,21 +348,35 @@ class CurvesView(QWidget):
                     self._overlays.append(overlay)
                     overlay.set_colour(self._colours, len(self._overlays) - 1)
                 overlay.name = name
-                self._legend.addItem(overlay.val_loss, name)
+                # The run's entry shows its colour as its (solid) train line; "validation" says dashed.
+                self._legend.addItem(overlay.train_loss, name)
             overlay.set_rows(rows)
         self._overlay_order = list(runs)
         self._refresh_legend_style()
         self._refit = True
         self._fit_ranges()
+        self._update_hint()
 
     def clear(self) -> None:
-        """Remove everything: live curves, overlays and the run's name."""
+        """Back to a new view's state (a project switch): no curves, no overlays, no run name, the first ranges.
+
+        Curves a legend click hid are shown again; the hint stands in for the
+        plots until the next run (or past run) is shown.
+        """
         self._run_name = ""
         self._planned_epochs = 0
         self._reset_live()
         self.set_overlays({})
         self._set_titles()
         self.flush()
+        self._reset_ranges()
+        for item in (self._batch_curve, self._batch_history, *self._epoch_curves.values()):
+            item.setVisible(True)
+        self._update_hint()
+
+    def hint(self) -> str:
+        """The hint shown in place of the plots, or "" while they are shown."""
+        return self._hint_label.text() if self._stack.currentWidget() is self._hint_label else ""
 
     def flush(self) -> None:
         """Draw what was fed since the last redraw (the timer calls this; tests and benchmarks may too)."""
@@ -349,6 +393,8 @@ class CurvesView(QWidget):
             for key, curve in self._epoch_curves.items():
                 curve.setData(*self._epochs[key].view())
         self._fit_ranges()
+        if self._stack.currentWidget() is self._hint_label:  # data came without a run (a test, the benchmark)
+            self._update_hint()
 
     def _draw_batches(self) -> None:
         """Set the per-batch items: the history only when an epoch was completed (or the run went back)."""
@@ -400,6 +446,21 @@ class CurvesView(QWidget):
                 self._set_range(name, _padded(low, high, percent, room=GROW_ROOM), exact=False)
             elif refit and current[1] - current[0] > LOOSE_RANGE * (high - low):
                 self._set_range(name, _padded(low, high, percent), exact=False)
+
+    def _reset_ranges(self) -> None:
+        """Put every axis back to an empty view's range; the next data is fitted afresh (not grown into)."""
+        self._ranges = {}
+        self._set_range("x", (0.0, 1.0), exact=True)
+        for name, plot in (("loss", self._loss_plot), ("accuracy", self._accuracy_plot),
+                           ("learning_rate", self._lr_plot)):
+            plot.setYRange(*_INITIAL_Y[name], padding=0.0)
+
+    def _update_hint(self) -> None:
+        """The plots while there is a run or a past run to show, else the hint."""
+        empty = (not self._run_name and not self._batches.size
+                 and not any(buffer.size for buffer in self._epochs.values())
+                 and not any(overlay.name is not None for overlay in self._overlays))
+        self._stack.setCurrentWidget(self._hint_label if empty else self._canvas)
 
     def _set_range(self, name: str, span: tuple[float, float], exact: bool) -> None:
         if self._ranges.get(name) == span:
@@ -545,7 +606,7 @@ class CurvesView(QWidget):
         for key, curve in self._epoch_curves.items():
             colour = (colours.learning_rate if key == "learning_rate"
                       else colours.validation if key.startswith("val") else colours.train)
-            curve.setPen(pg.mkPen(colour, width=2))
+            curve.setPen(_dashed(colour, 2) if key.startswith("val") else pg.mkPen(colour, width=2))
             curve.setSymbol("o")
             curve.setSymbolSize(6)
             curve.setSymbolBrush(pg.mkBrush(colour))
@@ -563,7 +624,7 @@ class CurvesView(QWidget):
                     self._epoch_curves["val_loss"]: (self._epoch_curves["val_accuracy"],),
                     self._batch_curve: (self._batch_history,)}
         for overlay in self._overlays:
-            partners[overlay.val_loss] = (overlay.train_loss, overlay.val_accuracy)
+            partners[overlay.train_loss] = (overlay.val_loss, overlay.val_accuracy)
         for partner in partners.get(item, ()):
             partner.setVisible(item.isVisible())
 
@@ -571,6 +632,11 @@ class CurvesView(QWidget):
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self._apply_style()
         super().changeEvent(event)
+
+
+def _dashed(colour: Any, width: float) -> Any:
+    """A validation line: dashed (Qt's dashes are 4 pen widths long), told from a solid train line at a glance."""
+    return pg.mkPen(colour, width=width, style=_VALIDATION_STYLE)
 
 
 def _padded(low: float, high: float, percent: bool, room: float = 0.05) -> tuple[float, float]:

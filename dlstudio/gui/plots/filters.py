@@ -7,6 +7,7 @@ separate items cost ~7× more per update); hovering a tile names it.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -19,6 +20,10 @@ from dlstudio.gui.plots.mosaic import COLORMAPS, DIVERGING, mosaic_rgba
 from dlstudio.gui.plots.style import plot_colors
 
 _COLORMAP_LABELS = {"diverging": "Blue–red", "grey": "Grey"}
+# What stands in for the mosaic. Only a network known to have no conv layer is said to have none.
+UNKNOWN_HINT = "The filters of the network's convolution layers appear here."
+NO_CONV_HINT = "This network has no convolution layer, so it has no filters to show."
+TRAIN_HINT = "Train the network to watch {name}'s filters change."
 
 
 class FiltersView(QWidget):
@@ -27,6 +32,10 @@ class FiltersView(QWidget):
     ``layer_chosen(node_id)`` is emitted when the shown layer changes (the
     person picks one, or ``set_layers`` had to pick another); the owner then
     feeds that layer's weights with :meth:`set_weights`.
+
+    The owner tells it the graph's conv layers as soon as it knows them (a
+    project opened, the graph edited), before any run: the chooser then names
+    them and the view says to train, rather than that there is no conv layer.
     """
 
     layer_chosen = Signal(str)
@@ -37,6 +46,7 @@ class FiltersView(QWidget):
         self._mosaic: FilterMosaic | None = None
         self._rgba: np.ndarray | None = None
         self._colormap = DIVERGING
+        self._layers_known = False  # told the graph's conv layers (possibly none) since the last clear()
 
         self._layer_box = QComboBox()
         self._layer_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
@@ -82,17 +92,28 @@ class FiltersView(QWidget):
         layout.addLayout(bar)
         layout.addLayout(self._stack, 1)
         self._apply_style()
+        self._layer_box.setEnabled(False)
         self._show_placeholder()
 
     # ---- API ------------------------------------------------------------------------------------------
 
-    def set_layers(self, layers: list[tuple[str, str]]) -> None:
-        """Offer these conv layers (node id, label); keeps the current one if it is still there."""
+    def set_layers(self, layers: Sequence[Sequence[str]]) -> None:
+        """Offer these conv layers: ``(node id, name)`` or ``(node id, name, details)``, in graph order.
+
+        The chooser shows the name (the person's node name, never the id);
+        ``details`` (e.g. "6 filters, 5×5") is its tooltip. Keeps the current
+        layer if its node id is still there (a rename changes only its name);
+        an empty list says the network has no conv layer.
+        """
         previous = self.current_layer()
+        self._layers_known = True
         self._layer_box.blockSignals(True)
         self._layer_box.clear()
-        for node_id, label in layers:
-            self._layer_box.addItem(label, node_id)
+        for node_id, name, *details in layers:
+            self._layer_box.addItem(str(name), str(node_id))
+            if details and details[0]:
+                self._layer_box.setItemData(self._layer_box.count() - 1, str(details[0]),
+                                            Qt.ItemDataRole.ToolTipRole)
         index = self._layer_box.findData(previous) if previous is not None else -1
         self._layer_box.setCurrentIndex(index if index >= 0 else (0 if layers else -1))
         self._layer_box.blockSignals(False)
@@ -103,6 +124,22 @@ class FiltersView(QWidget):
             self._show_placeholder()
             if current is not None:
                 self.layer_chosen.emit(current)
+        elif self._weights is None:
+            self._show_placeholder()  # the hint names the layer as it is called now
+
+    def clear(self) -> None:
+        """Forget the layers and the weights without a claim about the network (a project switch).
+
+        ``layer_chosen`` is not emitted; :meth:`set_layers` tells the new
+        project's layers.
+        """
+        self._layers_known = False
+        self._layer_box.blockSignals(True)
+        self._layer_box.clear()
+        self._layer_box.blockSignals(False)
+        self._layer_box.setEnabled(False)
+        self._weights = None
+        self._show_placeholder()
 
     def current_layer(self) -> str | None:
         """The node id of the layer shown (None when there is no conv layer)."""
@@ -168,8 +205,11 @@ class FiltersView(QWidget):
     def _show_placeholder(self) -> None:
         self._mosaic, self._rgba = None, None
         self._details.setText("")
-        self._placeholder.setText("No convolution layer in this model." if self._layer_box.count() == 0
-                                  else "The filters appear here once the model is built or trained.")
+        if self._layer_box.count():
+            text = TRAIN_HINT.format(name=self._layer_box.currentText())
+        else:
+            text = NO_CONV_HINT if self._layers_known else UNKNOWN_HINT
+        self._placeholder.setText(text)
         self._stack.setCurrentWidget(self._placeholder)
 
     def _on_layer_box_changed(self, _index: int) -> None:
