@@ -49,7 +49,23 @@ def test_an_unknown_name_is_a_key_error_naming_it(qapp):
         icons.icon("frobnicate")
 
 
-def test_icons_follow_the_theme_and_refresh_recolours_actions(qapp, restore_theme):
+def _dark_on_light_then_light_on_dark(light_ink: list[QColor], dark_ink: list[QColor]) -> bool:
+    return max(c.lightness() for c in light_ink) < 128 < min(c.lightness() for c in dark_ink)
+
+
+def test_icons_follow_the_theme_without_being_made_again(qapp, restore_theme):
+    apply_theme(qapp, LIGHT)
+    undo = icons.icon("undo")
+    light_ink = _ink(undo.pixmap(24, 24).toImage())
+    apply_theme(qapp, DARK)
+    assert _dark_on_light_then_light_on_dark(light_ink, _ink(undo.pixmap(24, 24).toImage()))
+
+
+def test_without_the_font_file_qtawesome_draws_them_and_refresh_recolours_actions(qapp, restore_theme,
+                                                                                  monkeypatch):
+    monkeypatch.setattr(icons, "_font", None)
+    monkeypatch.setattr(icons, "_font_missing", True)
+    monkeypatch.setattr(icons, "_cache", {})
     owner = QWidget()
     action = QAction("Undo", owner)
     apply_theme(qapp, LIGHT)
@@ -57,9 +73,7 @@ def test_icons_follow_the_theme_and_refresh_recolours_actions(qapp, restore_them
     light_ink = _ink(action.icon().pixmap(24, 24).toImage())
     apply_theme(qapp, DARK)
     icons.refresh(owner)
-    dark_ink = _ink(action.icon().pixmap(24, 24).toImage())
-    # Dark text on the light theme, light text on the dark one.
-    assert max(c.lightness() for c in light_ink) < 128 < min(c.lightness() for c in dark_ink)
+    assert _dark_on_light_then_light_on_dark(light_ink, _ink(action.icon().pixmap(24, 24).toImage()))
     owner.deleteLater()
 
 
