@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from dlstudio.core.project import DATA_SETTINGS, Project, input_shape
 from dlstudio.gui.settings_form import SettingsForm
+from dlstudio.gui.theme import ERROR, HINT, WARNING, set_tone, tone_color
 from dlstudio.gui.worker import BackgroundTask, TaskContext, run_task
 
 _SOURCE_KEYS = ("source", "path", "dataset", "label_column")
@@ -35,15 +36,9 @@ _PATH_HINTS = {"folder": "a folder with one subfolder per class", "torchvision":
 # Train / validation / test hues: mid-saturation, readable on light and dark backgrounds.
 SPLIT_COLORS = {"train": "#1e88e5", "val": "#fb8c00", "test": "#8e24aa"}
 SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
-_ERROR_COLORS = ("#c62828", "#ef7070")   # light theme, dark theme
-_WARNING_COLORS = ("#a15c00", "#ffb74d")
 # Settings edits arrive in bursts (a spin box held down); one preview after the burst is enough.
 _COALESCE_MS = 40
 _FIRST_LOAD_DELAY_MS = 600  # after the panel first shows
-
-
-def _is_dark(widget: QWidget) -> bool:
-    return widget.palette().color(QPalette.ColorRole.Window).lightness() < 128
 
 
 def _load_preview_job(context: TaskContext, request: dict[str, Any]) -> tuple[tuple, Any]:
@@ -384,13 +379,13 @@ class DataPanel(QWidget):
         self.shuffle_button.clicked.connect(self._on_shuffle_clicked)
         self.sample_grid = SampleGrid()
         self.sample_caption = QLabel()
-        self.sample_caption.setStyleSheet("color: palette(placeholder-text);")
+        set_tone(self.sample_caption, HINT)
         self.split_summary = QLabel()
         self.split_summary.setObjectName("data_split_summary")
         self.counts_chart = ClassCountsChart()
         self.normalization_label = QLabel()
         self.normalization_label.setWordWrap(True)
-        self.normalization_label.setStyleSheet("color: palette(placeholder-text);")
+        set_tone(self.normalization_label, HINT)
         self.skipped_button = QToolButton()
         self.skipped_button.setObjectName("data_skipped_toggle")
         self.skipped_button.setCheckable(True)
@@ -459,8 +454,9 @@ class DataPanel(QWidget):
         label.setVisible(False)
         return label
 
-    def _style_message(self, label: QLabel, colors: tuple[str, str]) -> None:
-        color = QColor(colors[_is_dark(self)])
+    def _style_message(self, label: QLabel, tone: str) -> None:
+        # A box tinted with the tone's colour; the text keeps 4.5:1 on the tinted window in both themes.
+        color = tone_color(self.palette(), tone)
         label.setStyleSheet(f"QLabel {{ color: {color.name()}; background: rgba({color.red()}, {color.green()}, "
                             f"{color.blue()}, 28); border: 1px solid rgba({color.red()}, {color.green()}, "
                             f"{color.blue()}, 110); border-radius: 4px; padding: 5px 7px; }}")
@@ -694,7 +690,7 @@ class DataPanel(QWidget):
             return
         # The previous preview stays; the reason shows above it.
         self.error_label.setText(f"Could not load the data: {message}")
-        self._style_message(self.error_label, _ERROR_COLORS)
+        self._style_message(self.error_label, ERROR)
         self.error_label.setVisible(True)
 
     def _on_task_done(self, task: BackgroundTask) -> None:
@@ -714,7 +710,7 @@ class DataPanel(QWidget):
         self.preview = preview
         problems = list(preview.problems) if preview is not None else []
         self.problem_label.setText("\n".join(problems))
-        self._style_message(self.problem_label, _ERROR_COLORS)
+        self._style_message(self.problem_label, ERROR)
         self.problem_label.setVisible(bool(problems))
         if preview is None or (preview.images is None and preview.rows is None):
             self.sample_grid.placeholder = "Loading…" if preview is None and self.project else "No samples to show"
@@ -735,7 +731,7 @@ class DataPanel(QWidget):
                                      preview.class_counts if preview is not None else {})
         warnings = list(preview.warnings) if preview is not None else []
         self.warning_label.setText("\n".join(f"• {w}" for w in warnings) if len(warnings) > 1 else "".join(warnings))
-        self._style_message(self.warning_label, _WARNING_COLORS)
+        self._style_message(self.warning_label, WARNING)
         self.warning_label.setVisible(bool(warnings))
         self.show_normalization()
         self._show_skipped(preview.skipped if preview is not None else [])
@@ -803,8 +799,8 @@ class DataPanel(QWidget):
 
     def changeEvent(self, event: QEvent) -> None:
         # A theme switch changes the palette: restyle the coloured message boxes.
-        if event.type() == QEvent.Type.PaletteChange:
-            for label, colors in ((self.problem_label, _ERROR_COLORS), (self.error_label, _ERROR_COLORS),
-                                  (self.warning_label, _WARNING_COLORS)):
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            for label, colors in ((self.problem_label, ERROR), (self.error_label, ERROR),
+                                  (self.warning_label, WARNING)):
                 self._style_message(label, colors)
         super().changeEvent(event)

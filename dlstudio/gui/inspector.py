@@ -7,9 +7,10 @@ commands, so every change is one undo step.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QFrame, QLabel, QLineEdit, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from dlstudio.core.errors import ParamError
@@ -19,6 +20,7 @@ from dlstudio.core.shapes import ShapeInference
 from dlstudio.gui.canvas.items import format_count
 from dlstudio.gui.commands import check_param_value
 from dlstudio.gui.param_editors import make_editor, set_editor_value
+from dlstudio.gui.theme import ERROR, HINT, set_tone, tone_color
 
 class Inspector(QWidget):
     """Shows the selected node; one editor per parameter."""
@@ -49,12 +51,12 @@ class Inspector(QWidget):
         self.name_edit.editingFinished.connect(self._on_name_edited)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #d32f2f;")
+        set_tone(self.error_label, ERROR)
         self.fix_button = QPushButton()
         self.fix_button.clicked.connect(self._on_fix_clicked)
         self.refusal = QLabel()  # why the last edit was refused
         self.refusal.setWordWrap(True)
-        self.refusal.setStyleSheet("color: #d32f2f;")
+        set_tone(self.refusal, ERROR)
         self.form_host = QWidget()
         self.form = QFormLayout(self.form_host)
         self.form.setContentsMargins(0, 0, 0, 0)
@@ -62,7 +64,7 @@ class Inspector(QWidget):
         self.shapes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.help = QLabel()
         self.help.setWordWrap(True)
-        self.help.setStyleSheet("color: palette(placeholder-text);")
+        set_tone(self.help, HINT)
 
         layout = QVBoxLayout(self._body)
         for widget in (self.title, self.name_edit, self.error_label, self.fix_button, self.form_host, self.refusal,
@@ -98,7 +100,7 @@ class Inspector(QWidget):
             return
         node = self.graph.node(self.node_id)
         spec = node.spec
-        self.title.setText(f"<b>{spec.display_name}</b> &nbsp;<span style='color:gray'>{node.id}</span>")
+        self._show_title()
         self.help.setText(spec.help)
         for param in spec.params:
             editor = self._make_editor(param)
@@ -108,6 +110,20 @@ class Inspector(QWidget):
             self.editors[param.name] = editor
         self.refresh()
 
+    def _show_title(self) -> None:
+        if self.node_id is None or self.graph is None or self.node_id not in self.graph:
+            return
+        node = self.graph.node(self.node_id)
+        hint = tone_color(self.palette(), HINT).name()  # 'gray' was 3.4:1 on the light window
+        # The person's name for the node, never its id (design.md §12); names are free text, so escaped.
+        self.title.setText(f"<b>{html.escape(node.spec.display_name)}</b> &nbsp;"
+                           f"<span style='color:{hint}'>{html.escape(node.name)}</span>")
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self._show_title()  # the title's second colour follows the theme
+        super().changeEvent(event)
+
     def refresh(self) -> None:
         """Re-read the node: values, name, shapes, error (after any model change)."""
         if self.node_id is None or self.graph is None:
@@ -116,6 +132,7 @@ class Inspector(QWidget):
             self.show_node(None)
             return
         node = self.graph.node(self.node_id)
+        self._show_title()  # a rename shows in the title at once
         if not self.name_edit.hasFocus():
             self.name_edit.setText(node.name)
         for name, editor in self.editors.items():

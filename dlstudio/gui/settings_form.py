@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 from dlstudio.core.errors import ParamError, ProjectError
 from dlstudio.core.layers.spec import ParamSpec
 from dlstudio.gui.param_editors import make_editor, set_editor_value
+from dlstudio.gui.theme import ERROR, set_tone
 
 
 class SettingsForm(QWidget):
@@ -41,7 +42,7 @@ class SettingsForm(QWidget):
         self.refusal = QLabel()
         self.refusal.setObjectName("settings_refusal")
         self.refusal.setWordWrap(True)
-        self.refusal.setStyleSheet("color: #d32f2f;")
+        set_tone(self.refusal, ERROR)
         self.refusal.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
