@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLab
 
 from dlstudio.core.project.settings import TRAINING_SETTINGS
 from dlstudio.gui.settings_form import SettingsForm
+from dlstudio.gui.theme import ERROR, HINT, set_tone
 
 # What the state line says; the window passes one of these keys.
 STATE_TEXT = {
@@ -31,7 +32,18 @@ STATE_TEXT = {
     "stopped": "Stopped; the run can be resumed from its last checkpoint",
     "failed": "Training failed",
 }
-_ERROR_COLOR = "#d32f2f"
+
+
+# How a finished run's status reads in its summary line (summarize_run's statuses).
+RUN_STATUS_TEXT = {
+    "completed": "completed",
+    "early_stopped": "stopped early",
+    "stopped": "stopped",
+    "failed": "failed",
+    "incomplete": "did not finish",
+    "damaged": "damaged",
+    "missing": "missing",
+}
 
 
 def format_duration(seconds: float | None) -> str:
@@ -101,7 +113,7 @@ class TrainingPanel(QWidget):
         for column, (title, label) in enumerate((("samples/s", self.rate_label), ("ETA", self.eta_label),
                                                  ("elapsed", self.elapsed_label))):
             caption = QLabel(title)
-            caption.setEnabled(False)  # the palette's dimmed text colour, in both themes
+            set_tone(caption, HINT)  # dimmer than the figures, still 4.5:1 in both themes
             figures.addWidget(caption, 0, column)
             figures.addWidget(label, 1, column)
 
@@ -115,7 +127,7 @@ class TrainingPanel(QWidget):
         self.error_label = QLabel("")
         self.error_label.setObjectName("training_error")
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet(f"color: {_ERROR_COLOR};")
+        set_tone(self.error_label, ERROR)
         self.error_label.hide()
 
         self.form = SettingsForm(TRAINING_SETTINGS)
@@ -164,6 +176,52 @@ class TrainingPanel(QWidget):
         """A one-line reason the run was refused or failed; an empty message hides the line."""
         self.error_label.setText(message)
         self.error_label.setVisible(bool(message))
+
+    def clear_run(self) -> None:
+        """Back to the state before any run: no progress, figures, metrics, run line or error (a new project)."""
+        self.show_state("idle")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("no run yet")
+        for label in (self.rate_label, self.eta_label, self.elapsed_label):
+            label.setText("—")
+        self.epoch_label.setText("")
+        self.run_label.setText("")
+        self.run_label.setToolTip("")
+        self.show_error("")
+
+    def show_run_summary(self, summary: dict[str, Any]) -> None:
+        """Show a run that is not training now (the latest run of a reopened project), from ``summarize_run()``.
+
+        One line for the run (``Run 20261203-101500 · completed · 15/15 epochs · best val 98.1%``), its
+        epochs on the progress bar, and the reason when it failed or its folder cannot be read.
+        """
+        self.clear_run()
+        status = str(summary.get("status") or "incomplete")
+        epochs = int(summary.get("epochs") or 0)
+        planned = summary.get("planned_epochs")
+        parts = [f"Run {summary.get('name', '')}", RUN_STATUS_TEXT.get(status, status.replace("_", " "))]
+        parts.append(f"{epochs}/{planned} epochs" if planned else f"{epochs} epoch{'s' if epochs != 1 else ''}")
+        if summary.get("best_val_accuracy") is not None:
+            parts.append(f"best val {_percent(summary['best_val_accuracy'])}")
+        if summary.get("test_accuracy") is not None:
+            parts.append(f"test {_percent(summary['test_accuracy'])}")
+        self.run_label.setText(" · ".join(parts))
+        self.run_label.setToolTip(str(summary.get("run_dir", "")))
+        total = int(planned) if planned else max(epochs, 1)
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(min(epochs, total))
+        self.progress.setFormat(f"{epochs}/{planned} epochs" if planned else f"{epochs} epochs")
+        details = []
+        if summary.get("best_val_accuracy") is not None:
+            best_epoch = summary.get("best_epoch")
+            details.append(f"Best validation accuracy {_percent(summary['best_val_accuracy'])}"
+                           + (f" (epoch {best_epoch})" if best_epoch is not None else ""))
+        if summary.get("last_val_loss") is not None:
+            details.append(f"last val loss {_number(summary['last_val_loss'])}")
+        self.epoch_label.setText(" · ".join(details))
+        if status in ("failed", "damaged", "missing") and summary.get("message"):
+            self.show_error(str(summary["message"]))
 
     def show_started(self, payload: dict[str, Any]) -> None:
         self.show_error("")
