@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (QAbstractButton, QFrame, QGridLayout, QHBoxLayout
 from dlstudio.core.errors import DlstudioError
 from dlstudio.core.project import TemplateInfo, list_templates, load_template
 from dlstudio.gui import icons
-from dlstudio.gui.theme import DARK, LIGHT, canvas_colors
+from dlstudio.gui.theme import DARK, HINT, LIGHT, canvas_colors, is_dark, set_tone, tone_color
 
 CARD_SIZE = QSize(248, 226)
 THUMBNAIL_SIZE = QSize(224, 124)
@@ -39,7 +39,7 @@ _thumbnails: dict[tuple[str, str, int, int, float], QPixmap] = {}
 
 def palette_theme(palette: QPalette) -> str:
     """'dark' when the palette's window colour is dark, else 'light'."""
-    return DARK if palette.color(QPalette.ColorRole.Window).lightness() < 128 else LIGHT
+    return DARK if is_dark(palette) else LIGHT
 
 
 def render_thumbnail(name: str, theme: str, size: QSize = THUMBNAIL_SIZE, ratio: float = 1.0) -> QPixmap:
@@ -94,8 +94,8 @@ def _mix(a: QColor, b: QColor, t: float) -> QColor:
 
 
 def _secondary_text(palette: QPalette) -> QColor:
-    """Quieter than the text, readable on both themes."""
-    return _mix(palette.color(QPalette.ColorRole.WindowText), palette.color(QPalette.ColorRole.Window), 0.38)
+    """Quieter than the text, readable on both themes (the house hint tone)."""
+    return tone_color(palette, HINT)
 
 
 def _card_fill(palette: QPalette) -> QColor:
@@ -439,8 +439,8 @@ class WelcomePage(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.scroll)
-        self._style_quiet_labels([subtitle, hint, self.no_recent_label])
-        self._quiet_labels = [subtitle, hint, self.no_recent_label]
+        for label in (subtitle, hint, self.no_recent_label):
+            set_tone(label, HINT)  # follows theme switches by itself
         self.set_recent_files(recent_files)
 
     def _command(self, icon_name: str, text: str, tip: str, signal: Signal) -> QToolButton:
@@ -459,12 +459,6 @@ class WelcomePage(QWidget):
         button.setCursor(Qt.CursorShape.PointingHandCursor)
         button.clicked.connect(lambda checked=False: signal.emit())
         return button
-
-    def _style_quiet_labels(self, labels: list[QLabel]) -> None:
-        for label in labels:
-            palette = label.palette()
-            palette.setColor(QPalette.ColorRole.WindowText, _secondary_text(self.palette()))
-            label.setPalette(palette)
 
     # -- recent projects -------------------------------------------------------------
 
@@ -530,7 +524,6 @@ class WelcomePage(QWidget):
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange:
             theme = palette_theme(self.palette())
-            self._style_quiet_labels(self._quiet_labels)
             for button in (self.new_button, self.open_button, self.image_folder_button):
                 button.setIcon(icons.icon(button.property("dlstudio_icon")))
             if theme != self._theme:
