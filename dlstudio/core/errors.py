@@ -26,9 +26,19 @@ class DlstudioError(Exception):
 class Fix:
     """A one-click repair for a node error.
 
-    ``action`` is ``"insert_before"`` (insert a node of ``layer_type`` in front
-    of ``port`` of the failing node) or ``"set_param"`` (set ``param`` of the
-    failing node to ``value``).
+    ``action`` is one of:
+
+    - ``"insert_before"``: insert a node of ``layer_type`` (with ``params``) in
+      front of ``port`` of the failing node;
+    - ``"set_param"``: set ``param`` to ``value`` on the failing node, or on
+      ``node_id`` when the repair edits another node (the Linear before an Output);
+    - ``"set_source_param"``: what a layer spec says when the repair belongs to
+      the ``layer_type`` node feeding ``port`` (a spec cannot see the graph). The
+      shape engine resolves it into a ``set_param`` on that node, or, when no
+      such node feeds the port, an ``insert_before`` of a ``layer_type`` with
+      ``params``; users never see it unresolved.
+
+    ``description`` is what the Fix button says; it names nodes by their names.
     """
 
     action: str
@@ -38,6 +48,7 @@ class Fix:
     param: str | None = None
     value: Any = None
     params: dict[str, Any] = field(default_factory=dict)
+    node_id: str | None = None
 
 
 class GraphError(DlstudioError):
@@ -46,6 +57,14 @@ class GraphError(DlstudioError):
     def __init__(self, message: str, node_id: str | None = None) -> None:
         super().__init__(message)
         self.node_id = node_id
+
+
+class DuplicateNameError(GraphError):
+    """A node name is already taken by another node (names are how people tell nodes apart)."""
+
+    def __init__(self, message: str, node_id: str | None = None, name: str | None = None) -> None:
+        super().__init__(message, node_id)
+        self.name = name
 
 
 class CycleError(GraphError):

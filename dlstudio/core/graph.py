@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from dlstudio.core.errors import CycleError, GraphError, ParamError, PortError
+from dlstudio.core.errors import CycleError, DuplicateNameError, GraphError, ParamError, PortError
 from dlstudio.core.events import Event
 from dlstudio.core.layers import LayerSpec, get_spec
 
@@ -45,6 +45,32 @@ def check_node_id(node_id: Any) -> str:
     if keyword.iskeyword(node_id) or node_id in RESERVED_IDS:
         raise GraphError(f"invalid node id {node_id!r}: the name is reserved")
     return node_id
+
+
+_TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
+
+
+def unique_name(base: str, taken: Iterable[str]) -> str:
+    """``base`` if no name in ``taken`` equals it, else the next free variant.
+
+    A name ending in a number continues its series (``conv1`` -> ``conv3`` when
+    ``conv1`` and ``conv2`` exist); any other name gets a suffix (``classifier``
+    -> ``classifier_2``).
+    """
+    taken = set(taken)
+    if base not in taken:
+        return base
+    match = _TRAILING_NUMBER.match(base)
+    if match and match.group(1) and not match.group(1).endswith("_"):
+        stem = match.group(1)
+        series = re.compile(re.escape(stem) + r"(\d+)$")
+        used = [int(m.group(1)) for name in taken if (m := series.match(name))]
+        return f"{stem}{max(used, default=0) + 1}"
+    stem = match.group(1)[:-1] if match and match.group(1).endswith("_") else base
+    number = 2
+    while f"{stem}_{number}" in taken:
+        number += 1
+    return f"{stem}_{number}"
 
 
 @dataclass
@@ -216,7 +242,12 @@ class Graph:
             values = spec.validate_params(dict(params or {}))
         except ParamError as error:
             raise ParamError(error.message, node_id, error.param) from None
-        node = Node(node_id, spec.type_id, self._check_name(name if name is not None else node_id), values)
+        # Without a name, the node is called by its id, or the next free name when another node already
+        # carries that one. A given name is kept even if taken: files saved before names had to be unique
+        # must still open (renames are refused, pastes and duplicates choose free names).
+        if name is None:
+            name = unique_name(node_id, self.names())
+        node = Node(node_id, spec.type_id, self._check_name(name), values)
         self._nodes[node_id] = node
         if index is not None and index < len(self._nodes) - 1:
             items = list(self._nodes.items())
@@ -294,9 +325,32 @@ class Graph:
         node.params[name] = value
         self.param_changed.emit(node_id, name, old, value)
 
-    def rename(self, node_id: str, name: str) -> None:
+    def names(self, exclude: str | None = None) -> set[str]:
+        """The names in use, without that of node ``exclude``."""
+        return {node.name for node in self._nodes.values() if node.id != exclude}
+
+    def node_named(self, name: str) -> Node | None:
+        """The node called ``name``, if any."""
+        return next((node for node in self._nodes.values() if node.name == name), None)
+
+    def unique_name(self, base: str, also_taken: Iterable[str] = ()) -> str:
+        """``base`` or the next free variant of it (see :func:`unique_name`)."""
+        return unique_name(base, self.names() | set(also_taken))
+
+    def check_rename(self, node_id: str, name: Any) -> str:
+        """The name ``node_id`` would get (checked); raise the reason if the rename is refused."""
         node = self.node(node_id)
         name = self._check_name(name)
+        other = self.node_named(name)
+        if other is not None and other.id != node_id:
+            raise DuplicateNameError(f"cannot rename {node.name} to {name}: another layer is already called "
+                                     f"{name}", node_id, name)
+        return name
+
+    def rename(self, node_id: str, name: str) -> None:
+        """Give a node a new name; refused (:class:`DuplicateNameError`) if another node has it."""
+        node = self.node(node_id)
+        name = self.check_rename(node_id, name)
         old = node.name
         if old == name:
             return

@@ -9,10 +9,10 @@ of their own), and every other node keeps its shape.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from dlstudio.core.errors import LayerShapeError, ShapeError
+from dlstudio.core.errors import Fix, LayerShapeError, ShapeError
 from dlstudio.core.graph import Edge, Graph, Node
 from dlstudio.core.layers.spec import Shape
 
@@ -78,6 +78,8 @@ class ShapeInference:
         graph.edge_added.connect(self._on_edge_changed)
         graph.edge_removed.connect(self._on_edge_changed)
         graph.param_changed.connect(self._on_param_changed)
+        # A fix may name an upstream node ("Set out_features of fc3 to 10"): a rename re-describes what follows.
+        graph.node_renamed.connect(self._on_node_renamed)
 
     def close(self) -> None:
         """Stop following the graph."""
@@ -86,6 +88,7 @@ class ShapeInference:
         self.graph.edge_added.disconnect(self._on_edge_changed)
         self.graph.edge_removed.disconnect(self._on_edge_changed)
         self.graph.param_changed.disconnect(self._on_param_changed)
+        self.graph.node_renamed.disconnect(self._on_node_renamed)
 
     # -- graph events ----------------------------------------------------
 
@@ -100,6 +103,9 @@ class ShapeInference:
         self._dirty.add(edge.dst)
 
     def _on_param_changed(self, node_id: str, name: str, old: Any, new: Any) -> None:
+        self._dirty.add(node_id)
+
+    def _on_node_renamed(self, node_id: str, old: str, new: str) -> None:
         self._dirty.add(node_id)
 
     # -- results ---------------------------------------------------------
@@ -135,7 +141,39 @@ class ShapeInference:
             return NodeInfo(node.id, tuple(shapes), {}, error=error)
         if blocked:
             return NodeInfo(node.id, tuple(shapes), {}, blocked=True)
-        return infer_node(node, shapes)  # type: ignore[arg-type]
+        info = infer_node(node, shapes)  # type: ignore[arg-type]
+        error = info.error
+        if error is not None and error.fix is not None and error.fix.action == "set_source_param":
+            fix = self._resolve_source_fix(node, error.fix)
+            info = replace(info, error=ShapeError(node.id, error.message, fix))
+        return info
+
+    def _resolve_source_fix(self, node: Node, fix: Fix) -> Fix:
+        """Turn a spec's "set this on the layer feeding me" into a fix on that node of the graph.
+
+        The feeding node is followed back through nodes that keep the shape and hold no weights (an
+        activation, a dropout), since editing the layer before them changes what they pass on. Without
+        such a layer, the fix inserts one.
+        """
+        port = fix.port or node.input_ports[0]
+        edge = self.graph.input_edge(node.id, port)
+        seen: set[str] = set()
+        while edge is not None and edge.src not in seen:
+            source = self.graph.node(edge.src)
+            seen.add(source.id)
+            if source.type == fix.layer_type and source.spec.has_param(fix.param):
+                return Fix("set_param", f"Set {fix.param} of {source.name} to {fix.value}", param=fix.param,
+                           value=fix.value, node_id=source.id)
+            info = self._infos.get(source.id)
+            passes_through = (info is not None and info.ok and info.params == 0 and len(info.input_shapes) == 1
+                              and len(source.output_ports) == 1
+                              and info.output_shapes.get(source.output_ports[0]) == info.input_shapes[0])
+            if not passes_through:
+                break
+            edge = self.graph.input_edge(source.id, source.input_ports[0])
+        outputs = fix.params.get(fix.param, fix.value)
+        return Fix("insert_before", f"Insert a {fix.layer_type} with {outputs} outputs", layer_type=fix.layer_type,
+                   port=port, params=dict(fix.params))
 
     def info(self, node_id: str) -> NodeInfo:
         self.update()

@@ -14,10 +14,10 @@ from typing import Any
 from PySide6.QtCore import QMimeData
 from PySide6.QtWidgets import QApplication
 
-from dlstudio.core.graph import Graph, check_node_id
+from dlstudio.core.graph import Graph, check_node_id, unique_name
 from dlstudio.core.layers import get_spec
 from dlstudio.core.layout import Layout
-from dlstudio.gui.commands import AddNodeCommand, ConnectCommand, MacroCommand
+from dlstudio.gui.commands import AddNodeCommand, ConnectCommand, MacroCommand, describe_nodes
 
 FRAGMENT_MIME_TYPE = "application/x-dlstudio-fragment"
 FRAGMENT_FORMAT = "dlstudio-fragment"
@@ -54,26 +54,73 @@ def _fresh_id(type_id: str, taken: set[str]) -> str:
     return f"{stem}{sep}{max(used, default=0) + 1}"
 
 
-def make_paste_command(graph: Graph, layout: Layout, fragment: dict[str, Any], offset: float = PASTE_OFFSET
-                       ) -> tuple[MacroCommand, list[str]]:
-    """One undo step adding the fragment's nodes (new ids, offset) and edges; returns it and the new ids."""
-    macro = MacroCommand(f"paste {len(fragment['nodes'])} node(s)")
+def _paste_offset(layout: Layout, fragment: dict[str, Any], step: float) -> float:
+    """The first multiple of ``step`` (down and right) at which no pasted node lands on a node already there.
+
+    Pasting the same fragment again cascades (+40, +80, ...) instead of stacking copies exactly on top
+    of each other, where they look like one node.
+    """
+    occupied = {(round(x), round(y)) for x, y in layout.positions.values()}
+    starts = [tuple(fragment["positions"].get(data["id"], (0.0, 0.0))) for data in fragment["nodes"]]
+    offset = step
+    for _ in range(200):
+        if not any((round(x + offset), round(y + offset)) in occupied for x, y in starts):
+            break
+        offset += step
+    return offset
+
+
+def make_paste_command(graph: Graph, layout: Layout, fragment: dict[str, Any], offset: float = PASTE_OFFSET,
+                       *, verb: str = "Paste") -> tuple[MacroCommand, list[str]]:
+    """One undo step adding the fragment's nodes (new ids, free names, offset) and edges.
+
+    Returns the command and the new ids. The copies land ``offset`` (cascading) down and right of the
+    originals; each gets a name no other node has (``conv1`` copied next to ``conv1`` and ``conv2``
+    becomes ``conv3``). The undo text names what was pasted: "Paste conv1", "Duplicate 3 layers".
+    """
+    nodes = fragment["nodes"]
+    macro = MacroCommand(f"{verb} {describe_nodes(data['name'] for data in nodes)}")
     taken = set(graph.nodes)
+    names = graph.names()
     renamed: dict[str, str] = {}
-    for data in fragment["nodes"]:
+    new_names: dict[str, str] = {}
+    shift = _paste_offset(layout, fragment, offset)
+    for data in nodes:
         new_id = _fresh_id(data["type"], taken)
         check_node_id(new_id)
         taken.add(new_id)
         renamed[data["id"]] = new_id
         x, y = fragment["positions"].get(data["id"], (0.0, 0.0))
-        # A name that was just the old id follows the new id; a name the user chose is kept.
-        name = new_id if data["name"] == data["id"] else data["name"]
-        macro.add(AddNodeCommand(graph, layout, data["type"], (x + offset, y + offset), params=data["params"],
+        # A name that was just the old id follows the new id; a name the user chose is kept if free.
+        wanted = new_id if data["name"] == data["id"] else data["name"]
+        name = unique_name(wanted, names)
+        names.add(name)
+        new_names[new_id] = name
+        macro.add(AddNodeCommand(graph, layout, data["type"], (x + shift, y + shift), params=data["params"],
                                  name=name, node_id=new_id))
     for edge in fragment["edges"]:
         macro.add(ConnectCommand(graph, renamed[edge["src"]], edge["src_port"], renamed[edge["dst"]],
-                                 edge["dst_port"]))
+                                 edge["dst_port"], names=new_names))
     return macro, list(renamed.values())
+
+
+def make_duplicate_command(graph: Graph, layout: Layout, node_ids: list[str]) -> tuple[MacroCommand, list[str]]:
+    """Duplicate the nodes in place (offset, as a paste), undone as "Duplicate conv1"."""
+    return make_paste_command(graph, layout, make_fragment(graph, layout, node_ids), verb="Duplicate")
+
+
+def paste_message(graph: Graph, fragment: dict[str, Any], new_ids: list[str], verb: str = "Pasted") -> str:
+    """The status-bar line after a paste: "Pasted conv1 as conv3", "Pasted 3 layers"."""
+    if len(new_ids) == 1:
+        source = fragment["nodes"][0]["name"]
+        name = graph.node(new_ids[0]).name if new_ids[0] in graph else source
+        return f"{verb} {source}" + (f" as {name}" if name != source else "")
+    return f"{verb} {describe_nodes(new_ids)}"
+
+
+def copy_message(graph: Graph, node_ids: list[str]) -> str:
+    """The status-bar line after a copy: "Copied conv1", "Copied 3 layers"."""
+    return f"Copied {describe_nodes(graph.node(n).name for n in node_ids)}"
 
 
 def copy_to_clipboard(fragment: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ they are one undo step.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from PySide6.QtGui import QUndoCommand
@@ -19,8 +19,28 @@ from dlstudio.core.layers import get_spec
 from dlstudio.core.layout import Layout, Point
 from dlstudio.core.project import Project
 
-# How far a fix pushes the failing node (and what follows it) to make room for the inserted node.
-FIX_SHIFT = 230.0
+# Room a fix leaves on each side of an inserted node, so the shape labels of its two edges stay readable
+# (a label such as "(N, 16, 5, 5)" is about 70 px wide at the canvas's label font).
+FIX_LABEL_ROOM = 90.0
+# The size a node is assumed to have on the canvas when placing one (the canvas's NodeItem: 196 x 82).
+NODE_SIZE = (196.0, 82.0)
+
+
+def node_name(graph: Graph, node_id: str, names: Mapping[str, str] | None = None) -> str:
+    """The name a person knows the node by (``names`` gives those of nodes a macro has yet to add)."""
+    if names and node_id in names:
+        return names[node_id]
+    return graph.node(node_id).name
+
+
+def describe_nodes(names: Iterable[str]) -> str:
+    """``"conv1"`` for one node, ``"3 layers"`` for several: for undo texts and status messages."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{len(names)} layers"
+
+
+def describe_edge(graph: Graph, edge: Edge, names: Mapping[str, str] | None = None) -> str:
+    return f"{node_name(graph, edge.src, names)} \u2192 {node_name(graph, edge.dst, names)}"
 
 
 class AddNodeCommand(QUndoCommand):
@@ -34,9 +54,10 @@ class AddNodeCommand(QUndoCommand):
         self.type_id = type_id
         self.node_id = node_id or graph.new_node_id(type_id)
         self.params = dict(params or {})
-        self.name = name
+        # The name is chosen once too (the id, or the next free name when another node carries it).
+        self.name = name if name is not None else graph.unique_name(self.node_id)
         self.pos = (float(pos[0]), float(pos[1]))
-        self.setText(f"add {self.node_id}")
+        self.setText(f"Add {self.name}")
 
     def redo(self) -> None:
         # Position first: the scene places the item where the layout says when node_added arrives.
@@ -62,9 +83,13 @@ class RemoveCommand(QUndoCommand):
         self.positions = {n: layout.position(n) for n in self.node_ids}
         touching = {e for n in self.node_ids for e in graph.input_edges(n) + graph.output_edges(n)}
         self.edges = sorted(touching | set(edges or ()))
-        removed = len(self.node_ids)
-        what = f"{removed} node{'s' if removed != 1 else ''}" if removed else f"{len(self.edges)} edge(s)"
-        self.setText(f"delete {what}")
+        if self.node_ids:
+            what = describe_nodes(node_name(graph, n) for n in self.node_ids)
+        elif len(self.edges) == 1:
+            what = f"connection {describe_edge(graph, self.edges[0])}"
+        else:
+            what = f"{len(self.edges)} connections"
+        self.setText(f"Delete {what}")
 
     def redo(self) -> None:
         for edge in self.edges:
@@ -90,11 +115,11 @@ class ConnectCommand(QUndoCommand):
     """Connect an output port to an input port (validated by the caller with ``Graph.can_connect``)."""
 
     def __init__(self, graph: Graph, src: str, src_port: str, dst: str, dst_port: str,
-                 parent: QUndoCommand | None = None) -> None:
+                 parent: QUndoCommand | None = None, *, names: Mapping[str, str] | None = None) -> None:
         super().__init__(parent)
         self.graph = graph
         self.edge = Edge(src, src_port, dst, dst_port)
-        self.setText(f"connect {src} to {dst}")
+        self.setText(f"Connect {describe_edge(graph, self.edge, names)}")
 
     def redo(self) -> None:
         e = self.edge
@@ -111,7 +136,7 @@ class DisconnectCommand(QUndoCommand):
         super().__init__(parent)
         self.graph = graph
         self.edge = edge
-        self.setText(f"disconnect {edge.src} from {edge.dst}")
+        self.setText(f"Disconnect {describe_edge(graph, edge)}")
 
     def redo(self) -> None:
         self.graph.disconnect(self.edge)
@@ -125,13 +150,18 @@ class MoveNodesCommand(QUndoCommand):
     """Move any number of nodes: one drag, one auto-layout, one undo step."""
 
     def __init__(self, layout: Layout, old: Mapping[str, Point], new: Mapping[str, Point], text: str = "",
-                 parent: QUndoCommand | None = None) -> None:
+                 parent: QUndoCommand | None = None, *, graph: Graph | None = None) -> None:
         super().__init__(parent)
         self.layout = layout
         self.old = dict(old)
         self.new = dict(new)
-        count = len(self.new)
-        self.setText(text or f"move {count} node{'s' if count != 1 else ''}")
+        if not text:
+            if graph is not None:
+                text = f"Move {describe_nodes(node_name(graph, n) for n in self.new if n in graph)}"
+            else:  # without the graph there are no names to say, and ids are not for people
+                count = len(self.new)
+                text = f"Move {count} layer{'s' if count != 1 else ''}"
+        self.setText(text)
 
     def redo(self) -> None:
         for node_id, (x, y) in self.new.items():
@@ -152,7 +182,7 @@ class SetParamCommand(QUndoCommand):
         self.node_id, self.name = node_id, name
         self.old = graph.node(node_id).params[name]
         self.new = value
-        self.setText(f"set {node_id}.{name}")
+        self.setText(f"Change {name} of {node_name(graph, node_id)}")
 
     def redo(self) -> None:
         self.graph.set_param(self.node_id, self.name, self.new)
@@ -162,7 +192,11 @@ class SetParamCommand(QUndoCommand):
 
 
 class RenameCommand(QUndoCommand):
-    """Change a node's user-visible name."""
+    """Change a node's user-visible name.
+
+    A refused name (another node has it) makes the command obsolete, so pushing it changes nothing and
+    leaves no step; callers ask ``Graph.check_rename`` first to tell the person why.
+    """
 
     def __init__(self, graph: Graph, node_id: str, name: str, parent: QUndoCommand | None = None) -> None:
         super().__init__(parent)
@@ -170,9 +204,17 @@ class RenameCommand(QUndoCommand):
         self.node_id = node_id
         self.old = graph.node(node_id).name
         self.new = name
-        self.setText(f"rename {node_id}")
+        self.refusal: GraphError | None = None
+        try:
+            graph.check_rename(node_id, name)
+        except GraphError as error:
+            self.refusal = error
+        self.setText(f"Rename {self.old} to {name}")
 
     def redo(self) -> None:
+        if self.refusal is not None:
+            self.setObsolete(True)
+            return
         self.graph.rename(self.node_id, self.new)
 
     def undo(self) -> None:
@@ -237,6 +279,11 @@ class MacroCommand(QUndoCommand):
             command.undo()
 
 
+def check_rename(graph: Graph, node_id: str, name: str) -> str:
+    """The checked name if ``node_id`` may be renamed to it; raise GraphError (DuplicateNameError) if not."""
+    return graph.check_rename(node_id, name)
+
+
 def check_param_value(graph: Graph, node_id: str, name: str, value: Any) -> Any:
     """The normalized value if ``Graph.set_param`` would accept it; raise ParamError with the reason if not.
 
@@ -257,28 +304,78 @@ def check_param_value(graph: Graph, node_id: str, name: str, value: Any) -> Any:
     return value
 
 
-def make_fix_command(graph: Graph, layout: Layout, node_id: str, fix: Fix) -> MacroCommand:
-    """One undo step applying ``fix`` to ``node_id`` (insert a node before an input, or set a parameter)."""
-    macro = MacroCommand(f"fix {node_id}: {fix.description}")
+def make_fix_command(graph: Graph, layout: Layout, node_id: str, fix: Fix,
+                     sizes: Mapping[str, tuple[float, float]] | None = None) -> MacroCommand:
+    """One undo step applying ``fix`` to ``node_id``: set a parameter (of it, or of ``fix.node_id``), or
+    insert a node before one of its inputs, with room for the edge labels on both sides.
+
+    ``sizes`` gives the nodes' sizes on the canvas (``GraphScene.node_sizes()``); unknown ones are
+    taken as :data:`NODE_SIZE`.
+    """
+    macro = MacroCommand(f"Fix {node_name(graph, node_id)}: {fix.description}")
     if fix.action == "set_param":
-        macro.add(SetParamCommand(graph, node_id, fix.param, fix.value))
+        macro.add(SetParamCommand(graph, fix.node_id or node_id, fix.param, fix.value))
         return macro
     if fix.action != "insert_before":
-        raise GraphError(f"unknown fix {fix.action!r} for {node_id}", node_id)
+        raise GraphError(f"{node_name(graph, node_id)}: this fix cannot be applied ({fix.description})", node_id)
     target = graph.node(node_id)
     port = fix.port or target.input_ports[0]
-    x, y = layout.position(node_id) or (0.0, 0.0)
-    # Make room: the failing node and everything after it slide right by one node's width.
-    downstream = graph.descendants([node_id])
-    old = {n: p for n in downstream if (p := layout.position(n)) is not None}
-    new = {n: (px + FIX_SHIFT, py) for n, (px, py) in old.items()}
-    macro.add(MoveNodesCommand(layout, old, new))
-    added = macro.add(AddNodeCommand(graph, layout, fix.layer_type, (x, y), params=fix.params))
+    existing = graph.input_edge(node_id, port)
+    position, moves = _insertion_place(graph, layout, node_id, existing.src if existing is not None else None,
+                                       dict(sizes or {}))
+    if moves:
+        macro.add(MoveNodesCommand(layout, {n: layout.position(n) for n in moves}, moves, graph=graph))
+    added = macro.add(AddNodeCommand(graph, layout, fix.layer_type, position, params=fix.params))
     spec = get_spec(fix.layer_type)
     new_in, new_out = spec.input_ports(added.params)[0], spec.output_ports(added.params)[0]
-    existing = graph.input_edge(node_id, port)
     if existing is not None:
         macro.add(DisconnectCommand(graph, existing))
-        macro.add(ConnectCommand(graph, existing.src, existing.src_port, added.node_id, new_in))
-    macro.add(ConnectCommand(graph, added.node_id, new_out, node_id, port))
+        macro.add(ConnectCommand(graph, existing.src, existing.src_port, added.node_id, new_in,
+                                 names={added.node_id: added.name}))
+    macro.add(ConnectCommand(graph, added.node_id, new_out, node_id, port, names={added.node_id: added.name}))
     return macro
+
+
+def _insertion_place(graph: Graph, layout: Layout, node_id: str, source: str | None,
+                     sizes: dict[str, tuple[float, float]]) -> tuple[Point, dict[str, Point]]:
+    """Where a node inserted between ``source`` and ``node_id`` goes, and which nodes move to make room.
+
+    The new node sits in the flow between the two, at least :data:`FIX_LABEL_ROOM` from each; when the
+    gap is too narrow, ``node_id`` and everything downstream of it slide along the flow (right in a row
+    drawn left to right, left in a row drawn right to left, down in a column) by what is missing.
+    """
+    width, height = NODE_SIZE
+    x, y = layout.position(node_id) or (0.0, 0.0)
+    src_pos = layout.position(source) if source is not None else None
+    if src_pos is None:  # nothing before it: put the new node in front and push the rest along
+        src_pos = (x - sizes.get(node_id, NODE_SIZE)[0] - FIX_LABEL_ROOM, y)
+    sx, sy = src_pos
+    src_w, src_h = sizes.get(source, NODE_SIZE) if source is not None else NODE_SIZE
+    dx, dy = x - sx, y - sy
+    if abs(dx) >= abs(dy):  # a row: flow along x, either way
+        sign = 1.0 if dx >= 0 else -1.0
+        gap = (x - (sx + src_w)) if sign > 0 else (sx - (x + sizes.get(node_id, NODE_SIZE)[0]))
+        needed = width + 2 * FIX_LABEL_ROOM
+        shift = max(0.0, needed - gap)
+        start = (sx + src_w) if sign > 0 else (sx - gap)  # the left edge of the gap
+        free = gap + shift
+        new_x = start + (free - width) / 2 if sign > 0 else start - shift + (free - width) / 2
+        position = (new_x, y)
+        offset = (sign * shift, 0.0)
+    else:  # a column: flow along y
+        sign = 1.0 if dy >= 0 else -1.0
+        gap = (y - (sy + src_h)) if sign > 0 else (sy - (y + sizes.get(node_id, NODE_SIZE)[1]))
+        needed = height + 2 * FIX_LABEL_ROOM
+        shift = max(0.0, needed - gap)
+        start = (sy + src_h) if sign > 0 else (sy - gap)
+        free = gap + shift
+        new_y = start + (free - height) / 2 if sign > 0 else start - shift + (free - height) / 2
+        position = (x, new_y)
+        offset = (0.0, sign * shift)
+    moves: dict[str, Point] = {}
+    if shift > 0:
+        for n in graph.descendants([node_id]):
+            p = layout.position(n)
+            if p is not None:
+                moves[n] = (p[0] + offset[0], p[1] + offset[1])
+    return position, moves

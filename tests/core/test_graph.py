@@ -170,3 +170,43 @@ def test_names_with_line_breaks_and_huge_numbers_are_refused():
         graph.rename(node.id, "two\nlines")
     with pytest.raises(ParamError, match="out of range"):
         graph.set_param(node.id, "p", 10**400)
+
+
+def test_renaming_to_another_nodes_name_is_refused_naming_the_nodes_by_name():
+    from dlstudio.core.errors import DuplicateNameError
+
+    graph = Graph()
+    conv, pool, fc = chain(graph, "Input", "MaxPool2d", "Flatten")[0:3]
+    graph.rename(pool, "p2")
+    events = []
+    graph.node_renamed.connect(lambda *args: events.append(args))
+    with pytest.raises(DuplicateNameError) as caught:
+        graph.rename(pool, graph.node(conv).name)
+    assert caught.value.node_id == pool and caught.value.name == "input1"
+    assert "p2" in caught.value.message and "input1" in caught.value.message
+    assert "maxpool" not in caught.value.message  # the id is internal
+    assert graph.node(pool).name == "p2" and events == []
+    with pytest.raises(DuplicateNameError):
+        graph.check_rename(fc, "p2")
+    graph.rename(pool, "p2")  # its own name again is fine
+    graph.rename(pool, "pool")
+    assert graph.node(pool).name == "pool"
+
+
+def test_free_names_continue_a_series_or_take_a_suffix():
+    from dlstudio.core.graph import unique_name
+
+    assert unique_name("conv1", {"relu1"}) == "conv1"
+    assert unique_name("conv1", {"conv1", "conv2"}) == "conv3"
+    assert unique_name("classifier", {"classifier"}) == "classifier_2"
+    assert unique_name("classifier", {"classifier", "classifier_2"}) == "classifier_3"
+    assert unique_name("bn1d_1", {"bn1d_1", "bn1d_2"}) == "bn1d_3"
+
+
+def test_a_new_node_without_a_name_does_not_take_a_name_in_use():
+    graph = Graph()
+    first = graph.add_node("Conv2d")
+    graph.rename(first.id, "conv2")
+    second = graph.add_node("Conv2d")
+    assert second.id == "conv2" and second.name != "conv2"
+    assert len({node.name for node in graph}) == 2

@@ -117,3 +117,29 @@ def test_removed_nodes_leave_no_info_behind():
     assert shapes.info(ids["relu"]).error is not None  # its input is now unconnected
     shapes.close()
     graph.add_node("ReLU")  # no longer followed: must not raise
+
+
+def test_a_class_count_mismatch_is_fixed_on_the_last_linear_not_by_another_linear():
+    graph = Graph()
+    ids = lenet_like(graph)
+    graph.rename(ids["fc"], "classifier")
+    graph.set_param(ids["out"], "classes", 7)
+    shapes = ShapeInference(graph)
+    fix = shapes.info(ids["out"]).error.fix
+    assert (fix.action, fix.node_id, fix.param, fix.value) == ("set_param", ids["fc"], "out_features", 7)
+    assert fix.description == "Set out_features of classifier to 7"
+    graph.rename(ids["fc"], "head")  # the description follows the name
+    assert shapes.info(ids["out"]).error.fix.description == "Set out_features of head to 7"
+
+
+def test_the_class_count_fix_looks_through_activations_and_inserts_a_linear_when_there_is_none():
+    from core_helpers import chain_graph
+
+    graph = chain_graph([("Input", {"shape": [1, 4, 4]}), ("Flatten", {}), ("Linear", {"out_features": 5}),
+                         ("ReLU", {}), ("Dropout", {}), ("Output", {"classes": 3})])
+    fix = ShapeInference(graph).info("output1").error.fix
+    assert (fix.action, fix.node_id, fix.value) == ("set_param", "linear1", 3)
+
+    graph = chain_graph([("Input", {"shape": [6]}), ("Output", {"classes": 3})])
+    fix = ShapeInference(graph).info("output1").error.fix
+    assert fix.action == "insert_before" and fix.layer_type == "Linear" and fix.params == {"out_features": 3}

@@ -32,11 +32,12 @@ def _infer_output(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
                 Fix("insert_before", "Insert a Flatten before it", layer_type="Flatten", port="in"),
             )
         if shape[0] != classes:
+            # The repair is to the Linear that makes the scores, not a second Linear after it: the shape
+            # engine finds that Linear in the graph (or, without one, inserts it).
             raise LayerShapeError(
-                f"Output (classification) expects (N, {classes}) class scores; received {format_shape(shape)}: "
-                f"insert a Linear with {classes} outputs",
-                Fix("insert_before", f"Insert a Linear with {classes} outputs", layer_type="Linear", port="in",
-                    params={"out_features": classes}),
+                f"Output (classification) expects (N, {classes}) class scores; received {format_shape(shape)}",
+                Fix("set_source_param", f"Set the Linear's out_features to {classes}", layer_type="Linear",
+                    port="in", param="out_features", value=classes, params={"out_features": classes}),
             )
     return Inferred(())
 
