@@ -30,6 +30,7 @@ CARD_SIZE = QSize(248, 226)
 THUMBNAIL_SIZE = QSize(224, 124)
 CARD_SPACING = 16
 SIDEBAR_WIDTH = 260
+PAGE_MARGIN = 40
 MAX_RECENT = 8
 # Space between layers when a template is wrapped for its picture (room for the shape labels on edges).
 _THUMBNAIL_LAYER_GAP = 110.0
@@ -382,24 +383,32 @@ class WelcomePage(QWidget):
         self.no_recent_label = QLabel("Projects you open or save appear here.")
         self.no_recent_label.setWordWrap(True)
 
-        sidebar = QVBoxLayout()
-        sidebar.setContentsMargins(0, 0, 0, 0)
-        sidebar.setSpacing(6)
-        sidebar.addWidget(_heading("Start"))
-        sidebar.addSpacing(4)
+        start = QVBoxLayout()
+        start.setContentsMargins(0, 0, 0, 0)
+        start.setSpacing(6)
+        start.addWidget(_heading("Start"))
+        start.addSpacing(4)
         for button in (self.new_button, self.open_button, self.image_folder_button):
-            sidebar.addWidget(button)
-        sidebar.addSpacing(24)
-        sidebar.addWidget(_heading("Recent projects"))
-        sidebar.addSpacing(4)
-        sidebar.addWidget(self.recent_box)
-        sidebar.addWidget(self.no_recent_label)
-        sidebar.addStretch(1)
-        sidebar_widget = QWidget()
-        sidebar_widget.setLayout(sidebar)
-        sidebar_widget.setFixedWidth(SIDEBAR_WIDTH)
+            start.addWidget(button)
+        start.addStretch(1)
+        self.start_section = QWidget()
+        self.start_section.setLayout(start)
+        self.start_section.setFixedWidth(SIDEBAR_WIDTH)
+
+        recent = QVBoxLayout()
+        recent.setContentsMargins(0, 0, 0, 0)
+        recent.setSpacing(6)
+        recent.addWidget(_heading("Recent projects"))
+        recent.addSpacing(4)
+        recent.addWidget(self.recent_box)
+        recent.addWidget(self.no_recent_label)
+        recent.addStretch(1)
+        self.recent_section = QWidget()
+        self.recent_section.setLayout(recent)
+        self.recent_section.setFixedWidth(SIDEBAR_WIDTH)
 
         templates = QVBoxLayout()
+        templates.setContentsMargins(0, 0, 0, 0)
         templates.setSpacing(6)
         templates.addWidget(_heading("Start from a template"))
         hint = QLabel("Each one is ready to train on the bundled handwritten digits. Click one to open it.")
@@ -409,22 +418,27 @@ class WelcomePage(QWidget):
         templates.addSpacing(8)
         templates.addWidget(self.grid)
         templates.addStretch(1)
+        self.templates_section = QWidget()
+        self.templates_section.setLayout(templates)
 
-        columns = QHBoxLayout()
-        columns.setSpacing(32)
-        columns.addWidget(sidebar_widget, 0, Qt.AlignmentFlag.AlignTop)
-        columns.addLayout(templates, 1)
+        # Wide: Start and Recent in a column beside the templates. Narrow (the canvas between docks):
+        # Start and Recent side by side above them, so the cards keep two columns.
+        self._sections = QGridLayout()
+        self._sections.setHorizontalSpacing(32)
+        self._sections.setVerticalSpacing(24)
+        self.wide: bool | None = None
+        self._arrange(wide=True)
 
         content = QWidget()
         content.setObjectName("welcome_content")
         body = QVBoxLayout(content)
-        body.setContentsMargins(40, 32, 40, 32)
+        body.setContentsMargins(PAGE_MARGIN, 32, PAGE_MARGIN, 32)
         body.setSpacing(4)
         body.addWidget(title)
         body.addWidget(subtitle)
         body.addSpacing(28)
-        body.addLayout(columns, 1)
-        content.setMaximumWidth(40 * 2 + SIDEBAR_WIDTH + 32 + 4 * CARD_SIZE.width() + 3 * CARD_SPACING)
+        body.addLayout(self._sections, 1)
+        content.setMaximumWidth(2 * PAGE_MARGIN + SIDEBAR_WIDTH + 32 + 4 * CARD_SIZE.width() + 3 * CARD_SPACING)
 
         centre = QWidget()
         centring = QHBoxLayout(centre)
@@ -459,6 +473,31 @@ class WelcomePage(QWidget):
         button.setCursor(Qt.CursorShape.PointingHandCursor)
         button.clicked.connect(lambda checked=False: signal.emit())
         return button
+
+    def _arrange(self, wide: bool) -> None:
+        if wide == self.wide:
+            return
+        self.wide = wide
+        for section in (self.start_section, self.recent_section, self.templates_section):
+            self._sections.removeWidget(section)
+        top = Qt.AlignmentFlag.AlignTop
+        if wide:
+            self._sections.addWidget(self.start_section, 0, 0, top)
+            self._sections.addWidget(self.recent_section, 1, 0, top)
+            self._sections.addWidget(self.templates_section, 0, 1, 3, 1)
+            self._sections.setRowStretch(2, 1)
+            self._sections.setColumnStretch(1, 1)
+        else:
+            self._sections.addWidget(self.start_section, 0, 0, top)
+            self._sections.addWidget(self.recent_section, 0, 1, top | Qt.AlignmentFlag.AlignLeft)
+            self._sections.addWidget(self.templates_section, 1, 0, 1, 2)
+            self._sections.setRowStretch(2, 0)
+            self._sections.setColumnStretch(1, 1)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        side_by_side = 2 * PAGE_MARGIN + SIDEBAR_WIDTH + 32 + 2 * CARD_SIZE.width() + CARD_SPACING
+        self._arrange(wide=event.size().width() >= side_by_side)
 
     # -- recent projects -------------------------------------------------------------
 

@@ -152,3 +152,13 @@ def test_the_dark_theme_redraws_the_pictures_in_dark_colours(qtbot, qapp, make_p
     hint = page.findChild(welcome.QLabel, "welcome_hint")
     text = hint.palette().color(QPalette.ColorRole.WindowText)
     assert text.lightness() - page.palette().color(QPalette.ColorRole.Window).lightness() > 60
+
+
+def test_between_the_docks_start_and_recent_go_above_the_templates(qtbot, make_page):
+    page = make_page()
+    assert page.wide and page.grid.columns == 3
+    page.resize(760, 480)  # about the canvas's share of a 1400x900 window
+    qtbot.waitUntil(lambda: page.wide is False, timeout=2000)
+    qtbot.waitUntil(lambda: page.grid.columns == 2, timeout=2000)
+    assert page.recent_section.geometry().top() == page.start_section.geometry().top()
+    assert page.templates_section.geometry().top() > page.start_section.geometry().bottom()
