@@ -7,16 +7,20 @@ feature maps (and the weights and dream views) show; image files dropped on
 the window are classified; a click on a cell of the confusion matrix opens
 the gallery of those validation images; a finished run is loaded. Loading
 happens on first use, so the window paints before torch is imported.
+
+It works on the window's :class:`ProjectDocument`: :meth:`set_document`
+drops the model and everything the views show of the previous project.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QTabWidget, QVBoxLayout, QWidget
 
+from dlstudio.core.project import ProjectDocument
 from dlstudio.gui.inspect.classify_view import ClassifyView
 from dlstudio.gui.inspect.dream_view import DreamView
 from dlstudio.gui.inspect.feature_maps_view import FeatureMapsView
@@ -24,9 +28,6 @@ from dlstudio.gui.inspect.mistakes_view import MistakesView
 from dlstudio.gui.inspect.model_session import ModelSession
 from dlstudio.gui.inspect.saliency_view import SaliencyView
 from dlstudio.gui.inspect.weights_view import WeightsView
-
-if TYPE_CHECKING:
-    from dlstudio.gui.main_window import MainWindow
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 CHECKPOINTS = ("best", "last")
@@ -37,9 +38,11 @@ _ENDED = ("completed", "early_stopped", "stopped")
 class InspectController(QObject):
     """The Inspect dock: a run chooser above tabs of views that share one loaded model."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
+    shown = Signal()  # a view was brought forward (a drop, a confusion cell): the window shows the dock
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.document = ProjectDocument()
         self.session = ModelSession(self)
         self.session.loading.connect(self._on_session_loading)
         self.session.model_loaded.connect(self._on_session_model_loaded)
@@ -93,10 +96,31 @@ class InspectController(QObject):
 
     def run_dirs(self) -> list[Path]:
         """The project's runs, newest first (absolute folders)."""
-        project = self.window.project
-        if project.path is None:
+        if self.document.path is None:
             return []
-        return [project.path.parent / run for run in reversed(project.runs)]
+        return list(reversed(self.document.run_dirs()))
+
+    def set_document(self, document: ProjectDocument) -> None:
+        """Show ``document``: no model and nothing in any view of the previous project; its runs to choose from."""
+        self.document = document
+        self._pending_cell = None
+        self._wanted = None
+        self.session.unload()
+        for view in self._views():
+            view.clear()
+        self.model_label.setToolTip("")
+        self.show_project()
+
+    def forget_run(self, run_dir: str | Path) -> None:
+        """A run was deleted or taken off the list: its model is dropped, the chooser no longer offers it."""
+        if self._wanted is not None and Path(self._wanted[0]) == Path(run_dir):
+            self._wanted = None
+            self._pending_cell = None
+        self.session.forget_run(Path(run_dir))
+        self.show_project()
+
+    def _views(self) -> tuple[Any, ...]:
+        return (self.classify, self.feature_maps, self.saliency, self.weights, self.dream, self.mistakes)
 
     def show_project(self) -> None:
         """Fill the run chooser for the window's (new) project; a model of another project is dropped."""
@@ -109,6 +133,10 @@ class InspectController(QObject):
             self.session.unload()
             self._wanted = None
             self.model_label.setText("Choose a run to look inside its model.")
+        elif self._wanted is not None:
+            index = self.run_combo.findData(self._wanted[0])
+            if index >= 0:
+                self.run_combo.setCurrentIndex(index)
         if not runs:
             self.run_combo.addItem("no runs yet")
             self.model_label.setText("No trained model yet: train the network, then look inside it here.")
@@ -135,7 +163,7 @@ class InspectController(QObject):
 
     def on_training_state_changed(self, state: str) -> None:
         """A run that ended is the one to look inside (its best checkpoint)."""
-        run_dir = self.window.training.run_dir
+        run_dir = self.document.current_run
         if state in _ENDED and run_dir is not None and (run_dir / "settings.json").is_file():
             self.show_project()
             self.load_run(run_dir, "best")
@@ -153,7 +181,7 @@ class InspectController(QObject):
 
     def on_confusion_cell_clicked(self, true: int, predicted: int) -> None:
         """Open the gallery of validation images of (true, predicted), with the model the matrix came from."""
-        run_dir = self.window.training.run_dir
+        run_dir = self.document.current_run
         self._show_tab(self.mistakes)
         # The matrix on screen is the last epoch's: load the last checkpoint so the gallery counts match it.
         if run_dir is not None and self._wanted != (str(run_dir), "last"):
@@ -182,8 +210,7 @@ class InspectController(QObject):
         self.session.cancel_all()
 
     def _show_tab(self, view: QWidget) -> None:
-        self.window.inspect_dock.show()
-        self.window.inspect_dock.raise_()
+        self.shown.emit()
         self.tabs.setCurrentWidget(view)
 
     # -- slots -------------------------------------------------------------------

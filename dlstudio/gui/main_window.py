@@ -8,34 +8,37 @@ methods so that tests can answer them without a modal loop.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QPointF, QSettings, Qt
 from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShowEvent,
                            QUndoCommand, QUndoStack)
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu,
-                               QMessageBox, QUndoView, QWidget)
+                               QMessageBox, QStackedWidget, QUndoView, QWidget)
 
 from dlstudio import __version__
 from dlstudio.core.autolayout import LEFT_TO_RIGHT, TOP_TO_BOTTOM, is_cramped, layered_layout
 from dlstudio.core.errors import DlstudioError, ProjectError
 from dlstudio.core.graph import Edge
-from dlstudio.core.project import (DATA_SETTINGS, Project, default_project, list_templates, load_project, load_template,
-                                   save_project, validate_settings)
+from dlstudio.core.project import (DATA_SETTINGS, Project, ProjectDocument, copy_runs, default_project, list_templates,
+                                   load_project, load_template, save_project, validate_settings)
 from dlstudio.core.shapes import ShapeInference
-from dlstudio.gui import clipboard
+from dlstudio.gui import clipboard, icons
 from dlstudio.gui.canvas.items import HEADER_HEIGHT, NODE_WIDTH, format_count
 from dlstudio.gui.canvas.scene import GraphScene
 from dlstudio.gui.canvas.view import GraphView
 from dlstudio.gui.commands import (AddNodeCommand, ConnectCommand, MoveNodesCommand, RemoveCommand, RenameCommand,
                                    SetParamCommand, SetSettingCommand, make_fix_command)
 from dlstudio.gui.data_panel import DataPanel
+from dlstudio.gui.error_report import log_path, show_log_folder
 from dlstudio.gui.inspect_controller import InspectController
 from dlstudio.gui.inspector import Inspector
 from dlstudio.gui.palette import Palette
 from dlstudio.gui.settings import MAX_RECENT_FILES
 from dlstudio.gui.theme import DARK, LIGHT, apply_theme, canvas_colors
 from dlstudio.gui.training_controller import TrainingController
+from dlstudio.gui.welcome import WelcomePage
 
 PROJECT_FILTER = "dlstudio projects (*.dlstudio);;All files (*)"
 # Room between nodes for the shape label on an edge, e.g. "(N, 16, 5, 5)".
@@ -56,18 +59,29 @@ class MainWindow(QMainWindow):
         self.setObjectName("MainWindow")
         self.settings = QSettings()
         self.theme = str(self.settings.value("theme", LIGHT))
-        self.project: Project = project if project is not None else default_project()
+        # The open project: replaced whole by New, Open and Open Recent (set_document).
+        self.document = ProjectDocument(project if project is not None else default_project())
         self.inference: ShapeInference | None = None
         self.scene: GraphScene | None = None
         self._fitted_once = False
         self.editing_locked = False
-        self._followed_project: Project | None = None  # whose settings_changed the panels listen to
 
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self._on_undo_stack_clean_changed)
         self.view = GraphView()
         self.view.layer_dropped.connect(self._on_view_layer_dropped)
-        self.setCentralWidget(self.view)
+        # The centre shows the canvas, or the welcome page (Help > Welcome, first launch, New).
+        self.welcome = WelcomePage(self.recent_files())
+        self.welcome.template_chosen.connect(self._on_welcome_template_chosen)
+        self.welcome.recent_chosen.connect(self._on_welcome_recent_chosen)
+        self.welcome.new_requested.connect(self._on_welcome_new_requested)
+        self.welcome.open_requested.connect(self._on_welcome_open_requested)
+        self.welcome.image_folder_requested.connect(self._on_welcome_image_folder_requested)
+        self.central = QStackedWidget()
+        self.central.setObjectName("CentralStack")
+        self.central.addWidget(self.view)
+        self.central.addWidget(self.welcome)
+        self.setCentralWidget(self.central)
 
         self.palette = Palette()
         self.palette.layer_activated.connect(self._on_palette_layer_activated)
@@ -86,7 +100,12 @@ class MainWindow(QMainWindow):
         self.inspector_dock.setMinimumWidth(280)
 
         top_levels_before = set(QApplication.topLevelWidgets())
-        self.training = TrainingController(self)
+        self.training = TrainingController(self, preflight=self._preflight_training)
+        self.training.status_message.connect(self._on_training_status_message)
+        self.training.editing_lock_requested.connect(self.set_editing_locked)
+        self.training.run_recorded.connect(self._on_training_run_recorded)
+        self.training.setting_edit_requested.connect(self._on_training_setting_edit_requested)
+        self.training.training_started.connect(self._on_training_training_started)
         self.training_dock = self._dock("Training", "TrainingDock", self.training.panel,
                                         Qt.DockWidgetArea.RightDockWidgetArea)
         self.training_dock.setMinimumWidth(340)
@@ -97,7 +116,8 @@ class MainWindow(QMainWindow):
         self.runs_dock = self._dock("Runs", "RunsDock", self.training.runs, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.splitDockWidget(self.metrics_dock, self.runs_dock, Qt.Orientation.Horizontal)
         self.resizeDocks([self.metrics_dock, self.runs_dock], [900, 320], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.metrics_dock], [320], Qt.Orientation.Vertical)
+        # The canvas gets most of the window: the plots are small until there is something to plot.
+        self.resizeDocks([self.metrics_dock], [230], Qt.Orientation.Vertical)
 
         self.data_panel = DataPanel()
         self.data_panel.setting_edit_requested.connect(self._on_data_panel_setting_edit_requested)
@@ -107,6 +127,8 @@ class MainWindow(QMainWindow):
         self.inspector_dock.raise_()
 
         self.inspect = InspectController(self)
+        self.inspect.shown.connect(self._on_inspect_shown)
+        self.training.run_deleted.connect(self.inspect.forget_run)
         self.inspect_dock = self._dock("Inspect", "InspectDock", self.inspect.widget,
                                        Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.metrics_dock, self.inspect_dock)
@@ -128,7 +150,7 @@ class MainWindow(QMainWindow):
         self._create_actions()
         self._create_menus()
         self._create_toolbar()
-        self.set_project(self.project)
+        self.set_document(self.document)
         self._default_state = self.saveState(LAYOUT_VERSION)  # for View > Reset Layout
         self._restore_window_state()
         self.set_theme(self.theme)
@@ -167,8 +189,8 @@ class MainWindow(QMainWindow):
         self.redo_action.setEnabled(False)
         self.undo_stack.canUndoChanged.connect(lambda can: self.undo_action.setEnabled(can and not self.editing_locked))
         self.undo_stack.canRedoChanged.connect(lambda can: self.redo_action.setEnabled(can and not self.editing_locked))
-        self.undo_stack.undoTextChanged.connect(lambda text: self.undo_action.setText(f"&Undo {text}".strip()))
-        self.undo_stack.redoTextChanged.connect(lambda text: self.redo_action.setText(f"&Redo {text}".strip()))
+        self.undo_stack.undoTextChanged.connect(self._on_undo_stack_undo_text_changed)
+        self.undo_stack.redoTextChanged.connect(self._on_undo_stack_redo_text_changed)
         self.cut_action = self._action("Cu&t", self.cut, key.Cut)
         self.copy_action = self._action("&Copy", self.copy, key.Copy)
         self.paste_action = self._action("&Paste", self.paste, key.Paste)
@@ -179,7 +201,9 @@ class MainWindow(QMainWindow):
 
         self.zoom_in_action = self._action("Zoom &In", lambda: self.view.zoom_by(1.25), key.ZoomIn)
         self.zoom_out_action = self._action("Zoom &Out", lambda: self.view.zoom_by(0.8), key.ZoomOut)
-        self.fit_action = self._action("&Fit to Window", self.view.fit_all, "Ctrl+0")
+        # Not view.fit_all itself: triggered passes `checked` (False), which would be taken as its max_scale.
+        self.fit_action = self._action("&Fit to Window", lambda: self.view.fit_all(), "Ctrl+0",
+                                       "Show the whole network")
         self.auto_layout_action = self._action("&Auto-layout", lambda: self.auto_layout(LEFT_TO_RIGHT), "Ctrl+L",
                                                "Arrange the network in layers, left to right")
         self.auto_layout_tb_action = self._action("Auto-layout Top to &Bottom",
@@ -193,6 +217,10 @@ class MainWindow(QMainWindow):
         self.history_action = self.history_dock.toggleViewAction()
         self.history_action.setText("Undo &History")
 
+        self.welcome_action = self._action("&Welcome", self.show_welcome, None,
+                                           "Templates, recent projects and ways to begin")
+        self.log_folder_action = self._action("Show &Log Folder", self._show_log_folder, None,
+                                              "Open the folder of dlstudio's error log")
         self.about_action = self._action("&About dlstudio", self._show_about)
         self.layer_help_action = self._action("&Layer Help", self._show_layer_help, key.HelpContents)
 
@@ -239,9 +267,30 @@ class MainWindow(QMainWindow):
         training_menu.addActions(self.training.actions)
 
         help_menu = bar.addMenu("&Help")
-        help_menu.addActions([self.layer_help_action, self.about_action])
+        help_menu.addActions([self.welcome_action, self.layer_help_action, self.log_folder_action])
+        help_menu.addSeparator()
+        help_menu.addAction(self.about_action)
 
     def _create_toolbar(self) -> None:
+        """Icons with short, fixed words: the buttons keep their width whatever the undo text or state says
+        (the full text is in each tooltip), so nothing moves under the mouse after an edit."""
+        for action, name, short in (
+                (self.new_action, "new", "New"), (self.new_from_template_action, "new", None),
+                (self.open_action, "open", "Open"), (self.save_action, "save", "Save"),
+                (self.save_as_action, "save_as", None), (self.export_python_action, "export", None),
+                (self.undo_action, "undo", "Undo"), (self.redo_action, "redo", "Redo"),
+                (self.cut_action, "cut", None), (self.copy_action, "copy", None), (self.paste_action, "paste", None),
+                (self.duplicate_action, "duplicate", None), (self.delete_action, "delete", None),
+                (self.zoom_in_action, "zoom_in", "Zoom In"), (self.zoom_out_action, "zoom_out", "Zoom Out"),
+                (self.fit_action, "fit", "Fit"), (self.auto_layout_action, "auto_layout", "Layout"),
+                (self.training.start_action, "train", "Train"), (self.training.pause_action, "pause", "Pause"),
+                (self.training.stop_action, "stop", "Stop"), (self.layer_help_action, "help", None),
+                (self.welcome_action, "welcome", None), (self.log_folder_action, "log_folder", None)):
+            icons.set_icon(action, name)
+            if short is not None:
+                action.setIconText(short)
+                if not action.toolTip() or action.toolTip() == action.text().replace("&", ""):
+                    action.setToolTip(_tooltip(action))
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("MainToolbar")
         toolbar.setMovable(False)
@@ -252,21 +301,32 @@ class MainWindow(QMainWindow):
         toolbar.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action, self.auto_layout_action])
         toolbar.addSeparator()
         toolbar.addActions(self.training.actions)
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toolbar = toolbar
 
     # -- project -------------------------------------------------------------
 
+    @property
+    def project(self) -> Project:
+        """The open project (the document's)."""
+        return self.document.project
+
     def set_project(self, project: Project) -> None:
-        """Show ``project``: a fresh scene and inference, an empty undo stack, a clean window."""
+        """Open ``project`` in this window as a new document (see :meth:`set_document`)."""
+        self.set_document(ProjectDocument(project))
+
+    def set_document(self, document: ProjectDocument) -> None:
+        """Show ``document`` and nothing of the previous one: a fresh scene and inference, an empty undo
+        stack, a clean window, and every dock reset from the new document."""
+        if self.training.is_running():
+            raise RuntimeError("the project cannot be replaced while a run trains")
         if self.scene is not None:
             self.scene.detach()
             self.scene.deleteLater()
         if self.inference is not None:
             self.inference.close()
-        if self._followed_project is not None:
-            self._followed_project.settings_changed.disconnect(self.training.on_settings_changed)
-        self.project = self._followed_project = project
-        project.settings_changed.connect(self.training.on_settings_changed)
+        self.document = document
+        project = document.project
         self.inference = ShapeInference(project.graph)
         self.scene = GraphScene(project.graph, project.layout, self.inference, canvas_colors(self.theme), self)
         self.scene.connect_requested.connect(self.connect_ports)
@@ -280,9 +340,10 @@ class MainWindow(QMainWindow):
         self.inspector.set_model(project.graph, self.inference)
         self.undo_stack.clear()
         self.undo_stack.setClean()
-        self.training.show_project()
+        self.training.set_document(document)
         self.data_panel.set_project(project)
-        self.inspect.show_project()
+        self.inspect.set_document(document)
+        self.statusBar().clearMessage()
         self._update_title()
         self._update_totals()
         if self.isVisible():
@@ -314,12 +375,76 @@ class MainWindow(QMainWindow):
     def is_dirty(self) -> bool:
         return not self.undo_stack.isClean()
 
-    def new_project(self) -> None:
-        if self._confirm_discard():
-            project = Project()
-            project.data = dict(self.project.data)  # keep the data settings: a new network on the same data
-            project.training = dict(self.project.training)
-            self.set_project(project)
+    def new_project(self, welcome: bool = True) -> bool:
+        """An empty network on the same data and training settings; the welcome page offers ways to begin."""
+        if not self._confirm_discard():
+            return False
+        project = Project()
+        project.data = dict(self.project.data)  # keep the data settings: a new network on the same data
+        project.training = dict(self.project.training)
+        self.set_project(project)
+        if welcome:
+            self.show_welcome()
+        return True
+
+    # -- the welcome page --------------------------------------------------------
+
+    def show_welcome(self) -> None:
+        self.welcome.set_recent_files(self.recent_files())
+        self.central.setCurrentWidget(self.welcome)
+        self.welcome.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def hide_welcome(self) -> None:
+        self.central.setCurrentWidget(self.view)
+        self.view.setFocus()
+
+    def is_welcome_shown(self) -> bool:
+        return self.central.currentWidget() is self.welcome
+
+    def _on_welcome_template_chosen(self, name: str) -> None:
+        if not self._confirm_discard():
+            return
+        try:
+            self.set_project(load_template(name))
+        except DlstudioError as error:
+            self._show_error("Cannot open the template", error.message)
+            return
+        self.hide_welcome()
+
+    def _on_welcome_recent_chosen(self, path: str) -> None:
+        if self._confirm_discard() and self.open_file(path):
+            self.hide_welcome()
+
+    def _on_welcome_new_requested(self) -> None:
+        if self.project.graph.nodes or self.project.path is not None:
+            if not self.new_project(welcome=False):
+                return
+        self.hide_welcome()
+
+    def _on_welcome_open_requested(self) -> None:
+        if not self._confirm_discard():
+            return
+        path = self._ask_open_path()
+        if path and self.open_file(path):
+            self.hide_welcome()
+
+    def _on_welcome_image_folder_requested(self) -> None:
+        """A LeNet-5 on the person's folder of images (one subfolder per class); the Data panel shows what it found."""
+        if not self._confirm_discard():
+            return
+        folder = self._ask_image_folder()
+        if not folder:
+            return
+        project = load_template("lenet5")
+        project.data = {**project.data, "source": "folder", "path": folder}
+        self.set_project(project)
+        self.hide_welcome()
+        self.data_dock.show()
+        self.data_dock.raise_()
+
+    def _show_log_folder(self) -> None:
+        if not show_log_folder():
+            self._show_error("Cannot open the log folder", f"The error log is kept in {log_path().parent}")
 
     def new_from_template(self) -> None:
         if not self._confirm_discard():
@@ -331,6 +456,8 @@ class MainWindow(QMainWindow):
             self.set_project(load_template(name))
         except DlstudioError as error:
             self._show_error("Cannot open the template", error.message)
+            return
+        self.hide_welcome()
 
     def open_dialog(self) -> None:
         if not self._confirm_discard():
@@ -348,6 +475,7 @@ class MainWindow(QMainWindow):
             return False
         self.set_project(project)
         self._add_recent_file(Path(path))
+        self.hide_welcome()
         return True
 
     def save(self) -> bool:
@@ -364,22 +492,57 @@ class MainWindow(QMainWindow):
         return self._save_to(Path(path))
 
     def _save_to(self, path: Path) -> bool:
+        """Save to ``path``; saved under a new name, the copy gets runs of its own (copied, never shared)."""
+        path = Path(path)
+        project = self.project
+        old_path, old_runs = project.path, list(project.runs)
+        moved = old_path is None or os.path.abspath(old_path) != os.path.abspath(path)
         try:
-            save_project(self.project, path)
-        except DlstudioError as error:
-            self._show_error("Cannot save the project", error.message)
+            if moved and project.runs:
+                project.runs = copy_runs(project, path)
+            save_project(project, path)
+        except (DlstudioError, OSError) as error:
+            project.path, project.runs = old_path, old_runs
+            message = getattr(error, "message", None) or f"{path.name}: {getattr(error, 'strerror', None) or error}"
+            self._show_error("Cannot save the project", message)
             return False
+        if moved:
+            # Another file, another runs folder: the panels follow the copy's runs (the undo history stays).
+            self.document = ProjectDocument(project)
+            self.training.set_document(self.document)
+            self.inspect.set_document(self.document)
         self.undo_stack.setClean()
         self._add_recent_file(Path(path))
         self._update_title()
         self.statusBar().showMessage(f"Saved {Path(path).name}", 4000)
         return True
 
-    def ensure_saved_for_training(self) -> bool:
-        """Runs live beside the project file: an untitled project asks where to save, a changed one is saved."""
+    def _preflight_training(self) -> bool:
+        """Whether training may start now; says in one place what stands in the way (and offers Save).
+
+        A network with errors is refused before anything is saved or started; an
+        untitled project is offered a Save (its runs live in a folder beside the file);
+        unsaved changes are saved, so the run and the file agree.
+        """
+        errors = [error for error in self.inference.totals().errors]
+        if errors:
+            lines = [f"{self._node_name(error.node_id)}: {error.message}" for error in errors[:5]]
+            more = f"\n… and {len(errors) - 5} more" if len(errors) > 5 else ""
+            self._show_error("Cannot train yet",
+                             f"The network has {len(errors)} error{'s' if len(errors) != 1 else ''}; fix "
+                             f"{'them' if len(errors) != 1 else 'it'} first (the red nodes offer a Fix):\n\n"
+                             + "\n".join(lines) + more)
+            return False
         if self.project.path is None:
+            if not self._ask_save_before_training():
+                self.statusBar().showMessage("Not trained: the project needs a file first", 5000)
+                return False
             return self.save_as()
         return self.save() if self.is_dirty() else True
+
+    def _node_name(self, node_id: str) -> str:
+        graph = self.project.graph
+        return graph.node(node_id).name if node_id in graph else node_id
 
     def save_quietly(self) -> bool:
         """Save to the project's own file (after a run was recorded in it), without asking."""
@@ -440,7 +603,8 @@ class MainWindow(QMainWindow):
         self.palette.setEnabled(not locked)
         self.data_panel.set_read_only(locked)
         self.inspector.setEnabled(not locked)
-        for action in (self.new_action, self.new_from_template_action, self.open_action, self.cut_action,
+        for action in (self.new_action, self.new_from_template_action, self.open_action, self.save_as_action,
+                       self.cut_action,
                        self.paste_action, self.duplicate_action, self.delete_action, self.auto_layout_action,
                        self.auto_layout_tb_action):
             action.setEnabled(not locked)
@@ -543,6 +707,7 @@ class MainWindow(QMainWindow):
         self.view.set_colors(colors)
         self.scene.set_colors(colors)
         (self.dark_theme_action if self.theme == DARK else self.light_theme_action).setChecked(True)
+        icons.refresh(self, self.training)
         if remember:
             self.settings.setValue("theme", self.theme)
 
@@ -635,6 +800,15 @@ class MainWindow(QMainWindow):
 
     # -- dialogs (tests replace these) ----------------------------------------------
 
+    def _ask_save_before_training(self) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Information, "Save before training",
+                          "Training keeps every run (its curves and checkpoints) in a folder beside the project "
+                          "file, so the project needs a file first.", parent=self)
+        save = box.addButton("Save As…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is save
+
     def _ask_save_changes(self) -> str:
         answer = QMessageBox.question(
             self, "Unsaved changes", f"Save the changes to {self.project.name}?",
@@ -651,6 +825,9 @@ class MainWindow(QMainWindow):
         box.addButton("Keep Training", QMessageBox.ButtonRole.RejectRole)
         box.exec()
         return STOP_AND_CLOSE_CHOICE if box.clickedButton() is stop else KEEP_TRAINING_CHOICE
+
+    def _ask_image_folder(self) -> str:
+        return QFileDialog.getExistingDirectory(self, "Choose a folder of images (one subfolder per class)")
 
     def _ask_open_path(self) -> str:
         return QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)[0]
@@ -691,12 +868,21 @@ class MainWindow(QMainWindow):
     def _on_undo_stack_clean_changed(self, clean: bool) -> None:
         self._update_title()
 
+    def _on_undo_stack_undo_text_changed(self, text: str) -> None:
+        self.undo_action.setText(f"&Undo {text}".strip())  # the menu says what; the toolbar button stays "Undo"
+        self.undo_action.setToolTip(_tooltip(self.undo_action))
+
+    def _on_undo_stack_redo_text_changed(self, text: str) -> None:
+        self.redo_action.setText(f"&Redo {text}".strip())
+        self.redo_action.setToolTip(_tooltip(self.redo_action))
+
     def _on_view_layer_dropped(self, type_id: str, scene_pos: QPointF) -> None:
         if not self.editing_locked:
             self.add_layer(type_id, scene_pos)
         self.view.setFocus()
 
     def _on_palette_layer_activated(self, type_id: str) -> None:
+        self.hide_welcome()  # a layer added from the palette goes on the canvas, which must be seen
         self.add_layer(type_id, self.view.center_scene_pos())
 
     def _on_scene_nodes_dragged(self, old: dict, new: dict) -> None:
@@ -710,6 +896,7 @@ class MainWindow(QMainWindow):
 
     def _on_scene_infos_changed(self, node_ids: list) -> None:
         self._update_totals()
+        self.training.graph_changed()
         self.inspector.on_infos_changed(node_ids)
 
     def _on_scene_selection_changed(self) -> None:
@@ -747,6 +934,25 @@ class MainWindow(QMainWindow):
             return
         self.push(SetSettingCommand(self.project, "data", key, value))
 
+    def _on_training_status_message(self, message: str, milliseconds: int) -> None:
+        self.statusBar().showMessage(message, milliseconds)
+
+    def _on_training_run_recorded(self) -> None:
+        """The project's list of runs changed: saved at once when nothing else is unsaved (the file lists its runs)."""
+        if not self.is_dirty():
+            self.save_quietly()
+        self.data_panel.show_normalization()
+
+    def _on_training_setting_edit_requested(self, section: str, key: str, value: object) -> None:
+        self.push(SetSettingCommand(self.project, section, key, value))
+
+    def _on_training_training_started(self) -> None:
+        self.training_dock.raise_()
+
+    def _on_inspect_shown(self) -> None:
+        self.inspect_dock.show()
+        self.inspect_dock.raise_()
+
     def _on_inspect_dock_visibility_changed(self, visible: bool) -> None:
         if visible:
             self.inspect.ensure_loaded()
@@ -772,3 +978,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Drop image files or folders to classify them, or a .dlstudio project "
                                          "to open it", 5000)
             event.ignore()
+
+
+def _tooltip(action: QAction) -> str:
+    """The action's full text and its shortcut, e.g. "Undo Delete conv1 (Ctrl+Z)"."""
+    text = action.text().replace("&", "")
+    shortcut = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+    return f"{text} ({shortcut})" if shortcut else text

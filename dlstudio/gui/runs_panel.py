@@ -2,15 +2,15 @@
 
 Fed with ``summarize_run`` dicts (``dlstudio.core.training.runs``) by the
 owner, who also reads the selected runs' metrics for the overlays and starts
-a run the person asked to continue; the panel itself touches the disk only to
-delete a run the person asked to delete. The owner tells it when a run trains
+a run the person asked to continue or deletes the run the person asked to
+delete (the panel asks for confirmation first and never touches the disk: the
+project's document decides what may be deleted). The owner tells it when a run trains
 (:meth:`RunsPanel.set_training`): the folder of that run is being written, so
 it can be neither deleted nor continued, and no other run can be continued.
 """
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,15 +43,18 @@ _RUN_DIR_ROLE = Qt.ItemDataRole.UserRole
 _SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 _RESUMABLE_ROLE = Qt.ItemDataRole.UserRole + 2
 _STATUS_TEXT = {"completed": "completed", "early_stopped": "stopped early", "stopped": "stopped",
-                "failed": "failed", "incomplete": "incomplete", "damaged": "damaged"}
-_PROBLEMS = ("failed", "damaged")
+                "failed": "failed", "incomplete": "incomplete", "damaged": "damaged", "missing": "missing",
+                "training": "training", "paused": "paused"}
+_PROBLEMS = ("failed", "damaged", "missing")
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _CONTINUE_TIP = "Train on from the run's last checkpoint (weights, optimizer and curves as they were) up to its epochs"
 _DELETE_TIP = "Delete the run's folder with its metrics and checkpoints"
+_REMOVE_TIP = "Take the run off the list; its files (if any) are left where they are"
 # Why a run that is not training cannot be continued, by how it ended.
 _FINISHED_REASONS = {"completed": "The run trained all its epochs.",
                      "early_stopped": "Early stopping ended this run: more epochs did not improve it.",
-                     "damaged": "The run's files cannot be read."}
+                     "damaged": "The run's files cannot be read.",
+                     "missing": "The run's folder is no longer on disk."}
 
 
 class _RunItem(QTreeWidgetItem):
@@ -69,13 +72,15 @@ class RunsPanel(QWidget):
     """Past runs: name (the timestamp folder), status, epochs, best validation and test accuracy, start time.
 
     Signals: ``selection_changed(list[str])`` with the selected run folders
-    (in the list's order), ``run_deleted(str)`` after a run folder was
-    deleted, ``continue_requested(str)`` when the person asked to continue a
-    run (Continue Training button or context menu; only for a run that can be).
+    (in the list's order), ``delete_requested(str)`` when the person confirmed
+    deleting a run's folder, ``remove_requested(str)`` to take a missing run
+    off the list, ``continue_requested(str)`` when the person asked to continue
+    a run (Continue Training button or context menu; only for a run that can be).
     """
 
     selection_changed = Signal(list)
-    run_deleted = Signal(str)
+    delete_requested = Signal(str)
+    remove_requested = Signal(str)
     continue_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -116,8 +121,13 @@ class RunsPanel(QWidget):
         self.delete_button = QPushButton("Delete…")
         self.delete_button.setObjectName("runs_delete")
         self.delete_button.clicked.connect(self._on_delete_button_clicked)
+        self._refusal = QLabel()
+        self._refusal.setObjectName("runs_refusal")
+        self._refusal.setWordWrap(True)
+        self._refusal.hide()
         buttons = QHBoxLayout()
         buttons.setContentsMargins(4, 0, 4, 4)
+        buttons.addWidget(self._refusal, 1)
         buttons.addStretch(1)
         buttons.addWidget(self.continue_button)
         buttons.addWidget(self.delete_button)
@@ -138,6 +148,7 @@ class RunsPanel(QWidget):
 
     def set_runs(self, runs: list[dict[str, Any]]) -> None:
         """Show these runs (``summarize_run`` dicts); runs still listed stay selected."""
+        self.show_refusal("")
         previous = list(self._selected)
         self._tree.blockSignals(True)
         self._tree.setSortingEnabled(False)  # sorting while inserting would move rows under our hands
@@ -199,6 +210,16 @@ class RunsPanel(QWidget):
             return "This run is training and writing its folder: stop it before deleting it."
         return ""
 
+    def show_refusal(self, message: str) -> None:
+        """Say why the last delete or removal was refused (one line under the list); "" hides it."""
+        self._refusal.setText(message)
+        self._refusal.setToolTip(message)
+        self._refusal.setVisible(bool(message))
+
+    def is_missing(self, run_dir: str) -> bool:
+        item = self.item_for(run_dir)
+        return item is not None and item.data(_STATUS, _SORT_ROLE) == "missing"
+
     def continue_run(self, run_dir: str) -> bool:
         """Ask the owner to continue the run (emits continue_requested); False, and nothing emitted, if it cannot."""
         if self.continue_blocked_reason(run_dir):
@@ -215,12 +236,16 @@ class RunsPanel(QWidget):
         _explain(continue_action, self.continue_blocked_reason(run_dir), _CONTINUE_TIP)
         open_action = QAction("Open Run Folder", menu)
         open_action.triggered.connect(lambda: self.open_run_folder(run_dir))
+        open_action.setEnabled(not self.is_missing(run_dir))
         delete_action = QAction("Delete Run…", menu)
         delete_action.triggered.connect(lambda: self.delete_run(run_dir))
         _explain(delete_action, self.delete_blocked_reason(run_dir), _DELETE_TIP)
+        remove_action = QAction("Remove from List", menu)
+        remove_action.triggered.connect(lambda: self.remove_run(run_dir))
+        _explain(remove_action, self.delete_blocked_reason(run_dir), _REMOVE_TIP)
         menu.addAction(continue_action)
         menu.addSeparator()
-        menu.addActions([open_action, delete_action])
+        menu.addActions([open_action, delete_action, remove_action])
         return menu
 
     def open_run_folder(self, run_dir: str) -> bool:
@@ -228,33 +253,30 @@ class RunsPanel(QWidget):
         return QDesktopServices.openUrl(QUrl.fromLocalFile(run_dir))
 
     def delete_run(self, run_dir: str, confirm: bool = True) -> bool:
-        """Delete the run folder (after asking); emits run_deleted. Returns whether it was deleted.
+        """Ask the owner to delete the run folder (after asking the person); False if not asked.
 
         The folder of the run training now is refused (False), however this is called.
+        A missing run is only taken off the list (:meth:`remove_run`).
         """
         name = Path(run_dir).name
         if self.delete_blocked_reason(run_dir):
             return False
+        if self.is_missing(run_dir):
+            return self.remove_run(run_dir)
         if confirm:
             answer = QMessageBox.question(
                 self, "Delete Run", f"Delete the run {name} with its metrics and checkpoints? This cannot be undone.",
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
             if answer != QMessageBox.StandardButton.Yes:
                 return False
-        try:
-            shutil.rmtree(run_dir)
-        except FileNotFoundError:
-            pass  # already gone: the list is what is out of date
-        except OSError as error:
-            QMessageBox.warning(self, "Delete Run", f"Could not delete the run {name}: {error.strerror or error}")
+        self.delete_requested.emit(run_dir)
+        return True
+
+    def remove_run(self, run_dir: str) -> bool:
+        """Ask the owner to take the run off the list, leaving its files; False if refused."""
+        if self.delete_blocked_reason(run_dir):
             return False
-        item = self.item_for(run_dir)
-        if item is not None:
-            self._tree.takeTopLevelItem(self._tree.indexOfTopLevelItem(item))
-        if not self._tree.topLevelItemCount():
-            self._stack.setCurrentWidget(self._placeholder)
-        self.run_deleted.emit(run_dir)
-        self._update_selection()
+        self.remove_requested.emit(run_dir)
         return True
 
     # ---- internals ------------------------------------------------------------------------------------
@@ -310,7 +332,9 @@ class RunsPanel(QWidget):
             _explain(self.delete_button, "Select one run to delete it.", _DELETE_TIP)
             return
         _explain(self.continue_button, self.continue_blocked_reason(run_dir), _CONTINUE_TIP)
-        _explain(self.delete_button, self.delete_blocked_reason(run_dir), _DELETE_TIP)
+        missing = self.is_missing(run_dir)
+        self.delete_button.setText("Remove from List" if missing else "Delete…")
+        _explain(self.delete_button, self.delete_blocked_reason(run_dir), _REMOVE_TIP if missing else _DELETE_TIP)
 
     def _on_tree_selection_changed(self) -> None:
         self._update_selection()

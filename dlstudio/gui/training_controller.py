@@ -2,30 +2,32 @@
 
 The controller owns the Start / Pause-Resume / Stop actions, the Training
 panel, the Metrics dock's plots and the run history, and the
-:class:`TrainingWorker` of the run in progress. It asks the window for three
-things only: a saved project (``ensure_saved``), editing locked or unlocked
-(``set_editing_locked``), and the status bar (and tells its Data panel when
-the project's normalization statistics changed). A started run is recorded in the
-project (with the normalization statistics it computed) and the project saved,
-as ``dlstudio train`` does, so the project file always lists its runs and the
-window stays clean. A stopped run is continued from the Runs panel
-(:meth:`TrainingController.continue_run`), through the same worker and locks.
+:class:`TrainingWorker` of the run in progress. It works on the window's
+:class:`ProjectDocument` (:meth:`TrainingController.set_document` shows a new
+one and keeps nothing of the old) and never imports the window: it asks
+``preflight()`` (given by its owner) whether a run may start, and says what
+the window must do through signals (lock editing, a status message, save the
+project after a run was recorded in it, a setting edited in the panel). A
+started run is recorded in the project (with the normalization statistics it
+computed) and the project saved, as ``dlstudio train`` does, so the project
+file always lists its runs and the window stays clean. A stopped run is
+continued from the Runs panel (:meth:`TrainingController.continue_run`),
+through the same worker and locks.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QTabWidget
 
+from dlstudio.core.errors import ProjectError
+from dlstudio.core.project import ProjectDocument
 from dlstudio.gui.training_panel import TrainingPanel
-from dlstudio.gui.worker import BackgroundTask, TaskContext, TrainingRequest, TrainingWorker, run_task
-
-if TYPE_CHECKING:
-    from dlstudio.gui.main_window import MainWindow
+from dlstudio.gui.worker import BackgroundTask, TaskContext, TrainingRequest, TrainingWorker, conv_layers
 
 # How long closing the window waits for a stopped run to write its checkpoint and end.
 STOP_WAIT_MS = 10_000
@@ -36,6 +38,27 @@ def _summarize_runs(context: TaskContext, run_dirs: list[Path]) -> list[dict[str
     from dlstudio.core.training.runs import summarize_run
 
     return [summarize_run(run_dir) for run_dir in run_dirs]
+
+
+def _read_current_run(context: TaskContext, run_dir: Path) -> dict[str, Any]:
+    """What the window shows of a past run when its project opens: summary, curves, last confusion matrix, classes."""
+    from dlstudio.core.training.runs import CLASSES_FILE, read_confusion, read_metrics, summarize_run
+
+    shown: dict[str, Any] = {"run_dir": run_dir, "summary": summarize_run(run_dir), "rows": [], "confusion": None,
+                             "class_names": []}
+    try:
+        shown["rows"] = read_metrics(run_dir)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    shown["confusion"] = read_confusion(run_dir)
+    try:
+        import json
+
+        names = json.loads((run_dir / CLASSES_FILE).read_text(encoding="utf-8"))
+        shown["class_names"] = [str(name) for name in names] if isinstance(names, list) else []
+    except (OSError, ValueError):
+        pass
+    return shown
 
 
 def _read_curves(context: TaskContext, run_dirs: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -52,20 +75,26 @@ def _read_curves(context: TaskContext, run_dirs: list[str]) -> dict[str, list[di
 
 
 class TrainingController(QObject):
-    """Starts, pauses and stops training for a :class:`MainWindow` and feeds its panels."""
+    """Starts, pauses and stops training of the open :class:`ProjectDocument` and feeds the panels that show it."""
 
     state_changed = Signal(str)  # idle, preparing, training, pausing, paused, stopping, or how the run ended
+    status_message = Signal(str, int)  # text, milliseconds (0: until replaced)
+    editing_lock_requested = Signal(bool)  # lock the network while a run trains
+    run_recorded = Signal()  # a new run was added to the project: save it, refresh what shows its statistics
+    setting_edit_requested = Signal(str, str, object)  # section, key, value: one undo step for the window
+    training_started = Signal()  # a run was asked to start: the window shows the Training panel
+    run_deleted = Signal(str)  # a run's folder was deleted (nothing may go on using its model)
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, parent: QObject | None = None, preflight: Callable[[], bool] | None = None) -> None:
+        super().__init__(parent)
+        self.document = ProjectDocument()
+        self._preflight = preflight or (lambda: self.document.path is not None)
         self.worker: TrainingWorker | None = None
         self.state = "idle"
         self.class_names: list[str] = []
-        self.run_dir: Path | None = None  # the folder of the run in progress, or of the last one
-        self._active_run: Path | None = None  # the folder being written now (known once the run is prepared)
         self._tasks: set[BackgroundTask] = set()
         self._warmed_up = False
+        self._generation = 0  # bumped by set_document: results of reads started for an older document are dropped
 
         self.start_action = self._action("&Train", lambda: self.start(), "F5", "Train the network on its data")
         self.pause_action = self._action("&Pause", self.toggle_pause, "F6", "Pause or resume training")
@@ -92,17 +121,19 @@ class TrainingController(QObject):
         self.metrics_tabs.addTab(self.confusion, "Confusion matrix")
         self.runs = RunsPanel()
         self.runs.selection_changed.connect(self._on_runs_selection_changed)
-        self.runs.run_deleted.connect(self._on_runs_run_deleted)
+        self.runs.delete_requested.connect(self._on_runs_delete_requested)
+        self.runs.remove_requested.connect(self._on_runs_remove_requested)
         self.runs.continue_requested.connect(self._on_runs_continue_requested)
 
         self.status_label = QLabel()
         self.status_label.setObjectName("training_status")
         self.status_label.setContentsMargins(0, 0, 16, 0)
         self.status_label.hide()
+        self.document.project.settings_changed.connect(self._on_project_settings_changed)
         self._update_actions()
 
     def _action(self, text: str, slot: Any, shortcut: str, tip: str) -> QAction:
-        action = QAction(text, self.window)
+        action = QAction(text, self)
         action.setShortcut(QKeySequence(shortcut))
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         action.setStatusTip(tip)
@@ -117,37 +148,83 @@ class TrainingController(QObject):
     def is_running(self) -> bool:
         return self.worker is not None
 
-    # -- project -----------------------------------------------------------
+    @property
+    def run_dir(self) -> Path | None:
+        """The run the panels show: the one training, or the document's current (latest) run."""
+        return self.document.current_run
 
-    def show_project(self) -> None:
-        """Show the window's (new) project: its settings, its runs; the live plots start empty."""
-        project = self.window.project
-        self.panel.set_settings(project.training)
-        self.panel.show_error("")
+    # -- the document ---------------------------------------------------------
+
+    def set_document(self, document: ProjectDocument) -> None:
+        """Show ``document``: its settings, its runs and its latest run; nothing of the previous one stays.
+
+        Not while a run trains (RuntimeError): the window locks New and Open then.
+        """
+        if self.worker is not None:
+            raise RuntimeError("the project cannot be replaced while a run trains")
+        self.document.project.settings_changed.disconnect(self._on_project_settings_changed)
+        self.document = document
+        self._generation += 1
+        document.project.settings_changed.connect(self._on_project_settings_changed)
+        self.class_names = []
+        self.state = "idle"
+        self.panel.set_settings(document.project.training)
+        self.panel.clear_run()
         self.curves.clear()
-        self.curves.set_overlays({})
-        self.filters.set_layers([])
+        self.confusion.clear()
+        self.filters.set_layers(conv_layers(document.project.graph))
+        self.status_label.hide()
+        self.runs.select_runs([])
+        self.runs.set_runs([])
+        self._update_actions()
         self.refresh_runs()
+        self.show_current_run()
 
-    def on_settings_changed(self, section: str, key: str, value: Any) -> None:
+    def graph_changed(self) -> None:
+        """The network was edited: the Filters tab lists its convolutions as they are now (not while training)."""
+        if self.worker is None:
+            self.filters.set_layers(conv_layers(self.document.project.graph))
+
+    def show_current_run(self) -> None:
+        """Show the document's current run (the latest, on open): its summary, curves and last confusion matrix."""
+        run_dir = self.document.current_run
+        if run_dir is None or self.worker is not None:
+            return
+        generation = self._generation
+        self._run_in_background(_read_current_run, run_dir,
+                                on_finished=lambda shown: self._on_current_run_read(generation, shown))
+
+    def _on_current_run_read(self, generation: int, shown: dict[str, Any]) -> None:
+        if generation != self._generation or self.worker is not None or shown["run_dir"] != self.document.current_run:
+            return  # another project (or a run) took the panels meanwhile
+        summary = shown["summary"]
+        self.class_names = shown["class_names"]
+        self.panel.show_run_summary(summary)
+        self.curves.show_history(summary["name"], summary.get("planned_epochs"), shown["rows"])
+        if shown["confusion"] is not None and len(shown["confusion"]) == len(self.class_names):
+            self.confusion.set_matrix(shown["confusion"], self.class_names)
+
+    def _on_project_settings_changed(self, section: str, key: str, value: Any) -> None:
         if section == "training":
-            self.panel.set_settings(self.window.project.training)
+            self.panel.set_settings(self.document.project.training)
 
     def refresh_runs(self) -> None:
         """Read the project's run folders in the background and list them."""
-        project = self.window.project
-        if project.path is None or not project.runs:
+        run_dirs = self.document.run_dirs() if self.document.path is not None else []
+        if not run_dirs:
             self.runs.set_runs([])
             return
-        base = project.path.parent
-        self._run_in_background(_summarize_runs, [base / entry for entry in project.runs],
-                                on_finished=self._on_runs_summarized)
+        generation = self._generation
+        self._run_in_background(_summarize_runs, run_dirs,
+                                on_finished=lambda rows: self._on_runs_summarized(generation, rows))
 
-    def _on_runs_summarized(self, rows: list[dict[str, Any]]) -> None:
+    def _on_runs_summarized(self, generation: int, rows: list[dict[str, Any]]) -> None:
+        if generation != self._generation:
+            return  # rows of the project that was open before
         # The folder of the run in progress looks "stopped" (a checkpoint, no result yet): say what it is.
-        if self.worker is not None and self.run_dir is not None:
+        if self.worker is not None and self.document.training_run is not None:
             for row in rows:
-                if Path(row["run_dir"]).resolve() == self.run_dir.resolve():
+                if self.document.is_training(row["run_dir"]):
                     row["status"] = "paused" if self.worker.is_paused else "training"
         self.runs.set_runs(rows)
 
@@ -180,13 +257,12 @@ class TrainingController(QObject):
     # -- controls ------------------------------------------------------------
 
     def start(self, epochs: int | None = None) -> bool:
-        """Train the project (saving it first; an untitled one asks where). False if it did not start."""
+        """Train the project, once ``preflight()`` said it may (saved, no errors). False if it did not start."""
         if self.worker is not None:
             return False
-        if not self.window.ensure_saved_for_training():
-            self.panel.show_error("Training needs a saved project: its runs are kept in a folder beside the file.")
+        if not self._preflight() or self.document.path is None:
             return False
-        self._start_worker(TrainingRequest.from_project(self.window.project, epochs=epochs))
+        self._start_worker(TrainingRequest.from_project(self.document.project, epochs=epochs))
         return True
 
     def continue_run(self, run_dir: str | Path) -> bool:
@@ -200,13 +276,13 @@ class TrainingController(QObject):
         run_dir = Path(run_dir)
         if self.worker is not None:
             message = f"Another run is training: stop it before continuing the run {run_dir.name}."
-            self.window.statusBar().showMessage(message, 6000)
+            self.status_message.emit(message, 6000)
             return False
-        if self.window.project.path is None:
+        if self.document.path is None:
             self.panel.show_error("Continuing a run needs the project it belongs to, saved.")
             return False
-        self._active_run = run_dir  # known from the start, unlike a new run's folder
-        self._start_worker(TrainingRequest.from_project(self.window.project, resume=run_dir))
+        self.document.training_run = run_dir  # known from the start, unlike a new run's folder
+        self._start_worker(TrainingRequest.from_project(self.document.project, resume=run_dir))
         return True
 
     def _start_worker(self, request: TrainingRequest) -> None:
@@ -222,9 +298,9 @@ class TrainingController(QObject):
         self.worker.ended.connect(self._on_worker_ended)
         self.panel.show_error("")
         self.panel.set_running(True)
-        self.window.set_editing_locked(True)
+        self.editing_lock_requested.emit(True)
         self._set_state("preparing")
-        self.window.training_dock.raise_()
+        self.training_started.emit()
         self.worker.start()
         QTimer.singleShot(0, self._warm_up_confusion)
 
@@ -234,7 +310,7 @@ class TrainingController(QObject):
         Its first matrix creates one text item per cell (~0.3 s for 10 classes on a busy 2-core machine);
         paid now, the first epoch's matrix does not stall the window mid-training.
         """
-        counts = [node.params.get("classes") for node in self.window.project.graph if node.type == "Output"]
+        counts = [node.params.get("classes") for node in self.document.project.graph if node.type == "Output"]
         classes = counts[0] if counts and isinstance(counts[0], int) else 0
         if self.state == "preparing" and 0 < classes <= 100:
             self.confusion.set_matrix([[0] * classes for _ in range(classes)], [str(i) for i in range(classes)])
@@ -272,13 +348,14 @@ class TrainingController(QObject):
     def _on_worker_started(self, payload: dict[str, Any]) -> None:
         from dlstudio.core.training.runs import record_run  # torch is loaded by now (the worker imported it)
 
-        run_dir = self.run_dir = self._active_run = Path(payload["run_dir"])
+        run_dir = self.document.training_run = Path(payload["run_dir"])
         self.class_names = list(payload["class_names"])
         if not payload["resumed"]:
             # Reads the statistics from the run's settings.json, as TrainingSession.record takes them.
-            record_run(self.window.project, run_dir)
-            self.window.save_quietly()  # as dlstudio train does: the project file lists the run at once
-            self.window.data_panel.show_normalization()
+            record_run(self.document.project, run_dir)
+            self.run_recorded.emit()  # as dlstudio train does: the project file lists the run at once
+        self.document.set_current_run(run_dir)
+        self.document.runs_changed.emit()
         self.panel.show_started(payload)
         self.curves.start_run(run_dir.name, payload.get("epochs"))
         for metrics in payload.get("history", ()):
@@ -312,16 +389,18 @@ class TrainingController(QObject):
 
     def _on_worker_paused(self) -> None:
         self._set_state("paused")
+        self.refresh_runs()  # its row says "paused", not "training"
 
     def _on_worker_resumed(self) -> None:
         self._set_state("training")
+        self.refresh_runs()
 
     def _on_worker_finished(self, summary: dict[str, Any]) -> None:
         self.panel.show_finished(summary)
         status = summary["status"]
         self._set_state(status, summary.get("message", ""))
         if status == "failed":
-            self.window.statusBar().showMessage(f"Training failed: {summary.get('message', '')}", 10000)
+            self.status_message.emit(f"Training failed: {summary.get('message', '')}", 10000)
 
     def _on_worker_failed(self, message: str) -> None:
         self.panel.show_error(message)
@@ -329,11 +408,11 @@ class TrainingController(QObject):
 
     def _on_worker_ended(self) -> None:
         worker, self.worker = self.worker, None
-        self._active_run = None
+        self.document.training_run = None
         if worker is not None:
             worker.deleteLater()
         self.panel.set_running(False)
-        self.window.set_editing_locked(False)
+        self.editing_lock_requested.emit(False)
         if self.state in ("preparing", "training", "pausing", "paused", "stopping"):
             self._set_state("stopped")
         self._update_actions()
@@ -342,22 +421,38 @@ class TrainingController(QObject):
     # -- panels' signals ------------------------------------------------------------
 
     def _on_panel_edit_requested(self, key: str, value: Any) -> None:
-        from dlstudio.gui.commands import SetSettingCommand
+        self.setting_edit_requested.emit("training", key, value)
 
-        self.window.push(SetSettingCommand(self.window.project, "training", key, value))
-
-    def _on_runs_run_deleted(self, run_dir: str) -> None:
-        """Forget a deleted run; the file is saved at once when nothing else is unsaved (it lists existing runs)."""
-        project = self.window.project
-        if project.path is None:
+    def _on_runs_delete_requested(self, run_dir: str) -> None:
+        """Delete a run's folder (only inside the project's own runs folder) and take it off the list."""
+        try:
+            self.document.delete_run(run_dir)
+        except ProjectError as error:
+            self.runs.show_refusal(f"Cannot delete the run {Path(run_dir).name}: {error.message}")
             return
-        gone = Path(run_dir).resolve()
-        kept = [entry for entry in project.runs if (project.path.parent / entry).resolve() != gone]
-        if len(kept) != len(project.runs):
-            project.runs[:] = kept
-            if not self.window.is_dirty():
-                self.window.save_quietly()
+        self.run_deleted.emit(run_dir)
+        self.status_message.emit(f"Deleted the run {Path(run_dir).name}", 4000)
+        self._after_runs_removed()
+
+    def _on_runs_remove_requested(self, run_dir: str) -> None:
+        """Take a run off the list; its folder (missing, or not this project's) is left as it is."""
+        try:
+            self.document.forget_run(run_dir)
+        except ProjectError as error:
+            self.runs.show_refusal(error.message)
+            return
+        self.run_deleted.emit(run_dir)
+        self.status_message.emit(f"Removed the run {Path(run_dir).name} from the list", 4000)
+        self._after_runs_removed()
+
+    def _after_runs_removed(self) -> None:
+        self.run_recorded.emit()  # the project file lists existing runs: saved when nothing else is unsaved
         self.refresh_runs()
+        if self.worker is None:
+            self.panel.clear_run()
+            self.curves.clear()
+            self.confusion.clear()
+            self.show_current_run()
 
     def _on_runs_continue_requested(self, run_dir: str) -> None:
         self.continue_run(run_dir)
@@ -369,8 +464,8 @@ class TrainingController(QObject):
     def _on_confusion_cell_clicked(self, true: int, predicted: int) -> None:
         names = self.class_names
         if 0 <= true < len(names) and 0 <= predicted < len(names):
-            self.window.statusBar().showMessage(f"Validation samples of class {names[true]} predicted as "
-                                                f"{names[predicted]}", 6000)
+            self.status_message.emit(f"Validation samples of class {names[true]} predicted as {names[predicted]}",
+                                     6000)
 
     def _on_runs_selection_changed(self, run_dirs: list[str]) -> None:
         if not run_dirs:
@@ -397,9 +492,12 @@ class TrainingController(QObject):
         stopping = running and worker.stop_requested  # type: ignore[union-attr]
         self.start_action.setEnabled(not running)
         self.pause_action.setEnabled(running and not stopping)
-        self.pause_action.setText("&Resume" if running and worker.is_paused else "&Pause")  # type: ignore[union-attr]
+        paused = running and worker.is_paused  # type: ignore[union-attr]
+        self.pause_action.setText("&Resume" if paused else "&Pause")
+        self.pause_action.setIconText("Resume" if paused else "Pause")
+        self.pause_action.setToolTip("Resume (F6)" if paused else "Pause (F6)")
         self.stop_action.setEnabled(running and not stopping)
-        self.runs.set_training(running, self._active_run if running else None)
+        self.runs.set_training(running, self.document.training_run if running else None)
 
 
 def _warm_up_job(context: TaskContext) -> None:

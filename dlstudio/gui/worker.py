@@ -267,15 +267,10 @@ class _FilterChoice:
         self.changed = True  # the reporter sends the new layer's weights at the next batch
 
 
-def _conv_layers(graph: Any) -> list[tuple[str, str]]:
-    """(node id, label) of the 2-D convolutions, in graph order: the layers whose filters can be shown."""
-    layers = []
-    for node_id in graph.topological_order():
-        node = graph.node(node_id)
-        if node.type == "Conv2d":
-            label = node.name if node.name == node_id else f"{node.name} ({node_id})"
-            layers.append((node_id, label))
-    return layers
+def conv_layers(graph: Any) -> list[tuple[str, str]]:
+    """(node id, the node's name) of the 2-D convolutions, in graph order: the layers whose filters can be shown."""
+    return [(node_id, graph.node(node_id).name) for node_id in graph.topological_order()
+            if graph.node(node_id).type == "Conv2d"]
 
 
 _REPORTER_CLASS: type | None = None
@@ -426,9 +421,9 @@ def _train(context: TaskContext, request: TrainingRequest, relay: _ControlRelay,
     control = _halting_control(on_halt, reporter.skip_pause)
     trainer = session.trainer([reporter], control=control)
     trainer_box.append(trainer)
-    conv_layers = _conv_layers(session.graph)
-    if filters.node_id is None and conv_layers:
-        filters.node_id = conv_layers[0][0]  # the first conv layer's filters, unless the GUI chose one
+    layers = conv_layers(session.graph)
+    if filters.node_id is None and layers:
+        filters.node_id = layers[0][0]  # the first conv layer's filters, unless the GUI chose one
     skipped = session.data.skipped
     emit(("started", {
         "run_dir": str(session.run_dir), "resumed": session.is_resumed, "device": str(trainer.device),
@@ -436,7 +431,7 @@ def _train(context: TaskContext, request: TrainingRequest, relay: _ControlRelay,
         "class_names": list(session.data.class_names),
         "epochs": session.config.epochs, "batches_per_epoch": trainer.batches_per_epoch,
         "sizes": {"train": len(session.data.train), "val": len(session.data.val), "test": len(session.data.test)},
-        "conv_layers": conv_layers, "filter_layer": filters.node_id,
+        "conv_layers": layers, "filter_layer": filters.node_id,
         "history": [m.to_dict() for m in trainer.history],
         "skipped": [f"{s.path}: {s.reason}" for s in skipped],
     }))

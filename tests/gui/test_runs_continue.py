@@ -125,7 +125,7 @@ def test_the_run_in_progress_cannot_be_deleted_and_its_statistics_reach_the_proj
     delete = next(action for action in menu.actions() if action.text() == "Delete Run…")
     assert not delete.isEnabled() and delete.toolTip() == runs.delete_button.toolTip()
     menu.deleteLater()
-    with qtbot.assertNotEmitted(runs.run_deleted):
+    with qtbot.assertNotEmitted(runs.delete_requested):
         assert not runs.delete_run(entry, confirm=False)  # refused in code too, not only in the menu
     assert run_dir.is_dir() and entry in runs.runs()
 

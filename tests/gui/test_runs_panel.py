@@ -94,8 +94,8 @@ def test_selecting_several_runs_by_mouse_emits_their_folders(qtbot, panel: RunsP
     assert dropped.args == [[runs[0]]]
 
 
-def test_deleting_a_run_asks_first_then_removes_its_folder(qtbot, panel: RunsPanel, runs: list[str],
-                                                           monkeypatch) -> None:
+def test_deleting_a_run_asks_first_then_asks_the_owner_to_delete_it(qtbot, panel: RunsPanel, runs: list[str],
+                                                                     monkeypatch) -> None:
     panel.select_runs([runs[1]])
     answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Yes]
     questions: list[str] = []
@@ -106,16 +106,33 @@ def test_deleting_a_run_asks_first_then_removes_its_folder(qtbot, panel: RunsPan
 
     monkeypatch.setattr(runs_panel_module.QMessageBox, "question", answer)
     delete = next(action for action in panel.context_menu(runs[1]).actions() if action.text() == "Delete Run…")
-    with qtbot.assertNotEmitted(panel.run_deleted):
+    with qtbot.assertNotEmitted(panel.delete_requested):
         delete.trigger()
     assert Path(runs[1]).is_dir() and "20261122-101010" in questions[0]
-    deleted, selections = [], []
-    panel.run_deleted.connect(deleted.append)
-    panel.selection_changed.connect(selections.append)
+    deleted = []
+    panel.delete_requested.connect(deleted.append)
     delete.trigger()
-    assert not Path(runs[1]).exists() and Path(runs[0]).is_dir()
-    assert deleted == [runs[1]] and selections == [[]] and panel.selected_runs() == []
-    assert runs[1] not in panel.runs() and len(panel.runs()) == 3
+    # The panel never deletes by itself: the project's document decides (tests/gui/test_project_switch.py).
+    assert deleted == [runs[1]] and Path(runs[1]).is_dir()
+
+
+def test_a_missing_run_is_said_so_and_can_only_be_taken_off_the_list(qtbot, panel: RunsPanel, runs: list[str],
+                                                                    monkeypatch) -> None:
+    from dlstudio.core.training.runs import summarize_run
+
+    gone = str(Path(runs[0]).parent / "20261101-000000")
+    panel.set_runs([summarize_run(run) for run in runs] + [summarize_run(gone)])
+    item = panel.item_for(gone)
+    assert item.text(1) == "missing" and "no longer on disk" in item.toolTip(0)
+    panel.select_runs([gone])
+    assert panel.delete_button.text() == "Remove from List" and panel.delete_button.isEnabled()
+    assert not panel.continue_button.isEnabled()
+    monkeypatch.setattr(runs_panel_module.QMessageBox, "question", lambda *args: pytest.fail("no question to ask"))
+    removed = []
+    panel.remove_requested.connect(removed.append)
+    with qtbot.assertNotEmitted(panel.delete_requested):
+        panel.delete_button.click()
+    assert removed == [gone]
 
 
 def test_open_run_folder_asks_the_desktop_for_a_file_url(panel: RunsPanel, runs: list[str], monkeypatch) -> None:

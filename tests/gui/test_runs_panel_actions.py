@@ -100,7 +100,7 @@ def test_while_a_run_trains_its_folder_is_protected_and_no_other_run_continues(q
     assert not panel.delete_button.isEnabled() and not panel.continue_button.isEnabled()
     assert "stop it before deleting it" in panel.delete_button.toolTip()
     assert not _menu_action(panel, active, "Delete Run…").isEnabled()
-    with qtbot.assertNotEmitted(panel.run_deleted):
+    with qtbot.assertNotEmitted(panel.delete_requested):
         assert not panel.delete_run(active, confirm=False)
     assert Path(active).is_dir()
 
