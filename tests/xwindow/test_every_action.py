@@ -144,6 +144,7 @@ def _exercise_menubar(driver: WindowDriver) -> None:
 
 def test_every_action_through_real_events(driver):
     started = time.monotonic()
+    driver.check_canvas("the window as opened")
     _exercise_context_menus(driver)
     _exercise_toolbar(driver)
     _exercise_menubar(driver)

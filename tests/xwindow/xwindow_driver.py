@@ -13,10 +13,10 @@ import time
 import traceback
 from collections.abc import Callable
 
-from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtCore import QPoint, QRect, Qt, QTimer
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QAbstractItemView, QApplication, QMenu, QToolBar, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QDockWidget, QMenu, QTabBar, QToolBar, QWidget
 
 LEFT, RIGHT = Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton
 NO_MODIFIER = Qt.KeyboardModifier.NoModifier
@@ -56,6 +56,7 @@ class WindowDriver:
         self.failures: list[str] = []
         self.steps: list[str] = []
         self.modals: list[str] = []
+        self._layout_problems: set[str] = set()
         self._modal_watch = QTimer()
         self._modal_watch.setInterval(250)
         self._modal_watch.timeout.connect(self._close_modal)
@@ -121,12 +122,42 @@ class WindowDriver:
         scale = window.view.transform().m11()
         if not scale > 0.05:
             self.fail(label, f"canvas zoom is {scale:.4f} (unusable)")
+        self.check_layout(label)
         if window.project.graph.nodes:
             viewport = window.view.viewport()
             image = viewport.grab().toImage()
             colors = distinct_colors(image)
             if colors <= 3:
                 self.fail(label, f"canvas looks blank ({colors} colours in a {image.width()}x{image.height()} grab)")
+
+    def check_layout(self, label: str) -> None:
+        """Dock tab bars sit beside docks, never over one, and no two show the same tabs.
+
+        Reported once per problem (with the first step that saw it), not after every step.
+        """
+        window = self.window
+        shown = window.rect()
+        bars = [b for b in window.findChildren(QTabBar)  # unused tab bars wait, empty, outside the window
+                if b.parent() is window and b.isVisible() and b.count() and shown.intersects(b.geometry())]
+        docks = [d for d in window.findChildren(QDockWidget)
+                 if d.isVisible() and not d.isFloating() and d.geometry().top() >= 0 and d.geometry().left() >= 0]
+        problems = []
+        seen: dict[tuple, QRect] = {}
+        for bar in bars:
+            tabs = tuple(bar.tabText(i) for i in range(bar.count()))
+            for dock in docks:
+                overlap = bar.geometry().intersected(dock.geometry())
+                if overlap.width() > 4 and overlap.height() > 4:
+                    problems.append(f"the dock tab bar {list(tabs)} at {_rect(bar.geometry())} is drawn over the "
+                                    f"{dock.windowTitle()!r} dock at {_rect(dock.geometry())}")
+            if tabs in seen:
+                problems.append(f"two dock tab bars show {list(tabs)}: at {_rect(seen[tabs])} and "
+                                f"{_rect(bar.geometry())}")
+            seen[tabs] = bar.geometry()
+        for problem in problems:
+            if problem not in self._layout_problems:
+                self._layout_problems.add(problem)
+                self.fail(label, f"layout: {problem}")
 
     def close_popups(self, label: str) -> None:
         for _ in range(5):
@@ -256,8 +287,16 @@ class WindowDriver:
                 if not action.isEnabled():
                     raise ItemUnavailable(f"{text!r} is disabled now")
                 center = menu.actionGeometry(action).center()
-                QTest.mouseMove(menu, center)
-                QTest.mouseClick(menu, LEFT, NO_MODIFIER, center)
+                triggered: list[bool] = []
+                action.triggered.connect(lambda *args: triggered.append(True))
+                for _attempt in range(3):  # a menu that has just popped up may take the first click as its own
+                    QTest.mouseMove(menu, center)
+                    QTest.mouseClick(menu, LEFT, NO_MODIFIER, center)
+                    if triggered or not menu.isVisible():
+                        return
+                    self.settle(50)
+                    if triggered or not menu.isVisible():
+                        return
                 return
         raise ItemUnavailable(f"no item {text!r} in menu {plain(menu.title())!r}: "
                           f"{[plain(a.text()) for a in menu.actions()]}")
@@ -335,6 +374,10 @@ class WindowDriver:
 
         QTimer.singleShot(0, poll)
         return state
+
+
+def _rect(rect: QRect) -> str:
+    return f"({rect.x()}, {rect.y()}, {rect.width()}x{rect.height()})"
 
 
 def item_view_point(view: QAbstractItemView) -> QPoint | None:
