@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPalette
+from PySide6.QtCore import QEvent, QMetaMethod, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette
 from PySide6.QtWidgets import (
     QCheckBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget, QProgressBar, QPushButton,
     QScrollArea, QSizePolicy, QToolButton, QToolTip, QVBoxLayout, QWidget,
@@ -41,6 +41,15 @@ _COALESCE_MS = 40
 _FIRST_LOAD_DELAY_MS = 600  # after the panel first shows
 
 
+def split_refusal(values: dict[str, Any]) -> str:
+    """Why fractions leave nothing to train on, in the words of the form; '' when they leave some."""
+    validation, test = float(values.get("val_fraction", 0.0)), float(values.get("test_fraction", 0.0))
+    if validation + test < 1.0:
+        return ""
+    return (f"Validation and test fractions take {validation + test:.0%} of the data ({validation:.0%} + "
+            f"{test:.0%}): leave some for training.")
+
+
 def _load_preview_job(context: TaskContext, request: dict[str, Any]) -> tuple[tuple, Any]:
     """Worker-thread side: read the graph snapshot's requirements, load (or reuse) the data, describe it."""
     from dlstudio.core.data import DataError
@@ -57,6 +66,12 @@ def _load_preview_job(context: TaskContext, request: dict[str, Any]) -> tuple[tu
                            augmented=request["augmented"], data=cached_data if cached_key == key else None,
                            check=context.check)
     return key, preview
+
+
+def _fitted(metrics: QFontMetrics, text: str, width: int) -> str:
+    """``text`` whole when it fits ``width`` pixels, else shortened with an ellipsis (elide only when needed)."""
+    return text if metrics.horizontalAdvance(text) <= width else metrics.elidedText(
+        text, Qt.TextElideMode.ElideRight, width)
 
 
 class SampleGrid(QWidget):
@@ -125,19 +140,26 @@ class SampleGrid(QWidget):
     def _class_name(self, label: int) -> str:
         return self.class_names[label] if 0 <= label < len(self.class_names) else str(label)
 
-    def _label_width(self) -> int:
+    def _label_width(self, width: int | None = None) -> int:
+        """The class name column: as wide as the widest name while the tiles keep half their full size."""
         if not self.grouped:
             return 0
+        width = self.width() if width is None else width
         metrics = self.fontMetrics()
         widest = max((metrics.horizontalAdvance(self._class_name(label)) for label in set(self.labels)), default=0)
-        return min(widest, 110) + 10
+        room = width - 10 - self._columns() * (self.MAX_TILE // 2 + self.GAP) - self.GAP
+        return min(widest, max(room, 110)) + 10
+
+    def row_label(self, name: str) -> str:
+        """A row's class name as drawn: whole when it fits its column, else shortened with an ellipsis."""
+        return _fitted(self.fontMetrics(), name, self._label_width() - 6)
 
     def _columns(self) -> int:
         return max((len(positions) for _, positions in self._row_groups()), default=self.COLUMNS)
 
     def _tile(self, width: int) -> int:
         columns = self._columns()
-        free = width - self._label_width() - self.GAP * (columns + 1)
+        free = width - self._label_width(width) - self.GAP * (columns + 1)
         return int(max(self.MIN_TILE, min(self.MAX_TILE, free // max(columns, 1))))
 
     def _caption_height(self) -> int:
@@ -177,7 +199,7 @@ class SampleGrid(QWidget):
         y = self.GAP
         for row_label, positions in self._row_groups():
             if row_label:
-                text = metrics.elidedText(row_label, Qt.TextElideMode.ElideRight, label_width - 6)
+                text = _fitted(metrics, row_label, label_width - 6)
                 painter.drawText(QRectF(0, y, label_width - 6, tile),
                                  Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
             x = label_width + self.GAP
@@ -185,8 +207,7 @@ class SampleGrid(QWidget):
                 target = QRectF(x, y, tile, tile)
                 painter.drawImage(target, self.mosaic, QRectF(position * width, 0, width, height))
                 if caption:
-                    text = metrics.elidedText(self._class_name(self.labels[position]),
-                                              Qt.TextElideMode.ElideRight, tile + self.GAP)
+                    text = _fitted(metrics, self._class_name(self.labels[position]), tile + 4)
                     painter.drawText(QRectF(x - 2, y + tile, tile + 4, caption), Qt.AlignmentFlag.AlignHCenter,
                                      text)
                 x += tile + self.GAP
@@ -205,15 +226,14 @@ class SampleGrid(QWidget):
                                                   f"{'s' if features != 1 else ''}, for example:")
         shown_rows = self._text_rows()
         label_width = min(max((metrics.horizontalAdvance(self._class_name(self.labels[i])) for i in shown_rows),
-                              default=0), 110) + 10
+                              default=0), max(110, self.width() // 3)) + 10
         columns = min(features, 8)
         texts = {i: [f"{v:.4g}" for v in self.rows[i][:columns]] for i in shown_rows}
         # Right-aligned columns as wide as their widest value, so the numbers line up without a monospace font.
         widths = [max(metrics.horizontalAdvance(texts[i][c]) for i in shown_rows) + 12 for c in range(columns)]
         for line_index, position in enumerate(shown_rows):
             y = 4 + (line_index + 1) * line
-            name = metrics.elidedText(self._class_name(self.labels[position]), Qt.TextElideMode.ElideRight,
-                                      label_width - 6)
+            name = _fitted(metrics, self._class_name(self.labels[position]), label_width - 6)
             painter.drawText(QRectF(0, y, label_width, line), Qt.AlignmentFlag.AlignRight, name)
             x = label_width
             for column, text in enumerate(texts[position]):
@@ -237,6 +257,8 @@ class SampleGrid(QWidget):
 class ClassCountsChart(QWidget):
     """One stacked bar per class (train, validation, test), scaled to the largest class."""
 
+    MIN_BAR = 60
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.class_names: list[str] = []
@@ -256,9 +278,18 @@ class ClassCountsChart(QWidget):
     def _row_height(self) -> int:
         return self.fontMetrics().height() + 4
 
+    def _number_width(self) -> int:
+        return self.fontMetrics().horizontalAdvance("000,000") + 6
+
     def _label_width(self) -> int:
+        """The class name column: as wide as the widest name while the bars keep MIN_BAR pixels."""
         widest = max((self.fontMetrics().horizontalAdvance(n) for n in self.class_names), default=0)
-        return min(widest, 110) + 10
+        room = self.width() - 10 - 4 - self._number_width() - self.MIN_BAR
+        return min(widest, max(room, 40)) + 10
+
+    def row_label(self, index: int) -> str:
+        """A class name as drawn: whole when it fits its column, else shortened with an ellipsis."""
+        return _fitted(self.fontMetrics(), self.class_names[index], self._label_width() - 6)
 
     def row_text(self, index: int) -> str:
         """The numbers of one class, as the tooltip shows them."""
@@ -283,7 +314,7 @@ class ClassCountsChart(QWidget):
         metrics = self.fontMetrics()
         row = self._row_height()
         label_width = self._label_width()
-        number_width = metrics.horizontalAdvance("000,000") + 6
+        number_width = self._number_width()
         bar_left = label_width + 4
         bar_width = max(20, self.width() - bar_left - number_width)
         text_color = palette.color(QPalette.ColorRole.WindowText)
@@ -301,8 +332,7 @@ class ClassCountsChart(QWidget):
             y = row * (index + 1)
             painter.setPen(text_color)
             painter.drawText(QRectF(0, y, label_width - 6, row), Qt.AlignmentFlag.AlignRight |
-                             Qt.AlignmentFlag.AlignVCenter,
-                             metrics.elidedText(name, Qt.TextElideMode.ElideRight, label_width - 6))
+                             Qt.AlignmentFlag.AlignVCenter, self.row_label(index))
             bar = QRectF(bar_left, y + 3, bar_width, row - 6)
             painter.fillRect(bar, track)
             left = bar.left()
@@ -319,6 +349,9 @@ class DataPanel(QWidget):
     """Choose and check a project's data: settings, samples, split, class counts, skipped files, problems."""
 
     setting_edit_requested = Signal(str, object)  # data setting key, validated value
+    # Several data settings that change together as one undo step ({key: value}, in order). Emitted instead
+    # of setting_edit_requested for each key when something is connected to it (a source switch and its path).
+    settings_edit_requested = Signal(object)
     preview_shown = Signal(object)                # the DataPreview now on screen
     loading_changed = Signal(bool)
 
@@ -337,6 +370,9 @@ class DataPanel(QWidget):
         self._timer.setInterval(_COALESCE_MS)
         self._timer.timeout.connect(self._start_loading)
         self._shown_once = False
+        # The path each source had when the person left it: a source switch puts that source's own back
+        # (an image folder is not where torchvision keeps its datasets, nor a CSV file).
+        self._source_paths: dict[str, str] = {}
         self._build()
         self._show_preview(None)
 
@@ -349,7 +385,7 @@ class DataPanel(QWidget):
         self.prepare_form = SettingsForm(tuple(specs[k] for k in _PREPARE_KEYS))
         self.forms = (self.source_form, self.split_form, self.prepare_form)
         for form in self.forms:
-            form.edit_requested.connect(self.setting_edit_requested)
+            form.edit_requested.connect(self._on_form_edit_requested)
         self._align_labels()
         self.path_edit = self.source_form.editors["path"]
         self.browse_button = QPushButton("Browse…")
@@ -379,9 +415,11 @@ class DataPanel(QWidget):
         self.shuffle_button.clicked.connect(self._on_shuffle_clicked)
         self.sample_grid = SampleGrid()
         self.sample_caption = QLabel()
+        self.sample_caption.setWordWrap(True)  # a dock's width is narrower than the caption
         set_tone(self.sample_caption, HINT)
         self.split_summary = QLabel()
         self.split_summary.setObjectName("data_split_summary")
+        self.split_summary.setWordWrap(True)
         self.counts_chart = ClassCountsChart()
         self.normalization_label = QLabel()
         self.normalization_label.setWordWrap(True)
@@ -493,9 +531,20 @@ class DataPanel(QWidget):
         self.project = project
         self._cache = ((), None)
         self.seed = 0
+        self._source_paths = {}
+        # Nothing of the old project stays on screen: not its load (it could still arrive), samples, counts,
+        # problems, skipped files, refusals or load error; the new project's preview replaces "Loading…".
+        self._cancel_current()
+        self._pending = False
+        for form in self.forms:
+            form.clear_refusal()
+        self.error_label.clear()
+        self.error_label.hide()
+        self.augmented_box.blockSignals(True)
+        self.augmented_box.setChecked(False)
+        self.augmented_box.blockSignals(False)
+        self._show_preview(None)
         if project is None:
-            self._cancel_current()
-            self._show_preview(None)
             return
         project.settings_changed.connect(self._on_project_settings_changed)
         project.graph.param_changed.connect(self._on_graph_param_changed)
@@ -518,6 +567,39 @@ class DataPanel(QWidget):
         for form in self.forms:
             form.set_read_only(read_only)
         self.browse_button.setEnabled(not read_only)
+
+    def _on_form_edit_requested(self, key: str, value: Any) -> None:
+        if self.project is not None and key in _SPLIT_KEYS:
+            message = split_refusal({**self.project.data, key: value})
+            if message:  # said here in the words of the form, before the project refuses it in its own
+                self.split_form.show_refusal(message)
+                return
+        if self.project is not None and key == "source":
+            self._request_edits(self._source_switch(value))
+            return
+        self.setting_edit_requested.emit(key, value)
+
+    def _source_switch(self, source: str) -> dict[str, Any]:
+        """The edits that switch to ``source``: the source, and that source's own path instead of the old one's."""
+        data = self.project.data
+        old_source, path = data.get("source", "digits"), data.get("path", "")
+        edits: dict[str, Any] = {"source": source}
+        if source == old_source:
+            return edits
+        if old_source != "digits":
+            self._source_paths[old_source] = path
+        if source != "digits":  # digits has no path: the old one stays, hidden, until another source is chosen
+            own = self._source_paths.get(source, "")
+            if own != path:
+                edits["path"] = own
+        return edits
+
+    def _request_edits(self, edits: dict[str, Any]) -> None:
+        if len(edits) > 1 and self.isSignalConnected(QMetaMethod.fromSignal(self.settings_edit_requested)):
+            self.settings_edit_requested.emit(edits)
+            return
+        for key, value in edits.items():
+            self.setting_edit_requested.emit(key, value)
 
     def show_refusal(self, message: str) -> None:
         """Say why the project refused an edit (a rule across settings, like fractions that leave nothing to train)."""
@@ -567,6 +649,8 @@ class DataPanel(QWidget):
     def _on_project_settings_changed(self, section: str, key: str, value: Any) -> None:
         if section != "data":
             return
+        for form in self.forms:
+            form.clear_refusal()  # the project took a valid value: an earlier refusal is over
         self._show_settings()
         self._schedule()
 

@@ -70,15 +70,20 @@ class SettingsForm(QWidget):
         self.refusal.setVisible(bool(message))
         self.set_values(self.values)  # put the editors back to what the project holds
 
+    def clear_refusal(self) -> None:
+        """Hide the last refusal (a valid value was set, here or elsewhere: undo, another field)."""
+        self.refusal.clear()
+        self.refusal.hide()
+
     def _commit(self, spec: ParamSpec, value: Any) -> None:
         try:
             value = spec.validate(value)
         except (ParamError, ProjectError) as error:
             self._refuse(spec, error.message)
             return
+        self.clear_refusal()  # a valid value: what was refused before no longer stands
         if spec.name in self.values and self.values[spec.name] == value:
             return
-        self.refusal.hide()
         self.edit_requested.emit(spec.name, value)
 
     def _refuse(self, spec: ParamSpec, message: str) -> None:

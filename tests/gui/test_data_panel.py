@@ -216,5 +216,126 @@ def test_fractions_that_leave_nothing_to_train_are_refused_in_place(make_panel, 
     lenet.set_setting("data", "test_fraction", 0.5)
     panel.split_form.editors["val_fraction"].setValue(0.6)
     assert lenet.data["val_fraction"] == pytest.approx(0.15)
-    assert "val_fraction + test_fraction" in panel.split_form.refusal.text()
+    assert panel.split_form.refusal.text() == ("Validation and test fractions take 110% of the data (60% + 50%): "
+                                               "leave some for training.")
     assert panel.split_form.editors["val_fraction"].value() == pytest.approx(0.15)
+
+
+def _type_into(spin, text: str) -> None:
+    """Select what the spin box shows, type ``text`` and press Enter, as a person does."""
+    QTest.keyClick(spin, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(spin, text)
+    QTest.keyClick(spin, Qt.Key.Key_Return)
+
+
+def test_the_split_refusal_names_the_fields_and_goes_once_a_valid_value_is_set(make_panel, lenet, qtbot) -> None:
+    panel, stack = make_panel(lenet)
+    refusal = panel.split_form.refusal
+    validation = panel.split_form.editors["val_fraction"]
+    _type_into(validation, "0.9")  # with the test fraction's 0.15: 105%
+    assert refusal.isVisibleTo(panel)
+    assert refusal.text() == ("Validation and test fractions take 105% of the data (90% + 15%): "
+                              "leave some for training.")
+    assert "val_fraction" not in refusal.text() and "data:" not in refusal.text()
+    assert lenet.data["val_fraction"] == pytest.approx(0.15) and stack.count() == 0
+    with qtbot.waitSignal(panel.preview_shown, timeout=LOAD_TIMEOUT):
+        _type_into(validation, "0.5")
+    assert lenet.data["val_fraction"] == pytest.approx(0.5) and refusal.isHidden()
+
+    # Refused again, then made valid elsewhere (the other field through undo): the refusal goes too.
+    _type_into(panel.split_form.editors["test_fraction"], "0.6")
+    assert refusal.isVisibleTo(panel) and "110%" in refusal.text()
+    with qtbot.waitSignal(panel.preview_shown, timeout=LOAD_TIMEOUT):
+        stack.undo()  # val_fraction back to 0.15
+    assert refusal.isHidden()
+
+
+def test_switching_the_source_does_not_carry_the_image_folder_path(make_panel, lenet, qtbot, tmp_path) -> None:
+    _image_folder(tmp_path / "images")
+    lenet.graph.set_param("output1", "classes", 2)
+    lenet.data.update(source="folder", path="images")
+    panel, stack = make_panel(lenet)
+    combo = panel.source_form.editors["source"]
+    assert panel.path_edit.text() == "images"
+    combo.setFocus()
+    with qtbot.waitSignal(panel.preview_shown, timeout=LOAD_TIMEOUT):
+        QTest.keyClick(combo, Qt.Key.Key_Down)  # folder -> torchvision
+    assert lenet.data["source"] == "torchvision" and lenet.data["path"] == ""
+    assert panel.source_form.labels["path"].text() == "Dataset folder"
+    assert panel.path_edit.text() == "" and "default" in panel.path_edit.placeholderText()
+    QTest.keyClick(combo, Qt.Key.Key_Down)  # -> csv: not the folder either
+    assert lenet.data["source"] == "csv" and panel.path_edit.text() == ""
+    QTest.keyClick(combo, Qt.Key.Key_Up)
+    QTest.keyClick(combo, Qt.Key.Key_Up)  # back to the image folder: its path comes back
+    assert lenet.data["source"] == "folder" and lenet.data["path"] == "images"
+    assert panel.path_edit.text() == "images"
+    while stack.canUndo():
+        stack.undo()
+    assert (lenet.data["source"], lenet.data["path"]) == ("folder", "images")
+
+
+def test_a_source_switch_is_one_edit_for_a_window_that_takes_several(qtbot, lenet, tmp_path) -> None:
+    from dlstudio.gui.commands import MacroCommand
+
+    lenet.data.update(source="folder", path="images")
+    panel = DataPanel()
+    qtbot.addWidget(panel)
+    stack = QUndoStack(panel)
+    singles = []
+    panel.setting_edit_requested.connect(lambda key, value: singles.append(key))
+
+    def push_all(edits):
+        stack.push(MacroCommand("switch source", [SetSettingCommand(lenet, "data", key, value)
+                                                  for key, value in edits.items()]))
+
+    panel.settings_edit_requested.connect(push_all)
+    panel.set_project(lenet)
+    combo = panel.source_form.editors["source"]
+    combo.activated.emit(combo.findText("torchvision"))
+    assert (lenet.data["source"], lenet.data["path"]) == ("torchvision", "") and stack.count() == 1
+    assert singles == []
+    stack.undo()
+    assert (lenet.data["source"], lenet.data["path"]) == ("folder", "images")
+    assert panel.cancel_loading(5000)
+
+
+def _panel_texts(panel: DataPanel) -> str:
+    from PySide6.QtWidgets import QLabel, QLineEdit
+
+    texts = [w.text() for w in panel.findChildren(QLabel) + panel.findChildren(QLineEdit) if w.isVisibleTo(panel)]
+    texts += [panel.skipped_button.text()] if panel.skipped_button.isVisibleTo(panel) else []
+    return "\n".join(texts)
+
+
+def test_another_project_shows_nothing_of_the_previous_one(make_panel, lenet, qtbot, tmp_path) -> None:
+    root = _image_folder(tmp_path / "pets", ("cat", "dog", "owl"))
+    (root / "owl" / "broken.png").write_text("not an image")
+    lenet.data.update(source="folder", path="pets")
+    panel, _ = make_panel(lenet)
+    combo = panel.source_form.editors["source"]
+    combo.activated.emit(combo.findText("torchvision"))  # the panel remembers "pets" for the image folder
+    with qtbot.waitSignal(panel.preview_shown, timeout=LOAD_TIMEOUT):
+        combo.activated.emit(combo.findText("folder"))
+    _type_into(panel.split_form.editors["val_fraction"], "0.9")
+    before = _panel_texts(panel)
+    assert "pets" in before and "3 classes" in before and "1 file skipped" in before and "105%" in before
+    assert panel.counts_chart.class_names == ["cat", "dog", "owl"]
+
+    other = load_template("lenet5")  # the bundled digits
+    other.path = tmp_path / "digits.dlstudio"
+    with qtbot.waitSignal(panel.preview_shown, timeout=LOAD_TIMEOUT):
+        panel.set_project(other)
+        # At once, before the new samples arrive: none of the old project's samples, counts or messages.
+        shown = _panel_texts(panel)
+        for old in ("pets", "3 classes", "skipped", "105%", "cat", "owl", "training samples"):
+            assert old not in shown, old
+        assert panel.sample_grid.mosaic is None and panel.counts_chart.class_names == []
+        assert panel.problem_label.isHidden() and panel.split_form.refusal.isHidden()
+    assert panel.split_summary.text() == "1,259 train · 269 validation · 269 test"
+    assert panel.problem_label.isHidden() and panel.skipped_button.isHidden()
+    assert not panel.source_form.form.isRowVisible(panel._path_row)
+    assert len(set(panel.sample_grid.labels)) == 10
+
+    # An image folder for this project starts empty: nothing remembered from the other one.
+    combo.activated.emit(combo.findText("folder"))
+    assert other.data["path"] == "" and panel.path_edit.text() == ""
