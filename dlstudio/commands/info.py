@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from dlstudio.commands.common import load, one_line, thousands
+from dlstudio.core.errors import ShapeError
 from dlstudio.core.graph import Graph
 from dlstudio.core.layers.spec import format_shape
 from dlstudio.core.shapes import NodeInfo, infer_graph
@@ -42,9 +43,15 @@ def run(args: argparse.Namespace) -> int:
         print(_table(graph, order, infos))
     if errors:
         count = f"{len(errors)} error{'s' if len(errors) > 1 else ''}"
-        print(f"dlstudio: error: the graph has {count}: {one_line(str(errors[0]))}", file=sys.stderr)
+        print(f"dlstudio: error: the graph has {count}: {_error_text(graph, errors[0])}", file=sys.stderr)
         return 2
     return 0
+
+
+def _error_text(graph: Graph, error: ShapeError) -> str:
+    """One error on one line, naming the node as the person named it (its id is in the table's first column)."""
+    name = graph.node(error.node_id).name if error.node_id in graph else "a node"
+    return one_line(f"{name}: {error.message}")
 
 
 def _as_json(graph: Graph, order: list[str], infos: dict[str, NodeInfo]) -> dict[str, Any]:
@@ -87,5 +94,5 @@ def _table(graph: Graph, order: list[str], infos: dict[str, NodeInfo]) -> str:
     lines = [line(header), *(line(row) for row in rows), "",
              f"total: {thousands(total_params)} parameters, {thousands(total_macs)} MACs per sample, "
              f"{len(errors)} error{'' if len(errors) == 1 else 's'}"]
-    lines += [f"error: {one_line(str(error))}" for error in errors]
+    lines += [f"error: {_error_text(graph, error)}" for error in errors]
     return "\n".join(lines)

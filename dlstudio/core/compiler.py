@@ -33,7 +33,10 @@ def check_compilable(graph: Graph, infos: dict[str, NodeInfo] | None = None) -> 
     errors = [info.error for info in infos.values() if info.error is not None]
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise CompileError(f"the graph has errors: {errors[0]}{more}", errors)
+        first = errors[0]
+        # The person's name for the node, never its id (the errors carry the ids for the canvas).
+        where = graph.node(first.node_id).name if first.node_id in graph else "a layer"
+        raise CompileError(f"the graph has errors: {where}: {first.message}{more}", errors)
     roles = [node.spec.role for node in graph]
     if "input" not in roles:
         raise CompileError("the graph has no Input node")
@@ -56,6 +59,8 @@ class GraphModule(nn.Module):
         self.input_ids: list[str] = []
         self.output_ids: list[str] = []
         self.input_shapes: dict[str, Shape] = {}
+        # Node id -> the person's name for it, for messages (ids stay internal: attribute and state_dict keys).
+        self.node_names: dict[str, str] = {node.id: node.name for node in graph}
         self.output_shapes: dict[str, Shape] = {}
         for node_id in order:
             node = graph.node(node_id)
@@ -87,8 +92,8 @@ class GraphModule(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         if len(inputs) != len(self._input_slots):
-            raise TypeError(f"the model takes {len(self._input_slots)} input(s) ({', '.join(self.input_ids)}); "
-                            f"got {len(inputs)}")
+            names = ", ".join(self.node_name(node_id) for node_id in self.input_ids)
+            raise TypeError(f"the model takes {len(self._input_slots)} input(s) ({names}); got {len(inputs)}")
         values: list[torch.Tensor | None] = [None] * self._slot_count
         for slot, tensor in zip(self._input_slots, inputs):
             values[slot] = tensor
@@ -101,6 +106,10 @@ class GraphModule(nn.Module):
     @property
     def steps(self) -> tuple[Step, ...]:
         return self._steps
+
+    def node_name(self, node_id: str) -> str:
+        """The name the person gave ``node_id`` (for messages); the id itself for a node this model lacks."""
+        return self.node_names.get(node_id, node_id)
 
 
 def compile_graph(graph: Graph, infos: dict[str, NodeInfo] | None = None) -> GraphModule:

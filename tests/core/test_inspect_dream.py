@@ -112,5 +112,5 @@ def test_the_default_channel_to_dream_of_is_the_most_responsive_not_a_dead_chann
     with torch.no_grad():
         model.linear1.bias[0] = -100.0
     assert most_responsive_channel(model, "linear1", NORMALIZATION) != 0
-    with pytest.raises(InspectError, match="no node 'conv9'"):
+    with pytest.raises(InspectError, match="has no such layer"):
         most_responsive_channel(model, "conv9")

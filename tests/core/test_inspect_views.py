@@ -56,7 +56,7 @@ def test_feature_maps_of_any_node_match_the_layers_output() -> None:
     model.train()
     feature_maps(model, x, "relu1")
     assert model.training  # feature_maps ran in eval mode and put back the mode it found
-    with pytest.raises(InspectError, match="no node 'conv9'"):
+    with pytest.raises(InspectError, match="has no such layer"):
         feature_maps(model, x, "conv9")
 
 

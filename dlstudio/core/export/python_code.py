@@ -1,9 +1,11 @@
 """Graph -> a standalone, readable PyTorch module (source text).
 
 The generated file imports only ``torch``. Submodules are attributes named by
-node id and forward variables are named by node id too, so the exported
-model's ``state_dict`` loads into the compiled :class:`GraphModule` and back
-with ``strict=True`` and gives the same outputs. Each layer spec says how it
+node id (dlstudio's stable keys), so the exported model's ``state_dict`` loads
+into the compiled :class:`GraphModule` and back with ``strict=True`` and gives
+the same outputs. Everything else a person reads is in the names they gave
+the nodes (design.md §12): comments, the docstring, the forward arguments and
+variables (a name that is not a usable identifier falls back to the id). Each layer spec says how it
 is written (:class:`~dlstudio.core.layers.spec.LayerCode`); this module only
 lays the pieces out in topological order.
 """
@@ -22,6 +24,8 @@ from dlstudio.core.shapes import NodeInfo
 
 _INDENT = "    "
 _SMOKE_BATCH = 2
+# Forward variables may not shadow what the forward body uses; the smoke check's names live in another scope.
+_TAKEN = frozenset({"self", "torch", "nn"})
 
 
 def export_python(graph: Graph, class_name: str = "Model", description: str = "") -> str:
@@ -41,7 +45,9 @@ def export_python(graph: Graph, class_name: str = "Model", description: str = ""
     layers = [node for node in nodes if node.spec.role == "layer"]
     for node in layers:
         if node.spec.code is None:
-            raise ExportError(f"{node.id}: layer type {node.type} cannot be exported to Python code yet")
+            raise ExportError(f"{_clean_text(node.name)}: layer type {node.type} cannot be exported to Python "
+                              f"code yet")
+    variables = _variable_names(nodes)
 
     lines = [*_module_docstring(graph, inputs, outputs, infos, description), "",
              "import torch", "from torch import nn", "", ""]
@@ -51,7 +57,7 @@ def export_python(graph: Graph, class_name: str = "Model", description: str = ""
     lines.append("")
     lines += _init_method(layers, infos)
     lines.append("")
-    lines += _forward_method(graph, nodes, inputs, outputs, infos)
+    lines += _forward_method(graph, nodes, inputs, outputs, infos, variables)
     lines += ["", ""]
     lines += _smoke_check(class_name, inputs, outputs, infos)
     return "\n".join(lines) + "\n"
@@ -65,12 +71,13 @@ def _module_docstring(graph: Graph, inputs: list[Node], outputs: list[Node], inf
     if description:
         body += ["", *(_clean_text(line) for line in description.strip().splitlines())]
     body += [""]
-    body += [f"Input {node.id}: {format_shape(infos[node.id].output_shape)}" for node in inputs]
-    body += [f"Output {node.id}: {format_shape(infos[node.id].output_shape)} ({node.params['task']})"
+    body += [f"Input {_clean_text(node.name)}: {format_shape(infos[node.id].output_shape)}" for node in inputs]
+    body += [f"Output {_clean_text(node.name)}: {format_shape(infos[node.id].output_shape)} ({node.params['task']})"
              for node in outputs]
     body += [f"Parameters: {params:,}; multiply-accumulates per sample: {macs:,}.", "",
-             "Attribute names are the node ids of the drawn graph, so a state_dict saved by dlstudio",
-             "loads here with strict=True. Run this file to build the model and push a random batch through it."]
+             "Each layer's attribute keeps the key dlstudio stores its weights under (its name in the",
+             "drawing is the comment beside it), so a state_dict saved by dlstudio loads here with strict=True.",
+             "Run this file to build the model and push a random batch through it."]
     return ['"""' + body[0], *body[1:], '"""']
 
 
@@ -85,22 +92,57 @@ def _init_method(layers: list[Node], infos: dict[str, NodeInfo]) -> list[str]:
     return [f"{_INDENT}def __init__(self) -> None:", *body]
 
 
+def _variable_names(nodes: list[Node]) -> dict[str, str]:
+    """Node id -> its forward variable (or argument): the person's name where it makes an identifier, else the id.
+
+    Names are free text: spaces and dashes become ``_`` ("block1 conv1" -> ``block1_conv1``); a name that still
+    is no plain identifier, or that two nodes share, gives way to the (unique) id, and a clash that leaves
+    gets a numbered suffix.
+    """
+    wanted = {node.id: _identifier(node.name) for node in nodes}
+    counts: dict[str, int] = {}
+    for name in wanted.values():
+        if name is not None:
+            counts[name] = counts.get(name, 0) + 1
+    names: dict[str, str] = {node_id: name for node_id, name in wanted.items()
+                             if name is not None and counts[name] == 1}
+    used = set(names.values())
+    for node in nodes:
+        if node.id in names:
+            continue
+        candidate, number = node.id, 1
+        while candidate in used or candidate in _TAKEN:
+            number += 1
+            candidate = f"{node.id}_{number}"
+        names[node.id] = candidate
+        used.add(candidate)
+    return names
+
+
+def _identifier(name: str) -> str | None:
+    candidate = re.sub(r"[\s\-.]+", "_", name.strip())
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,79}", candidate) or keyword.iskeyword(candidate) \
+            or candidate in _TAKEN or candidate.startswith("__"):
+        return None
+    return candidate
+
+
 def _forward_method(graph: Graph, nodes: list[Node], inputs: list[Node], outputs: list[Node],
-                    infos: dict[str, NodeInfo]) -> list[str]:
-    arguments = ", ".join(f"{node.id}: torch.Tensor" for node in inputs)
-    body = [f"{_INDENT * 2}# {node.id}: {format_shape(infos[node.id].output_shape)}" for node in inputs]
+                    infos: dict[str, NodeInfo], variables: dict[str, str]) -> list[str]:
+    arguments = ", ".join(f"{variables[node.id]}: torch.Tensor" for node in inputs)
+    body = [f"{_INDENT * 2}# {_clean_text(node.name)}: {format_shape(infos[node.id].output_shape)}" for node in inputs]
     for node in nodes:
         if node.spec.role != "layer":
             continue
-        sources = [edge.src for edge in graph.input_edges(node.id)]
+        sources = [variables[edge.src] for edge in graph.input_edges(node.id)]
         code = node.spec.code
         if code.inline is not None:  # type: ignore[union-attr]
             expression = code.inline(sources, node.params, list(infos[node.id].input_shapes))  # type: ignore[union-attr]
         else:
             expression = f"self.{node.id}({', '.join(sources)})"
         shape = format_shape(infos[node.id].output_shape)
-        body.append(f"{_INDENT * 2}{node.id} = {expression}  # {shape}")
-    results = [graph.input_edges(node.id)[0].src for node in outputs]
+        body.append(f"{_INDENT * 2}{variables[node.id]} = {expression}  # {_comment(node, variables)}{shape}")
+    results = [variables[graph.input_edges(node.id)[0].src] for node in outputs]
     body.append(f"{_INDENT * 2}return {', '.join(results)}")
     returns = "torch.Tensor" if len(results) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(results))}]"
     return [f"{_INDENT}def forward(self, {arguments}) -> {returns}:", *body]
@@ -117,11 +159,11 @@ def _smoke_check(class_name: str, inputs: list[Node], outputs: list[Node], infos
 
     lines = ['if __name__ == "__main__":', f"{_INDENT}model = {class_name}().eval()"]
     if len(inputs) == 1:
-        lines.append(f"{_INDENT}batch = {random_batch(inputs[0])}  # {inputs[0].id}")
+        lines.append(f"{_INDENT}batch = {random_batch(inputs[0])}  # {_clean_text(inputs[0].name)}")
         call = "model(batch)"
     else:
         lines.append(f"{_INDENT}batch = (")
-        lines += [f"{_INDENT * 2}{random_batch(node)},  # {node.id}" for node in inputs]
+        lines += [f"{_INDENT * 2}{random_batch(node)},  # {_clean_text(node.name)}" for node in inputs]
         lines.append(f"{_INDENT})")
         call = "model(*batch)"
     lines.append(f"{_INDENT}with torch.no_grad():")
@@ -129,15 +171,26 @@ def _smoke_check(class_name: str, inputs: list[Node], outputs: list[Node], infos
     if len(outputs) == 1:
         lines.append(f'{_INDENT}print("output shape:", tuple(result.shape))')
     else:
-        lines += [f'{_INDENT}print("{node.id} shape:", tuple(result[{index}].shape))'
-                  for index, node in enumerate(outputs)]
+        lines += [f"{_INDENT}print({_string_literal(_clean_text(node.name) + ' shape:')}, "
+                  f"tuple(result[{index}].shape))" for index, node in enumerate(outputs)]
     return lines
 
 
 def _name_comment(node: Node) -> str:
-    """The user's label as a trailing comment, when it says more than the id."""
+    """The user's label as a trailing comment, when it says more than the attribute's name."""
     name = _clean_text(node.name)
     return f"  # {name}" if name and name != node.id else ""
+
+
+def _comment(node: Node, variables: dict[str, str]) -> str:
+    """The user's label at the start of a forward comment, when the variable's name does not say it already."""
+    name = _clean_text(node.name)
+    return f"{name}: " if name and name != variables[node.id] else ""
+
+
+def _string_literal(text: str) -> str:
+    # repr() is valid Python for any str; _clean_text already kept it on one line.
+    return repr(text)
 
 
 def _clean_text(text: str) -> str:

@@ -34,6 +34,12 @@ def evaluating(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
         model.train(was_training)
 
 
+def layer_name(model: torch.nn.Module, node_id: str) -> str:
+    """``node_id`` as the person calls it, quoted for a message; ids never reach a message (design.md §12)."""
+    name = (getattr(model, "node_names", None) or {}).get(node_id)
+    return f"'{name}'" if name else "that layer"
+
+
 def node_ids(model: torch.nn.Module) -> list[str]:
     """Every node whose output can be inspected, in the order the forward pass computes them."""
     return [*model.input_ids, *(step.node_id for step in model.steps), *model.output_ids]
@@ -57,7 +63,7 @@ def node_output(model: torch.nn.Module, x: torch.Tensor, node_id: str) -> torch.
     if node_id in model.output_ids:
         return model(x)
     if node_id not in model._modules:
-        raise InspectError(f"the model has no node {node_id!r}; its nodes are {', '.join(node_ids(model))}")
+        raise InspectError("the model has no such layer (was it added after the model was trained?)")
 
     def stop(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         raise _Reached(output)
@@ -69,7 +75,7 @@ def node_output(model: torch.nn.Module, x: torch.Tensor, node_id: str) -> torch.
         return reached.output
     finally:
         handle.remove()
-    raise InspectError(f"node {node_id!r} is not on the path from the input to the output")
+    raise InspectError(f"{layer_name(model, node_id)} is not on the path from the input to the output")
 
 
 def feature_maps(model: torch.nn.Module, x: torch.Tensor, node_id: str) -> np.ndarray:

@@ -138,4 +138,4 @@ def _reason(error: Exception) -> str:
     if isinstance(error, OSError) and error.strerror:
         return f"cannot read the file ({error.strerror})"
     text = str(error).splitlines()[0] if str(error) else ""
-    return f"not a readable image ({name}{': ' + text if text else ''})"
+    return f"not a readable image ({text})" if text else "not a readable image"

@@ -16,7 +16,7 @@ import torch
 from torch.nn import functional
 
 from dlstudio.core.data.normalization import Normalization
-from dlstudio.core.inspect.activations import evaluating, node_output
+from dlstudio.core.inspect.activations import evaluating, layer_name, node_output
 from dlstudio.core.inspect.errors import InspectError
 
 
@@ -111,7 +111,8 @@ def most_responsive_channel(model: torch.nn.Module, node_id: str, normalization:
     with evaluating(model), torch.no_grad():
         output = node_output(model, _normalize(images.to(_device(model)), normalization), node_id)
     if output.ndim < 2 or output.shape[1] == 0:
-        raise InspectError(f"node {node_id!r} has no channels to choose from; its output is {list(output.shape)}")
+        raise InspectError(f"{layer_name(model, node_id)} has no channels to choose from; its output is "
+                           f"{list(output.shape)}")
     means = output.float().transpose(0, 1).reshape(output.shape[1], -1).mean(dim=1)
     return int(torch.argmax(means))
 

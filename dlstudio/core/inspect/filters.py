@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from dlstudio.core import mosaic
+from dlstudio.core.inspect.activations import layer_name
 from dlstudio.core.inspect.errors import InspectError
 from dlstudio.core.mosaic import FilterMosaic, filter_weights
 
@@ -25,13 +26,15 @@ def conv_weight(source: torch.nn.Module | Mapping[str, Any] | Path | str, node_i
         from dlstudio.core.training import load_checkpoint
 
         source = load_checkpoint(source)["model"]
+    # A state dict or a checkpoint knows no names: its layers can only be called "that layer" (never by id).
+    what = layer_name(source, node_id) if isinstance(source, torch.nn.Module) else "that layer"
     state = source.state_dict() if isinstance(source, torch.nn.Module) else source
     key = f"{node_id}.weight"
     if key not in state:
-        raise InspectError(f"node {node_id!r} has no weights (is it a layer with parameters?)")
+        raise InspectError(f"{what} has no weights (is it a layer with parameters?)")
     weight = state[key].detach().float().cpu().numpy()
     if weight.ndim != 4:
-        raise InspectError(f"node {node_id!r} is not a 2-D convolution; its weight has shape {list(weight.shape)}")
+        raise InspectError(f"{what} is not a 2-D convolution; its weight has shape {list(weight.shape)}")
     return weight
 
 

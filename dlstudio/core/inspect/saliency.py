@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from dlstudio.core.inspect.activations import as_batch, evaluating, spatial_nodes
+from dlstudio.core.inspect.activations import as_batch, evaluating, layer_name, spatial_nodes
 from dlstudio.core.inspect.errors import InspectError
 
 
@@ -76,7 +76,8 @@ def grad_cam(model: torch.nn.Module, x: torch.Tensor, target: int | None = None,
     captured: list[torch.Tensor] = []
     module = model.get_submodule(node_id) if node_id in model._modules else None
     if module is None:
-        raise InspectError(f"the model has no layer {node_id!r} to compute Grad-CAM at")
+        raise InspectError("the model has no such layer to compute Grad-CAM at (was it added after the model "
+                           "was trained?)")
     handle = module.register_forward_hook(lambda _module, _inputs, output: captured.append(output))
     try:
         with evaluating(model):
@@ -85,8 +86,8 @@ def grad_cam(model: torch.nn.Module, x: torch.Tensor, target: int | None = None,
         handle.remove()
     activation = captured[0]
     if activation.ndim != 4:
-        raise InspectError(f"Grad-CAM needs a layer with image output (N, C, H, W); node {node_id!r} gives "
-                           f"{list(activation.shape[1:])}")
+        raise InspectError(f"Grad-CAM needs a layer with image output (N, C, H, W); {layer_name(model, node_id)} "
+                           f"gives {list(activation.shape[1:])}")
     target = _target(logits, target)
     (gradient,) = torch.autograd.grad(logits[0, target], activation)
     weights = gradient.mean(dim=(2, 3), keepdim=True)

@@ -88,6 +88,22 @@ class TrainedModel:
             raise InspectError(f"this model was trained for {self.task}, not classification; it has no classes")
 
 
+def _misfit(model: GraphModule, weights: Any, error: Exception) -> str:
+    """Which layers' weights are missing, unexpected or of another size, named as the person named them."""
+    if not isinstance(weights, dict):
+        return "the checkpoint holds no model weights"
+    expected = model.state_dict()
+    layers = {key.split(".", 1)[0] for key in set(expected) ^ set(weights)}
+    layers |= {key.split(".", 1)[0] for key, value in weights.items()
+               if key in expected and getattr(value, "shape", None) != expected[key].shape}
+    known = sorted(model.node_name(node_id) for node_id in layers if node_id in model.node_names)
+    if known:
+        return f"the weights of {', '.join(known)} differ"
+    if layers:
+        return "it holds weights of layers the graph does not have"
+    return "they were saved from another model"
+
+
 def find_run_dir(path: Path | str) -> Path:
     """A run folder itself, or the latest run recorded in a project file."""
     path = Path(path)
@@ -123,7 +139,9 @@ def load_trained(run_dir_or_project: Path | str, which: str = "best", device: st
         settings = read_run_settings(run_dir)
         graph = Graph.from_dict(settings["graph"])
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise InspectError(f"cannot read the settings of run {str(run_dir)!r} ({type(error).__name__})") from None
+        reason = (error.strerror if isinstance(error, OSError) and error.strerror
+                  else "settings.json is damaged or incomplete")
+        raise InspectError(f"cannot read the settings of run {str(run_dir)!r} ({reason})") from None
     target = resolve_device(device)
     model = compile_graph(graph)
     checkpoint = run_dir / CHECKPOINTS[which]
@@ -131,8 +149,9 @@ def load_trained(run_dir_or_project: Path | str, which: str = "best", device: st
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError) as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise InspectError(f"the weights in {str(checkpoint)!r} do not fit the run's graph: {first}") from None
+        # torch's text names state_dict keys (node ids): say which layers in the person's words instead.
+        raise InspectError(f"the weights in {str(checkpoint)!r} do not fit the run's graph: "
+                           f"{_misfit(model, state.get('model'), error)}") from None
     model.to(target).eval()
     meta = state.get("meta") or {}
     summary = settings.get("data_summary") or {}

@@ -73,7 +73,10 @@ def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError, ...
-        raise CheckpointError(f"cannot read the checkpoint {str(path)!r}: {type(error).__name__}") from None
+        # A reason in plain words, never the exception's class name (design.md §12).
+        reason = (error.strerror if isinstance(error, OSError) and error.strerror
+                  else "the file is damaged or is not a checkpoint")
+        raise CheckpointError(f"cannot read the checkpoint {str(path)!r}: {reason}") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a dlstudio checkpoint")
     if state.get("version", 0) > CHECKPOINT_VERSION:

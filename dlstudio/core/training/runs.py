@@ -231,7 +231,7 @@ def _damaged(summary: dict[str, Any], file_name: str, error: BaseException) -> d
     if isinstance(error, FileNotFoundError):
         reason = "it is missing"
     else:
-        reason = " ".join(str(error).split()) or type(error).__name__
+        reason = " ".join(str(error).split()) or "the file is damaged"
     summary.update(status=STATUS_DAMAGED, message=f"cannot read {file_name} in {summary['name']}: {reason}")
     return summary
 

@@ -125,8 +125,17 @@ def resume_settings(run_dir: Path | str) -> tuple[Graph, dict[str, Any], dict[st
         settings = read_run_settings(run_dir)
         return Graph.from_dict(settings["graph"]), dict(settings["data"]), dict(settings["training"])
     except (OSError, ValueError, KeyError, TypeError, DlstudioError) as error:
-        reason = getattr(error, "message", None) or type(error).__name__
+        reason = getattr(error, "message", None) or _plain_reason(error)
         raise SessionError(f"cannot read the settings of the run {run_dir}: {reason}") from None
+
+
+def _plain_reason(error: BaseException) -> str:
+    """Why a run's settings could not be read, in plain words (never the exception's class name)."""
+    if isinstance(error, OSError):
+        return error.strerror or "the file cannot be read"
+    if isinstance(error, KeyError):
+        return f"settings.json has no {error.args[0]!r} entry" if error.args else "settings.json is incomplete"
+    return "settings.json is damaged or was written by another program"
 
 
 def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[str, Any], project_path: Path | str,
