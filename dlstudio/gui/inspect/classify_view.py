@@ -44,6 +44,7 @@ from dlstudio.gui.worker import BackgroundTask, TaskContext
 
 PLACEHOLDER = "Train a model or choose a run to classify images"
 DROP_HINT = "Drop images or folders here, paste an image (Ctrl+V), or use Open images…"
+FOLDER_HINT = "Classify a folder to list every image with its top class."
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 DEFAULT_TOP_K = 5
 MAX_TOP_K = 20
@@ -498,7 +499,7 @@ class FolderPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.status = QLabel("Classify a folder to list every image with its top class.")
+        self.status = QLabel(FOLDER_HINT)
         self.status.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m images")
@@ -585,6 +586,17 @@ class FolderPanel(QWidget):
             self.unreadable_label.setText(f"{self.unreadable.count()} file(s) could not be classified:")
             self.unreadable_label.show()
             self.unreadable.show()
+
+    def reset(self) -> None:
+        """Back to the empty panel: no rows, no unreadable files, no progress."""
+        self.model.clear()
+        self.unreadable.clear()
+        self.unreadable.hide()
+        self.unreadable_label.hide()
+        self.progress.hide()
+        self.cancel_button.hide()
+        self.save_button.setEnabled(False)
+        self.status.setText(FOLDER_HINT)
 
     def finish(self, message: str) -> None:
         self.progress.hide()
@@ -701,6 +713,7 @@ class ClassifyView(QWidget):
 
         session.model_loaded.connect(self._on_session_model_loaded)
         session.model_failed.connect(self._on_session_model_failed)
+        session.unloaded.connect(self.clear)
         if session.is_loaded:
             self.class_names = list(session.trained.class_names)
         self.stack.setCurrentIndex(1 if session.is_loaded else 0)
@@ -752,6 +765,28 @@ class ClassifyView(QWidget):
         """Ask where to save the table (tests replace this); empty when cancelled."""
         path, _ = QFileDialog.getSaveFileName(self, "Save as CSV", "classified.csv", "CSV files (*.csv)")
         return path
+
+    def clear(self) -> None:
+        """Show nothing of what was classified: cards and the folder table go, a folder run is cancelled.
+
+        The session's ``unloaded`` calls it (the window opened another project). Without a model the view
+        shows its placeholder again, and nothing is classified until a model is loaded.
+        """
+        if self._folder_task is not None:
+            self._folder_task.cancel()
+            self._folder_task = None  # its late signals are ignored
+        if self._card_task is not None:
+            self._card_task.cancel()
+            self._card_task = None
+        self.clear_cards()
+        self._folder_rows = []
+        self._select_key = None
+        self.folder_panel.reset()
+        self.tabs.setCurrentWidget(self.cards_scroll)
+        if not self.session.is_loaded:
+            self.class_names = []
+            self.placeholder.setText(PLACEHOLDER)
+            self.stack.setCurrentIndex(0)
 
     def clear_cards(self) -> None:
         for card in self.cards:

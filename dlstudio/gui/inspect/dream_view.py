@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from dlstudio.gui.inspect.image_view import ImageView, raw_to_rgba
 from dlstudio.gui.inspect.model_session import ModelSession
-from dlstudio.gui.inspect.node_outputs import shape_text
+from dlstudio.gui.inspect.node_outputs import file_stem, shape_text
 from dlstudio.gui.inspect.session_view import SessionView
 from dlstudio.gui.plots.style import plot_colors
 from dlstudio.gui.worker import BackgroundTask
@@ -41,6 +41,7 @@ from dlstudio.gui.worker import BackgroundTask
 MAXIMIZE = "maximize"
 DEEP_DREAM = "deep-dream"
 _DREAM = "dream"
+NO_MODEL = "Load a trained model, then press Start to dream."
 _CHANNEL = "channel"
 # Saved PNGs are enlarged (whole pixels, nearest neighbour) until the longer side is at least this long.
 SAVE_MIN_SIZE = 512
@@ -170,7 +171,7 @@ class DreamView(SessionView):
         buttons.addSpacing(8)
         buttons.addWidget(self._progress, 1)
 
-        self._image = ImageView("Load a trained model, then press Start to dream.")
+        self._image = ImageView(NO_MODEL)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -194,7 +195,7 @@ class DreamView(SessionView):
         if node_id is not None:
             index = self._layer_box.findData(node_id)
             if index < 0:
-                raise ValueError(f"the model has no layer {node_id!r} to dream with")
+                raise ValueError("the model has no such layer to dream with")
             self._layer_box.setCurrentIndex(index)
         if channel is None:
             self._channel_spin.setValue(self._channel_spin.minimum())
@@ -284,11 +285,29 @@ class DreamView(SessionView):
         self._set_note(f"Saved {path.name} ({raw.shape[2] * factor}×{raw.shape[1] * factor}).")
         return path
 
+    def suggested_file_name(self) -> str:
+        """The file name the save dialog offers: the layer's name (as the person called it), e.g. "pool2-dream.png"."""
+        output = self.output(str(self._layer_box.currentData()))
+        return f"{file_stem(output.name)}-dream.png" if output is not None else "dream.png"
+
     def _ask_save_path(self) -> str:
         """The file dialog (tests replace this method)."""
-        layer = self._layer_box.currentData() or "dream"
-        path, _ = QFileDialog.getSaveFileName(self, "Save the dream as PNG", f"{layer}-dream.png", "PNG image (*.png)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save the dream as PNG", self.suggested_file_name(),
+                                              "PNG image (*.png)")
         return path
+
+    def clear(self) -> None:
+        """Stop a running dream and drop its image, the layer choices and the channels found; see SessionView."""
+        super().clear()  # cancels the dream and the channel searches
+        self._forget_task()
+        self._default_channels.clear()
+        self._chosen_channels.clear()
+        self._layer_box.clear()
+        self._current = None
+        self._progress.setText("")
+        self._set_note("")
+        self._image.set_placeholder(NO_MODEL)
+        self._update_buttons()
 
     # ---- session hooks ----------------------------------------------------------------------------------------
 

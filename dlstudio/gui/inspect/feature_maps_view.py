@@ -24,6 +24,7 @@ from dlstudio.gui.inspect.session_view import SessionView
 from dlstudio.gui.plots.style import plot_colors, style_plot
 
 _MAPS = "maps"
+NO_MODEL = "Load a trained model to see its feature maps."
 
 
 def compute_feature_maps(context: Any, trained: Any, raw: Any, node_id: str) -> np.ndarray:
@@ -100,7 +101,7 @@ class FeatureMapsView(SessionView):
         heading.addWidget(self._title, 1)
         heading.addWidget(self._back)
 
-        self._image = ImageView("Load a trained model to see its feature maps.")
+        self._image = ImageView(NO_MODEL)
         self._image.hovered.connect(self._on_image_hovered)
         self._image.clicked.connect(self._on_image_clicked)
         self._bars_plot = pg.PlotWidget()
@@ -127,17 +128,20 @@ class FeatureMapsView(SessionView):
 
     # ---- API --------------------------------------------------------------------------------------------
 
-    def show_node(self, node_id: str) -> bool:
+    def show_node(self, node_id: str, name: str | None = None) -> bool:
         """Show ``node_id``'s output (the layer combo follows); False, with a note, if the model has no such node.
 
-        Before a model is loaded the wish is kept and honoured when it arrives.
+        ``name`` is what the person calls the node in the project (for that note: a node added after the run is
+        not in the trained graph, so the view cannot know its name). Before a model is loaded the wish is kept
+        and honoured when it arrives.
         """
         if not self.outputs:
             self._wanted_node = node_id
             return False
         index = self._layer_box.findData(node_id)
         if index < 0:
-            self._set_status(f"{node_id!r} is not a layer of the trained model (was it added after this run?)")
+            self._set_status(f"{self._quoted_name(node_id, name)} is not a layer of the trained model (was it "
+                             f"added after this run?)")
             return False
         self._set_status("")
         if index == self._layer_box.currentIndex():
@@ -205,6 +209,12 @@ class FeatureMapsView(SessionView):
         tile = self._maps[index]
         return f"channel {index}, max {float(tile.max()):.3g}, mean {float(tile.mean()):.3g}"
 
+    def clear(self) -> None:
+        """Drop the maps, the layer choices and any wish for a layer; running work stops (see SessionView)."""
+        super().clear()
+        self._wanted_node, self._maps_node = None, None
+        self._clear(NO_MODEL)
+
     # ---- session hooks ---------------------------------------------------------------------------------
 
     def _on_loading(self) -> None:
@@ -244,6 +254,8 @@ class FeatureMapsView(SessionView):
 
     def _clear(self, message: str) -> None:
         self._maps, self._mosaic, self._focused = None, None, None
+        self._bars.setOpts(x=[], height=[], width=0.8)
+        self._back.setVisible(False)
         self._layer_box.clear()
         self._title.setText("")
         self._set_status("")
@@ -255,9 +267,16 @@ class FeatureMapsView(SessionView):
         self._status.setText(text)
         self._status.setVisible(bool(text))
 
+    def _quoted_name(self, node_id: str, name: str | None) -> str:
+        """The person's name for a node, quoted; never its id."""
+        graph = self.session.trained.graph if self.session.is_loaded else None
+        if name is None and graph is not None and node_id in graph:
+            name = graph.node(node_id).name
+        return f"“{name}”" if name else "This node"
+
     def _node_name(self) -> str:
         output = self.output(self._maps_node or "")
-        return output.name if output is not None else str(self._maps_node)
+        return output.name if output is not None else ""
 
     def _set_enabled(self, enabled: bool) -> None:
         for widget in (self._layer_box, self._scale_box, self._colormap_box):

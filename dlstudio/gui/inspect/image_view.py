@@ -104,6 +104,7 @@ class ImageView(QWidget):
     def set_placeholder(self, text: str) -> None:
         """Hide the image and say ``text`` instead (why there is nothing to show, or what to do)."""
         self._rgba = None
+        self._image.clear()  # nothing of the old picture stays behind the placeholder
         self._placeholder.setText(text)
         self._stack.setCurrentWidget(self._placeholder)
 

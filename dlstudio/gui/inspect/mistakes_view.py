@@ -25,6 +25,7 @@ from dlstudio.gui.worker import BackgroundTask, TaskContext
 
 NO_MODEL = "Train a model or choose a run to see its mistakes"
 CHOOSE_CELL = "Click a cell of the confusion matrix to see its validation images here"
+LOADING = "Loading the model…"
 THUMBNAIL = 64
 # A diagonal cell of a large split can hold thousands of images; the most confident ones are enough to browse.
 MAX_SHOWN = 500
@@ -117,6 +118,11 @@ class MistakesView(QWidget):
     ``show_cell(true, predicted)`` fills it; ``image_activated(raw, label)``
     is emitted when a thumbnail is double-clicked (raw: (C, H, W) floats in
     [0, 1]; label: a short description for a card title).
+
+    A cell asked for while no model is loaded, or while one is loading, is
+    kept and carried out once the model is loaded (a click on the matrix
+    often is what starts the load); a load never discards it. ``clear()``
+    (and the session's ``unloaded``) drops it with everything else.
     """
 
     image_activated = Signal(object, str)
@@ -129,7 +135,11 @@ class MistakesView(QWidget):
         self.cell: tuple[int, int] | None = None
         self.count = 0
         self._cache: dict[str, Any] = {}
+        self._cache_model: Any = None    # the model the cache's split predictions belong to
         self._task: BackgroundTask | None = None
+        self._task_model: Any = None     # the model the running task computes with
+        self._pending: tuple[int, int] | None = None  # asked for, waiting for a model to be loaded
+        self._loading = False
         self.setObjectName("MistakesView")
 
         self.title = QLabel()
@@ -168,7 +178,10 @@ class MistakesView(QWidget):
         layout.addWidget(self.subtitle)
         layout.addWidget(self.stack, 1)
 
+        session.loading.connect(self._on_session_loading)
         session.model_loaded.connect(self._on_session_model_loaded)
+        session.model_failed.connect(self._on_session_model_failed)
+        session.unloaded.connect(self.clear)
         if session.is_loaded:
             self.class_names = list(session.trained.class_names)
         self._show_message(CHOOSE_CELL if session.is_loaded else NO_MODEL)
@@ -177,27 +190,54 @@ class MistakesView(QWidget):
     def busy(self) -> bool:
         return self._task is not None
 
+    @property
+    def pending_cell(self) -> tuple[int, int] | None:
+        """The cell asked for that waits for a model to be loaded, if any."""
+        return self._pending
+
     def show_cell(self, true: int, predicted: int) -> None:
-        """Show the validation images of class ``true`` that the model predicted as ``predicted``."""
+        """Show the validation images of class ``true`` that the model predicted as ``predicted``.
+
+        Without a loaded model, or while one loads, the request waits and is carried out once a model is loaded.
+        """
         self.cell = (int(true), int(predicted))
-        if not self.session.is_loaded:
-            self._show_message(NO_MODEL)
+        self._cancel_task()  # a newer click supersedes it
+        self.model.set_samples([], "")
+        if self._loading or not self.session.is_loaded:
+            self._pending = self.cell
+            self._show_message(LOADING if self._loading else NO_MODEL, f"{self._cell_title()}: waiting for the model")
             return
-        if self._task is not None:
-            self._task.cancel()  # a newer click supersedes it
-        self.title.setText(f"{self._cell_title()}: looking…")
-        self.title.show()
-        self.subtitle.setText("Predicting the validation split (once per model)…" if not self._cache else "")
-        task = self.session.submit(_cell_job, self._cache, *self.cell)
-        task.finished.connect(self._on_task_finished)
-        task.failed.connect(self._on_task_failed)
-        self._task = task
+        self._pending = None
+        self._start(self.cell)
 
     def clear(self) -> None:
+        """Show nothing: the gallery empties, a running or waiting cell request is dropped."""
+        self._cancel_task()
+        self._pending = None
         self.cell = None
         self.count = 0
         self.model.set_samples([], "")
+        if not self.session.is_loaded:
+            self.class_names = []
+            self._cache, self._cache_model = {}, None
         self._show_message(CHOOSE_CELL if self.session.is_loaded else NO_MODEL)
+
+    def _start(self, cell: tuple[int, int]) -> None:
+        trained = self.session.trained
+        if self._cache_model is not trained:  # a new model: its own split predictions (an old job fills the old dict)
+            self._cache, self._cache_model = {}, trained
+        self.title.setText(f"{self._cell_title()}: looking…")
+        self.title.show()
+        self.subtitle.setText("Predicting the validation split (once per model)…" if not self._cache else "")
+        task = self.session.submit(_cell_job, self._cache, *cell)
+        task.finished.connect(self._on_task_finished)
+        task.failed.connect(self._on_task_failed)
+        self._task, self._task_model = task, trained
+
+    def _cancel_task(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._task, self._task_model = None, None
 
     def _name(self, index: int) -> str:
         return self.class_names[index] if 0 <= index < len(self.class_names) else str(index)
@@ -217,7 +257,7 @@ class MistakesView(QWidget):
     def _on_task_finished(self, result: dict[str, Any]) -> None:
         if self.sender() is not self._task:
             return
-        self._task = None
+        self._task, self._task_model = None, None
         self.count = result["count"]
         true, predicted = result["true"], result["predicted"]
         samples = [_Sample(index, confidence, raw, thumbnail) for index, confidence, raw, thumbnail
@@ -241,7 +281,7 @@ class MistakesView(QWidget):
     @Slot(str)
     def _on_task_failed(self, message: str) -> None:
         if self.sender() is self._task:
-            self._task = None
+            self._task, self._task_model = None, None
             self._show_message(f"Could not compute this cell: {message}", self._cell_title())
 
     @Slot(QModelIndex)
@@ -251,11 +291,41 @@ class MistakesView(QWidget):
         self.image_activated.emit(sample.raw, f"validation #{sample.index}: true {self._name(true)}, "
                                               f"predicted {self._name(predicted)} ({sample.confidence:.0%})")
 
+    @Slot(str)
+    def _on_session_loading(self, _run_dir: str) -> None:
+        self._loading = True
+        if self._task is not None:
+            self._pending = self.cell  # asked for and not shown yet: carried out with the model that loads
+        self._cancel_task()
+        self.model.set_samples([], "")
+        if self._pending is not None:
+            self._show_message(LOADING, f"{self._cell_title()}: waiting for the model")
+        else:
+            self.cell = None
+            self._show_message(LOADING)
+
     @Slot(dict)
     def _on_session_model_loaded(self, info: dict[str, Any]) -> None:
+        self._loading = False
         self.class_names = list(info.get("class_names") or [])
-        self._cache = {}  # a new model: its own split predictions (a running job fills the old dict)
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        self.clear()
+        if self._task is not None and self._task_model is self.session.trained:
+            return  # a cell asked for once this model was in place: it is being computed with it already
+        pending = self._pending
+        self._cancel_task()
+        self._pending = None
+        self.model.set_samples([], "")
+        if pending is not None:
+            self.cell = pending
+            self._start(pending)
+        else:
+            self.cell = None
+            self.count = 0
+            self._show_message(CHOOSE_CELL)
+
+    @Slot(str)
+    def _on_session_model_failed(self, message: str) -> None:
+        self._loading = False
+        if self._pending is not None:  # kept: the next model that loads shows it
+            self._show_message(f"The model could not be loaded: {message}", self._cell_title())
+        elif not self.session.is_loaded:
+            self._show_message(NO_MODEL)

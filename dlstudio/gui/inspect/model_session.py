@@ -1,6 +1,7 @@
 """The trained model the "use and look inside" views share, loaded and used off the GUI thread.
 
-One run's model is loaded at a time (``load``); views submit work with
+One run's model is loaded at a time (``load``; ``unload`` drops it, and
+``forget_run`` drops it when its run folder is deleted); views submit work with
 ``submit(fn, *args)``, which runs ``fn(context, trained, *args)`` on a worker
 thread through :mod:`dlstudio.gui.worker`. Work on the model is serialized
 by a lock: Grad-CAM and feature maps attach hooks to the same modules, so two
@@ -11,6 +12,7 @@ one picture.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,20 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from dlstudio.gui.worker import BackgroundTask, TaskContext
+
+
+NO_MODEL = "No model is loaded: train the network or choose a run first."
+
+
+class NoModelError(RuntimeError):
+    """Work was submitted while no model is loaded (views check ``is_loaded`` first; this is the last guard)."""
+
+
+def _same_folder(path: Path | str | None) -> Path | None:
+    """``path`` in a form that compares equal for the same folder however it was written (the folder may be gone)."""
+    if path is None:
+        return None
+    return Path(os.path.abspath(os.path.normpath(str(path))))
 
 
 def _load(context: TaskContext, run_dir: str, which: str) -> Any:
@@ -34,6 +50,7 @@ class ModelSession(QObject):
     model_loaded = Signal(dict)       # {"run_dir", "checkpoint", "class_names", "input_shape", "task", "nodes"}
     model_failed = Signal(str)        # one-line reason
     image_changed = Signal(object)    # {"path": str | None, "raw": ndarray (C, H, W) float in [0, 1]}
+    unloaded = Signal()               # the model (or its load) was dropped: views show nothing of it
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -43,6 +60,7 @@ class ModelSession(QObject):
         self._lock = threading.Lock()
         self._tasks: set[BackgroundTask] = set()
         self._load_task: BackgroundTask | None = None
+        self._loading_dir: Path | None = None  # the run being loaded, while a load is in flight
 
     # -- the model -----------------------------------------------------------
 
@@ -55,10 +73,31 @@ class ModelSession(QObject):
         task.finished.connect(self._on_load_finished)
         task.failed.connect(self._on_load_failed)
         self._load_task = task
+        self._loading_dir = Path(run_dir)
         return task.start()
 
     def unload(self) -> None:
-        self.trained, self.run_dir = None, None
+        """Drop the model, a load in flight and the current image; ``unloaded`` follows.
+
+        Work running on the model is asked to stop (its results are dropped); until
+        :meth:`load` succeeds again nothing can be classified or inspected (``submit``
+        refuses). The window calls this when it opens another project.
+        """
+        if self._load_task is not None:
+            self._load_task.cancel()  # its result is ignored when it arrives
+        for task in list(self._tasks):
+            task.cancel()
+        self._load_task, self._loading_dir = None, None
+        self.trained, self.run_dir, self.image = None, None, None
+        self.unloaded.emit()
+
+    def forget_run(self, run_dir: Path | str) -> bool:
+        """The run folder ``run_dir`` was deleted: unload its model if it is loaded or loading. True if it was."""
+        gone = _same_folder(run_dir)
+        if gone is None or gone not in (_same_folder(self.run_dir), _same_folder(self._loading_dir)):
+            return False
+        self.unload()
+        return True
 
     @property
     def is_loaded(self) -> bool:
@@ -71,7 +110,7 @@ class ModelSession(QObject):
         to the event loop (signals are queued, so nothing is missed).
         """
         if self.trained is None:
-            raise RuntimeError("no model is loaded")
+            raise NoModelError(NO_MODEL)
         trained, lock = self.trained, self._lock
 
         def locked(context: TaskContext, *rest: Any) -> Any:
@@ -112,7 +151,7 @@ class ModelSession(QObject):
     def _on_load_finished(self, trained: Any) -> None:
         if self.sender() is not self._load_task:
             return  # superseded by a newer load
-        self._load_task = None
+        self._load_task, self._loading_dir = None, None
         self.trained = trained
         self.run_dir = trained.run_dir
         self.model_loaded.emit({
@@ -121,12 +160,12 @@ class ModelSession(QObject):
             "class_names": list(trained.class_names),
             "input_shape": tuple(trained.input_shape),
             "task": trained.task,
-            "nodes": list(trained.graph.topological_order()),
+            "nodes": list(trained.graph.topological_order()),  # ids: for matching canvas nodes, not for showing
         })
 
     @Slot(str)
     def _on_load_failed(self, message: str) -> None:
         if self.sender() is not self._load_task:
             return
-        self._load_task = None
+        self._load_task, self._loading_dir = None, None
         self.model_failed.emit(message)

@@ -22,6 +22,7 @@ from dlstudio.gui.plots.style import plot_colors
 GRAD_CAM = "grad-cam"
 SALIENCY = "saliency"
 _HEAT = "heat"
+NO_MODEL = "Load a trained model to see where it looks."
 _NO_CONV = "Grad-CAM needs a convolutional layer (an output with height and width); this model has none."
 
 
@@ -104,7 +105,7 @@ class SaliencyView(SessionView):
         self._note.setWordWrap(True)
         self._note.setContentsMargins(6, 0, 6, 0)
         self._note.setVisible(False)
-        self._image = ImageView("Load a trained model to see where it looks.")
+        self._image = ImageView(NO_MODEL)
         self._image.hovered.connect(self._on_image_hovered)
 
         layout = QVBoxLayout(self)
@@ -168,6 +169,12 @@ class SaliencyView(SessionView):
 
     def grad_cam_available(self) -> bool:
         return self._method_enabled(self._method_box.findData(GRAD_CAM))
+
+    def clear(self) -> None:
+        """Drop the heat map and the layer and class choices; running work stops (see SessionView)."""
+        super().clear()
+        self._class_names = []
+        self._clear(NO_MODEL)
 
     # ---- session hooks ------------------------------------------------------------------------------------
 
@@ -304,7 +311,7 @@ class SaliencyView(SessionView):
 
     def _node_name(self, node_id: str) -> str:
         output = self.output(node_id)
-        return output.name if output is not None else node_id
+        return output.name if output is not None else "this layer"
 
     def _on_image_hovered(self, row: int, column: int) -> None:
         values = self.heatmap()

@@ -42,6 +42,7 @@ class SessionView(QWidget):
         session.model_loaded.connect(self._on_session_model_loaded)
         session.model_failed.connect(self._on_session_model_failed)
         session.image_changed.connect(self._on_session_image_changed)
+        session.unloaded.connect(self.clear)
         if session.is_loaded:  # made after the model loaded: describe it now (results arrive after __init__)
             self._on_session_model_loaded({})
 
@@ -72,6 +73,16 @@ class SessionView(QWidget):
         task.cancelled.connect(self._on_task_cancelled)
         task.done.connect(self._on_task_done)
         return task
+
+    def clear(self) -> None:
+        """Show nothing of the model: running work stops, layer choices and results go.
+
+        The session's ``unloaded`` calls it (the window opened another project); the view fills again when a
+        model loads. Subclasses drop their own results and then call this.
+        """
+        for kind in list(self._pending):
+            self.cancel(kind)
+        self.outputs = []
 
     def cancel(self, kind: str) -> None:
         """Drop the running request of ``kind`` (its result will not be shown)."""

@@ -25,6 +25,7 @@ from dlstudio.gui.plots.style import plot_colors, set_title, style_plot
 VALIDATION = "validation"
 IMAGE = "image"
 _BATCH = 64
+NO_MODEL = "Load a trained model to see its weights."
 _WEIGHTS, _GRADIENTS = "weights", "gradients"
 
 
@@ -146,7 +147,7 @@ class WeightsView(SessionView):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._splitter)
         self._apply_style()
-        self._clear("Load a trained model to see its weights.")
+        self._clear(NO_MODEL)
 
     # ---- API ------------------------------------------------------------------------------------------------
 
@@ -182,6 +183,11 @@ class WeightsView(SessionView):
 
     def plot_titles(self) -> tuple[str, str]:
         return self._weights_plot.titleLabel.text, self._gradients_plot.titleLabel.text
+
+    def clear(self) -> None:
+        """Drop the histograms, the filters and the layer choices; running work stops (see SessionView)."""
+        super().clear()
+        self._clear(NO_MODEL)
 
     # ---- session hooks ------------------------------------------------------------------------------------------
 
@@ -238,7 +244,7 @@ class WeightsView(SessionView):
         self._source_box.setEnabled(self._layer_box.count() > 0)
         self._set_message("" if self._layer_box.count() else "This model has no layers with weights.")
         # The filters view picks its first layer and asks for its weights through layer_chosen.
-        self.filters.set_layers([(node_id, labels.get(node_id, node_id)) for node_id in self._conv])
+        self.filters.set_layers([(node_id, labels.get(node_id) or self._name(node_id)) for node_id in self._conv])
         self._layer_box.setCurrentIndex(0 if self._layer_box.count() else -1)
         self._on_layer_box_changed()
 
@@ -337,7 +343,10 @@ class WeightsView(SessionView):
 
     def _name(self, node_id: str | None) -> str:
         output = self.output(node_id or "")
-        return output.name if output is not None else str(node_id)
+        if output is not None:
+            return output.name
+        graph = self.session.trained.graph if self.session.is_loaded else None
+        return graph.node(node_id).name if graph is not None and node_id in graph else "this layer"
 
     def _apply_style(self) -> None:
         colours = plot_colors(self.palette())
