@@ -131,8 +131,8 @@ def _order_layers(nodes: Sequence[str], edges: Sequence[tuple[str, str]], layer:
 def layered_layout(nodes: Sequence[str], edges: Iterable[tuple[str, str]], *,
                    sizes: Mapping[str, Size] | None = None, direction: str = LEFT_TO_RIGHT,
                    layer_gap: float = 90.0, node_gap: float = 40.0, origin: Point = (0.0, 0.0),
-                   wrap: int | None = None, band_gap: float = 80.0, viewport: Size | None = None
-                   ) -> dict[str, Point]:
+                   wrap: int | None = None, band_gap: float = 80.0, viewport: Size | None = None,
+                   margin: float = 0.0) -> dict[str, Point]:
     """Top-left position per node for a layered drawing of the DAG ``(nodes, edges)``.
 
     ``sizes`` gives each node's (width, height); ``direction`` is ``"lr"``
@@ -141,7 +141,10 @@ def layered_layout(nodes: Sequence[str], edges: Iterable[tuple[str, str]], *,
 
     Long chains do not fit a window: ``wrap`` starts a new band (row of
     columns, or column of rows) every ``wrap`` layers, and ``viewport``
-    (width, height) picks the wrap that shows the whole drawing largest.
+    (width, height) picks the wrap that shows the whole drawing largest,
+    with ``margin`` of room on every side (what the view adds when fitting,
+    and the turns between bands). Bands alternate direction (a snake), so consecutive bands join at one
+    side instead of by an edge back across the drawing.
     """
     if direction not in (LEFT_TO_RIGHT, TOP_TO_BOTTOM):
         raise ValueError(f"unknown direction {direction!r}: use 'lr' or 'tb'")
@@ -204,23 +207,46 @@ def layered_layout(nodes: Sequence[str], edges: Iterable[tuple[str, str]], *,
     clean = _clean_cuts(real_layers, edge_list, layer)
 
     def place(per_band: int) -> tuple[dict[str, Point], float, float]:
+        # Bands run as a snake (boustrophedon): every other band flows backwards and starts under the
+        # end of the band before it, so two bands are joined by a short turn at one side, never by an
+        # edge running back across the whole drawing. The canvas turns the nodes of a backwards band
+        # around (inputs on the right), so their edges still run straight. Bands that differ in
+        # length stay within the longest one: the turn then leans by the difference instead.
+        bands = _bands(len(real_layers), per_band, clean)
+        offsets: list[list[float]] = []  # per band, each layer's leading edge from the band's start
+        lengths: list[float] = []
+        for band in bands:
+            at, starts = 0.0, []
+            for i in band:
+                starts.append(at)
+                at += depths[i] + layer_gap
+            offsets.append(starts)
+            lengths.append(at - layer_gap)
+        full = max(lengths)
         positions: dict[str, Point] = {}
         band_offset = 0.0
-        total_flow = 0.0
-        for band in _bands(len(real_layers), per_band, clean):
+        anchor = 0.0  # where the previous band's last layer begins, along the flow
+        for number, band in enumerate(bands):
             low = min(spans[i][0] for i in band)
             high = max(spans[i][1] for i in band)
-            flow = 0.0
-            for i in band:
+            length = lengths[number]
+            backwards = number % 2 == 1
+            if backwards:  # the first layer (at the far end) goes under the anchor
+                left = anchor + depths[band[0]] - length
+            else:
+                left = anchor
+            left = min(max(left, 0.0), full - length)
+            for i, start in zip(band, offsets[number]):
+                lead = (left + length - start - depths[i]) if backwards else (left + start)
                 for node in real_layers[i]:
                     cross = band_offset + centre[node] - across(node) / 2 - low
-                    flow_at = flow
+                    flow_at = lead + (depths[i] - along(node)) / 2
                     positions[node] = ((origin[0] + flow_at, origin[1] + cross) if horizontal
                                        else (origin[0] + cross, origin[1] + flow_at))
-                flow += depths[i] + layer_gap
-            total_flow = max(total_flow, flow - layer_gap)
+            last = band[-1]
+            anchor = (left + length - offsets[number][-1] - depths[last]) if backwards else (left + offsets[number][-1])
             band_offset += high - low + band_gap
-        return positions, total_flow, band_offset - band_gap
+        return positions, full, band_offset - band_gap
 
     if viewport is not None:
         # Wrap the layers into bands so that the drawing's shape matches the viewport's:
@@ -228,6 +254,7 @@ def layered_layout(nodes: Sequence[str], edges: Iterable[tuple[str, str]], *,
         def scale(per_band: int) -> float:
             _, flow_extent, cross_extent = place(per_band)
             width, height = (flow_extent, cross_extent) if horizontal else (cross_extent, flow_extent)
+            width, height = width + 2 * margin, height + 2 * margin
             fit = min(viewport[0] / max(width, 1.0), viewport[1] / max(height, 1.0))
             # A wrap that cuts through a block (a skip connection or a branch crossing the
             # break) is much harder to read: it must be far larger to be preferred.

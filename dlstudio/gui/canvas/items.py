@@ -26,6 +26,15 @@ PORT_RADIUS = 6.0
 PORT_SPACING = 20.0
 CORNER = 7.0
 BODY_LINES = 3
+# The title is set in pixels (not points) so that its size on screen is known: TITLE_PX at 100%, and when
+# the view is zoomed out it grows in scene units to stay at least MIN_SCREEN_TITLE_PX on screen. The name
+# is what a person reads first on a fitted network. Beyond what the header strip holds, the node is drawn
+# as a chip in its category colour with just its name, large (the small body text would be unreadable at
+# that zoom anyway), up to MAX_TITLE_PX.
+TITLE_PX = 13
+MIN_SCREEN_TITLE_PX = 11.5
+HEADER_TITLE_PX = HEADER_HEIGHT - 2
+MAX_TITLE_PX = 40
 
 INPUT = "in"
 OUTPUT = "out"
@@ -147,6 +156,7 @@ class NodeItem(QGraphicsObject):
         self.inputs: dict[str, PortItem] = {}
         self.outputs: dict[str, PortItem] = {}
         self._height = 0.0
+        self.flipped = False  # drawn right to left (inputs on the right): a node in a backwards row
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
                       | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
                       | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
@@ -177,15 +187,43 @@ class NodeItem(QGraphicsObject):
         self.outputs = {name: PortItem(self, name, OUTPUT) for name in self.node.output_ports}
         ports = max(len(self.inputs), len(self.outputs), 1)
         self._height = max(HEADER_HEIGHT + 10 + BODY_LINES * LINE_HEIGHT, HEADER_HEIGHT + 8 + ports * PORT_SPACING)
-        for column, x in ((self.inputs, 0.0), (self.outputs, NODE_WIDTH)):
+        self._place_ports()
+
+    def _place_ports(self) -> None:
+        left, right = (NODE_WIDTH, 0.0) if self.flipped else (0.0, NODE_WIDTH)
+        for column, x in ((self.inputs, left), (self.outputs, right)):
             top = HEADER_HEIGHT + (self._height - HEADER_HEIGHT - len(column) * PORT_SPACING) / 2
             for i, port in enumerate(column.values()):
                 port.setPos(x, top + (i + 0.5) * PORT_SPACING)
         self.badge.setPos(NODE_WIDTH - 2, 2)
         self.update()
 
+    def set_flipped(self, flipped: bool) -> bool:
+        """Put the inputs on the right and the outputs on the left (or back); True if it changed."""
+        if flipped == self.flipped:
+            return False
+        self.flipped = flipped
+        self._place_ports()
+        for edge in self.edges:
+            edge.update_path()
+        return True
+
     def boundingRect(self) -> QRectF:
         return QRectF(-2, -2, NODE_WIDTH + 4, self._height + 4)
+
+    @staticmethod
+    def title_pixel_size(zoom: float) -> int:
+        """The title's font size in scene pixels at ``zoom``: at least MIN_SCREEN_TITLE_PX on screen where it fits."""
+        if zoom <= 0:
+            return TITLE_PX
+        return int(min(MAX_TITLE_PX, max(TITLE_PX, -(-MIN_SCREEN_TITLE_PX // zoom))))
+
+    @staticmethod
+    def title_font(base: QFont, zoom: float) -> QFont:
+        font = QFont(base)
+        font.setBold(True)
+        font.setPixelSize(NodeItem.title_pixel_size(zoom))
+        return font
 
     def size(self) -> tuple[float, float]:
         return NODE_WIDTH, self._height
@@ -219,6 +257,9 @@ class NodeItem(QGraphicsObject):
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
             for edge in self.edges:
                 edge.update_path()
+            follow = getattr(self.scene(), "node_item_moved", None)
+            if follow is not None:
+                follow(self)
         return super().itemChange(change, value)
 
     # -- drawing -----------------------------------------------------------
@@ -237,6 +278,11 @@ class NodeItem(QGraphicsObject):
             border = QPen(QColor(colors.node_border), 1)
         outline = QPainterPath()
         outline.addRoundedRect(rect, CORNER, CORNER)
+        zoom = QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
+        title_font = self.title_font(QFont(painter.font()), zoom)
+        if title_font.pixelSize() > HEADER_TITLE_PX:
+            self._paint_chip(painter, outline, border, title_font)
+            return
         painter.fillPath(outline, QColor(colors.node_fill))
 
         # Header strip in the category colour, clipped to the rounded outline.
@@ -248,9 +294,6 @@ class NodeItem(QGraphicsObject):
         painter.drawPath(outline)
 
         base = QFont(painter.font())
-        title_font = QFont(base)
-        title_font.setBold(True)
-        title_font.setPointSizeF(9.5)
         painter.setFont(title_font)
         painter.setPen(QColor("white"))
         title_rect = QRectF(10, 0, NODE_WIDTH - 32, HEADER_HEIGHT)
@@ -261,8 +304,8 @@ class NodeItem(QGraphicsObject):
         small.setPointSizeF(8)
         metrics = QFontMetricsF(small)
         painter.setFont(small)
-        left = 10 + self._body_offset()
-        width = NODE_WIDTH - left - 10
+        left = 10 + (0.0 if self.flipped else self._body_offset())  # merge port labels sit by the inputs
+        width = NODE_WIDTH - 20 - self._body_offset()
         lines: list[tuple[str, str]] = []
         subtitle = self.node.spec.display_name
         keys = key_param_text(self.node)
@@ -288,11 +331,37 @@ class NodeItem(QGraphicsObject):
             painter.drawText(QRectF(left, y, width, LINE_HEIGHT), Qt.AlignmentFlag.AlignVCenter, text)
             y += LINE_HEIGHT
 
+        self._paint_port_names(painter)
+
+    def _paint_chip(self, painter: QPainter, outline: QPainterPath, border: QPen, font: QFont) -> None:
+        """Zoomed far out: the node in its category colour with its name, large enough to read."""
+        painter.fillPath(outline, category_color(self.node.spec.category))
+        painter.setPen(border)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(outline)
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        box = QRectF(8, 2, NODE_WIDTH - 16, self._height - 4)
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        metrics = QFontMetricsF(font)
+        wrapped = metrics.boundingRect(box, flags, self.node.name)
+        if wrapped.height() <= box.height() and wrapped.width() <= box.width():
+            painter.drawText(box, flags, self.node.name)
+        else:
+            text = metrics.elidedText(self.node.name, Qt.TextElideMode.ElideRight, box.width())
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+
+    def _paint_port_names(self, painter: QPainter) -> None:
         if len(self.inputs) > 1:
-            painter.setPen(QColor(colors.node_subtext))
+            painter.setPen(QColor(self.colors.node_subtext))
             for name, port in self.inputs.items():
-                box = QRectF(PORT_RADIUS + 3, port.pos().y() - LINE_HEIGHT / 2, 30, LINE_HEIGHT)
-                painter.drawText(box, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, name)
+                if self.flipped:
+                    box = QRectF(NODE_WIDTH - PORT_RADIUS - 33, port.pos().y() - LINE_HEIGHT / 2, 30, LINE_HEIGHT)
+                    align = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
+                else:
+                    box = QRectF(PORT_RADIUS + 3, port.pos().y() - LINE_HEIGHT / 2, 30, LINE_HEIGHT)
+                    align = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+                painter.drawText(box, align, name)
 
 
 class EdgeItem(QGraphicsItem):
@@ -332,7 +401,9 @@ class EdgeItem(QGraphicsItem):
 
     def update_path(self) -> None:
         self.prepareGeometryChange()
-        self._path = bezier_path(self.source.scenePos(), self.target.scenePos())
+        self._path = bezier_path(self.source.scenePos(), self.target.scenePos(),
+                                 -1.0 if self.source.node_item.flipped else 1.0,
+                                 -1.0 if self.target.node_item.flipped else 1.0)
         middle = self._path.pointAtPercent(0.5)
         font = QFont()
         font.setPointSizeF(7.5)
@@ -378,9 +449,13 @@ class EdgeItem(QGraphicsItem):
         painter.drawText(self._label_rect, Qt.AlignmentFlag.AlignCenter, self.label)
 
 
-def bezier_path(start: QPointF, end: QPointF) -> QPainterPath:
-    """A left-to-right S curve; backwards edges loop out so they stay readable."""
+def bezier_path(start: QPointF, end: QPointF, start_dir: float = 1.0, end_dir: float = 1.0) -> QPainterPath:
+    """An S curve leaving ``start`` along ``start_dir`` (+1 right, -1 left) and entering ``end`` along
+    ``end_dir``; backwards edges loop out so they stay readable, and an edge leaving and entering on
+    the same side (a snake layout's turn between rows) is a U on that side."""
     path = QPainterPath(start)
     reach = max(abs(end.x() - start.x()) * 0.5, 40.0)
-    path.cubicTo(QPointF(start.x() + reach, start.y()), QPointF(end.x() - reach, end.y()), end)
+    if start_dir != end_dir:
+        reach = max(40.0, abs(end.y() - start.y()) * 0.35)
+    path.cubicTo(QPointF(start.x() + start_dir * reach, start.y()), QPointF(end.x() - end_dir * reach, end.y()), end)
     return path

@@ -135,6 +135,7 @@ class GraphScene(QGraphicsScene):
         self.edge_items[edge] = item
         source.update()
         target.update()
+        self._orient(edge.src, edge.dst)
         self._touch(edge.src, edge.dst)
 
     def _on_edge_removed(self, edge: Edge) -> None:
@@ -142,7 +143,9 @@ class GraphScene(QGraphicsScene):
         if item is not None:
             item.detach()
             self.removeItem(item)
-        self._touch(*(n for n in (edge.src, edge.dst) if n in self.node_items))
+        ends = [n for n in (edge.src, edge.dst) if n in self.node_items]
+        self._orient(*ends)
+        self._touch(*ends)
 
     def _on_param_changed(self, node_id: str, name: str, old: Any, new: Any) -> None:
         item = self.node_items[node_id]
@@ -163,6 +166,37 @@ class GraphScene(QGraphicsScene):
         item = self.node_items.get(node_id)
         if item is not None and new is not None and (item.pos().x(), item.pos().y()) != new:
             item.setPos(*new)
+
+    # -- orientation -----------------------------------------------------------
+
+    def node_item_moved(self, item: NodeItem) -> None:
+        """A node moved (drag, undo, layout): it and its neighbours may now face the other way."""
+        if item.node_id in self.node_items:
+            self._orient(item.node_id, *self.graph.predecessors(item.node_id), *self.graph.successors(item.node_id))
+
+    def _orient(self, *node_ids: str) -> None:
+        """Turn each node to face its flow: a node whose edges run right to left (a backwards row of a
+        snake layout) gets its inputs on the right, so its edges run straight instead of looping back."""
+        for node_id in dict.fromkeys(node_ids):
+            item = self.node_items.get(node_id)
+            if item is None or node_id not in self.graph:
+                continue
+            centre = item.pos().x() + item.size()[0] / 2
+            flow = 0.0
+            for edge in self.graph.input_edges(node_id):
+                other = self.node_items.get(edge.src)
+                if other is not None:
+                    flow += centre - (other.pos().x() + other.size()[0] / 2)
+            for edge in self.graph.output_edges(node_id):
+                other = self.node_items.get(edge.dst)
+                if other is not None:
+                    flow += other.pos().x() + other.size()[0] / 2 - centre
+            # Edges straight above or below say nothing; a small lean keeps the side it has.
+            if abs(flow) > item.size()[0] / 2:
+                item.set_flipped(flow < 0)
+
+    def flipped_node_ids(self) -> list[str]:
+        return [node_id for node_id, item in self.node_items.items() if item.flipped]
 
     # -- reading -----------------------------------------------------------
 
