@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self.inference: ShapeInference | None = None
         self.scene: GraphScene | None = None
         self._fitted_once = False
+        self._state_restored = False  # whether the docks were put where the person left them
         self.editing_locked = False
 
         self.undo_stack = QUndoStack(self)
@@ -131,6 +132,9 @@ class MainWindow(QMainWindow):
         self.training.run_deleted.connect(self.inspect.forget_run)
         self.inspect_dock = self._dock("Inspect", "InspectDock", self.inspect.widget,
                                        Qt.DockWidgetArea.BottomDockWidgetArea)
+        # The Inspect views need room only when used; their sum of minimum heights (~300 px) must not keep the
+        # bottom strip tall and squeeze the canvas on first launch.
+        self.inspect.widget.setMinimumHeight(160)
         self.tabifyDockWidget(self.metrics_dock, self.inspect_dock)
         self.metrics_dock.raise_()
         self.inspect_dock.visibilityChanged.connect(self._on_inspect_dock_visibility_changed)
@@ -733,11 +737,21 @@ class MainWindow(QMainWindow):
             self.resize(1400, 900)
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
-            self.restoreState(state, LAYOUT_VERSION)  # refused (default kept) when saved by another layout
+            # Refused (default kept) when saved by another layout.
+            self._state_restored = self.restoreState(state, LAYOUT_VERSION)
 
     def reset_layout(self) -> None:
         """Every dock back to its first-launch place, size and visibility."""
         self.restoreState(self._default_state, LAYOUT_VERSION)
+        self._size_docks_for_window()
+
+    def _size_docks_for_window(self) -> None:
+        """First-launch proportions for the window's real size: the canvas gets most of it, the plots a strip
+        below until there is something to plot, the side panels what their forms need."""
+        self.resizeDocks([self.metrics_dock], [max(190, int(self.height() * 0.22))], Qt.Orientation.Vertical)
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [200, 350], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.metrics_dock, self.runs_dock], [int(self.width() * 0.62), int(self.width() * 0.38)],
+                         Qt.Orientation.Horizontal)
 
     def recent_files(self) -> list[str]:
         value = self.settings.value("recent_files", [])
@@ -796,6 +810,8 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._fitted_once:
             self._fitted_once = True
+            if not self._state_restored:
+                self._size_docks_for_window()
             self.view.fit_all()
 
     # -- dialogs (tests replace these) ----------------------------------------------
