@@ -18,13 +18,14 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDia
                                QMessageBox, QStackedWidget, QUndoView, QWidget)
 
 from dlstudio import __version__
-from dlstudio.core.autolayout import LEFT_TO_RIGHT, TOP_TO_BOTTOM, is_cramped, layered_layout
-from dlstudio.core.errors import DlstudioError, ProjectError
+from dlstudio.core.autolayout import LEFT_TO_RIGHT, TOP_TO_BOTTOM
+from dlstudio.core.errors import DlstudioError, GraphError, ProjectError
 from dlstudio.core.graph import Edge
 from dlstudio.core.project import (DATA_SETTINGS, Project, ProjectDocument, copy_runs, default_project, list_templates,
                                    load_project, load_template, save_project, validate_settings)
 from dlstudio.core.shapes import ShapeInference
 from dlstudio.gui import clipboard, icons
+from dlstudio.gui.canvas import arrange
 from dlstudio.gui.canvas.items import HEADER_HEIGHT, NODE_WIDTH, format_count
 from dlstudio.gui.canvas.scene import GraphScene
 from dlstudio.gui.canvas.view import GraphView
@@ -41,8 +42,6 @@ from dlstudio.gui.training_controller import TrainingController
 from dlstudio.gui.welcome import WelcomePage
 
 PROJECT_FILTER = "dlstudio projects (*.dlstudio);;All files (*)"
-# Room between nodes for the shape label on an edge, e.g. "(N, 16, 5, 5)".
-LABEL_ROOM = 80.0
 SAVE_CHOICE, DISCARD_CHOICE, CANCEL_CHOICE = "save", "discard", "cancel"
 STOP_AND_CLOSE_CHOICE, KEEP_TRAINING_CHOICE = "stop", "keep"
 LOCKED_MESSAGE = "Training — editing is locked"
@@ -354,27 +353,11 @@ class MainWindow(QMainWindow):
             self.view.fit_all()
 
     def _tidy_cramped_layout(self) -> None:
-        """Lay out a project whose nodes lack positions or sit too close for edge labels.
-
-        Part of opening (like placing nodes of a file without a layout), so not an undo step;
-        the next save keeps the new positions.
-        """
-        graph, layout = self.project.graph, self.project.layout
-        sizes = self.scene.node_sizes()
-        if not is_cramped(layout.positions, sizes, graph.nodes, gap=LABEL_ROOM):
-            return
-        with self.scene.batched():
-            for node_id, (x, y) in self._layered_positions(LEFT_TO_RIGHT).items():
-                layout.move(node_id, x, y)
+        """Lay out a project whose nodes lack positions or sit too close for edge labels (not an undo step)."""
+        arrange.tidy_cramped_layout(self.project.graph, self.project.layout, self.scene, self.view)
 
     def _layered_positions(self, direction: str) -> dict[str, tuple[float, float]]:
-        graph = self.project.graph
-        viewport = self.view.viewport().size()
-        # Before the window is shown the viewport has no real size yet: assume the usual one.
-        size = (viewport.width(), viewport.height()) if viewport.width() > 300 else (900.0, 760.0)
-        return layered_layout(graph.topological_order(), [(e.src, e.dst) for e in graph.edges],
-                              sizes=self.scene.node_sizes(), direction=direction, viewport=size,
-                              layer_gap=LABEL_ROOM + 30)
+        return arrange.layered_positions(self.project.graph, self.scene, self.view, direction)
 
     def is_dirty(self) -> bool:
         return not self.undo_stack.isClean()
@@ -631,12 +614,21 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Cannot connect: {reason}", 6000)
             return
         if self.push(ConnectCommand(self.project.graph, src, src_port, dst, dst_port)):
-            self.statusBar().showMessage(f"Connected {src} to {dst}", 3000)
+            graph = self.project.graph
+            self.statusBar().showMessage(f"Connected {graph.node(src).name} to {graph.node(dst).name}", 3000)
 
     def set_param(self, node_id: str, name: str, value: object) -> None:
         self.push(SetParamCommand(self.project.graph, node_id, name, value))
 
     def rename_node(self, node_id: str, name: str) -> None:
+        try:
+            self.project.graph.check_rename(node_id, name)
+        except GraphError as error:  # another node has the name: refused, with the reason where it was typed
+            message = error.message[:1].upper() + error.message[1:]
+            self.statusBar().showMessage(message, 6000)
+            self.inspector.show_node(node_id)
+            self.inspector.refusal.setText(message)
+            return
         self.push(RenameCommand(self.project.graph, node_id, name))
 
     def apply_fix(self, node_id: str) -> bool:
@@ -644,9 +636,12 @@ class MainWindow(QMainWindow):
         error = self.inference.info(node_id).error
         if error is None or error.fix is None:
             return False
-        if not self.push(make_fix_command(self.project.graph, self.project.layout, node_id, error.fix)):
+        name = self.project.graph.node(node_id).name
+        command = make_fix_command(self.project.graph, self.project.layout, node_id, error.fix,
+                                   self.scene.node_sizes())
+        if not self.push(command):
             return False
-        self.statusBar().showMessage(f"Fixed {node_id}: {error.fix.description}", 4000)
+        self.statusBar().showMessage(f"Fixed {name}: {error.fix.description}", 4000)
         return True
 
     def delete_selection(self) -> None:
@@ -663,7 +658,7 @@ class MainWindow(QMainWindow):
         if not nodes:
             return False
         clipboard.copy_to_clipboard(clipboard.make_fragment(self.project.graph, self.project.layout, nodes))
-        self.statusBar().showMessage(f"Copied {len(nodes)} node(s)", 3000)
+        self.statusBar().showMessage(clipboard.copy_message(self.project.graph, nodes), 3000)
         return True
 
     def cut(self) -> None:
@@ -680,16 +675,20 @@ class MainWindow(QMainWindow):
     def duplicate(self) -> None:
         nodes = self.scene.selected_node_ids()
         if nodes:
-            self._paste_fragment(clipboard.make_fragment(self.project.graph, self.project.layout, nodes))
+            self._paste_fragment(clipboard.make_fragment(self.project.graph, self.project.layout, nodes),
+                                 "Duplicate")
 
-    def _paste_fragment(self, fragment: dict) -> None:
+    def _paste_fragment(self, fragment: dict, verb: str = "Paste") -> None:
         try:
-            command, new_ids = clipboard.make_paste_command(self.project.graph, self.project.layout, fragment)
+            command, new_ids = clipboard.make_paste_command(self.project.graph, self.project.layout, fragment,
+                                                            verb=verb)
         except (DlstudioError, KeyError, TypeError, ValueError) as error:
-            self.statusBar().showMessage(f"Cannot paste: {error}", 6000)
+            self.statusBar().showMessage(f"Cannot {verb.lower()}: {error}", 6000)
             return
         if self.push(command):
             self.scene.select_nodes(new_ids)
+            done = "Duplicated" if verb == "Duplicate" else "Pasted"
+            self.statusBar().showMessage(clipboard.paste_message(self.project.graph, fragment, new_ids, done), 4000)
 
     def auto_layout(self, direction: str = LEFT_TO_RIGHT) -> None:
         layout = self.project.layout
@@ -697,7 +696,7 @@ class MainWindow(QMainWindow):
         old = {node_id: layout.position(node_id) or (0.0, 0.0) for node_id in new}
         changed = {n: p for n, p in new.items() if old[n] != p}
         if changed:
-            self.push(MoveNodesCommand(layout, {n: old[n] for n in changed}, changed, "auto-layout"))
+            self.push(MoveNodesCommand(layout, {n: old[n] for n in changed}, changed, "Auto-layout"))
         self.view.fit_all()
 
     # -- view state ------------------------------------------------------------
@@ -902,7 +901,7 @@ class MainWindow(QMainWindow):
         self.add_layer(type_id, self.view.center_scene_pos())
 
     def _on_scene_nodes_dragged(self, old: dict, new: dict) -> None:
-        self.push(MoveNodesCommand(self.project.layout, old, new))
+        self.push(MoveNodesCommand(self.project.layout, old, new, graph=self.project.graph))
 
     def _on_scene_status_message(self, message: str) -> None:
         if message:
