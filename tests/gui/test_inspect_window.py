@@ -42,7 +42,9 @@ def test_an_image_dropped_on_the_window_is_classified_with_the_latest_run(qtbot,
     view = window.inspect.classify
     assert window.inspect.tabs.currentWidget() is view and window.inspect_dock.isVisible()
     qtbot.waitUntil(lambda: len(view.cards) == 1 and view.cards[0].ok, timeout=TIMEOUT_MS)
-    expected = window.inspect.session.trained.classify([png], top_k=5)[0]
+    # Under the session's lock: the views' feature maps and Grad-CAM put hooks on the same model meanwhile.
+    with window.inspect.session.using_model() as trained:
+        expected = trained.classify([png], top_k=5)[0]
     rows = view.cards[0].bars.rows
     assert [label for label, _ in rows] == [score.label for score in expected.top]
     assert np.allclose([p for _, p in rows], [score.probability for score in expected.top], atol=1e-6)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,14 @@ class ModelSession(QObject):
                 return function(context, trained, *rest)
 
         return self._track(BackgroundTask(locked, *args, parent=self)).start()
+
+    @contextmanager
+    def using_model(self) -> Iterator[Any]:
+        """The loaded model for work on the calling thread, while no worker uses it (hooks must not cross)."""
+        if self.trained is None:
+            raise NoModelError(NO_MODEL)
+        with self._lock:
+            yield self.trained
 
     # -- the image -------------------------------------------------------------
 
