@@ -54,7 +54,7 @@ def test_train_json_and_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture
     run_dir = Path(summary["run_dir"])
     assert run_dir.parent == tmp_path / "tiny.runs"
     assert {p.name for p in run_dir.iterdir()} == {"settings.json", "metrics.csv", "classes.json", "last.pt", "best.pt",
-                                               "result.json"}
+                                               "result.json", "confusion.json"}
     with (run_dir / "metrics.csv").open() as handle:
         rows = list(csv.reader(handle))
     assert tuple(rows[0]) == METRIC_COLUMNS and len(rows) == 2

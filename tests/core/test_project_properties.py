@@ -81,7 +81,10 @@ def projects(draw) -> Project:
             if graph.can_connect(*ports)[0]:
                 graph.connect(*ports)
         for node_id in draw(st.lists(st.sampled_from(ids), unique=True)):
-            graph.rename(node_id, draw(names))
+            name = draw(names)
+            other = graph.node_named(name)
+            if other is None or other.id == node_id:  # two layers may not share a name
+                graph.rename(node_id, name)
     layout = Layout()
     for node_id in draw(st.lists(st.sampled_from(ids), unique=True)) if ids else []:
         layout.move(node_id, draw(coordinates), draw(coordinates))

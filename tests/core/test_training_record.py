@@ -118,7 +118,7 @@ def test_which_runs_can_be_resumed(tmp_path: Path, stop_after_batches) -> None:
     (session.run_dir / LAST).unlink()
     assert not summarize_run(session.run_dir)["resumable"]  # stopped, but nothing to continue from
     shutil.rmtree(session.run_dir)
-    assert summarize_run(session.run_dir) == {**summarize_run(session.run_dir), "status": "damaged",
+    assert summarize_run(session.run_dir) == {**summarize_run(session.run_dir), "status": "missing",
                                               "resumable": False}
 
 

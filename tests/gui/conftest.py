@@ -35,6 +35,31 @@ def clipboard_cleared_at_exit(qapp):
     QApplication.clipboard().clear()
 
 
+@pytest.fixture(autouse=True)
+def modal_dialogs_fail_instead_of_blocking(monkeypatch):
+    """A modal dialog nobody answers would hang the suite until its timeout: fail the test at once instead.
+
+    Tests answer dialogs by replacing the window's ``_ask_*``/``_show_*`` methods (or the static
+    QMessageBox function they expect); anything else that opens a modal loop is a test bug.
+    """
+    from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox
+
+    def blocked(kind):
+        def fail(*args, **kwargs):
+            texts = [str(arg) for arg in args if isinstance(arg, str)]
+            pytest.fail(f"a modal {kind} would block the test: {' / '.join(texts)[:200]}")
+        return fail
+
+    for name in ("question", "warning", "information", "critical", "about"):
+        monkeypatch.setattr(QMessageBox, name, staticmethod(blocked(f"QMessageBox.{name}")))
+    for name in ("getOpenFileName", "getOpenFileNames", "getSaveFileName", "getExistingDirectory"):
+        monkeypatch.setattr(QFileDialog, name, staticmethod(blocked(f"QFileDialog.{name}")))
+    for name in ("getItem", "getText", "getInt", "getDouble"):
+        monkeypatch.setattr(QInputDialog, name, staticmethod(blocked(f"QInputDialog.{name}")))
+    monkeypatch.setattr(QMessageBox, "exec", lambda self: blocked("message box")(self.windowTitle(), self.text()))
+    monkeypatch.setattr(QDialog, "exec", lambda self: blocked("dialog")(self.windowTitle()))
+
+
 def _top_levels() -> set:
     return {w for w in QApplication.topLevelWidgets() if w.metaObject().className() not in _IGNORED_TOP_LEVELS}
 

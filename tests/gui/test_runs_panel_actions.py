@@ -115,10 +115,12 @@ def test_while_a_run_trains_its_folder_is_protected_and_no_other_run_continues(q
     assert panel.continue_button.isEnabled()
 
 
-def test_the_delete_button_asks_then_deletes_the_selected_run(panel, runs, monkeypatch) -> None:
+def test_the_delete_button_asks_then_asks_the_owner_to_delete_the_selected_run(panel, runs, monkeypatch) -> None:
     monkeypatch.setattr(runs_panel_module.QMessageBox, "question",
                         lambda *args: QMessageBox.StandardButton.Yes)
     panel.select_runs([runs["completed"]])
+    requested = []
+    panel.delete_requested.connect(requested.append)
     QTest.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
-    assert not Path(runs["completed"]).exists() and runs["completed"] not in panel.runs()
-    assert not panel.delete_button.isEnabled()  # the selection went with the run
+    # The project's document deletes (only inside its runs folder): tests/gui/test_project_switch.py.
+    assert requested == [runs["completed"]] and Path(runs["completed"]).exists()

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QElapsedTimer, QPoint, Qt, QTimer
 from PySide6.QtTest import QTest
 
@@ -183,9 +184,16 @@ def test_an_untitled_project_is_saved_first_and_a_refusal_is_one_line(make_windo
     project.graph.set_param("linear3", "out_features", 3)
     project.graph.set_param("output1", "classes", 3)  # the digits have 10 classes
     window = make_window(project)
+    # First the reason (runs live beside the file), then the Save dialog only if the person agrees.
+    answers = [False, True, True]
+    monkeypatch.setattr(window, "_ask_save_before_training", lambda: answers.pop(0))
+    monkeypatch.setattr(window, "_ask_save_path", lambda: pytest.fail("no Save dialog before saying why"))
+    window.training.start()
+    assert window.training.worker is None and "needs a file" in window.statusBar().currentMessage()
+
     monkeypatch.setattr(window, "_ask_save_path", lambda: "")
     window.training.start()
-    assert window.training.worker is None and "saved project" in window.training.panel.error_label.text()
+    assert window.training.worker is None and window.project.path is None
 
     monkeypatch.setattr(window, "_ask_save_path", lambda: str(tmp_path / "fresh"))
     window.training.start()
