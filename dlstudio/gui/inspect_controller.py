@@ -176,7 +176,9 @@ class InspectController(QObject):
 
     def on_node_selected(self, node_id: str) -> None:
         """A node clicked on the canvas: the layer the feature maps, weights and dream views show."""
-        for view in (self.feature_maps, self.weights, self.dream):
+        graph = self.document.project.graph
+        self.feature_maps.show_node(node_id, graph.node(node_id).name if node_id in graph else None)
+        for view in (self.weights, self.dream):
             view.show_node(node_id)
 
     def on_confusion_cell_clicked(self, true: int, predicted: int) -> None:

@@ -29,8 +29,8 @@ from dlstudio.gui.canvas import arrange
 from dlstudio.gui.canvas.items import HEADER_HEIGHT, NODE_WIDTH, format_count
 from dlstudio.gui.canvas.scene import GraphScene
 from dlstudio.gui.canvas.view import GraphView
-from dlstudio.gui.commands import (AddNodeCommand, ConnectCommand, MoveNodesCommand, RemoveCommand, RenameCommand,
-                                   SetParamCommand, SetSettingCommand, make_fix_command)
+from dlstudio.gui.commands import (AddNodeCommand, ConnectCommand, MacroCommand, MoveNodesCommand, RemoveCommand,
+                                   RenameCommand, SetParamCommand, SetSettingCommand, make_fix_command)
 from dlstudio.gui.data_panel import DataPanel
 from dlstudio.gui.error_report import log_path, show_log_folder
 from dlstudio.gui.inspect_controller import InspectController
@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
 
         self.data_panel = DataPanel()
         self.data_panel.setting_edit_requested.connect(self._on_data_panel_setting_edit_requested)
+        self.data_panel.settings_edit_requested.connect(self._on_data_panel_settings_edit_requested)
         self.data_panel.preview_shown.connect(self._on_data_panel_preview_shown)
         self.data_dock = self._dock("Data", "DataDock", self.data_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.training_dock, self.data_dock)
@@ -948,6 +949,18 @@ class MainWindow(QMainWindow):
             self.data_panel.show_refusal(error.message)
             return
         self.push(SetSettingCommand(self.project, "data", key, value))
+
+    def _on_data_panel_settings_edit_requested(self, edits: dict) -> None:
+        """Related data settings changed together (a source and its path): one undo step."""
+        if self._refuse_if_locked():
+            return
+        try:
+            validate_settings(DATA_SETTINGS, {**self.project.data, **edits}, "data")
+        except ProjectError as error:
+            self.data_panel.show_refusal(error.message)
+            return
+        self.push(MacroCommand("Change the data source",
+                               [SetSettingCommand(self.project, "data", key, value) for key, value in edits.items()]))
 
     def _on_training_status_message(self, message: str, milliseconds: int) -> None:
         self.statusBar().showMessage(message, milliseconds)

@@ -70,12 +70,16 @@ class TaskContext:
 
 
 def error_message(error: BaseException) -> str:
-    """One line for the user: our own errors say why; anything else names its type (traceback to stderr)."""
+    """One line for the person: our own errors say why; anything else gives its text (never its class name),
+    with the traceback on stderr."""
     if isinstance(error, DlstudioError):
         return " ".join(error.message.split())
     traceback.print_exception(error, file=sys.stderr)
+    if isinstance(error, MemoryError):
+        return "out of memory: try a smaller batch size or a smaller network"
     text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return f"unexpected error: {text}" if text else "an unexpected error (the details are in the error log)"
+
 
 
 class _TaskThread(QThread):

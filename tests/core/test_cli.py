@@ -266,12 +266,13 @@ def test_info_reports_a_broken_add_of_resnet_mini(capsys: pytest.CaptureFixture[
 
     doc = json.loads(path.read_text(encoding="utf-8"))
     add_id, conv_id, left, right = _break_an_add(doc)
+    add_name = next(node["name"] for node in doc["graph"]["nodes"] if node["id"] == add_id)
     path.write_text(json.dumps(doc), encoding="utf-8")
     code, out, err = run_cli(capsys, "info", str(path))
     assert code == 2
-    assert_one_line_error(err, add_id)
+    assert_one_line_error(err, add_name)  # the person's name for the node, not its internal id
     (error_line,) = [line for line in out.splitlines() if line.startswith("error: ")]
-    assert error_line.startswith(f"error: {add_id}: ")
+    assert error_line.startswith(f"error: {add_name}: ")
     assert format_shape(left) in error_line and format_shape(right) in error_line, (conv_id, error_line)
 
 

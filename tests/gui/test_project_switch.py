@@ -188,3 +188,12 @@ def test_train_on_an_untitled_project_says_why_it_needs_a_file_first(make_window
     window.training.start_action.trigger()
     assert asked == [True] and window.training.worker is None
     assert "needs a file" in window.statusBar().currentMessage()
+
+
+def test_switching_the_data_source_and_its_path_is_one_undo_step(make_window, tmp_path):
+    window = make_window(load_template("lenet5"))
+    window.data_panel.settings_edit_requested.emit({"source": "folder", "path": str(tmp_path)})
+    assert window.project.data["source"] == "folder" and window.project.data["path"] == str(tmp_path)
+    assert window.undo_stack.count() == 1 and window.undo_stack.undoText() == "Change the data source"
+    window.undo_action.trigger()
+    assert window.project.data["source"] == "digits"
