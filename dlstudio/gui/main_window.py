@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QPointF, QSettings, Qt
+from PySide6.QtCore import QByteArray, QPointF, QRect, QSettings, Qt, QTimer
 from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShowEvent,
                            QUndoCommand, QUndoStack)
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu,
-                               QMessageBox, QStackedWidget, QUndoView, QWidget)
+                               QMessageBox, QStackedWidget, QTabBar, QUndoView, QWidget)
 
 from dlstudio import __version__
 from dlstudio.core.autolayout import LEFT_TO_RIGHT, TOP_TO_BOTTOM
@@ -130,8 +130,7 @@ class MainWindow(QMainWindow):
         self.inspect = InspectController(self)
         self.inspect.shown.connect(self._on_inspect_shown)
         self.training.run_deleted.connect(self.inspect.forget_run)
-        self.inspect_dock = self._dock("Inspect", "InspectDock", self.inspect.widget,
-                                       Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.inspect_dock = self._dock("Inspect", "InspectDock", self.inspect.widget, None)
         # The Inspect views need room only when used; their sum of minimum heights (~300 px) must not keep the
         # bottom strip tall and squeeze the canvas on first launch.
         self.inspect.widget.setMinimumHeight(160)
@@ -161,11 +160,14 @@ class MainWindow(QMainWindow):
 
     # -- building ------------------------------------------------------------
 
-    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea | None) -> QDockWidget:
+        """A dock in ``area``; with None, one that the caller tabifies with another (added to no area first:
+        a dock added to an area and then tabified leaves its first tab bar drawn over the other docks)."""
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
-        self.addDockWidget(area, dock)
+        if area is not None:
+            self.addDockWidget(area, dock)
         return dock
 
     def _action(self, text: str, slot, shortcut: QKeySequence.StandardKey | str | None = None,
@@ -744,6 +746,25 @@ class MainWindow(QMainWindow):
         """Every dock back to its first-launch place, size and visibility."""
         self.restoreState(self._default_state, LAYOUT_VERSION)
         self._size_docks_for_window()
+        QTimer.singleShot(0, self._hide_stray_tab_bars)
+
+    def _hide_stray_tab_bars(self) -> None:
+        """Hide the dock tab bars Qt leaves behind unused.
+
+        Qt 6.11 makes two tab bars for the second group of tabbed docks (Metrics | Inspect) and lays out
+        only one; the other stays where it was first drawn, over the Layers palette. The one in use sits
+        against the group's visible dock; a bar with the same tabs anywhere else is the stray one.
+        """
+        bars = [bar for bar in self.findChildren(QTabBar) if bar.parent() is self and bar.isVisible()]
+        docks = {dock.windowTitle(): dock for dock in self.findChildren(QDockWidget)}
+        tabs = [tuple(bar.tabText(i) for i in range(bar.count())) for bar in bars]
+        for bar, texts in zip(bars, tabs):
+            if tabs.count(texts) < 2:
+                continue
+            shown = [docks[text] for text in texts if text in docks and docks[text].isVisible()
+                     and not docks[text].isFloating()]
+            if not any(_touches(bar.geometry(), dock.geometry()) for dock in shown):
+                bar.hide()
 
     def _size_docks_for_window(self) -> None:
         """First-launch proportions for the window's real size: the canvas gets most of it, the plots a strip
@@ -813,6 +834,7 @@ class MainWindow(QMainWindow):
             if not self._state_restored:
                 self._size_docks_for_window()
             self.view.fit_all()
+            QTimer.singleShot(0, self._hide_stray_tab_bars)  # once the docks have their real places
 
     # -- dialogs (tests replace these) ----------------------------------------------
 
@@ -1013,3 +1035,9 @@ def _tooltip(action: QAction) -> str:
     text = action.text().replace("&", "")
     shortcut = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
     return f"{text} ({shortcut})" if shortcut else text
+
+
+def _touches(bar: QRect, dock: QRect, slack: int = 8) -> bool:
+    """Whether a tab bar sits against a dock's top or bottom edge, across the dock's width."""
+    vertical = abs(bar.top() - dock.bottom()) <= slack or abs(bar.bottom() - dock.top()) <= slack
+    return vertical and bar.left() < dock.right() and dock.left() < bar.right()

@@ -36,3 +36,20 @@ def test_an_arrangement_is_remembered_but_one_from_another_layout_version_is_not
     other.runs_dock.close()
     QSettings().setValue("window/state", other.saveState(LAYOUT_VERSION - 1))
     assert make_window().runs_dock.isVisible()
+
+
+def test_no_stray_dock_tab_bar_is_drawn_over_the_palette(make_window, qtbot):
+    """Qt 6.11 makes a second, unused tab bar for the Metrics | Inspect group; it must not show."""
+    from PySide6.QtWidgets import QTabBar
+
+    window = make_window()
+    window.resize(1600, 1000)
+
+    def visible_groups():
+        return [tuple(bar.tabText(i) for i in range(bar.count())) for bar in window.findChildren(QTabBar)
+                if bar.parent() is window and bar.isVisible()]
+
+    qtbot.waitUntil(lambda: visible_groups().count(("Metrics", "Inspect")) == 1, timeout=3000)
+    assert sorted(visible_groups()) == [("Inspector", "Training", "Data"), ("Metrics", "Inspect")]
+    window.reset_layout()
+    qtbot.waitUntil(lambda: visible_groups().count(("Metrics", "Inspect")) == 1, timeout=3000)
