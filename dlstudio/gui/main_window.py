@@ -1000,8 +1000,12 @@ class MainWindow(QMainWindow):
         self.training_dock.raise_()
 
     def _on_inspect_shown(self) -> None:
+        """A view of the Inspect dock was asked for (a drop, a confusion cell): show it with room to read it."""
         self.inspect_dock.show()
         self.inspect_dock.raise_()
+        wanted = int(self.height() * 0.4)
+        if not self.inspect_dock.isFloating() and self.inspect_dock.height() < wanted:
+            self.resizeDocks([self.inspect_dock], [wanted], Qt.Orientation.Vertical)
 
     def _on_inspect_dock_visibility_changed(self, visible: bool) -> None:
         if visible:
