@@ -197,3 +197,28 @@ def test_switching_the_data_source_and_its_path_is_one_undo_step(make_window, tm
     assert window.undo_stack.count() == 1 and window.undo_stack.undoText() == "Change the data source"
     window.undo_action.trigger()
     assert window.project.data["source"] == "digits"
+
+
+def test_the_first_click_on_a_reopened_projects_confusion_cell_opens_its_mistakes(make_window, qtbot, tmp_path):
+    """A reopened project shows its run's last confusion matrix; the first click (no model loaded yet) fills the
+    Mistakes gallery with as many images as the cell counts."""
+    path = tmp_path / "digits.dlstudio"
+    _tiny_cnn_project(path)
+    window = make_window(load_project(path))
+    _train(qtbot, window)
+    window.close()
+
+    reopened = make_window(load_project(path))
+    confusion, inspect = reopened.training.confusion, reopened.inspect
+    qtbot.waitUntil(lambda: confusion.accuracy() is not None, timeout=20_000)
+    assert not inspect.session.is_loaded
+    reopened.metrics_dock.raise_()
+    reopened.metrics_dock.widget().setCurrentWidget(confusion)
+    qtbot.waitExposed(confusion)
+    matrix = confusion.matrix()
+    true = int(matrix.sum(axis=1).argmax())
+    with qtbot.waitSignal(inspect.mistakes.cell_shown, timeout=SIGNAL_TIMEOUT_MS) as shown:
+        QTest.mouseClick(confusion.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                         confusion.cell_point(true, true))
+    assert shown.args[0]["count"] == int(matrix[true, true]) > 0
+    assert inspect.tabs.currentWidget() is inspect.mistakes
