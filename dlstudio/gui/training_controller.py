@@ -94,6 +94,7 @@ class TrainingController(QObject):
         self.class_names: list[str] = []
         self._tasks: set[BackgroundTask] = set()
         self._warmed_up = False
+        self._conv_key: tuple | None = None  # the convolutions the Filters tab lists (node id, name)
         self._generation = 0  # bumped by set_document: results of reads started for an older document are dropped
 
         self.start_action = self._action("&Train", lambda: self.start(), "F5", "Train the network on its data")
@@ -172,7 +173,8 @@ class TrainingController(QObject):
         self.panel.clear_run()
         self.curves.clear()
         self.confusion.clear()
-        self.filters.set_layers(conv_layers(document.project.graph))
+        self._conv_key = None
+        self.graph_changed()
         self.status_label.hide()
         self.runs.select_runs([])
         self.runs.set_runs([])
@@ -181,9 +183,18 @@ class TrainingController(QObject):
         self.show_current_run()
 
     def graph_changed(self) -> None:
-        """The network was edited: the Filters tab lists its convolutions as they are now (not while training)."""
-        if self.worker is None:
-            self.filters.set_layers(conv_layers(self.document.project.graph))
+        """The network was edited: the Filters tab lists its convolutions as they are now (not while training).
+
+        Called after every edit, so it costs a scan of the nodes and nothing more unless a convolution was
+        added, removed or renamed.
+        """
+        if self.worker is not None:
+            return
+        graph = self.document.project.graph
+        key = tuple((node.id, node.name) for node in graph if node.type == "Conv2d")
+        if key != self._conv_key:
+            self._conv_key = key
+            self.filters.set_layers(conv_layers(graph))
 
     def show_current_run(self) -> None:
         """Show the document's current run (the latest, on open): its summary, curves and last confusion matrix."""
