@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -21,6 +22,7 @@ _JSON_HELP = (
 )
 # Exit statuses besides 0 (done) and 2 (refused before training, printed by the CLI).
 EXIT_FAILED = 1
+EXIT_REFUSED = 2  # also: a checkpoint could not be written (disk full); the run stops, the last checkpoint stays
 EXIT_INTERRUPTED = 130
 
 
@@ -30,7 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Train a project's model on its data settings without the window. Progress goes to "
                     "stderr; the run folder (NAME.runs/<timestamp>/ beside the project) receives the "
                     "settings, metrics.csv, class names and the last and best checkpoints, and the project "
-                    "file records it. Ctrl+C stops after the current batch and leaves a resumable checkpoint. "
+                    "file records it. Ctrl+C (or SIGTERM) stops after the current batch and leaves a resumable "
+                    "checkpoint. "
                     "Exits with 2 before training when a setting, the graph or the data does not fit.")
     parser.add_argument("file", metavar="FILE", help="a .dlstudio project file")
     parser.add_argument("--epochs", type=int, metavar="N", help="number of epochs (with --resume: the total)")
@@ -43,31 +46,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 @contextmanager
 def _ctrl_c_stops(control: Any) -> Iterator[None]:
-    """The first Ctrl+C asks for a clean stop after the current batch; a second one aborts."""
+    """The first Ctrl+C (or SIGTERM, e.g. from ``kill`` or a job scheduler) asks for a clean stop after the
+    current batch, which leaves a resumable checkpoint; a second one aborts."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def on_interrupt(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: Any) -> None:
         if control.stop_requested:
             raise KeyboardInterrupt
-        print("\nstopping after this batch (Ctrl+C again to abort)", file=sys.stderr)
+        again = "Ctrl+C" if signum == signal.SIGINT else "another signal"
+        print(f"\nstopping after this batch ({again} again to abort)", file=sys.stderr)
         control.stop()
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    handled = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
+    previous = {signum: signal.signal(signum, on_signal) for signum in handled}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def run(args: argparse.Namespace) -> int:
-    from dlstudio.core.project import save_project
     from dlstudio.core.training import ProgressBar
     from dlstudio.core.training.session import start_session
 
     project = load(args.file)
     project_path = Path(args.file)
+    if project_path.is_symlink():  # runs go beside the real file, which records them (relative to itself)
+        project_path = Path(os.path.realpath(project_path))
     # Everything that can be refused is checked before the first batch: settings, graph, data.
     session = start_session(project.graph, dict(project.data), dict(project.training), project_path,
                             epochs=args.epochs, device=args.device, resume=args.resume)
@@ -75,9 +83,14 @@ def run(args: argparse.Namespace) -> int:
     if skipped:
         print(f"skipped {len(skipped)} unreadable file(s), e.g. {skipped[0].path}: {skipped[0].reason}",
               file=sys.stderr)
-    if session.record(project) is not None:
-        save_project(project, project_path)
-    trainer = session.trainer([ProgressBar(sys.stderr)])
+    try:
+        # Re-read, merged and saved under the project's lock: edits saved meanwhile (the window, another
+        # train) are kept. The project loaded above is not written back.
+        session.record_in_file()
+        trainer = session.trainer([ProgressBar(sys.stderr)])
+    except BaseException:
+        session.close()
+        raise
     with _ctrl_c_stops(trainer.control):
         result = trainer.fit()  # a resumed session's trainer already stands at its checkpoint
     summary = session.finish(result)
@@ -91,5 +104,6 @@ def run(args: argparse.Namespace) -> int:
               f"run folder {session.run_dir}")
     if result.status == "failed":
         print(f"dlstudio: error: {one_line(result.message)}", file=sys.stderr)
-        return EXIT_FAILED
+        # A checkpoint that could not be written (a full disk) is a refusal of the system, not of the model.
+        return EXIT_REFUSED if trainer.write_failure is not None else EXIT_FAILED
     return EXIT_INTERRUPTED if result.status == "stopped" else 0

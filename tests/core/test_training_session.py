@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from dlstudio.core.errors import ProjectError
 from dlstudio.core.graph import Graph
 from dlstudio.core.project import Project
 from dlstudio.core.training import LAST
+from dlstudio.core.training.runs import LOCK_FILE
 from dlstudio.core.training.session import SessionError, start_project_session, start_session
 
 SUMMARY_KEYS = {"run_dir", "epochs", "train_loss", "val_loss", "val_accuracy", "test_accuracy",
@@ -38,7 +40,11 @@ def test_a_new_run_gets_a_filled_folder_and_is_recorded_only_when_asked(tmp_path
     session = start_project_session(project, epochs=1)
     assert session.run_dir.parent == tmp_path / "net.runs" and not session.is_resumed
     assert session.config.epochs == 1 and session.config.learning_rate == 0.01
-    assert {p.name for p in session.run_dir.iterdir()} == {"settings.json", "classes.json"}
+    # While the session holds the run, its lock file (with this process's id) is there too.
+    assert {p.name for p in session.run_dir.iterdir()} == {"settings.json", "classes.json", LOCK_FILE}
+    assert (session.run_dir / LOCK_FILE).read_text().split() == [str(os.getpid())]
+    session.close()
+    assert not (session.run_dir / LOCK_FILE).exists()
     written = json.loads((session.run_dir / "settings.json").read_text())
     assert written["training"]["epochs"] == 1 and written["graph"] == project.graph.to_dict()
     assert written["data_summary"]["sizes"]["train"] == len(session.data.train)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from dlstudio.core.graph import Graph
 from dlstudio.core.inspect.classify import ClassifiedFile, Prediction, classify_files, predictions, probabilities
 from dlstudio.core.inspect.errors import InspectError
 from dlstudio.core.inspect.preprocess import ImageLike, Preprocessor
+from dlstudio.core.training.runs import model_size
 
 CHECKPOINTS = {"best": "best.pt", "last": "last.pt"}
 _CLASSIFICATION = "classification"
@@ -111,8 +113,10 @@ def find_run_dir(path: Path | str) -> Path:
         if not (path / "settings.json").is_file():
             raise InspectError(f"{str(path)!r} is not a run folder (it has no settings.json)")
         return path
-    if not path.is_file():
+    if not path.exists():
         raise InspectError(f"{str(path)!r} does not exist")
+    if not path.is_file():  # a device, a pipe, a socket: refused before anything reads it
+        raise InspectError(f"{str(path)!r} is neither a run folder nor a project file")
     from dlstudio.core.project import load_project
 
     project = load_project(path)
@@ -130,35 +134,91 @@ def load_trained(run_dir_or_project: Path | str, which: str = "best", device: st
     The graph comes from the run's settings.json; weights load with
     ``weights_only=True``. InspectError (or CheckpointError) with a one-line reason otherwise.
     """
-    from dlstudio.core.training import load_checkpoint, read_run_settings, resolve_device
+    from dlstudio.core.training import load_checkpoint, resolve_device
+    from dlstudio.core.training.runs import RunDataError, validated_class_names, validated_run_settings
 
     if which not in CHECKPOINTS:
         raise InspectError(f"unknown checkpoint {which!r}; choose {' or '.join(CHECKPOINTS)}")
     run_dir = find_run_dir(run_dir_or_project)
+    # settings.json checked like a project file: graph, data settings, model size limits.
     try:
-        settings = read_run_settings(run_dir)
-        graph = Graph.from_dict(settings["graph"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        reason = (error.strerror if isinstance(error, OSError) and error.strerror
-                  else "settings.json is damaged or incomplete")
-        raise InspectError(f"cannot read the settings of run {str(run_dir)!r} ({reason})") from None
+        settings, graph, data_settings, _ = validated_run_settings(run_dir)
+    except RunDataError as error:
+        raise InspectError(error.message) from None
     target = resolve_device(device)
-    model = compile_graph(graph)
     checkpoint = run_dir / CHECKPOINTS[which]
+    _check_weights_fit(graph, checkpoint)
+    model = compile_graph(graph)
     state = load_checkpoint(checkpoint, map_location="cpu")
+    weights = state.get("model")
+    if not (isinstance(weights, dict) and all(isinstance(key, str) and isinstance(value, torch.Tensor)
+                                              for key, value in weights.items())):
+        raise InspectError(f"the checkpoint {str(checkpoint)!r} is damaged: its model weights are not all tensors")
     try:
-        model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError) as error:
+        model.load_state_dict(weights)
+    except (RuntimeError, KeyError, TypeError, ValueError) as error:
         # torch's text names state_dict keys (node ids): say which layers in the person's words instead.
         raise InspectError(f"the weights in {str(checkpoint)!r} do not fit the run's graph: "
-                           f"{_misfit(model, state.get('model'), error)}") from None
+                           f"{_misfit(model, weights, error)}") from None
     model.to(target).eval()
     meta = state.get("meta") or {}
     summary = settings.get("data_summary") or {}
-    normalization = meta.get("normalization", summary.get("normalization"))
-    preprocessor = Preprocessor(tuple(model.input_shapes[model.input_ids[0]]),
-                                str((settings.get("data") or {}).get("source", "digits")),
-                                Normalization.from_dict(normalization) if normalization else None)
+    if not isinstance(meta, dict) or not isinstance(summary, dict):
+        raise InspectError(f"run {run_dir.name}: its checkpoint or settings hold no readable details of the data")
+    what = f"run {run_dir.name}"
+    input_shape = tuple(model.input_shapes[model.input_ids[0]])
+    normalization = _normalization(meta.get("normalization", summary.get("normalization")), input_shape, what)
+    preprocessor = Preprocessor(input_shape, str(data_settings.get("source", "digits")), normalization)
     task = str(model.tasks[model.output_ids[0]].get("task", _CLASSIFICATION)) if model.output_ids else _CLASSIFICATION
-    return TrainedModel(model, graph, list(meta.get("class_names") or summary.get("class_names") or []),
-                        preprocessor, task, run_dir, checkpoint, settings)
+    try:
+        class_names = validated_class_names(meta.get("class_names") or summary.get("class_names") or [], what)
+    except RunDataError as error:
+        raise InspectError(error.message) from None
+    if task == _CLASSIFICATION and class_names:
+        outputs = _output_size(model)
+        if outputs is not None and outputs != len(class_names):
+            raise InspectError(f"{what}: {len(class_names)} class names for a model with {outputs} outputs")
+    return TrainedModel(model, graph, class_names, preprocessor, task, run_dir, checkpoint, settings)
+
+
+def _check_weights_fit(graph: Graph, checkpoint: Path) -> None:
+    """Refuse, before the model is built, a graph far larger than the checkpoint could hold weights for.
+
+    A checkpoint stores every weight as float32, so it is at least 4 bytes per
+    parameter: a graph needing more (a damaged or hand-edited settings.json) would
+    otherwise allocate its whole size first.
+    """
+    try:
+        size = checkpoint.stat().st_size
+    except OSError:
+        return  # load_checkpoint says why it cannot be read
+    parameters, _ = model_size(graph)
+    if parameters * 4 > size:
+        raise InspectError(f"the weights in {str(checkpoint)!r} do not fit the run's graph: the graph needs "
+                           f"{parameters:,} weights, the file holds at most {size // 4:,}")
+
+
+def _output_size(model: GraphModule) -> int | None:
+    with_classes = [task.get("classes") for task in model.tasks.values() if isinstance(task, dict)]
+    sizes = [size for size in with_classes if isinstance(size, int)]
+    return sizes[0] if len(sizes) == 1 else None
+
+
+def _normalization(value: Any, input_shape: tuple[int, ...], what: str) -> Normalization | None:
+    """The run's normalization statistics, checked: lists of finite numbers, one per channel (or one), std > 0."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InspectError(f"{what}: its normalization statistics are not a table")
+    channels = input_shape[0] if input_shape else 1
+    lists = [value.get("mean"), value.get("std")]
+    for name, numbers in zip(("mean", "std"), lists):
+        if not (isinstance(numbers, list) and 0 < len(numbers) <= max(1, channels)
+                and len(numbers) in (1, channels)
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                        for v in numbers)):
+            raise InspectError(f"{what}: its normalization {name} is not a list of finite numbers, one per "
+                               f"channel of the input")
+    if any(v <= 0 for v in lists[1]):
+        raise InspectError(f"{what}: its normalization std holds zero or a negative number")
+    return Normalization.from_dict(value)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -29,6 +29,7 @@ from dlstudio.core.project.migrations import FORMAT
 from dlstudio.core.project.model import Project
 from dlstudio.core.project.normalization import NormalizationStats
 from dlstudio.core.project.settings import DATA_SETTINGS, TRAINING_SETTINGS, validate_settings
+from dlstudio.core.safe_io import FileLock, LockHeld, ReadError, WriteError, read_limited, write_file
 
 _TOP_KEYS = ("format", "format_version", "description", "graph", "layout", "data", "training", "runs",
              "normalization")
@@ -40,6 +41,17 @@ _EDGE_KEYS = ("src", "src_port", "dst", "dst_port")
 # float conversions of huge integers (OverflowError) out of the validators.
 _MAX_INT = 2**63 - 1
 _MAX_COORDINATE = 1e9
+
+# Limits checked before anything is parsed or walked, so that no file can exhaust memory or time.
+# A 20,000-node project is ~10 MB and ~600,000 JSON values; these leave room for more.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_JSON_VALUES = 2_000_000
+MAX_NODES = 20_000
+MAX_EDGES = 4 * MAX_NODES
+MAX_RUNS = 100_000
+MAX_DEPTH = 32  # a project nests 5 levels deep (graph.nodes[i].params.shape[j])
+# How long a save waits for another process saving the same project (a save takes milliseconds).
+LOCK_WAIT_SECONDS = 15.0
 
 
 # -- writing -----------------------------------------------------------------
@@ -93,55 +105,78 @@ def project_to_json(project: Project) -> str:
 def save_project(project: Project, path: str | os.PathLike[str]) -> None:
     """Write ``project`` to ``path`` atomically and set ``project.path``.
 
-    The text goes to a temporary file in the same folder, is flushed to disk,
-    and then replaces ``path`` in one step: on any failure the old file keeps
-    its bytes and no temporary file is left. Raises ProjectError (one line,
-    starting with the file name) if the project cannot be written.
+    Through the guarded writer (:mod:`dlstudio.core.safe_io`): the text goes to
+    a new temporary file in the same folder, is flushed to disk, and then
+    replaces the file in one step; on any failure the old file keeps its bytes
+    and no temporary file is left. A symbolic link is saved through to the file
+    it points to (the link stays); a read-only file is refused, not replaced.
+    The write holds the project's lock (see :func:`update_project_file`).
+    Raises ProjectError (one line, starting with the file name).
     """
     path = Path(path)
+    data = _encode(project, path)
+    with project_lock(path):
+        _write(path, data)
+    project.path = path
+
+
+def update_project_file(path: str | os.PathLike[str], change: Callable[[Project], Any]) -> Project:
+    """Read the project file again, apply ``change`` to it and save it, all under the project's lock.
+
+    For writers that add to a project others may be editing (a run recorded by
+    ``dlstudio train`` or the window): what was saved meanwhile is kept. Returns
+    the project as saved (its ``path`` is ``path``). Raises ProjectError.
+    """
+    path = Path(path)
+    with project_lock(path):
+        project = load_project(path)
+        change(project)
+        _write(path, _encode(project, path))
+    project.path = path
+    return project
+
+
+@contextmanager
+def project_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the advisory lock of a project file (a lock file beside the file a link points to).
+
+    Every save and every :func:`update_project_file` takes it, so a read-change-write
+    of one process never interleaves with another's save. ProjectError when another
+    process holds it longer than LOCK_WAIT_SECONDS.
+    """
+    path = Path(path)
+    target = Path(os.path.realpath(path))
+    lock = FileLock(target.with_name(f".{target.name}.lock"))
     try:
-        data = project_to_json(project).encode("utf-8")
+        lock.acquire(LOCK_WAIT_SECONDS)
+    except LockHeld as error:
+        holder = f"process {error.pid}" if error.pid is not None else "another process"
+        raise ProjectError(f"{path.name}: cannot save: {holder} is saving it; try again") from None
+    except WriteError as error:
+        raise ProjectError(_one_line(f"{path.name}: cannot save: {error.reason}")) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _encode(project: Project, path: Path) -> bytes:
+    try:
+        return project_to_json(project).encode("utf-8")
     except ProjectError as error:
         raise ProjectError(_one_line(f"{path.name}: cannot save: {error.message}")) from None
     except UnicodeEncodeError:
         raise ProjectError(f"{path.name}: cannot save: some text holds characters that are not valid "
                            "Unicode") from None
-    _write_atomically(path, data)
-    project.path = path
+    except ValueError:  # allow_nan=False: the validators keep NaN out; a file must load again, so refuse it
+        raise ProjectError(f"{path.name}: cannot save: a number is not finite (NaN or infinity)") from None
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+def _write(path: Path, data: bytes) -> None:
     try:
-        # O_EXCL: never clobber a file we did not create; mode 0o666 lets the umask decide as for any new file.
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    except OSError as error:
-        raise ProjectError(f"{path.name}: cannot save: {_os_reason(error)}") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        with suppress(OSError):
-            os.chmod(temporary, os.stat(path).st_mode & 0o7777)  # keep the permissions of the file we replace
-        os.replace(temporary, path)
-    except BaseException as error:
-        with suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(error, OSError):
-            raise ProjectError(f"{path.name}: cannot save: {_os_reason(error)}") from error
-        raise
-    _sync_folder(path.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    # Makes the rename itself durable on POSIX; folders cannot be opened this way on Windows.
-    with suppress(OSError, AttributeError):
-        handle = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
+        write_file(path, data, follow_link=True, refuse_read_only=True)
+    except WriteError as error:
+        raise ProjectError(_one_line(f"{path.name}: cannot save: {error.reason}")) from None
 
 
 # -- reading -----------------------------------------------------------------
@@ -150,9 +185,15 @@ def load_project(path: str | os.PathLike[str]) -> Project:
     """Read a project file; sets ``project.path``. Raises ProjectError starting with the file name."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        # A regular file within MAX_FILE_BYTES: a device, a pipe or a huge file is refused before reading.
+        raw = read_limited(path, MAX_FILE_BYTES, "project file")
+    except ReadError as error:
+        raise ProjectError(f"{path.name}: cannot be opened: {error.reason}") from None
     except OSError as error:
         raise ProjectError(f"{path.name}: cannot be opened: {_os_reason(error)}") from None
+    # Every JSON value but the first follows a comma or opens a list/object: a cheap bound on the work ahead.
+    if raw.count(b",") + raw.count(b"[") + raw.count(b"{") > MAX_JSON_VALUES:
+        raise ProjectError(f"{path.name}: too large for a project (more than {MAX_JSON_VALUES:,} values)")
     try:
         text = raw.decode("utf-8-sig")  # tolerate a byte-order mark some editors add
     except UnicodeDecodeError as error:
@@ -204,6 +245,8 @@ def project_from_doc(doc: Any) -> Project:
 def _parse(text: Any) -> Any:
     if not isinstance(text, str):
         raise ProjectError(f"expected the file's text, got {type(text).__name__}")
+    if len(text) > MAX_FILE_BYTES:
+        raise ProjectError(f"too large for a project (more than {MAX_FILE_BYTES // (1024 * 1024)} MB)")
     try:
         doc = json.loads(text, object_pairs_hook=_object_without_duplicates, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
@@ -230,22 +273,33 @@ def _refuse_constant(name: str) -> Any:
 
 
 def _check_values(doc: Any) -> None:
-    """Refuse text that could not be written back (lone surrogates) and integers beyond 64 bits."""
-    stack: list[tuple[Any, str]] = [(doc, "")]
+    """Refuse text that could not be written back (lone surrogates), integers beyond 64 bits, deep nesting."""
+    stack: list[tuple[Any, str, int]] = [(doc, "", 0)]
+    count = 0
     while stack:
-        value, where = stack.pop()
+        value, where, depth = stack.pop()
+        count += 1
+        if count > MAX_JSON_VALUES:
+            raise ProjectError(f"too large for a project (more than {MAX_JSON_VALUES:,} values)")
+        if isinstance(value, (dict, list)) and depth >= MAX_DEPTH:
+            raise ProjectError(f"{_cut(where) or 'the file'}: nested too deeply (more than {MAX_DEPTH} levels)")
         if isinstance(value, dict):
             for key, item in value.items():
                 if not _is_valid_text(key):
-                    raise ProjectError(f"{where or 'the file'}: a key holds an invalid character")
-                stack.append((item, f"{where}.{key}" if where else key))
+                    raise ProjectError(f"{_cut(where) or 'the file'}: a key holds an invalid character")
+                stack.append((item, f"{where}.{key}" if where else key, depth + 1))
         elif isinstance(value, list):
-            stack.extend((item, f"{where}[{index}]") for index, item in enumerate(value))
+            stack.extend((item, f"{where}[{index}]", depth + 1) for index, item in enumerate(value))
         elif isinstance(value, str):
             if not _is_valid_text(value):
-                raise ProjectError(f"{where or 'the file'}: the text holds an invalid character")
+                raise ProjectError(f"{_cut(where) or 'the file'}: the text holds an invalid character")
         elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_INT:
-            raise ProjectError(f"{where or 'the file'}: the number is too large")
+            raise ProjectError(f"{_cut(where) or 'the file'}: the number is too large")
+
+
+def _cut(where: str, limit: int = 120) -> str:
+    # A path into the file made of keys from the file: keep a message readable whatever the keys are.
+    return where if len(where) <= limit else where[: limit - 3] + "..."
 
 
 def _is_valid_text(text: str) -> bool:
@@ -257,16 +311,35 @@ def _is_valid_text(text: str) -> bool:
     return True
 
 
-def _build_graph(value: Any) -> Graph:
-    graph_doc = _object(value, "graph")
-    _check_keys(graph_doc, _GRAPH_KEYS, "graph")
-    nodes = _list(_required(graph_doc, "nodes", "graph"), "graph.nodes")
-    edges = _list(_required(graph_doc, "edges", "graph"), "graph.edges")
+def graph_from_doc(value: Any, where: str = "graph") -> Graph:
+    """A graph from its JSON (``Graph.to_dict`` form), checked as a project's: ProjectError naming the field.
+
+    For graphs read from elsewhere than a project file (a run's settings.json).
+    """
+    try:
+        _check_values(value)
+        return _build_graph(value, where)
+    except ProjectError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the checks above should make this unreachable
+        raise ProjectError(f"{where}: cannot be read ({_one_line(str(error)) or 'damaged'})") from None
+
+
+def _build_graph(value: Any, name: str = "graph") -> Graph:
+    graph_doc = _object(value, name)
+    _check_keys(graph_doc, _GRAPH_KEYS, name)
+    nodes = _list(_required(graph_doc, "nodes", name), f"{name}.nodes")
+    edges = _list(_required(graph_doc, "edges", name), f"{name}.edges")
+    if len(nodes) > MAX_NODES:
+        raise ProjectError(f"{name}.nodes: {len(nodes):,} nodes, more than the {MAX_NODES:,} a project may hold")
+    if len(edges) > MAX_EDGES:
+        raise ProjectError(f"{name}.edges: {len(edges):,} connections, more than the {MAX_EDGES:,} a project may "
+                           "hold")
     graph = Graph()
     for index, item in enumerate(nodes):
-        _add_node(graph, item, f"graph.nodes[{index}]")
+        _add_node(graph, item, f"{name}.nodes[{index}]")
     for index, item in enumerate(edges):
-        _add_edge(graph, item, f"graph.edges[{index}]")
+        _add_edge(graph, item, f"{name}.edges[{index}]")
     return graph
 
 
@@ -316,6 +389,9 @@ def _add_edge(graph: Graph, value: Any, where: str) -> None:
 
 def _build_layout(value: Any, graph: Graph) -> Layout:
     layout_doc = _object(value, "layout")
+    if len(layout_doc) > MAX_NODES:
+        raise ProjectError(f"layout: {len(layout_doc):,} positions, more than the {MAX_NODES:,} nodes a project may "
+                           "hold")
     positions: dict[str, tuple[float, float]] = {}
     for node_id, point in layout_doc.items():
         if node_id not in graph:
@@ -329,6 +405,8 @@ def _build_layout(value: Any, graph: Graph) -> Layout:
 
 def _build_runs(value: Any) -> list[str]:
     runs = _list(value, "runs")
+    if len(runs) > MAX_RUNS:
+        raise ProjectError(f"runs: {len(runs):,} runs, more than the {MAX_RUNS:,} a project may list")
     for index, run in enumerate(runs):
         if not isinstance(run, str):
             raise ProjectError(f"runs[{index}]: expected a folder name, got {describe(run)}")

@@ -6,7 +6,6 @@ objects), so a checkpoint from anywhere can be opened without running code.
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from dlstudio.core.errors import DlstudioError
+from dlstudio.core.safe_io import write_file
 
 CHECKPOINT_FORMAT = "dlstudio-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -56,11 +56,27 @@ def restore_rng(state: dict[str, Any], shuffle: torch.Generator) -> None:
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Write ``state`` atomically (a temporary file, then a rename), so a crash never leaves half a file."""
+    """Write ``state`` through the guarded writer (:func:`dlstudio.core.safe_io.write_file`).
+
+    A unique temporary file, fsynced, then renamed over ``path``: a crash or a
+    full disk never leaves half a file nor a temporary one, and the previous
+    checkpoint stays. Raises DiskFullError ("disk full: N MB needed in FOLDER")
+    or WriteError; never follows a link planted at ``path``.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}, temporary)
-    os.replace(temporary, path)
+    document = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}
+    write_file(path, lambda stream: torch.save(document, stream), size_hint=lambda: _tensor_bytes(document))
+
+
+def _tensor_bytes(value: Any) -> int:
+    """About the size of a checkpoint of ``value``: its tensors' bytes (asked only after a full disk)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(item) for item in value.values()) + 64 * len(value)
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(item) for item in value) + 8 * len(value)
+    return 16
 
 
 def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:

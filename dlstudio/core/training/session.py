@@ -17,7 +17,7 @@ Typical use::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,15 +25,21 @@ from typing import TYPE_CHECKING, Any
 from dlstudio import __version__
 from dlstudio.core.errors import DlstudioError
 from dlstudio.core.graph import Graph
+from dlstudio.core.safe_io import FileLock, LockHeld, WriteError, remove_stale_temporaries
+from dlstudio.core.training.callbacks import Callback
 from dlstudio.core.training.checkpoint import LAST, load_checkpoint
 from dlstudio.core.training.config import TrainConfig
 from dlstudio.core.training.device import resolve_device
-from dlstudio.core.training.events import FitResult
+from dlstudio.core.training.events import EpochMetrics, FitResult
 from dlstudio.core.training.runs import (
+    LOCK_FILE,
     MetricsCsv,
+    RunDataError,
+    check_model_size,
     create_run_dir,
-    read_run_settings,
     record_run,
+    record_run_in_file,
+    validated_run_settings,
     write_run_files,
     write_run_result,
 )
@@ -44,7 +50,6 @@ if TYPE_CHECKING:
 
     from dlstudio.core.data import PreparedData
     from dlstudio.core.project.model import Project
-    from dlstudio.core.training.callbacks import Callback
     from dlstudio.core.training.control import TrainControl
 
 
@@ -69,10 +74,26 @@ class TrainingSession:
     run_dir: Path
     resume_dir: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    lock: FileLock | None = field(default=None, repr=False)
 
     @property
     def is_resumed(self) -> bool:
         return self.resume_dir is not None
+
+    def close(self) -> None:
+        """Let the run folder go (its lock): :meth:`finish` does it; call it when a session is abandoned."""
+        if self.lock is not None:
+            self.lock.release()
+
+    def record_in_file(self) -> Project | None:
+        """Record a new run in the project file itself (re-read, merged, saved under the project's lock).
+
+        Returns the project as saved, or None for a resumed run (listed already).
+        See :func:`dlstudio.core.training.runs.record_run_in_file`.
+        """
+        if self.is_resumed:
+            return None
+        return record_run_in_file(self.project_path, self.run_dir, self.settings)
 
     def record(self, project: Project) -> str | None:
         """Add a new run to ``project.runs`` (a resumed run is there already); returns the entry or None.
@@ -91,10 +112,21 @@ class TrainingSession:
         epoch, ``history``), so whoever reports the run can show its past epochs before
         the fit starts; call ``fit()`` without ``resume`` to continue it.
         """
-        trainer = Trainer(self.model, self.data, self.config, callbacks=[MetricsCsv(self.run_dir), *callbacks],
+        trainer = Trainer(self.model, self.data, self.config,
+                          callbacks=[MetricsCsv(self.run_dir), *callbacks, _LetTheRunGo(self)],
                           control=control, run_dir=self.run_dir)
         if self.resume_dir is not None:
-            trainer.load_state_dict(load_checkpoint(self.resume_dir, trainer.device))
+            try:
+                state = load_checkpoint(self.resume_dir, trainer.device)
+                where = f"the checkpoint {LAST} of run {self.run_dir.name}"
+                check_resume_state(state, trainer, where)
+                try:
+                    trainer.load_state_dict(state)
+                except Exception as error:  # noqa: BLE001 - damaged but safe data: torch and numpy raise anything
+                    raise SessionError(f"{where} does not fit the run's model and data ({_plain(error)})") from None
+            except BaseException:
+                self.close()
+                raise
         return trainer
 
     def summary(self, result: FitResult) -> dict[str, Any]:
@@ -109,33 +141,155 @@ class TrainingSession:
         }
 
     def finish(self, result: FitResult) -> dict[str, Any]:
-        """Write how the fit ended into the run folder (``result.json``, read by the run history); the summary."""
-        write_run_result(self.run_dir, {"status": result.status, "message": result.message,
-                                        "epochs": result.epochs_completed, "best_epoch": result.best_epoch,
-                                        "test_loss": result.test_loss, "test_accuracy": result.test_accuracy})
+        """Write how the fit ended into the run folder (``result.json``, read by the run history); the summary.
+
+        Lets the run folder go (its lock). On a full disk result.json is not written
+        (the run's metrics and checkpoints still tell the story).
+        """
+        try:
+            write_run_result(self.run_dir, {"status": result.status, "message": result.message,
+                                            "epochs": result.epochs_completed, "best_epoch": result.best_epoch,
+                                            "test_loss": result.test_loss, "test_accuracy": result.test_accuracy})
+        except WriteError:
+            if result.status != "failed":
+                raise
+        finally:
+            self.close()
         return self.summary(result)
 
 
+class _LetTheRunGo(Callback):
+    """Releases the run folder's lock when the fit is over (or failed): the folder is no longer being written."""
+
+    def __init__(self, session: TrainingSession) -> None:
+        self.session = session
+
+    def on_fit_end(self, trainer: Trainer, result: FitResult) -> None:
+        self.session.close()
+
+    def on_exception(self, trainer: Trainer, error: BaseException) -> None:
+        if not isinstance(error, KeyboardInterrupt):  # an interrupted fit still saves and ends normally
+            self.session.close()
+
+
 def resume_settings(run_dir: Path | str) -> tuple[Graph, dict[str, Any], dict[str, Any]]:
-    """Graph, data and training settings a run started with; SessionError if it has nothing to resume."""
+    """Graph, data and training settings a run started with; SessionError if it has nothing to resume.
+
+    settings.json is checked like a project file (schema, sizes, limits), so damaged
+    run data is refused with one line instead of failing somewhere in training.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / LAST).is_file():
         raise SessionError(f"{run_dir} has no checkpoint to resume ({LAST} is missing)")
     try:
-        settings = read_run_settings(run_dir)
-        return Graph.from_dict(settings["graph"]), dict(settings["data"]), dict(settings["training"])
-    except (OSError, ValueError, KeyError, TypeError, DlstudioError) as error:
-        reason = getattr(error, "message", None) or _plain_reason(error)
-        raise SessionError(f"cannot read the settings of the run {run_dir}: {reason}") from None
+        _, graph, data, training = validated_run_settings(run_dir)
+    except RunDataError as error:
+        raise SessionError(f"cannot resume: {error.message}") from None
+    return graph, data, training
 
 
-def _plain_reason(error: BaseException) -> str:
-    """Why a run's settings could not be read, in plain words (never the exception's class name)."""
-    if isinstance(error, OSError):
-        return error.strerror or "the file cannot be read"
+def lock_run(run_dir: Path) -> FileLock:
+    """Take the run folder's lock (its pid inside), or SessionError: "run R is being trained by process P".
+
+    A lock left by a process that died is free (the kernel dropped it) and is taken
+    over. Temporary files an interrupted write left in the folder are removed.
+    """
+    lock = FileLock(run_dir / LOCK_FILE)
+    try:
+        lock.acquire()
+    except LockHeld as error:
+        who = f"process {error.pid}" if error.pid is not None else "another process"
+        raise SessionError(f"run {run_dir.name} is being trained by {who}; stop it first") from None
+    except WriteError as error:
+        raise SessionError(f"cannot train the run {run_dir.name}: {error.reason}") from None
+    remove_stale_temporaries(run_dir)
+    return lock
+
+
+# A resumed checkpoint's fields, checked before they reach the trainer (which trusts them).
+_STATE_DICTS = ("model", "optimizer", "schedule", "rng", "best")
+
+
+def check_resume_state(state: dict[str, Any], trainer: Trainer, where: str) -> None:
+    """Refuse (SessionError, one line) a checkpoint whose structure the trainer could not use.
+
+    Sizes are checked against the run's data so that nothing huge is allocated from
+    numbers in the file; what is left (tensor shapes, optimizer groups) the
+    trainer's own loading refuses, and :meth:`TrainingSession.trainer` words it.
+    """
+    import torch
+
+    def refuse(reason: str) -> SessionError:
+        return SessionError(f"{where} is damaged: {reason}")
+
+    for key in _STATE_DICTS:
+        if not isinstance(state.get(key), dict):
+            raise refuse(f"its {key!r} entry is missing or not a table")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state["model"].items()):
+        raise refuse("its model weights are not all tensors")
+    epoch = state.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= 10_000_000:
+        raise refuse("its epoch is not a count")
+    history = state.get("history")
+    if not isinstance(history, list) or len(history) > 10_000_000 or len(history) != epoch:
+        raise refuse("its history does not match its epoch")
+    if not all(isinstance(item, dict) and all(isinstance(k, str) for k in item) for item in history):
+        raise refuse("its history is not a list of tables")
+    numeric = {item.name for item in fields(EpochMetrics)} - {"confusion", "is_best"}
+    for item in history:
+        if not set(item) <= numeric | {"confusion", "is_best"}:
+            raise refuse("its history holds unknown fields")
+        if not all(item.get(name) is None or _is_number(item.get(name)) for name in numeric):
+            raise refuse("its history holds values that are not numbers")
+    best = state["best"]
+    if not all(key in best for key in ("value", "epoch", "stale")):
+        raise refuse("its best epoch is incomplete")
+    if not ((best["value"] is None or _is_number(best["value"])) and (best["epoch"] is None or _is_count(best["epoch"]))
+            and _is_count(best["stale"])):
+        raise refuse("its best epoch holds values that are not numbers")
+    position = state.get("position")
+    if position is not None:
+        batches, samples = trainer.batches_per_epoch, len(trainer.data.train)
+        if not isinstance(position, dict):
+            raise refuse("its position in the epoch is not a table")
+        permutation, losses, batch = position.get("permutation"), position.get("losses"), position.get("batch")
+        sizes = position.get("sizes")
+        if not (isinstance(permutation, torch.Tensor) and permutation.dim() == 1 and len(permutation) == samples
+                and not permutation.is_floating_point()):
+            raise refuse("its sample order does not fit the run's training data")
+        if permutation.numel() and (int(permutation.min()) < 0 or int(permutation.max()) >= samples):
+            raise refuse("its sample order does not fit the run's training data")
+        if not (isinstance(losses, torch.Tensor) and losses.dim() == 1 and len(losses) == batches):
+            raise refuse("its batch losses do not fit the run's training data")
+        if not isinstance(position.get("correct"), torch.Tensor):
+            raise refuse("its correct count is not a number")
+        if not isinstance(batch, int) or not 0 <= batch <= batches:
+            raise refuse("its batch number does not fit the run's training data")
+        if sizes is not None and not (isinstance(sizes, list) and len(sizes) == batches
+                                      and all(isinstance(size, int) for size in sizes)):
+            raise refuse("its batch sizes do not fit the run's training data")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10_000_000
+
+
+def _plain(error: BaseException) -> str:
+    """A reason in plain words from an error of torch, numpy or Python (never its class name)."""
+    if isinstance(error, RecursionError):
+        return "it is nested too deeply"
+    if isinstance(error, MemoryError):
+        return "it asks for more memory than there is"
+    text = " ".join(str(error).split())
     if isinstance(error, KeyError):
-        return f"settings.json has no {error.args[0]!r} entry" if error.args else "settings.json is incomplete"
-    return "settings.json is damaged or was written by another program"
+        return f"it has no {text} entry" if text else "it is incomplete"
+    if not text or isinstance(error, (TypeError, AttributeError)):
+        return "it holds values of the wrong kind"
+    return text[:200] + ("..." if len(text) > 200 else "")
 
 
 def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[str, Any], project_path: Path | str,
@@ -156,27 +310,42 @@ def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[st
 
     project_path = Path(project_path)
     resume_dir = Path(resume) if resume is not None else None
+    lock = None
     if resume_dir is not None:
-        graph, data_settings, training = resume_settings(resume_dir)
-    overrides = {key: value for key, value in (("epochs", epochs), ("device", device)) if value is not None}
-    config = TrainConfig.from_settings(training, **overrides)
-    resolve_device(config.device)
-    torch.manual_seed(config.seed)  # the compiled model's initial weights follow the seed
-    model = compile_graph(graph)
-    data = prepare_data(data_settings, DataRequirements.from_model(model), base_dir=project_path.parent)
-    settings: dict[str, Any] = {}
-    if resume_dir is None:
-        run_dir = create_run_dir(project_path)
-        settings = {
-            "dlstudio_version": __version__, "project": project_path.name,
-            "started": datetime.now().isoformat(timespec="seconds"), "graph": graph.to_dict(),
-            "data": dict(data_settings), "training": config.to_dict(), "data_summary": data.summary(),
-        }
-        write_run_files(run_dir, settings, data.class_names)
-    else:
-        run_dir = resume_dir
+        if not resume_dir.is_dir():
+            raise SessionError(f"{resume_dir} is not a run folder")
+        lock = lock_run(resume_dir)  # before anything is read: no other trainer writes it meanwhile
+    try:
+        if resume_dir is not None:
+            graph, data_settings, training = resume_settings(resume_dir)
+        overrides = {key: value for key, value in (("epochs", epochs), ("device", device)) if value is not None}
+        config = TrainConfig.from_settings(training, **overrides)
+        resolve_device(config.device)
+        try:
+            check_model_size(graph, "the model")
+        except RunDataError as error:
+            raise SessionError(error.message) from None
+        torch.manual_seed(config.seed)  # the compiled model's initial weights follow the seed
+        model = compile_graph(graph)
+        data = prepare_data(data_settings, DataRequirements.from_model(model), base_dir=project_path.parent)
+        settings: dict[str, Any] = {}
+        if resume_dir is None:
+            run_dir = create_run_dir(project_path)
+            lock = lock_run(run_dir)
+            settings = {
+                "dlstudio_version": __version__, "project": project_path.name,
+                "started": datetime.now().isoformat(timespec="seconds"), "graph": graph.to_dict(),
+                "data": dict(data_settings), "training": config.to_dict(), "data_summary": data.summary(),
+            }
+            write_run_files(run_dir, settings, data.class_names)
+        else:
+            run_dir = resume_dir
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     return TrainingSession(project_path, graph, dict(data_settings), config, model, data, run_dir, resume_dir,
-                           settings)
+                           settings, lock)
 
 
 def start_project_session(project: Project, project_path: Path | str | None = None, **options: Any) -> TrainingSession:

@@ -23,6 +23,7 @@ import torch
 from torch.nn import functional
 
 from dlstudio.core.data.prepare import CLASSIFICATION, PreparedData
+from dlstudio.core.safe_io import WriteError
 from dlstudio.core.training.callbacks import Callback, overriding
 from dlstudio.core.training.checkpoint import BEST, LAST, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from dlstudio.core.training.config import TrainConfig
@@ -95,6 +96,8 @@ class Trainer:
         self._stale_epochs = 0
         self._position: dict[str, Any] | None = None
         self._next_batch = -1
+        # Set when a checkpoint or a run file could not be written (a full disk): the fit failed with its message.
+        self.write_failure: WriteError | None = None
         self._hooks = {name: overriding(self.callbacks, name) for name in
                        ("on_fit_start", "on_epoch_start", "on_batch_end", "on_validation_end", "on_epoch_end",
                         "on_fit_end", "on_exception")}
@@ -213,24 +216,25 @@ class Trainer:
         started = time.perf_counter()
         if resume is not None:
             self.load_state_dict(resume if isinstance(resume, dict) else load_checkpoint(resume, self.device))
-        self._dispatch("on_fit_start")
         result: FitResult
         try:
+            self._dispatch("on_fit_start")
             result = self._run_epochs()
         except _Stopped:
-            self._save_last()
-            result = FitResult("stopped", self.epoch, list(self.history), self._best_epoch,
-                               "stopped by request; resume from the run's last checkpoint")
+            result = self._saved_or_failed(FitResult("stopped", self.epoch, list(self.history), self._best_epoch,
+                                                     "stopped by request; resume from the run's last checkpoint"))
         except KeyboardInterrupt as error:
             self._dispatch("on_exception", error)
             if self._position is not None:
-                self._save_last()
-                message = "interrupted; resume from the run's last checkpoint"
+                result = self._saved_or_failed(FitResult("stopped", self.epoch, list(self.history), self._best_epoch,
+                                                         "interrupted; resume from the run's last checkpoint"))
             else:  # interrupted inside an optimizer step or validation: keep the epoch's checkpoint
-                message = f"interrupted; the last checkpoint is from epoch {self.epoch}"
-            result = FitResult("stopped", self.epoch, list(self.history), self._best_epoch, message)
+                result = FitResult("stopped", self.epoch, list(self.history), self._best_epoch,
+                                   f"interrupted; the last checkpoint is from epoch {self.epoch}")
         except _NonFiniteLoss as error:
             result = self._fail_non_finite(error)
+        except WriteError as error:  # a checkpoint or a run file (metrics.csv) could not be written
+            result = self._fail_write(error)
         except BaseException as error:
             self._dispatch("on_exception", error)
             raise
@@ -388,6 +392,22 @@ class Trainer:
             first_bad = int(torch.nonzero(~torch.isfinite(window))[0]) + max(0, start)
             raise _NonFiniteLoss(epoch, first_bad + 1, float(window[first_bad - max(0, start)]))
 
+    def _saved_or_failed(self, result: FitResult) -> FitResult:
+        """``result`` once a resumable last.pt is written; a failure saying why if it cannot be."""
+        try:
+            self._save_last()
+        except WriteError as error:
+            return self._fail_write(error)
+        return result
+
+    def _fail_write(self, error: WriteError) -> FitResult:
+        """A full disk (or a refused file) stops the run; the previous checkpoint is kept, never half a new one."""
+        self.write_failure = error
+        has_last = self.run_dir is not None and (self.run_dir / LAST).is_file()
+        kept = "the previous checkpoint is kept" if has_last else "no checkpoint was written"
+        return FitResult("failed", self.epoch, list(self.history), self._best_epoch,
+                         f"{error.message}; training stopped and {kept}")
+
     def _fail_non_finite(self, error: _NonFiniteLoss) -> FitResult:
         kept = f"the last good checkpoint is from epoch {self.epoch}" if self.epoch else "no epoch had finished"
         if self.run_dir is not None and (self.run_dir / LAST).is_file():
@@ -413,7 +433,8 @@ class Trainer:
         was_training = self.model.training
         self.model.eval()
         with torch.inference_mode():
-            for x, y in data.in_order(_EVAL_BATCH):
+            # The training batch size: a batch that trained fits in memory (a fixed 512 need not).
+            for x, y in data.in_order(self.config.batch_size):
                 with self._autocast():
                     output = self._forward(x)
                 loss_sum += self._loss(output, x, y, reduction="sum")
