@@ -6,6 +6,7 @@ import torch
 from torch.nn import functional
 
 from dlstudio.core.data.errors import DataError
+from dlstudio.core.data.normalization import Normalization
 
 # ITU-R BT.601 luma weights, the ones PIL's convert("L") uses, so that a
 # grey version of a colour dataset matches what a folder of the same images gives.
@@ -50,3 +51,21 @@ def fit_images(x: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
         x = functional.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
         x = x.clamp_(0.0, 1.0)
     return x.contiguous()
+
+
+def pixels_to_input(pixels: torch.Tensor, normalization: Normalization | None,
+                    layout: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """A batch of uint8 pixels (N, C, H, W) as the model's float32 input: / 255, normalized, in ``layout``.
+
+    One conversion pass and two in-place ones, on the pixels' device; the
+    in-memory and the streamed splits both go through here, so they give the same values.
+    """
+    out = torch.empty(pixels.shape, dtype=torch.float32, device=pixels.device,
+                      memory_format=layout if pixels.ndim == 4 else torch.contiguous_format)
+    out.copy_(pixels)
+    if normalization is None:
+        return out.div_(255.0)
+    shape = [1, len(normalization.mean)] + [1] * (pixels.ndim - 2)
+    mean = torch.tensor(normalization.mean, dtype=torch.float64).mul_(255.0).to(out.device, torch.float32)
+    std = torch.tensor(normalization.std, dtype=torch.float64).mul_(255.0).to(out.device, torch.float32)
+    return out.sub_(mean.view(shape)).div_(std.view(shape))

@@ -10,21 +10,22 @@ from typing import Any
 import torch
 
 from dlstudio.core.data.augment import Augmentation
-from dlstudio.core.data.dataset import LabeledTensors, SkippedFile
+from dlstudio.core.data.dataset import LabeledTensors, SkippedFile, SkippedFiles
 from dlstudio.core.data.digits import load_digits
 from dlstudio.core.data.errors import DataError
-from dlstudio.core.data.folder import load_image_folder, read_image, scan_folder
-from dlstudio.core.data.images import image_input_shape
-from dlstudio.core.data.normalization import Normalization
+from dlstudio.core.data.folder import load_image_folder, scan_folder
+from dlstudio.core.data.images import image_input_shape, pixels_to_input
+from dlstudio.core.data.normalization import Normalization, RunningStats
+from dlstudio.core.data.reader import UnreadableImage, read_image
 from dlstudio.core.data.split import split_indices
 from dlstudio.core.data.standard import load_standard
 from dlstudio.core.data.streaming import (
     NORMALIZATION_SAMPLE,
-    STREAM_THRESHOLD_BYTES,
     ImageFiles,
     StreamingSplit,
     decoded_bytes,
     default_workers,
+    stream_threshold,
 )
 from dlstudio.core.data.table import load_csv
 
@@ -65,42 +66,64 @@ class DataRequirements:
                    int(task["classes"]) if kind == CLASSIFICATION else None)
 
 
-@dataclass
 class DataSplit:
-    """One split held in memory: inputs (normalized) and class indices.
+    """One split held in memory: inputs and class indices.
 
+    ``stored`` is either float32 samples, already normalized (digits, CSV,
+    torchvision), or uint8 pixels (image folders: 4x less memory), which are
+    made float, normalized with ``normalization`` and laid out in ``layout``
+    per batch. ``x`` gives the whole split as model input either way.
     It shares its batch interface (``to``, ``batches``, ``in_order``,
     ``close``) with :class:`StreamingSplit`, so the trainer has one loop for both.
     """
 
-    x: torch.Tensor
-    y: torch.Tensor
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, normalization: Normalization | None = None,
+                 layout: torch.memory_format = torch.contiguous_format) -> None:
+        self.stored = x
+        self.y = y
+        self.normalization = normalization
+        self.layout = layout
+
+    @property
+    def pixels(self) -> bool:
+        """Whether the samples are stored as uint8 pixels, converted per batch."""
+        return self.stored.dtype == torch.uint8
+
+    @property
+    def x(self) -> torch.Tensor:
+        """The whole split as model input (for uint8 pixels a new float32 tensor: 4x their memory)."""
+        return self._input(self.stored) if self.pixels else self.stored
 
     def __len__(self) -> int:
-        return int(self.x.shape[0])
+        return int(self.stored.shape[0])
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.x.shape[1:])
+        return tuple(self.stored.shape[1:])
+
+    def _input(self, stored: torch.Tensor) -> torch.Tensor:
+        return pixels_to_input(stored, self.normalization, self.layout) if self.pixels else stored
 
     def to(self, device: torch.device, layout: torch.memory_format = torch.contiguous_format) -> DataSplit:
-        """The split on ``device``; images stored once in ``layout``, so slicing by an index keeps it (no copy
-        per batch)."""
-        x = self.x.to(device)
+        """The split on ``device``; float samples stored once in ``layout``, so slicing by an index keeps it (no
+        copy per batch); uint8 pixels are not copied on the CPU (each batch is laid out as it is converted)."""
+        x = self.stored.to(device)
+        if self.pixels:
+            return DataSplit(x, self.y.to(device), self.normalization, layout)
         return DataSplit(x.contiguous(memory_format=layout) if x.ndim == 4 else x, self.y.to(device))
 
     def batches(self, order: torch.Tensor, first: int, size: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
         """``(batch number, x, y)`` for batches ``first..`` of the index ``order``, sliced from memory."""
-        order = order.to(self.x.device)
-        x_all, y_all = self.x, self.y
+        order = order.to(self.stored.device)
+        x_all, y_all, convert = self.stored, self.y, self._input
         for b in range(first, -(-len(order) // size)):
             index = order[b * size:(b + 1) * size]
-            yield b, x_all[index], y_all[index]
+            yield b, convert(x_all[index]), y_all[index]
 
     def in_order(self, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The whole split in order, ``size`` samples per batch."""
         for start in range(0, len(self), size):
-            yield self.x[start:start + size], self.y[start:start + size]
+            yield self._input(self.stored[start:start + size]), self.y[start:start + size]
 
     def close(self) -> None:
         """Nothing to release (a streaming split lets its workers go here)."""
@@ -117,7 +140,16 @@ class PreparedData:
     task: str
     normalization: Normalization | None
     augmentation: Augmentation
-    skipped: list[SkippedFile] = field(default_factory=list)
+    skipped: SkippedFiles = field(default_factory=SkippedFiles)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.skipped, SkippedFiles):
+            self.skipped = SkippedFiles(self.skipped)
+
+    def log_skipped(self, path: Path | str) -> None:
+        """Write the skipped files to ``path`` (a run folder's ``skipped.jsonl``), and each one found later
+        while streaming as it is found."""
+        self.skipped.log_to(path)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -178,7 +210,7 @@ def load_source(settings: dict[str, Any], input_shape: tuple[int, ...], *, base_
 
 def check_fits(data: LabeledTensors, requirements: DataRequirements) -> None:
     """Refuse data whose samples or classes do not match the model, before any training starts."""
-    _check_fits(tuple(data.x.shape[1:]), len(data.class_names), requirements)
+    _check_fits(tuple(data.raw.shape[1:]), len(data.class_names), requirements)
 
 
 def _check_fits(sample_shape: tuple[int, ...], classes: int, requirements: DataRequirements) -> None:
@@ -192,34 +224,69 @@ def _check_fits(sample_shape: tuple[int, ...], classes: int, requirements: DataR
 
 def prepare_data(settings: dict[str, Any], requirements: DataRequirements, *, base_dir: Path | None = None,
                  allow_download: bool = True, data: LabeledTensors | None = None,
-                 stream_threshold_bytes: int = STREAM_THRESHOLD_BYTES, num_workers: int | None = None) -> PreparedData:
+                 stream_threshold_bytes: int | None = None, num_workers: int | None = None) -> PreparedData:
     """Load (unless ``data`` is given), check against the model, split, normalize from the training split.
 
-    An image folder whose decoded samples would exceed ``stream_threshold_bytes``
-    is not loaded: its splits stream from the files through a DataLoader with
-    ``num_workers`` decoding workers (default: :func:`default_workers`).
-    Raises DataError with a one-line reason when the data cannot be used.
+    An image folder whose decoded uint8 samples would exceed
+    ``stream_threshold_bytes`` (default: :func:`stream_threshold`, from the
+    memory available now) is not loaded: its splits stream from the files
+    through a DataLoader with ``num_workers`` decoding workers (default:
+    :func:`default_workers`). A loaded folder stays uint8 in memory, made
+    float per batch. Raises DataError with a one-line reason when the data cannot be used.
     """
     settings = resolve_settings(settings)
+    threshold = stream_threshold() if stream_threshold_bytes is None else stream_threshold_bytes
     if data is None and settings["source"] == "folder" and settings["path"]:
         streamed = _prepare_streaming(settings, requirements, _resolve_path(settings["path"], base_dir),
-                                      stream_threshold_bytes, default_workers() if num_workers is None else num_workers)
+                                      threshold, default_workers() if num_workers is None else num_workers)
         if streamed is not None:
             return streamed
+    owned = data is None  # loaded here: its storage may be reordered in place instead of copied
     data = load_source(settings, requirements.input_shape, base_dir=base_dir,
                        allow_download=allow_download) if data is None else data
     check_fits(data, requirements)
     indices = split_indices(data.y, float(settings["val_fraction"]), float(settings["test_fraction"]),
                             int(settings["split_seed"]), data.fixed_test)
-    splits = {name: DataSplit(data.x[idx].contiguous(), data.y[idx].contiguous())
-              for name, idx in (("train", indices.train), ("val", indices.val), ("test", indices.test))}
-    normalization = None
-    if settings["normalize"]:
-        normalization = Normalization.fit(splits["train"].x)
+    class_names, skipped = list(data.class_names), list(data.skipped)
+    if data.raw.dtype == torch.uint8:
+        splits = _pixel_splits(data.raw, data.y, indices, in_place=owned)
+        del data
+        normalization = Normalization.fit(splits["train"].stored) if settings["normalize"] else None
         for split in splits.values():
-            split.x = normalization.apply(split.x) if len(split) else split.x
-    return PreparedData(splits["train"], splits["val"], splits["test"], list(data.class_names),
-                        requirements.task, normalization, _augmentation(settings, normalization), list(data.skipped))
+            split.normalization = normalization
+    else:
+        splits = {name: DataSplit(data.raw[idx].contiguous(), data.y[idx].contiguous())
+                  for name, idx in (("train", indices.train), ("val", indices.val), ("test", indices.test))}
+        del data
+        normalization = None
+        if settings["normalize"]:
+            normalization = Normalization.fit(splits["train"].stored)
+            for split in splits.values():
+                split.stored = normalization.apply(split.stored) if len(split) else split.stored
+    return PreparedData(splits["train"], splits["val"], splits["test"], class_names,
+                        requirements.task, normalization, _augmentation(settings, normalization), SkippedFiles(skipped))
+
+
+# Rows moved per step when a loaded folder is reordered into its training split in place.
+_MOVE_BYTES = 64 * 2**20
+
+
+def _pixel_splits(pixels: torch.Tensor, labels: torch.Tensor, indices: Any, in_place: bool) -> dict[str, DataSplit]:
+    """uint8 splits of loaded pixels. ``in_place``: validation and test rows are copied out and the training
+    rows moved to the front of the same storage (peak 1 + val + test fractions of the data, never 2x)."""
+    val = DataSplit(pixels[indices.val], labels[indices.val])
+    test = DataSplit(pixels[indices.test], labels[indices.test])
+    train_index = indices.train
+    if not in_place:
+        return {"train": DataSplit(pixels[train_index], labels[train_index]), "val": val, "test": test}
+    # Sorted training indices: row k comes from row train_index[k] >= k, so moving in order overwrites
+    # only rows already moved (each step gathers its rows into a temporary first).
+    step = max(1, _MOVE_BYTES // max(1, pixels[0].numel()))
+    for start in range(0, len(train_index), step):
+        rows = train_index[start:start + step]
+        pixels[start:start + len(rows)] = pixels[rows]
+    train = DataSplit(pixels[:len(train_index)], labels[train_index])
+    return {"train": train, "val": val, "test": test}
 
 
 def _augmentation(settings: dict[str, Any], normalization: Normalization | None) -> Augmentation:
@@ -231,10 +298,11 @@ def _prepare_streaming(settings: dict[str, Any], requirements: DataRequirements,
                        num_workers: int) -> PreparedData | None:
     """Streaming splits of an image folder too large for memory; None when it fits (load it instead)."""
     shape = image_input_shape(requirements.input_shape, f"the image folder {str(root)!r}")
-    class_names, files, skipped = scan_folder(root)
+    class_names, files, found = scan_folder(root)
     if decoded_bytes(sum(len(paths) for paths in files), shape) <= threshold:
         return None
     _check_fits(shape, len(class_names), requirements)
+    skipped = SkippedFiles(found)
     for name, paths in zip(class_names, files):
         if not paths:
             raise DataError(f"class folder {name!r} in {str(root)!r} has no image files")
@@ -252,15 +320,16 @@ def _prepare_streaming(settings: dict[str, Any], requirements: DataRequirements,
 
 
 def _sample_normalization(paths: list[str], train: torch.Tensor, shape: tuple[int, int, int], seed: int,
-                          skipped: list[SkippedFile]) -> Normalization:
-    """Statistics of a seeded random sample of the training files (decoding them all would defeat streaming)."""
+                          skipped: SkippedFiles) -> Normalization:
+    """Statistics of a seeded random sample of the training files (decoding them all would defeat streaming),
+    accumulated one image at a time: memory stays one image's worth."""
     chosen = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:NORMALIZATION_SAMPLE]]
-    images = []
+    stats = RunningStats()
     for index in sorted(chosen.tolist()):
         try:
-            images.append(torch.from_numpy(read_image(Path(paths[index]), *shape)))
-        except Exception as error:  # noqa: BLE001 - reported like the loader reports it; training skips it too
-            skipped.append(SkippedFile(paths[index], f"{type(error).__name__}: {error}".splitlines()[0]))
-    if not images:
+            stats.update(torch.from_numpy(read_image(Path(paths[index]), *shape)).unsqueeze(0))
+        except UnreadableImage as error:  # reported like the loader reports it; training skips it too
+            skipped.add([SkippedFile(paths[index], str(error))])
+    if not stats.count:
         raise DataError(f"none of the {len(chosen)} sampled training images could be read")
-    return Normalization.fit(torch.stack(images).float().div_(255.0))
+    return stats.result()

@@ -122,7 +122,8 @@ def load_preview(settings: dict[str, Any], input_shape: tuple[int, ...], classes
     preview.data = data
     preview.class_names = list(data.class_names)
     preview.skipped = list(data.skipped)
-    preview.sample_shape = tuple(data.x.shape[1:])
+    preview.warnings.extend(data.notes)
+    preview.sample_shape = tuple(data.raw.shape[1:])
     try:
         check_fits(data, DataRequirements(tuple(input_shape), task, classes))
     except DataError as error:
@@ -133,7 +134,8 @@ def load_preview(settings: dict[str, Any], input_shape: tuple[int, ...], classes
     chosen = _choose_samples(data.y[pool], len(data.class_names), per_class, seed)
     indices = pool[chosen]
     preview.labels = data.y[indices].numpy().copy()
-    samples = data.x[indices]
+    samples = data.raw[indices]
+    samples = samples.float().div_(255.0) if samples.dtype == torch.uint8 else samples
     if samples.ndim == 4:
         if augmented:
             samples = augmentation_from(settings)(samples, torch.Generator().manual_seed(int(seed)))
@@ -141,7 +143,7 @@ def load_preview(settings: dict[str, Any], input_shape: tuple[int, ...], classes
     else:
         preview.rows = samples.reshape(len(samples), -1).numpy().copy()
     if settings["normalize"] and train is not None and len(train):
-        preview.normalization = Normalization.fit(data.x[train])
+        preview.normalization = Normalization.fit(data.raw[train])
     return preview
 
 

@@ -19,12 +19,16 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from dlstudio.core.data.dataset import SkippedFile
-from dlstudio.core.data.folder import read_image
+from dlstudio.core.data.dataset import SkippedFile, SkippedFiles
+from dlstudio.core.data.images import pixels_to_input
 from dlstudio.core.data.normalization import Normalization
+from dlstudio.core.data.reader import UnreadableImage, read_image
 
-# Image folders whose decoded float32 samples would take more than this are streamed, not loaded.
-STREAM_THRESHOLD_BYTES = 4 * 2**30
+# An image folder is loaded when its uint8 pixels take at most this share of the memory available
+# (the rest is for the model, its activations, the other splits' temporaries and the system).
+MEMORY_SHARE = 0.5
+# When the available memory cannot be read: what a small machine can spare.
+FALLBACK_THRESHOLD_BYTES = 2 * 2**30
 # Training images decoded to estimate the normalization statistics of a streamed split.
 NORMALIZATION_SAMPLE = 512
 # Batches each worker decodes ahead.
@@ -36,9 +40,30 @@ def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation now (Linux: MemAvailable; else free pages), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def stream_threshold() -> int:
+    """Decoded size above which an image folder is streamed: a share of the memory available now."""
+    available = available_memory()
+    return int(available * MEMORY_SHARE) if available else FALLBACK_THRESHOLD_BYTES
+
+
 def decoded_bytes(count: int, shape: Sequence[int]) -> int:
-    """What ``count`` samples of ``shape`` take as float32 tensors in memory."""
-    size = 4 * count
+    """What ``count`` samples of ``shape`` take as uint8 pixels in memory (the in-memory loader's storage)."""
+    size = count
     for dim in shape:
         size *= int(dim)
     return size
@@ -63,8 +88,10 @@ class ImageFiles(Dataset[tuple[Any, int, str]]):
         path = self.paths[index]
         try:
             image: Any = torch.from_numpy(read_image(Path(path), *self.shape))
-        except Exception as error:  # noqa: BLE001 - PIL raises many types for bad files; each is reported
-            image = f"{type(error).__name__}: {error}".splitlines()[0]
+        except UnreadableImage as error:
+            image = str(error)
+        except Exception as error:  # noqa: BLE001 - a worker must never die on one file; it is reported
+            image = f"not a readable image ({str(error).splitlines()[0] if str(error) else 'unknown error'})"
         return image, self.labels[index], path
 
 
@@ -106,7 +133,7 @@ class StreamingSplit:
     PreparedData that owns the split, so the user sees them).
     """
 
-    def __init__(self, files: ImageFiles, normalization: Normalization | None, skipped: list[SkippedFile], *,
+    def __init__(self, files: ImageFiles, normalization: Normalization | None, skipped: SkippedFiles, *,
                  num_workers: int = 0, device: torch.device | None = None,
                  layout: torch.memory_format = torch.contiguous_format) -> None:
         self.files = files
@@ -172,11 +199,13 @@ class StreamingSplit:
         if not len(labels):
             return images, labels
         non_blocking = self.device.type == "cuda"
-        x = images.to(self.device, non_blocking=non_blocking).float().div_(255.0)
-        if self.normalization is not None:
-            x = self.normalization.apply(x)
-        return x.contiguous(memory_format=self.layout), labels.to(self.device, non_blocking=non_blocking)
+        x = pixels_to_input(images.to(self.device, non_blocking=non_blocking), self.normalization, self.layout)
+        return x, labels.to(self.device, non_blocking=non_blocking)
 
     def _report(self, failed: list[tuple[str, str]]) -> None:
-        known = {entry.path for entry in self.skipped}
-        self.skipped.extend(SkippedFile(path, reason) for path, reason in failed if path not in known)
+        entries = [SkippedFile(path, reason) for path, reason in failed]
+        if isinstance(self.skipped, SkippedFiles):
+            self.skipped.add(entries)  # also written to the run folder's log, when one is kept
+        else:
+            known = {entry.path for entry in self.skipped}
+            self.skipped.extend(entry for entry in entries if entry.path not in known)

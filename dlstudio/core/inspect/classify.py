@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from dlstudio.core.data.folder import IMAGE_EXTENSIONS
-from dlstudio.core.inspect.preprocess import Preprocessor
+from dlstudio.core.data.folder import walk_images
+from dlstudio.core.data.reader import UnreadableImage, check_regular_file, unreadable_reason
+from dlstudio.core.inspect.preprocess import Preprocessor, UnreadableFile
 
 
 @dataclass(frozen=True)
@@ -81,23 +83,23 @@ def _name(class_names: list[str], index: int) -> str:
 
 
 def find_images(paths: Iterable[Path | str]) -> Iterator[tuple[Path, str | None]]:
-    """Expand folders (recursively, sorted; hidden files left out) into files.
+    """Expand folders into files by the image folders' own rule (``data.folder.walk_images``: sorted,
+    recursive, hidden files and folders left out, bad links and non-regular files skipped with the reason).
 
-    Yields ``(path, reason)``: reason is None for a file to try, or why a file
-    inside a folder is skipped (not an image type). A file named directly is
-    always tried, whatever its extension; a missing path gets a reason.
+    Yields ``(path, reason)``: reason is None for a file to try, or why it is
+    skipped. A file named directly is always tried, whatever its extension,
+    if it is a regular file; a missing path gets a reason.
     """
     for entry in paths:
         path = Path(entry)
         if path.is_dir():
-            for found in sorted(p for p in path.rglob("*") if p.is_file()):
-                if any(part.startswith(".") for part in found.relative_to(path).parts):
-                    continue
-                if found.suffix.lower() in IMAGE_EXTENSIONS:
-                    yield found, None
-                else:
-                    yield found, f"not an image file type ({found.suffix or 'no extension'})"
-        elif path.is_file():
+            yield from walk_images(path)
+        elif os.path.lexists(path):
+            try:
+                check_regular_file(path)
+            except UnreadableImage as error:
+                yield path, str(error)
+                continue
             yield path, None
         else:
             yield path, "no such file or folder"
@@ -132,10 +134,6 @@ def classify_files(model: torch.nn.Module, preprocessor: Preprocessor, class_nam
 
 
 def _reason(error: Exception) -> str:
-    name = type(error).__name__
-    if name == "UnidentifiedImageError":
-        return "not an image (the file's contents are not a known image format)"
-    if isinstance(error, OSError) and error.strerror:
-        return f"cannot read the file ({error.strerror})"
-    text = str(error).splitlines()[0] if str(error) else ""
-    return f"not a readable image ({text})" if text else "not a readable image"
+    if isinstance(error, UnreadableFile):
+        return error.reason
+    return unreadable_reason(error)

@@ -1,9 +1,11 @@
 """Turn a user's image (file, PIL image, array) into the tensor the model saw during validation.
 
-The same loader code as the data sources is used: an image-folder model gets
-PIL's channel conversion and bilinear resize (``folder.fit_pil_image``);
-digits and torchvision models get their images through ``images.fit_images``
-(torch, antialiased), as their datasets did. Then the run's normalization.
+The same loader code as the data sources is used: files are decoded by the
+one image reader (``data.reader.read_image``: size limit, bit depth, modes);
+an image-folder model gets PIL's channel conversion and bilinear resize as
+its folder did; digits and torchvision models get their images through
+``images.fit_images`` (torch, antialiased), as their datasets did. Then the
+run's normalization.
 """
 
 from __future__ import annotations
@@ -16,13 +18,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from dlstudio.core.data.folder import fit_pil_image
 from dlstudio.core.data.images import fit_images, image_input_shape
 from dlstudio.core.data.normalization import Normalization
+from dlstudio.core.data.reader import UnreadableImage, fit_pil_image, read_image
 from dlstudio.core.inspect.errors import InspectError
 
 ImageLike = Any  # a path (str or Path), a PIL image, a numpy array or a tensor of raw values
 _TABLE_SOURCES = ("csv",)
+
+
+class UnreadableFile(InspectError):
+    """An image file that cannot be read; ``reason`` is why, in plain words (the message names the file)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cannot read {str(path)!r}: {reason}")
+        self.path, self.reason = path, reason
 
 
 @dataclass(frozen=True)
@@ -71,11 +81,14 @@ class Preprocessor:
         return self._from_array(image, channels, height, width)
 
     def _from_file(self, path: Path, channels: int, height: int, width: int) -> torch.Tensor:
-        from PIL import Image
-
-        with Image.open(path) as image:
-            image.load()  # decode now, so that a truncated file raises here
-            return self._from_pil(image, channels, height, width)
+        folder = self.source == "folder"
+        try:
+            array = read_image(path, channels, height, width, resize=folder)
+        except UnreadableImage as error:
+            raise UnreadableFile(path, str(error)) from None
+        raw = torch.from_numpy(array).float().div_(255.0)
+        # Digits and torchvision images were resized by fit_images (torch); the reader only decoded them.
+        return raw if folder else fit_images(raw.unsqueeze(0), (channels, height, width))[0]
 
     def _from_pil(self, image: Any, channels: int, height: int, width: int) -> torch.Tensor:
         # torch.tensor copies: PIL's buffers are read-only, which torch.from_numpy warns about.
@@ -97,7 +110,8 @@ class Preprocessor:
             raise InspectError(f"an image array must be (H, W), (H, W, C) or (C, H, W) with 1, 3 or 4 channels; "
                                f"got shape {list(array.shape)}")
         if np.issubdtype(array.dtype, np.integer):
-            raw = torch.from_numpy(array.astype(np.float32) / 255.0)
+            top = 65535.0 if array.dtype == np.uint16 else 255.0  # 16-bit pixels scaled by their own range
+            raw = torch.from_numpy(np.clip(array.astype(np.float32) / top, 0.0, 1.0))
         else:
             raw = torch.from_numpy(np.clip(array.astype(np.float32), 0.0, 1.0))
         if self.source == "folder":
