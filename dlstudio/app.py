@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             qInstallMessageHandler(previous)
     window.show()
+    window.offer_recovery()  # a project a crashed window left unsaved is offered back
     if error is not None:
         window._show_error("Cannot open the project", error)
     return app.exec()

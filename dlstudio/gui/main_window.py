@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QPointF, QRect, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QFileSystemWatcher, QPointF, QRect, QSettings, Qt, QTimer
 from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShowEvent,
                            QUndoCommand, QUndoStack)
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu,
@@ -23,6 +23,8 @@ from dlstudio.core.errors import DlstudioError, GraphError, ProjectError
 from dlstudio.core.graph import Edge
 from dlstudio.core.project import (DATA_SETTINGS, Project, ProjectDocument, copy_runs, default_project, list_templates,
                                    load_project, load_template, save_project, validate_settings)
+from dlstudio.core.project.fileformat import update_project_file
+from dlstudio.core.project.recovery import Recoverable, RecoveryStore
 from dlstudio.core.shapes import ShapeInference
 from dlstudio.gui import clipboard, icons
 from dlstudio.gui.canvas import arrange
@@ -45,6 +47,8 @@ PROJECT_FILTER = "dlstudio projects (*.dlstudio);;All files (*)"
 SAVE_CHOICE, DISCARD_CHOICE, CANCEL_CHOICE = "save", "discard", "cancel"
 STOP_AND_CLOSE_CHOICE, KEEP_TRAINING_CHOICE = "stop", "keep"
 LOCKED_MESSAGE = "Training — editing is locked"
+# Unsaved changes are copied to the recovery folder after this long without an edit.
+AUTOSAVE_IDLE_MS = 30_000
 # Saved dock arrangements carry this number; bump it when docks are added, removed or regrouped, so that an
 # arrangement saved by an older version is dropped for the new default instead of half-applied.
 LAYOUT_VERSION = 2
@@ -68,6 +72,22 @@ class MainWindow(QMainWindow):
 
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self._on_undo_stack_clean_changed)
+        self.undo_stack.indexChanged.connect(self._on_undo_stack_index_changed)
+        # Crash recovery: unsaved changes are copied, after a pause in editing, to the user's data folder
+        # (never over the project's file); the copy goes when the project is saved or the window closes.
+        self.recovery = RecoveryStore()
+        self._recovery_key = RecoveryStore.new_key()
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setSingleShot(True)
+        self._autosave_timer.setInterval(AUTOSAVE_IDLE_MS)
+        self._autosave_timer.timeout.connect(self.autosave)
+        # The project file changed by another program (dlstudio train recording a run, another window):
+        # offered to reload, never silently overwritten.
+        self._file_watcher = QFileSystemWatcher(self)
+        self._file_watcher.fileChanged.connect(self._on_file_watcher_file_changed)
+        self._disk_signature: tuple[int, int] | None = None  # (mtime_ns, size) of the file as we last read or wrote it
+        self._asking_reload = False
+        self._declined_signature: tuple[int, int] | None = None
         self.view = GraphView()
         self.view.layer_dropped.connect(self._on_view_layer_dropped)
         # The centre shows the canvas, or the welcome page (Help > Welcome, first launch, New).
@@ -317,13 +337,14 @@ class MainWindow(QMainWindow):
         """The open project (the document's)."""
         return self.document.project
 
-    def set_project(self, project: Project) -> None:
+    def set_project(self, project: Project, tidy: bool = True) -> None:
         """Open ``project`` in this window as a new document (see :meth:`set_document`)."""
-        self.set_document(ProjectDocument(project))
+        self.set_document(ProjectDocument(project), tidy)
 
-    def set_document(self, document: ProjectDocument) -> None:
+    def set_document(self, document: ProjectDocument, tidy: bool = True) -> None:
         """Show ``document`` and nothing of the previous one: a fresh scene and inference, an empty undo
-        stack, a clean window, and every dock reset from the new document."""
+        stack, a clean window, and every dock reset from the new document. ``tidy``: lay out a network whose
+        nodes sit too close for their edge labels (not for a restored copy, which comes back exactly)."""
         if self.training.is_running():
             raise RuntimeError("the project cannot be replaced while a run trains")
         if self.scene is not None:
@@ -332,6 +353,7 @@ class MainWindow(QMainWindow):
         if self.inference is not None:
             self.inference.close()
         self.document = document
+        self._discard_recovery()
         project = document.project
         self.inference = ShapeInference(project.graph)
         self.scene = GraphScene(project.graph, project.layout, self.inference, canvas_colors(self.theme), self)
@@ -342,7 +364,8 @@ class MainWindow(QMainWindow):
         self.scene.selectionChanged.connect(self._on_scene_selection_changed)
         self.scene.context_menu_requested.connect(self._on_scene_context_menu_requested)
         self.view.setScene(self.scene)
-        self._tidy_cramped_layout()
+        if tidy:
+            self._tidy_cramped_layout()
         self.inspector.set_model(project.graph, self.inference)
         self.undo_stack.clear()
         self.undo_stack.setClean()
@@ -350,6 +373,7 @@ class MainWindow(QMainWindow):
         self.data_panel.set_project(project)
         self.inspect.set_document(document)
         self.statusBar().clearMessage()
+        self._watch_file()
         self._update_title()
         self._update_totals()
         if self.isVisible():
@@ -432,6 +456,88 @@ class MainWindow(QMainWindow):
         self.data_dock.show()
         self.data_dock.raise_()
 
+    # -- autosave and crash recovery ----------------------------------------------
+
+    def autosave(self) -> bool:
+        """Copy unsaved changes to the recovery folder (never over the project's file); False if nothing to do."""
+        self._autosave_timer.stop()
+        if not self.is_dirty():
+            return False
+        try:
+            self.recovery.save(self._recovery_key, self.project)
+        except (DlstudioError, OSError) as error:
+            message = getattr(error, "message", None) or str(error)
+            self.statusBar().showMessage(f"Cannot autosave: {message}", 8000)
+            return False
+        return True
+
+    def _discard_recovery(self) -> None:
+        self._autosave_timer.stop()
+        self.recovery.discard(self._recovery_key)
+
+    def offer_recovery(self) -> bool:
+        """At launch: offer each project a crashed window left unsaved; True if one was restored."""
+        for entry in self.recovery.orphans():
+            choice = self._ask_restore(entry)
+            if choice == "restore":
+                return self.restore_recovered(entry)
+            if choice == "discard":
+                self.recovery.discard(entry.key)
+        return False
+
+    def restore_recovered(self, entry: Recoverable) -> bool:
+        """Open an autosaved copy: the graph, layout and settings as they were, unsaved, bound to their file."""
+        try:
+            project = self.recovery.restore(entry)
+        except DlstudioError as error:
+            self._show_error("Cannot restore the autosaved project", error.message)
+            return False
+        self.set_project(project, tidy=False)
+        self.hide_welcome()
+        self._recovery_key = entry.key  # the copy stays until the restored project is saved
+        self.undo_stack.resetClean()  # unsaved: the file on disk is the older version
+        self._update_title()
+        self.autosave()
+        self.statusBar().showMessage(f"Restored the unsaved changes to {entry.name} from "
+                                     f"{entry.saved_at:%Y-%m-%d %H:%M}", 8000)
+        return True
+
+    # -- the project file changed by another program --------------------------------
+
+    def _watch_file(self) -> None:
+        """Watch the project's file and remember it as it is now (our own read or write)."""
+        if self._file_watcher.files():
+            self._file_watcher.removePaths(self._file_watcher.files())
+        path = self.project.path
+        self._disk_signature = _signature(path) if path is not None else None
+        if path is not None and path.is_file():
+            self._file_watcher.addPath(str(path))
+
+    def _changed_on_disk(self) -> bool:
+        path = self.project.path
+        return path is not None and self._disk_signature is not None and _signature(path) not in (
+            None, self._disk_signature)
+
+    def _on_file_watcher_file_changed(self, changed: str) -> None:
+        path = self.project.path
+        if path is None or os.path.abspath(changed) != os.path.abspath(path):
+            return
+        if path.is_file() and str(path) not in self._file_watcher.files():
+            self._file_watcher.addPath(str(path))  # a file replaced by a rename is no longer watched
+        if not self._changed_on_disk() or self._asking_reload or self.training.is_running():
+            return
+        if _signature(path) == self._declined_signature:
+            return  # this change was offered already
+        self._asking_reload = True
+        try:
+            reload = self._ask_reload_changed_file()
+        finally:
+            self._asking_reload = False
+        if reload:
+            self.open_file(path)  # the question said that unsaved changes here would be lost
+        else:
+            self._declined_signature = _signature(path)  # asked once per change; Save asks before overwriting
+
     def _show_log_folder(self) -> None:
         if not show_log_folder():
             self._show_error("Cannot open the log folder", f"The error log is kept in {log_path().parent}")
@@ -487,6 +593,9 @@ class MainWindow(QMainWindow):
         project = self.project
         old_path, old_runs = project.path, list(project.runs)
         moved = old_path is None or os.path.abspath(old_path) != os.path.abspath(path)
+        if not moved and self._changed_on_disk() and not self._ask_overwrite_changed_file():
+            self.statusBar().showMessage(f"Not saved: {path.name} was changed by another program", 6000)
+            return False
         try:
             if moved and project.runs:
                 project.runs = copy_runs(project, path)
@@ -502,6 +611,8 @@ class MainWindow(QMainWindow):
             self.training.set_document(self.document)
             self.inspect.set_document(self.document)
         self.undo_stack.setClean()
+        self._discard_recovery()
+        self._watch_file()
         self._add_recent_file(Path(path))
         self._update_title()
         self.statusBar().showMessage(f"Saved {Path(path).name}", 4000)
@@ -514,6 +625,7 @@ class MainWindow(QMainWindow):
         untitled project is offered a Save (its runs live in a folder beside the file);
         unsaved changes are saved, so the run and the file agree.
         """
+        self.autosave()  # whatever happens next, the unsaved network is kept
         errors = [error for error in self.inference.totals().errors]
         if errors:
             lines = [f"{self._node_name(error.node_id)}: {error.message}" for error in errors[:5]]
@@ -823,6 +935,7 @@ class MainWindow(QMainWindow):
         self.inspect.shut_down()
         self.data_panel.cancel_loading()
         self.training.wait_for_background()
+        self._discard_recovery()  # a clean close: saved, or the person chose to discard
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
         event.accept()
@@ -863,6 +976,33 @@ class MainWindow(QMainWindow):
         box.addButton("Keep Training", QMessageBox.ButtonRole.RejectRole)
         box.exec()
         return STOP_AND_CLOSE_CHOICE if box.clickedButton() is stop else KEEP_TRAINING_CHOICE
+
+    def _ask_restore(self, entry: Recoverable) -> str:
+        box = QMessageBox(QMessageBox.Icon.Question, "Restore unsaved changes",
+                          f"dlstudio closed without saving {entry.name}. Restore the changes it autosaved?\n\n"
+                          f"{entry.describe()}", parent=self)
+        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        return {restore: "restore", discard: "discard"}.get(box.clickedButton(), "later")
+
+    def _ask_reload_changed_file(self) -> bool:
+        unsaved = " Your unsaved changes here would be lost." if self.is_dirty() else ""
+        answer = QMessageBox.question(
+            self, "Project changed on disk",
+            f"{self.project.path.name} was changed by another program (for example a run recorded by dlstudio "
+            f"train). Reload it?{unsaved}", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.Yes)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _ask_overwrite_changed_file(self) -> bool:
+        answer = QMessageBox.warning(
+            self, "Project changed on disk",
+            f"{self.project.path.name} was changed by another program since you opened it. Overwrite it with "
+            "this window's version? (Choose No, then Save As to keep both.)",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def _ask_image_folder(self) -> str:
         return QFileDialog.getExistingDirectory(self, "Choose a folder of images (one subfolder per class)")
@@ -905,6 +1045,12 @@ class MainWindow(QMainWindow):
 
     def _on_undo_stack_clean_changed(self, clean: bool) -> None:
         self._update_title()
+        if clean:
+            self._discard_recovery()  # back to what the file holds: nothing to recover
+
+    def _on_undo_stack_index_changed(self, index: int) -> None:
+        if self.is_dirty():
+            self._autosave_timer.start()  # restarted by every edit: saved after a pause
 
     def _on_undo_stack_undo_text_changed(self, text: str) -> None:
         self.undo_action.setText(f"&Undo {text}".strip())  # the menu says what; the toolbar button stays "Undo"
@@ -988,9 +1134,26 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, milliseconds)
 
     def _on_training_run_recorded(self) -> None:
-        """The project's list of runs changed: saved at once when nothing else is unsaved (the file lists its runs)."""
-        if not self.is_dirty():
-            self.save_quietly()
+        """The project's list of runs changed: written into its file at once, merged with what the file holds now
+        (a run another program recorded meanwhile is kept; the window's other unsaved changes are not saved)."""
+        path = self.project.path
+        if path is not None:
+            ours = list(self.project.runs)
+            forgotten = self.document.forgotten_runs
+            normalization = self.project.normalization
+
+            def merge(on_disk: Project) -> None:
+                kept = [entry for entry in on_disk.runs if entry not in forgotten]
+                on_disk.runs = kept + [entry for entry in ours if entry not in kept]  # the newest run last
+                on_disk.normalization = normalization
+
+            try:
+                update_project_file(path, merge)
+            except (DlstudioError, OSError) as error:
+                message = getattr(error, "message", None) or str(error)
+                self.statusBar().showMessage(f"Cannot record the run in {path.name}: {message}", 10000)
+            else:
+                self._watch_file()
         self.data_panel.show_normalization()
 
     def _on_training_setting_edit_requested(self, section: str, key: str, value: object) -> None:
@@ -1045,3 +1208,12 @@ def _touches(bar: QRect, dock: QRect, slack: int = 8) -> bool:
     """Whether a tab bar sits against a dock's top or bottom edge, across the dock's width."""
     vertical = abs(bar.top() - dock.bottom()) <= slack or abs(bar.bottom() - dock.top()) <= slack
     return vertical and bar.left() < dock.right() and dock.left() < bar.right()
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    """(modification time in ns, size) of a file, to tell another program's write from our own."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size

@@ -5,6 +5,12 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt is imported anywhere
+# The user's folders (autosaved recovery copies, the error log) go to a temporary folder, never the real ones.
+import tempfile  # noqa: E402
+
+_USER_FOLDERS = tempfile.mkdtemp(prefix="dlstudio-tests-")
+os.environ["XDG_DATA_HOME"] = os.path.join(_USER_FOLDERS, "data")
+os.environ["XDG_STATE_HOME"] = os.path.join(_USER_FOLDERS, "state")
 
 import pytest  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QEvent, QSettings  # noqa: E402

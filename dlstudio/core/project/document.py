@@ -47,6 +47,9 @@ class ProjectDocument:
         self.project = project if project is not None else Project()
         self.current_run: Path | None = None
         self.training_run: Path | None = None
+        # Entries taken off the list (deleted or removed) since the project was opened: a merge with the
+        # file on disk must not bring them back.
+        self.forgotten_runs: set[str] = set()
         self.current_run_changed = Event("current_run_changed")
         self.runs_changed = Event("runs_changed")
         self.current_run = self.latest_run()
@@ -152,6 +155,7 @@ class ProjectDocument:
         if entry is None:
             return False
         self.project.runs.remove(entry)
+        self.forgotten_runs.add(entry)
         if self.current_run is not None and _normalized(self.current_run) == _normalized(run_dir):
             self.set_current_run(self.latest_run())
         self.runs_changed.emit()

@@ -219,7 +219,7 @@ class WeightsView(SessionView):
         self._layer_box.clear()
         self._layer_box.setEnabled(False)
         self._source_box.setEnabled(False)
-        self.filters.set_layers([])
+        self.filters.clear()
         for kind in self._curves:
             self._curves[kind].setData([0.0, 1.0], [0.0])
         self._set_titles("Weights", "Gradients")
