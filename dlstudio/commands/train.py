@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dlstudio.commands.common import load, one_line
+from dlstudio.core.text import printable
 
 _JSON_HELP = (
     'print one JSON object at the end: {"run_dir", "epochs", "train_loss", "val_loss", "val_accuracy", '
@@ -81,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
                             epochs=args.epochs, device=args.device, resume=args.resume)
     skipped = session.data.skipped
     if skipped:
-        print(f"skipped {len(skipped)} unreadable file(s), e.g. {skipped[0].path}: {skipped[0].reason}",
+        print(f"skipped {len(skipped)} unreadable file(s), e.g. {printable(skipped[0].path)}: "
+              f"{printable(skipped[0].reason)}",
               file=sys.stderr)
     try:
         # Re-read, merged and saved under the project's lock: edits saved meanwhile (the window, another
@@ -101,9 +103,9 @@ def run(args: argparse.Namespace) -> int:
         accuracy = f", val accuracy {last.val_accuracy:.2%}" if last and last.val_accuracy is not None else ""
         tested = f", test accuracy {result.test_accuracy:.2%}" if result.test_accuracy is not None else ""
         print(f"{result.status} after {result.epochs_completed} epoch(s){accuracy}{tested}; "
-              f"run folder {session.run_dir}")
+              f"run folder {printable(session.run_dir)}")
     if result.status == "failed":
-        print(f"dlstudio: error: {one_line(result.message)}", file=sys.stderr)
+        print(f"dlstudio: error: {printable(one_line(result.message))}", file=sys.stderr)
         # A checkpoint that could not be written (a full disk) is a refusal of the system, not of the model.
         return EXIT_REFUSED if trainer.write_failure is not None else EXIT_FAILED
     return EXIT_INTERRUPTED if result.status == "stopped" else 0
