@@ -8,18 +8,28 @@ many nodes the edit recomputed. It prints figures; it asserts nothing.
     python bench/shapes.py [--nodes 500] [--profile]
 
 ``--profile`` adds a cProfile listing of the edit and of the full inference.
+
+Then, for 1,000 and 5,000 nodes (``--scale``), it opens a saved project whose edges are
+listed from the output back to the input (the order that made the loader's cycle check
+quadratic), infers its shapes and lays it out as the canvas's Auto-layout does (snake
+wrap for the default canvas), against the target of 3 s for open + lay out at 5,000 nodes.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
+import os
 import pstats
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 
+from dlstudio.core.autolayout import is_cramped, layered_layout
 from dlstudio.core.graph import Graph
+from dlstudio.core.project import Project, load_project, project_to_doc
 from dlstudio.core.shapes import ShapeInference
 
 # Per residual block: conv, bn, relu, conv, bn, add, relu.
@@ -31,6 +41,10 @@ _STAGES = 4
 _FIXED_NODES = 4 + 4
 
 TARGETS_MS = {"edit": 5.0, "full": 50.0, "compile": 500.0}
+SCALE_SIZES = (1000, 5000)
+SCALE_TARGET_S = 3.0  # open + lay out a 5,000-node project
+# What dlstudio/gui/canvas/arrange.py passes (kept in step by hand: this benchmark imports no Qt).
+CANVAS = {"viewport": (980.0, 580.0), "layer_gap": 92.0, "band_gap": 44.0, "node_gap": 28.0, "margin": 90.0}
 
 
 class _Builder:
@@ -89,6 +103,67 @@ def residual_graph(target_nodes: int = 500, width: int = 8) -> Graph:
     return graph
 
 
+def residual_chain_doc(target_nodes: int) -> dict:
+    """The JSON graph of a chain of residual blocks, with explicit ids (built in linear time)."""
+    graph = Graph()
+    count = 0
+
+    def add(type_id: str, params: dict | None = None, source: str | None = None) -> str:
+        nonlocal count
+        count += 1
+        node_id = f"n{count}"
+        graph.add_node(type_id, params, node_id=node_id, name=f"{type_id} {count}")
+        if source:
+            graph.connect(source, "out", node_id, "in")
+        return node_id
+
+    last = add("Input", {"shape": [8, 16, 16]})
+    while count + 7 + 1 <= target_nodes:
+        skip = last
+        for type_id, params in (("Conv2d", {"out_channels": 8, "padding": 1}), ("BatchNorm2d", {}), ("ReLU", {}),
+                                ("Conv2d", {"out_channels": 8, "padding": 1}), ("BatchNorm2d", {})):
+            last = add(type_id, params, last)
+        merge = add("Add")
+        graph.connect(last, "out", merge, "in1")
+        graph.connect(skip, "out", merge, "in2")
+        last = add("ReLU", None, merge)
+    while count < target_nodes - 1:
+        last = add("ReLU", None, last)
+    add("Output", None, last)
+    return project_to_doc(Project(graph=graph))
+
+
+def bench_scale(sizes: tuple[int, ...] = SCALE_SIZES) -> None:
+    """Open + infer shapes + lay out large projects, edges listed in reverse (one run each: seconds)."""
+    print(f"\nlarge projects (edges listed output-first; target: open + lay out {SCALE_SIZES[-1]:,} nodes "
+          f"< {SCALE_TARGET_S:g} s)")
+    for size in sizes:
+        doc = residual_chain_doc(size)
+        doc["graph"]["edges"].reverse()
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "large.dlstudio")
+            with open(path, "w", encoding="utf-8") as file:
+                json.dump(doc, file)
+            start = time.perf_counter()
+            project = load_project(path)
+            opened = time.perf_counter() - start
+        graph = project.graph
+        start = time.perf_counter()
+        engine = ShapeInference(graph)
+        engine.update()
+        inferred = time.perf_counter() - start
+        engine.close()
+        start = time.perf_counter()
+        positions = layered_layout(graph.topological_order(), [(e.src, e.dst) for e in graph.edges], sizes={},
+                                   **CANVAS)
+        overlap = is_cramped(positions, {}, graph.nodes, gap=0.0)  # what opening a project checks, and a sanity check
+        laid_out = time.perf_counter() - start
+        total = opened + laid_out
+        verdict = "ok" if total < SCALE_TARGET_S else "MISSED"
+        print(f"{len(graph):>6,} nodes: open {opened:6.2f} s   infer shapes {inferred:6.2f} s   lay out "
+              f"{laid_out:6.2f} s   open + lay out {total:6.2f} s   {verdict}{'  (nodes overlap!)' if overlap else ''}")
+
+
 def median_ms(action: Callable[[], object], repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -107,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=500, help="approximate size of the generated graph")
     parser.add_argument("--profile", action="store_true", help="print a cProfile listing of edit and full inference")
+    parser.add_argument("--scale", type=int, nargs="*", default=list(SCALE_SIZES),
+                        help="node counts of the large-project case (none to skip it)")
     args = parser.parse_args(argv)
 
     graph = residual_graph(args.nodes)
@@ -155,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n--- cProfile: 20 x {name} ---")
             pstats.Stats(profile).sort_stats("cumulative").print_stats(12)
     engine.close()
+    if args.scale:
+        bench_scale(tuple(args.scale))
     return 0
 
 

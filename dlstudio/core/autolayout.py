@@ -16,6 +16,8 @@ The result is a position (top-left corner) per node, ready for ``Layout.move``.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 
 Size = tuple[float, float]
@@ -52,7 +54,11 @@ def assign_layers(nodes: Sequence[str], edges: Iterable[tuple[str, str]]) -> dic
 
 
 def count_crossings(layers: Sequence[Sequence[str]], edges: Iterable[tuple[str, str]]) -> int:
-    """Edge crossings between consecutive layers (edges must join consecutive layers)."""
+    """Edge crossings between consecutive layers (edges must join consecutive layers).
+
+    Two edges cross when their ends are in opposite orders; counted as inversions with
+    a Fenwick tree, O(E log E), so that wide layers of thousands of edges stay fast.
+    """
     position: dict[str, tuple[int, int]] = {}
     for index, members in enumerate(layers):
         for order, node in enumerate(members):
@@ -62,13 +68,31 @@ def count_crossings(layers: Sequence[Sequence[str]], edges: Iterable[tuple[str, 
         (ls, os_), (ld, od) = position[src], position[dst]
         if ld == ls + 1:
             by_gap.setdefault(ls, []).append((os_, od))
-    crossings = 0
-    for pairs in by_gap.values():
-        for i, (a1, b1) in enumerate(pairs):
-            for a2, b2 in pairs[i + 1:]:
-                if (a1 - a2) * (b1 - b2) < 0:
-                    crossings += 1
-    return crossings
+    return sum(_inversions(pairs) for pairs in by_gap.values())
+
+
+def _inversions(pairs: list[tuple[int, int]]) -> int:
+    """Pairs ``(a1, b1), (a2, b2)`` with ``a1 < a2`` and ``b1 > b2`` (ties in either never count)."""
+    if len(pairs) < 2:
+        return 0
+    pairs = sorted(pairs)  # by a, then b: an earlier pair with the same a has b <= the current b
+    size = max(b for _, b in pairs) + 1
+    tree = [0] * (size + 1)
+    seen = 0
+    total = 0
+    for _, b in pairs:
+        # earlier pairs with an end <= b
+        at, not_above = b + 1, 0
+        while at > 0:
+            not_above += tree[at]
+            at -= at & -at
+        total += seen - not_above
+        at = b + 1
+        while at <= size:
+            tree[at] += 1
+            at += at & -at
+        seen += 1
+    return total
 
 
 def _split_long_edges(edges: Sequence[tuple[str, str]], layer: dict[str, int]
@@ -250,15 +274,22 @@ def layered_layout(nodes: Sequence[str], edges: Iterable[tuple[str, str]], *,
 
     if viewport is not None:
         # Wrap the layers into bands so that the drawing's shape matches the viewport's:
-        # the wrap that lets the whole drawing appear largest wins.
+        # the wrap that lets the whole drawing appear largest wins. Every wrap from one layer
+        # per band to all of them is tried, so each try must not place the nodes: the
+        # drawing's extents follow from prefix sums of the layers' depths and range minima
+        # and maxima of their spans (a band count of n / per_band: n log n for all tries).
+        extents = _BandExtents(depths, spans, layer_gap, band_gap)
+        cut_ends = sorted(i + 1 for i in clean)
+
         def scale(per_band: int) -> float:
-            _, flow_extent, cross_extent = place(per_band)
+            bands = _bands(len(real_layers), per_band, clean, cut_ends)
+            flow_extent, cross_extent = extents.measure(bands)
             width, height = (flow_extent, cross_extent) if horizontal else (cross_extent, flow_extent)
             width, height = width + 2 * margin, height + 2 * margin
             fit = min(viewport[0] / max(width, 1.0), viewport[1] / max(height, 1.0))
             # A wrap that cuts through a block (a skip connection or a branch crossing the
             # break) is much harder to read: it must be far larger to be preferred.
-            rough = sum(1 for band in _bands(len(real_layers), per_band, clean)[:-1] if band[-1] not in clean)
+            rough = sum(1 for band in bands[:-1] if band[-1] not in clean)
             return fit * 0.6 ** rough
 
         wrap = max(range(len(real_layers), 0, -1), key=scale)
@@ -273,14 +304,26 @@ def is_cramped(positions: Mapping[str, Point], sizes: Mapping[str, Size], nodes:
         if node not in positions:
             return True
         (x, y), (width, height) = positions[node], sizes.get(node, _DEFAULT_SIZE)
+        if not all(math.isfinite(v) for v in (x, y, width, height)):
+            return True
         boxes.append((x - gap / 2, y - gap / 2, x + width + gap / 2, y + height + gap / 2))
-    boxes.sort()
-    for i, (left, top, right, bottom) in enumerate(boxes):
-        for other_left, other_top, other_right, other_bottom in boxes[i + 1:]:
-            if other_left >= right:
-                break  # sorted by left edge: no later box can reach back
-            if other_top < bottom and top < other_bottom:
-                return True
+    if len(boxes) < 2:
+        return False
+    # A grid of cells as large as the largest box: two boxes that overlap lie in the same or
+    # neighbouring cells, so each box is compared with a few others (a column of thousands
+    # of nodes stays linear).
+    cell_w = max(max(right - left for left, _, right, _ in boxes), 1e-9)
+    cell_h = max(max(bottom - top for _, top, _, bottom in boxes), 1e-9)
+    grid: dict[tuple[int, int], list[tuple[float, float, float, float]]] = {}
+    for box in boxes:
+        left, top, right, bottom = box
+        col, row = math.floor(left / cell_w), math.floor(top / cell_h)
+        for dc in (-1, 0, 1):
+            for dr in (-1, 0, 1):
+                for o_left, o_top, o_right, o_bottom in grid.get((col + dc, row + dr), ()):
+                    if o_left < right and left < o_right and o_top < bottom and top < o_bottom:
+                        return True
+        grid.setdefault((col, row), []).append(box)
     return False
 
 
@@ -307,17 +350,61 @@ def _clean_cuts(layers: Sequence[Sequence[str]], edges: Sequence[tuple[str, str]
     return cuts
 
 
-def _bands(count: int, per_band: int, clean: set[int]) -> list[range]:
+def _bands(count: int, per_band: int, clean: set[int], cut_ends: Sequence[int] | None = None) -> list[range]:
     """Split ``count`` layers into bands of at most ``per_band``, ending bands at clean cuts
-    where one lies in the second half of a band, else after ``per_band`` layers."""
+    where one lies in the second half of a band, else after ``per_band`` layers.
+
+    ``cut_ends`` is ``sorted(i + 1 for i in clean)`` when the caller has it already.
+    """
+    if cut_ends is None:
+        cut_ends = sorted(i + 1 for i in clean)
     bands = []
     start = 0
     while start < count:
         end = min(start + per_band, count)
         if end < count:
-            cuts = [i + 1 for i in clean if max(start + 1, start + per_band // 2) <= i + 1 < end]
-            if cuts:
-                end = max(cuts)
+            # the last clean cut before ``end`` (a binary search: this runs for every wrap tried)
+            at = bisect_left(cut_ends, end) - 1
+            if at >= 0 and cut_ends[at] >= max(start + 1, start + per_band // 2):
+                end = cut_ends[at]
         bands.append(range(start, end))
         start = end
     return bands
+
+
+class _BandExtents:
+    """The size of a wrapped drawing from its bands alone, without placing a node.
+
+    Matches ``place`` in :func:`layered_layout`: along the flow, the longest band (its layers'
+    depths and the gaps between them); across it, each band's span (lowest to highest node
+    edge of its layers) plus the gaps between bands.
+    """
+
+    def __init__(self, depths: Sequence[float], spans: Sequence[tuple[float, float]], layer_gap: float,
+                 band_gap: float) -> None:
+        self.layer_gap, self.band_gap = layer_gap, band_gap
+        self.prefix = [0.0]
+        for depth in depths:
+            self.prefix.append(self.prefix[-1] + depth + layer_gap)
+        # Sparse tables: lows[k][i] is the least low end of layers i .. i + 2**k - 1, highs[k] the greatest high.
+        self.lows = [[low for low, _ in spans]]
+        self.highs = [[high for _, high in spans]]
+        width = 1
+        while 2 * width <= len(spans):
+            lows, highs = self.lows[-1], self.highs[-1]
+            self.lows.append([min(lows[i], lows[i + width]) for i in range(len(lows) - width)])
+            self.highs.append([max(highs[i], highs[i + width]) for i in range(len(highs) - width)])
+            width *= 2
+
+    def measure(self, bands: Sequence[range]) -> tuple[float, float]:
+        """``(extent along the flow, extent across it)`` of the drawing cut into ``bands``."""
+        longest = 0.0
+        across = 0.0
+        for band in bands:
+            start, stop = band.start, band.stop
+            longest = max(longest, self.prefix[stop] - self.prefix[start] - self.layer_gap)
+            level = (stop - start).bit_length() - 1
+            low = min(self.lows[level][start], self.lows[level][stop - (1 << level)])
+            high = max(self.highs[level][start], self.highs[level][stop - (1 << level)])
+            across += high - low + self.band_gap
+        return longest, across - self.band_gap

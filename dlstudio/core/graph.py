@@ -18,6 +18,7 @@ from typing import Any
 from dlstudio.core.errors import CycleError, DuplicateNameError, GraphError, ParamError, PortError
 from dlstudio.core.events import Event
 from dlstudio.core.layers import LayerSpec, get_spec
+from dlstudio.core.text import BIDI_OVERRIDES, quote
 
 _ID_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
@@ -41,9 +42,9 @@ RESERVED_IDS = frozenset({
 def check_node_id(node_id: Any) -> str:
     """A node id is a short identifier usable as a Python attribute name."""
     if not isinstance(node_id, str) or not _ID_PATTERN.match(node_id):
-        raise GraphError(f"invalid node id {node_id!r}: use letters, digits and _, starting with a letter")
+        raise GraphError(f"invalid node id {quote(node_id)}: use letters, digits and _, starting with a letter")
     if keyword.iskeyword(node_id) or node_id in RESERVED_IDS:
-        raise GraphError(f"invalid node id {node_id!r}: the name is reserved")
+        raise GraphError(f"invalid node id {quote(node_id)}: the name is reserved")
     return node_id
 
 
@@ -127,6 +128,7 @@ class Graph:
         self._nodes: dict[str, Node] = {}
         self._in: dict[tuple[str, str], Edge] = {}  # (dst, dst_port) -> edge: one edge per input port
         self._out: dict[str, list[Edge]] = {}  # src -> edges leaving it
+        self._into: dict[str, list[Edge]] = {}  # dst -> edges entering it (for the backward cycle search)
         self.node_added = Event("node_added")
         self.node_removed = Event("node_removed")
         self.edge_added = Event("edge_added")
@@ -149,7 +151,7 @@ class Graph:
         try:
             return self._nodes[node_id]
         except KeyError:
-            raise GraphError(f"no node {node_id!r}", node_id) from None
+            raise GraphError(f"no node {quote(node_id)}", node_id) from None
 
     def __contains__(self, node_id: object) -> bool:
         return node_id in self._nodes
@@ -237,7 +239,7 @@ class Graph:
             node_id = self.new_node_id(spec.type_id)
         check_node_id(node_id)
         if node_id in self._nodes:
-            raise GraphError(f"a node with id {node_id!r} already exists", node_id)
+            raise GraphError(f"a node with id {quote(node_id)} already exists", node_id)
         try:
             values = spec.validate_params(dict(params or {}))
         except ParamError as error:
@@ -264,6 +266,7 @@ class Graph:
             self.disconnect(edge)
         del self._nodes[node_id]
         self._out.pop(node_id, None)
+        self._into.pop(node_id, None)
         self.node_removed.emit(node)
         return node, edges
 
@@ -271,15 +274,43 @@ class Graph:
         """Raise the reason why this edge may not be added; return if it may."""
         source, target = self.node(src), self.node(dst)
         if src_port not in source.output_ports:
-            raise PortError(f"{source.name} has no output {src_port!r}", src)
+            raise PortError(f"{source.name} has no output {quote(src_port)}", src)
         if dst_port not in target.input_ports:
-            raise PortError(f"{target.name} has no input {dst_port!r}", dst)
+            raise PortError(f"{target.name} has no input {quote(dst_port)}", dst)
         existing = self._in.get((dst, dst_port))
         if existing is not None:
-            raise PortError(f"input {dst_port!r} of {target.name} is already connected (from "
+            raise PortError(f"input {quote(dst_port)} of {target.name} is already connected (from "
                             f"{self._nodes[existing.src].name})", dst)
-        if src == dst or src in self.descendants([dst]):
+        if self._reaches(dst, src):
             raise CycleError(f"connecting {source.name} to {target.name} would create a cycle", dst)
+
+    def _reaches(self, start: str, goal: str) -> bool:
+        """True if a path leads from ``start`` to ``goal`` (or they are one node).
+
+        Searches forwards from ``start`` and backwards from ``goal`` in turn, one node each, and
+        stops as soon as either side runs out: the cost is about twice the smaller of the two
+        regions, not the whole downstream graph. A file whose edges are listed from the output
+        back to the input then loads in linear time (each new edge's source has no ancestors
+        yet), where a forwards search alone was quadratic.
+        """
+        if start == goal:
+            return True
+        ahead, behind = {start}, {goal}
+        ahead_stack, behind_stack = [start], [goal]
+        while ahead_stack and behind_stack:
+            for edge in self._out.get(ahead_stack.pop(), ()):
+                if edge.dst in behind:
+                    return True
+                if edge.dst not in ahead:
+                    ahead.add(edge.dst)
+                    ahead_stack.append(edge.dst)
+            for edge in self._into.get(behind_stack.pop(), ()):
+                if edge.src in ahead:
+                    return True
+                if edge.src not in behind:
+                    behind.add(edge.src)
+                    behind_stack.append(edge.src)
+        return False
 
     def can_connect(self, src: str, src_port: str, dst: str, dst_port: str) -> tuple[bool, str]:
         """``(True, "")`` or ``(False, reason)``, for interactive feedback."""
@@ -294,6 +325,7 @@ class Graph:
         edge = Edge(src, src_port, dst, dst_port)
         self._in[(dst, dst_port)] = edge
         self._out.setdefault(src, []).append(edge)
+        self._into.setdefault(dst, []).append(edge)
         self.edge_added.emit(edge)
         return edge
 
@@ -302,6 +334,7 @@ class Graph:
             raise GraphError(f"no edge {edge}")
         del self._in[(edge.dst, edge.dst_port)]
         self._out[edge.src].remove(edge)
+        self._into[edge.dst].remove(edge)
         self.edge_removed.emit(edge)
 
     def set_param(self, node_id: str, name: str, value: Any) -> None:
@@ -309,7 +342,7 @@ class Graph:
         node = self.node(node_id)
         spec = node.spec
         if not spec.has_param(name):
-            raise ParamError(f"{spec.display_name} has no parameter {name!r}", node_id, name)
+            raise ParamError(f"{spec.display_name} has no parameter {quote(name)}", node_id, name)
         try:
             value = spec.param(name).validate(value)
         except ParamError as error:
@@ -321,7 +354,7 @@ class Graph:
             remaining = set(spec.input_ports({**node.params, name: value}))
             taken = [port for port in node.input_ports if port not in remaining and (node_id, port) in self._in]
             if taken:
-                raise ParamError(f"{name}: disconnect input {taken[0]!r} first", node_id, name)
+                raise ParamError(f"{name}: disconnect input {quote(taken[0])} first", node_id, name)
         node.params[name] = value
         self.param_changed.emit(node_id, name, old, value)
 
@@ -366,6 +399,10 @@ class Graph:
         if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
             # Names appear in one-line messages, tables and node headers.
             raise GraphError("a node name may not contain line breaks or control characters")
+        if any(ch in BIDI_OVERRIDES for ch in name):
+            # They show a name in another order than it is stored (and flip the text after it in a message).
+            raise GraphError("a node name may not contain bidirectional control characters (U+202A-U+202E, "
+                             "U+2066-U+2069)")
         return name
 
     # -- whole-graph -----------------------------------------------------
