@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from dlstudio.commands.common import check_writable
+from dlstudio.core.text import printable
 
 _JSON_HELP = ('print a JSON array instead: [{"file", "top": [{"label", "probability"}...]}...]; a file that '
               'could not be read has an empty "top" and an "error" with the reason')
@@ -50,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"this run's model takes table rows of {list(trained.input_shape)} values, not images")
     results = []
     for result in trained.classify_paths(args.images, top_k=args.top):
+        if result.ok and not all(math.isfinite(score.probability) for score in result.prediction.top):
+            # NaN weights, or a zero standard deviation in the run's normalization: every answer would be nan%.
+            raise CommandError(f"this run's model gives no valid probabilities (NaN or infinity for "
+                               f"{printable(result.path)}): its weights or its normalization statistics are "
+                               f"broken; retrain it or use the other checkpoint")
         results.append(result)
         if not args.json:
             print(_text_line(result), flush=True)
@@ -69,9 +76,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _text_line(result: Any) -> str:
     if not result.ok:
-        return f"{result.path}: skipped: {result.error}"
-    top = ", ".join(f"{score.label} {score.probability:.1%}" for score in result.prediction.top)
-    return f"{result.path}: {top}"
+        return f"{printable(result.path)}: skipped: {printable(result.error)}"
+    # Class names come from folder names and run files, paths from the file system: escaped, so that a
+    # newline or an ANSI escape sequence in them cannot forge or recolour lines.
+    top = ", ".join(f"{printable(score.label)} {score.probability:.1%}" for score in result.prediction.top)
+    return f"{printable(result.path)}: {top}"
 
 
 def _json_item(result: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dlstudio.commands.common import check_writable, load
 from dlstudio.core.project.model import Project
+from dlstudio.core.text import printable
 
 
 def _write_python(project: Project, path: Path, args: argparse.Namespace) -> str:
@@ -15,7 +16,7 @@ def _write_python(project: Project, path: Path, args: argparse.Namespace) -> str
 
     code = export_python(project.graph, class_name=args.class_name, description=project.description)
     path.write_text(code, encoding="utf-8")
-    return f"wrote {path}: class {args.class_name}; run 'python {path.name}' to try it"
+    return printable(f"wrote {path}: class {args.class_name}; run 'python {path.name}' to try it")
 
 
 # Format name -> writer(project, path, args) returning the line to print. New formats go here.

@@ -11,7 +11,9 @@ from dlstudio.commands.common import load, one_line, thousands
 from dlstudio.core.errors import ShapeError
 from dlstudio.core.graph import Graph
 from dlstudio.core.layers.spec import format_shape
+from dlstudio.core.memory import memory_problem
 from dlstudio.core.shapes import NodeInfo, infer_graph
+from dlstudio.core.text import printable
 
 _JSON_HELP = (
     'print JSON instead: {"nodes": [{"id", "type", "output_shape", "params", "macs"}, ...], "total_params", '
@@ -33,7 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    graph = load(args.file).graph
+    project = load(args.file)
+    graph = project.graph
     infos = infer_graph(graph)
     order = graph.topological_order()
     errors = [infos[node_id].error for node_id in order if infos[node_id].error is not None]
@@ -41,6 +44,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(_as_json(graph, order, infos), indent=2))
     else:
         print(_table(graph, order, infos))
+    # A valid graph can still be far too large to train (an Input of [3, 100000, 100000]): say so before train fails.
+    batch_size = project.training.get("batch_size") or 1
+    too_large = memory_problem(graph, batch_size, infos=infos)
+    if too_large is not None:
+        print(f"dlstudio: warning: {printable(too_large)}", file=sys.stderr)
     if errors:
         count = f"{len(errors)} error{'s' if len(errors) > 1 else ''}"
         print(f"dlstudio: error: the graph has {count}: {_error_text(graph, errors[0])}", file=sys.stderr)
@@ -51,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 def _error_text(graph: Graph, error: ShapeError) -> str:
     """One error on one line, naming the node as the person named it (its id is in the table's first column)."""
     name = graph.node(error.node_id).name if error.node_id in graph else "a node"
-    return one_line(f"{name}: {error.message}")
+    return printable(one_line(f"{name}: {error.message}"))
 
 
 def _as_json(graph: Graph, order: list[str], infos: dict[str, NodeInfo]) -> dict[str, Any]:
@@ -80,7 +88,7 @@ def _table(graph: Graph, order: list[str], infos: dict[str, NodeInfo]) -> str:
             shape = "error"
         else:
             shape = format_shape(info.output_shape if info.ok else None)
-        rows.append((node_id, node.type, one_line(node.name), shape, thousands(info.params), thousands(info.macs)))
+        rows.append((node_id, node.type, printable(one_line(node.name)), shape, thousands(info.params), thousands(info.macs)))
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     right = {4, 5}  # numbers line up on their last digit
 

@@ -21,6 +21,7 @@ from dlstudio.core.export.errors import ExportError
 from dlstudio.core.graph import Graph, Node
 from dlstudio.core.layers.spec import format_shape
 from dlstudio.core.shapes import NodeInfo
+from dlstudio.core.text import escape_char, is_unsafe
 
 _INDENT = "    "
 _SMOKE_BATCH = 2
@@ -195,7 +196,11 @@ def _string_literal(text: str) -> str:
 
 def _clean_text(text: str) -> str:
     # Labels and descriptions are free text: keep them on one line and unable to close a docstring.
-    return re.sub(r"\s+", " ", text).replace("\\", "\\\\").replace('"""', "'''").strip()
+    # What is left that Python source may not hold (NUL, other control characters, lone surrogates) or
+    # that shows code in another order than it runs (bidi overrides) is written as its escape, which a
+    # docstring or a comment shows as such (e.g. \x00).
+    text = re.sub(r"\s+", " ", text).replace("\\", "\\\\").replace('"""', "'''").strip()
+    return "".join("\\" + escape_char(ch) if is_unsafe(ch) else ch for ch in text)
 
 
 def _docstring_line(text: str) -> str:

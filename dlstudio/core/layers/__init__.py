@@ -7,6 +7,7 @@ read these specs; nothing else in the code base branches on a layer type.
 from __future__ import annotations
 
 from dlstudio.core.errors import GraphError
+from dlstudio.core.text import quote
 from dlstudio.core.layers import activations, conv, dense, io, merges, normalization, pooling, structure
 from dlstudio.core.layers.spec import INT, LayerSpec, ParamSpec, Shape, format_shape
 
@@ -33,7 +34,7 @@ def get_spec(type_id: str) -> LayerSpec:
     """The spec of ``type_id`` (or of a former name of it); GraphError if unknown."""
     spec = _SPECS.get(_ALIASES.get(type_id, type_id))
     if spec is None:
-        raise GraphError(f"unknown layer type {type_id!r}")
+        raise GraphError(f"unknown layer type {quote(type_id)}")
     return spec
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dlstudio.core.errors import ParamError
+from dlstudio.core.text import escape_char, is_unsafe, number_text, quote
 
 Shape = tuple[int, ...]
 """A tensor shape without the batch dimension, e.g. ``(1, 28, 28)``."""
@@ -70,42 +71,42 @@ class ParamSpec:
             return self._check_int(value)
         if kind == FLOAT:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise self._error(f"expected a number, got {value!r}")
+                raise self._error(f"expected a number, got {quote(value)}")
             try:
                 value = float(value)
             except OverflowError:  # an int too large for a float, e.g. 10**400
                 raise self._error("the number is out of range") from None
             if not math.isfinite(value):
-                raise self._error(f"expected a finite number, got {value!r}")
+                raise self._error(f"expected a finite number, got {quote(value)}")
             self._check_range(value)
             return value
         if kind == BOOL:
             if not isinstance(value, bool):
-                raise self._error(f"expected true or false, got {value!r}")
+                raise self._error(f"expected true or false, got {quote(value)}")
             return value
         if kind == CHOICE:
             if value not in self.choices:
-                raise self._error(f"expected one of {', '.join(self.choices)}; got {value!r}")
+                raise self._error(f"expected one of {', '.join(self.choices)}; got {quote(value)}")
             return value
         if kind == INTS:
             return self._check_ints(value)
         if kind == STR:
             if not isinstance(value, str):
-                raise self._error(f"expected text, got {value!r}")
+                raise self._error(f"expected text, got {quote(value)}")
             return value
         if kind == SIZE:
             return self._check_size(value)
         if kind == PADDING:
             if isinstance(value, str):
                 if value not in self.choices:
-                    raise self._error(f"expected a number or one of {', '.join(self.choices)}; got {value!r}")
+                    raise self._error(f"expected a number or one of {', '.join(self.choices)}; got {quote(value)}")
                 return value
             return self._check_size(value)
         raise AssertionError(f"unknown parameter kind {kind!r}")  # a bug in a spec, not user input
 
     def _check_int(self, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self._error(f"expected a whole number, got {value!r}")
+            raise self._error(f"expected a whole number, got {quote(value)}")
         self._check_range(value)
         return value
 
@@ -117,13 +118,13 @@ class ParamSpec:
 
     def _check_ints(self, value: Any) -> list[int]:
         if not isinstance(value, (list, tuple)):
-            raise self._error(f"expected a list of whole numbers, got {value!r}")
+            raise self._error(f"expected a list of whole numbers, got {quote(value)}")
         if not self.min_len <= len(value) <= self.max_len:
             raise self._error(f"expected {self.min_len} to {self.max_len} numbers, got {len(value)}")
         items = []
         for item in value:
             if isinstance(item, bool) or not isinstance(item, int):
-                raise self._error(f"expected whole numbers, got {item!r}")
+                raise self._error(f"expected whole numbers, got {quote(item)}")
             if item == -1 and self.allow_minus_one:
                 items.append(item)
                 continue
@@ -136,7 +137,7 @@ class ParamSpec:
     def _check_size(self, value: Any) -> int | list[int]:
         if isinstance(value, (list, tuple)):
             if len(value) != 2:
-                raise self._error(f"expected a number or a pair of numbers, got {list(value)!r}")
+                raise self._error(f"expected a number or a pair of numbers, got {quote(list(value))}")
             return [self._check_int(v) for v in value]
         return self._check_int(value)
 
@@ -145,7 +146,8 @@ class ParamSpec:
 
 
 def _fmt(number: float) -> str:
-    return str(int(number)) if float(number).is_integer() else f"{number:g}"
+    # number_text: a 309-digit value (10**308 as a learning rate) is "1e+308", a 400-digit int is said by its size
+    return number_text(number)
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,9 @@ class LayerCode:
 def code_literal(value: Any) -> str:
     """Python source for a parameter value: lists become tuples, strings get double quotes."""
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        text = value.replace("\\", "\\\\").replace('"', '\\"')
+        # Line breaks, NUL and other control characters (and bidi overrides) as escapes: valid, visible source.
+        return '"' + "".join(escape_char(ch) if is_unsafe(ch) else ch for ch in text) + '"'
     if isinstance(value, (list, tuple)):
         items = [code_literal(item) for item in value]
         return "(" + items[0] + ",)" if len(items) == 1 else "(" + ", ".join(items) + ")"
@@ -251,7 +255,7 @@ class LayerSpec:
         unknown = set(params) - {spec.name for spec in self.params}
         if unknown:
             name = sorted(unknown)[0]
-            raise ParamError(f"{self.display_name} has no parameter {name!r}", param=name)
+            raise ParamError(f"{self.display_name} has no parameter {quote(name)}", param=name)
         result = {}
         for spec in self.params:
             value = params.get(spec.name, _copy_value(spec.default))

@@ -12,6 +12,7 @@ from typing import Any
 from dlstudio.core.errors import ParamError, ProjectError
 from dlstudio.core.layers.spec import BOOL, CHOICE, FLOAT, INT, STR, ParamSpec
 from dlstudio.core.project.jsontypes import describe
+from dlstudio.core.text import quote
 
 _MAX_SEED = 2**31 - 1
 
@@ -98,7 +99,7 @@ def validate_settings(schema: tuple[ParamSpec, ...], values: Any, where: str) ->
     known = {spec.name for spec in schema}
     unknown = [key for key in values if key not in known]
     if unknown:
-        raise ProjectError(f"{where}: unknown setting {unknown[0]!r}")
+        raise ProjectError(f"{where}: unknown setting {quote(unknown[0])}")
     result: dict[str, Any] = {}
     for spec in schema:
         try:
