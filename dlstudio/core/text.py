@@ -15,7 +15,10 @@ from typing import Any
 
 # Unicode's explicit bidirectional formatting characters: they reorder how the text around
 # them is shown ("Trojan Source"), so nothing a person reads may carry them unescaped.
-BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# The embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) are refused in node names;
+# the marks (U+061C, U+200E, U+200F) only reorder neutral characters and are escaped where printed.
+BIDI_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+BIDI_CONTROLS = BIDI_OVERRIDES | frozenset("\u061c\u200e\u200f")
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _UNSAFE_CATEGORIES = ("Cc", "Zl", "Zp", "Cs")
