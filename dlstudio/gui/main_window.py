@@ -196,7 +196,9 @@ class MainWindow(QMainWindow):
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         action.setStatusTip(tip)
-        action.triggered.connect(slot)
+        # The slot is called without arguments: `triggered` passes `checked`, which a slot with a default
+        # parameter would take for it (Fit to Window once zoomed to 0, New once skipped the welcome page).
+        action.triggered.connect(lambda checked=False: slot())
         return action
 
     def _create_actions(self) -> None:
@@ -227,8 +229,7 @@ class MainWindow(QMainWindow):
 
         self.zoom_in_action = self._action("Zoom &In", lambda: self.view.zoom_by(1.25), key.ZoomIn)
         self.zoom_out_action = self._action("Zoom &Out", lambda: self.view.zoom_by(0.8), key.ZoomOut)
-        # Not view.fit_all itself: triggered passes `checked` (False), which would be taken as its max_scale.
-        self.fit_action = self._action("&Fit to Window", lambda: self.view.fit_all(), "Ctrl+0",
+        self.fit_action = self._action("&Fit to Window", self.view.fit_all, "Ctrl+0",
                                        "Show the whole network")
         self.auto_layout_action = self._action("&Auto-layout", lambda: self.auto_layout(LEFT_TO_RIGHT), "Ctrl+L",
                                                "Arrange the network in layers, left to right")

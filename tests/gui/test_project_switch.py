@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QAbstractButton
 
 from dlstudio.core.project import load_project, load_template, save_project
 from dlstudio.gui import main_window
@@ -222,3 +223,18 @@ def test_the_first_click_on_a_reopened_projects_confusion_cell_opens_its_mistake
                          confusion.cell_point(true, true))
     assert shown.args[0]["count"] == int(matrix[true, true]) > 0
     assert inspect.tabs.currentWidget() is inspect.mistakes
+
+
+def test_new_as_a_person_triggers_it_shows_the_welcome_page_over_an_empty_canvas(make_window, qtbot):
+    window = make_window(load_template("lenet5"))
+    assert not window.is_welcome_shown()
+    window.new_action.trigger()  # as the menu or toolbar does: `triggered` passes checked=False
+    assert len(window.project.graph) == 0 and window.is_welcome_shown()
+    QTest.mouseClick(window.welcome.findChild(QAbstractButton, "welcome_new") or _button(window.welcome, "New empty"),
+                     Qt.MouseButton.LeftButton)
+    assert not window.is_welcome_shown() and len(window.project.graph) == 0
+    assert not window.view.horizontalScrollBar().isVisible() and not window.view.verticalScrollBar().isVisible()
+
+
+def _button(parent, prefix: str):
+    return next(button for button in parent.findChildren(QAbstractButton) if button.text().startswith(prefix))

@@ -94,6 +94,10 @@ class GraphView(QGraphicsView):
             return
         bounds = scene.itemsBoundingRect()
         if bounds.isEmpty():
+            # An empty canvas: a scene rect of the viewport's size around the origin (the view keeps the
+            # rect it was given for the previous network, which would otherwise show scroll bars).
+            size = self.viewport().size()
+            self.setSceneRect(QRectF(-size.width() / 2, -size.height() / 2, size.width(), size.height()))
             self.resetTransform()
             self.centerOn(0, 0)
             return
