@@ -68,6 +68,7 @@ class MainWindow(QMainWindow):
         self.scene: GraphScene | None = None
         self._fitted_once = False
         self._state_restored = False  # whether the docks were put where the person left them
+        self._plots_grown = False  # the Metrics strip grew once it had something to show
         self.editing_locked = False
 
         self.undo_stack = QUndoStack(self)
@@ -126,6 +127,7 @@ class MainWindow(QMainWindow):
         self.training.run_recorded.connect(self._on_training_run_recorded)
         self.training.setting_edit_requested.connect(self._on_training_setting_edit_requested)
         self.training.training_started.connect(self._on_training_training_started)
+        self.training.plots_filled.connect(self._on_training_plots_filled)
         self.training_dock = self._dock("Training", "TrainingDock", self.training.panel,
                                         Qt.DockWidgetArea.RightDockWidgetArea)
         self.training_dock.setMinimumWidth(340)
@@ -1162,6 +1164,15 @@ class MainWindow(QMainWindow):
 
     def _on_training_training_started(self) -> None:
         self.training_dock.raise_()
+
+    def _on_training_plots_filled(self) -> None:
+        """The plots have something to show: the strip they had while empty grows, once, to a readable height."""
+        if self._plots_grown or self._state_restored or self.metrics_dock.isFloating():
+            return
+        self._plots_grown = True
+        wanted = int(self.height() * 0.32)
+        if self.metrics_dock.height() < wanted:
+            self.resizeDocks([self.metrics_dock], [wanted], Qt.Orientation.Vertical)
 
     def _on_inspect_shown(self) -> None:
         """A view of the Inspect dock was asked for (a drop, a confusion cell): show it with room to read it."""

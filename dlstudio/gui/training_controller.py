@@ -84,6 +84,7 @@ class TrainingController(QObject):
     setting_edit_requested = Signal(str, str, object)  # section, key, value: one undo step for the window
     training_started = Signal()  # a run was asked to start: the window shows the Training panel
     run_deleted = Signal(str)  # a run's folder was deleted (nothing may go on using its model)
+    plots_filled = Signal()  # the curves show a run now (one training, or the latest of a reopened project)
 
     def __init__(self, parent: QObject | None = None, preflight: Callable[[], bool] | None = None) -> None:
         super().__init__(parent)
@@ -214,6 +215,7 @@ class TrainingController(QObject):
         self.curves.show_history(summary["name"], summary.get("planned_epochs"), shown["rows"])
         if shown["confusion"] is not None and len(shown["confusion"]) == len(self.class_names):
             self.confusion.set_matrix(shown["confusion"], self.class_names)
+        self.plots_filled.emit()
 
     def _on_project_settings_changed(self, section: str, key: str, value: Any) -> None:
         if section == "training":
@@ -372,6 +374,7 @@ class TrainingController(QObject):
         for metrics in payload.get("history", ()):
             self.curves.add_epoch(metrics)
         self.filters.set_layers([tuple(layer) for layer in payload["conv_layers"]])
+        self.plots_filled.emit()
         if payload.get("filter_layer"):
             self.filters.set_layer(payload["filter_layer"])
         self.confusion.clear()
