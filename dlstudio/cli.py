@@ -84,5 +84,7 @@ def _run_app(argv: list[str]) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    from dlstudio.core.text import printable  # a path or class name in the message may hold escapes
+
+    print(f"{PROG}: error: {printable(' '.join(message.split()))}", file=sys.stderr)
     return 2

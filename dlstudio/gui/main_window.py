@@ -638,6 +638,12 @@ class MainWindow(QMainWindow):
                              f"{'them' if len(errors) != 1 else 'it'} first (the red nodes offer a Fix):\n\n"
                              + "\n".join(lines) + more)
             return False
+        from dlstudio.core.memory import check_fits  # torch-free: estimated from the inferred shapes
+
+        too_big = check_fits(self.project.graph, int(self.project.training.get("batch_size") or 64))
+        if too_big:
+            self._show_error("Cannot train yet", too_big)
+            return False
         if self.project.path is None:
             if not self._ask_save_before_training():
                 self.statusBar().showMessage("Not trained: the project needs a file first", 5000)

@@ -238,3 +238,15 @@ def test_new_as_a_person_triggers_it_shows_the_welcome_page_over_an_empty_canvas
 
 def _button(parent, prefix: str):
     return next(button for button in parent.findChildren(QAbstractButton) if button.text().startswith(prefix))
+
+
+def test_train_on_a_network_too_big_for_memory_is_refused_before_anything_starts(make_window, monkeypatch):
+    project = chain_project(("Input", {"shape": [3, 100000, 100000]}), ("Conv2d", {"out_channels": 8, "kernel_size": 3}),
+                            ("Flatten", {}), ("Linear", {"out_features": 10}),
+                            ("Output", {"task": "classification", "classes": 10}))
+    window = make_window(project)
+    errors = []
+    monkeypatch.setattr(window, "_show_error", lambda title, message: errors.append(message))
+    monkeypatch.setattr(window, "_ask_save_before_training", lambda: pytest.fail("no save before saying why"))
+    window.training.start_action.trigger()
+    assert window.training.worker is None and len(errors) == 1 and "memory" in errors[0]
