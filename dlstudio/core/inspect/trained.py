@@ -142,7 +142,7 @@ def load_trained(run_dir_or_project: Path | str, which: str = "best", device: st
     run_dir = find_run_dir(run_dir_or_project)
     # settings.json checked like a project file: graph, data settings, model size limits.
     try:
-        settings, graph, data_settings, _ = validated_run_settings(run_dir)
+        settings, graph, data_settings, _ = validated_run_settings(run_dir, for_resume=False)
     except RunDataError as error:
         raise InspectError(error.message) from None
     target = resolve_device(device)

@@ -46,13 +46,16 @@ class RunDataError(DlstudioError):
     """A run folder's settings or checkpoint are damaged or beyond limits; the message is one line."""
 
 
-def validated_run_settings(run_dir: Path | str) -> tuple[dict[str, Any], Graph, dict[str, Any], dict[str, Any]]:
+def validated_run_settings(run_dir: Path | str, *, for_resume: bool = True
+                           ) -> tuple[dict[str, Any], Graph, dict[str, Any], dict[str, Any]]:
     """A run's settings.json checked like a project file: (settings, graph, data settings, training settings).
 
     The graph is rebuilt through the project loader's checks; data settings are
     validated; training settings must be an object (TrainConfig validates them);
     the model must fit the limits (:func:`check_model_size`). RunDataError with
-    one line naming the run and the field otherwise.
+    one line naming the run and the field otherwise. Without ``for_resume`` (to
+    load the trained model) only the graph is required; data and training
+    settings are checked when present.
     """
     from dlstudio.core.project.fileformat import graph_from_doc
     from dlstudio.core.project.settings import DATA_SETTINGS, validate_settings
@@ -71,15 +74,15 @@ def validated_run_settings(run_dir: Path | str) -> tuple[dict[str, Any], Graph, 
         raise RunDataError(f"{where}: {getattr(error, 'reason', error.message)}") from None
     if not isinstance(settings, dict):
         raise RunDataError(f"{where}: expected a JSON object")
-    for key in ("graph", "data", "training"):
+    for key in ("graph", "data", "training") if for_resume else ("graph",):
         if key not in settings:
-            raise RunDataError(f"{where}: no {key!r} entry")
+            raise RunDataError(f"{where} has no {key!r} entry")
     try:
         graph = graph_from_doc(settings["graph"], "graph")
-        data = validate_settings(DATA_SETTINGS, settings["data"], "data")
+        data = validate_settings(DATA_SETTINGS, settings.get("data", {}), "data")
     except ProjectError as error:
         raise RunDataError(" ".join(f"{where}: {error.message}".split())) from None
-    training = settings["training"]
+    training = settings.get("training", {})
     if not isinstance(training, dict):
         raise RunDataError(f"{where}: training: expected an object of settings")
     if training.get("monitor", "val_loss") not in ("val_loss", "train_loss"):
