@@ -23,6 +23,7 @@ from dlstudio.core.data.streaming import (
     NORMALIZATION_SAMPLE,
     ImageFiles,
     StreamingSplit,
+    WorkerSlot,
     decoded_bytes,
     default_workers,
     stream_threshold,
@@ -312,8 +313,9 @@ def _prepare_streaming(settings: dict[str, Any], requirements: DataRequirements,
                             int(settings["split_seed"]))
     normalization = _sample_normalization(paths, indices.train, shape, int(settings["split_seed"]), skipped) \
         if settings["normalize"] else None
+    slot = WorkerSlot()  # one split's decoding workers alive at a time
     splits = {name: StreamingSplit(ImageFiles([paths[i] for i in idx.tolist()], labels[idx].tolist(), shape),
-                                   normalization, skipped, num_workers=num_workers)
+                                   normalization, skipped, num_workers=num_workers, slot=slot)
               for name, idx in (("train", indices.train), ("val", indices.val), ("test", indices.test))}
     return PreparedData(splits["train"], splits["val"], splits["test"], class_names, requirements.task,
                         normalization, _augmentation(settings, normalization), skipped)

@@ -35,9 +35,16 @@ NORMALIZATION_SAMPLE = 512
 PREFETCH_BATCHES = 4
 
 
+# What one decoding worker process costs (it imports torch): ~350 MB measured (PSS, bench/memory.py).
+WORKER_BYTES = 512 * 2**20
+
+
 def default_workers() -> int:
-    """Decoding workers: all cores but one (training needs one), at most 8."""
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
+    """Decoding workers: all cores but one (training needs one), at most 8, and no more than a quarter of the
+    memory available can hold."""
+    available = available_memory()
+    by_memory = available // (4 * WORKER_BYTES) if available else 8
+    return max(1, min(8, (os.cpu_count() or 2) - 1, by_memory))
 
 
 def available_memory() -> int | None:
@@ -125,6 +132,24 @@ def _worker_context() -> Any:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+class WorkerSlot:
+    """Shared by the splits of one dataset: at most one of them keeps decoding workers at a time.
+
+    Every worker process imports torch (~350 MB each), so the training
+    split's persistent workers are let go before the validation split starts
+    its own, and started again for the next epoch (a few seconds per epoch,
+    small next to an epoch of a folder too large for memory).
+    """
+
+    def __init__(self) -> None:
+        self.holder: StreamingSplit | None = None
+
+    def claim(self, split: StreamingSplit) -> None:
+        if self.holder is not None and self.holder is not split:
+            self.holder.close()
+        self.holder = split
+
+
 class StreamingSplit:
     """One split read from image files batch by batch; the trainer uses it exactly like an in-memory DataSplit.
 
@@ -135,8 +160,9 @@ class StreamingSplit:
 
     def __init__(self, files: ImageFiles, normalization: Normalization | None, skipped: SkippedFiles, *,
                  num_workers: int = 0, device: torch.device | None = None,
-                 layout: torch.memory_format = torch.contiguous_format) -> None:
+                 layout: torch.memory_format = torch.contiguous_format, slot: WorkerSlot | None = None) -> None:
         self.files = files
+        self.slot = slot or WorkerSlot()
         self.y = torch.tensor(files.labels, dtype=torch.int64)
         self.normalization = normalization
         self.skipped = skipped
@@ -157,13 +183,14 @@ class StreamingSplit:
         """The same files, delivered as batches on ``device`` in ``layout``."""
         self.close()
         return StreamingSplit(self.files, self.normalization, self.skipped, num_workers=self.num_workers,
-                              device=device, layout=layout)
+                              device=device, layout=layout, slot=self.slot)
 
     def batches(self, order: torch.Tensor, first: int, size: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
         """``(batch number, x, y)`` for batches ``first..`` of ``order``; a batch left with no readable file is
         not yielded at all."""
         self._sampler.order, self._sampler.first, self._sampler.size = order.cpu(), first, size
-        if self._loader is None:  # made once: its workers persist from epoch to epoch
+        self.slot.claim(self)
+        if self._loader is None:  # made once: its workers persist from epoch to epoch (unless another split ran)
             self._loader = self._make_loader(self._sampler, persistent=True)
         for offset, batch in enumerate(self._loader):
             x, y = self._finish(batch)
@@ -172,6 +199,7 @@ class StreamingSplit:
 
     def in_order(self, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The whole split in file order (for evaluation), ``size`` samples per batch."""
+        self.slot.claim(self)  # another split's persistent workers go first: one set of workers at a time
         loader = self._make_loader(_IndexBatches(torch.arange(len(self)), 0, size), persistent=False)
         for batch in loader:
             x, y = self._finish(batch)
@@ -181,6 +209,8 @@ class StreamingSplit:
     def close(self) -> None:
         """Let the persistent workers go (they end with the loader)."""
         self._loader = None
+        if self.slot.holder is self:
+            self.slot.holder = None
 
     def _make_loader(self, sampler: Sampler[list[int]], persistent: bool) -> DataLoader[Any]:
         workers = self.num_workers
