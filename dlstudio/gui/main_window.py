@@ -606,7 +606,10 @@ class MainWindow(QMainWindow):
         except (DlstudioError, OSError) as error:
             project.path, project.runs = old_path, old_runs
             message = getattr(error, "message", None) or f"{path.name}: {getattr(error, 'strerror', None) or error}"
-            self._show_error("Cannot save the project", message)
+            if not moved and self._ask_save_as_after_error(message):
+                return self.save_as()  # a read-only file, a full disk: the work goes elsewhere, not lost
+            if moved:
+                self._show_error("Cannot save the project", message)
             return False
         if moved:
             # Another file, another runs folder: the panels follow the copy's runs (the undo history stays).
@@ -1004,6 +1007,12 @@ class MainWindow(QMainWindow):
             f"train). Reload it?{unsaved}", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.Yes)
         return answer == QMessageBox.StandardButton.Yes
+
+    def _ask_save_as_after_error(self, message: str) -> bool:
+        answer = QMessageBox.warning(self, "Cannot save the project", f"{message}\n\nSave it under another name?",
+                                     QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+                                     QMessageBox.StandardButton.Save)
+        return answer == QMessageBox.StandardButton.Save
 
     def _ask_overwrite_changed_file(self) -> bool:
         answer = QMessageBox.warning(

@@ -146,3 +146,24 @@ def test_a_run_the_window_records_is_merged_with_what_another_program_wrote(make
     update_project_file(path, lambda project: project.runs.append("net.runs/20260101-000000"))
     run_dir = _train(qtbot, window)
     assert load_project(path).runs == ["net.runs/20260101-000000", f"net.runs/{run_dir.name}"]
+
+
+def test_a_read_only_project_is_not_overwritten_and_save_as_is_offered(make_window, tmp_path, monkeypatch):
+    path = tmp_path / "net.dlstudio"
+    save_project(load_template("mlp"), path)
+    before = path.read_bytes()
+    window = make_window(load_project(path))
+    node = next(iter(window.project.graph))
+    window.rename_node(node.id, "renamed")
+    path.chmod(0o444)
+    offered = []
+    monkeypatch.setattr(window, "_ask_save_as_after_error", lambda message: offered.append(message) or True)
+    monkeypatch.setattr(window, "_ask_save_path", lambda: str(tmp_path / "copy.dlstudio"))
+    try:
+        assert window.save()
+    finally:
+        path.chmod(0o644)
+    assert len(offered) == 1 and "read-only" in offered[0]
+    assert path.read_bytes() == before
+    assert window.project.path == tmp_path / "copy.dlstudio" and not window.is_dirty()
+    assert next(n for n in load_project(tmp_path / "copy.dlstudio").graph if n.id == node.id).name == "renamed"
