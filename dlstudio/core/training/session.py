@@ -340,6 +340,8 @@ def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[st
             write_run_files(run_dir, settings, data.class_names)
         else:
             run_dir = resume_dir
+        # Every file skipped, found now or while streaming during the fit, is listed in the run folder.
+        data.log_skipped(run_dir / "skipped.jsonl")
     except BaseException:
         if lock is not None:
             lock.release()
