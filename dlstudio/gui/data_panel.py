@@ -865,6 +865,14 @@ class DataPanel(QWidget):
             return f"The project's statistics from run {run} are out of date ({reason}); training computes new ones."
         return f"Stored in the project from run {run}."
 
+    def add_training_skipped(self, entries: list[dict[str, str]]) -> None:
+        """Add the files a run skipped while training (a streamed folder finds unreadable files only then)."""
+        from dlstudio.core.data import SkippedFile
+
+        shown = {item.path: item for item in (self.preview.skipped if self.preview is not None else [])}
+        shown.update({entry["path"]: SkippedFile(entry["path"], entry["reason"]) for entry in entries})
+        self._show_skipped(list(shown.values()))
+
     def _show_skipped(self, skipped: list[Any]) -> None:
         self.skipped_list.clear()
         root = self._resolved_path(self.project.data.get("path", "")) if self.project is not None else None

@@ -128,6 +128,7 @@ class MainWindow(QMainWindow):
         self.training.setting_edit_requested.connect(self._on_training_setting_edit_requested)
         self.training.training_started.connect(self._on_training_training_started)
         self.training.plots_filled.connect(self._on_training_plots_filled)
+        self.training.skipped_found.connect(self._on_training_skipped_found)
         self.training_dock = self._dock("Training", "TrainingDock", self.training.panel,
                                         Qt.DockWidgetArea.RightDockWidgetArea)
         self.training_dock.setMinimumWidth(340)
@@ -1179,6 +1180,9 @@ class MainWindow(QMainWindow):
 
     def _on_training_training_started(self) -> None:
         self.training_dock.raise_()
+
+    def _on_training_skipped_found(self, entries: list) -> None:
+        self.data_panel.add_training_skipped(entries)
 
     def _on_training_plots_filled(self) -> None:
         """The plots have something to show: the strip they had while empty grows, once, to a readable height."""

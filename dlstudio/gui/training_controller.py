@@ -84,6 +84,7 @@ class TrainingController(QObject):
     setting_edit_requested = Signal(str, str, object)  # section, key, value: one undo step for the window
     training_started = Signal()  # a run was asked to start: the window shows the Training panel
     run_deleted = Signal(str)  # a run's folder was deleted (nothing may go on using its model)
+    skipped_found = Signal(list)  # files the run skipped ({"path", "reason"}), streamed ones found while training
     plots_filled = Signal()  # the curves show a run now (one training, or the latest of a reopened project)
 
     def __init__(self, parent: QObject | None = None, preflight: Callable[[], bool] | None = None) -> None:
@@ -411,6 +412,8 @@ class TrainingController(QObject):
 
     def _on_worker_finished(self, summary: dict[str, Any]) -> None:
         self.panel.show_finished(summary)
+        if summary.get("skipped"):
+            self.skipped_found.emit(list(summary["skipped"]))
         status = summary["status"]
         self._set_state(status, summary.get("message", ""))
         if status == "failed":

@@ -442,7 +442,8 @@ def _train(context: TaskContext, request: TrainingRequest, relay: _ControlRelay,
     relay.attach(control)
     result = trainer.fit()  # a resumed session's trainer already stands at its checkpoint
     return {**session.finish(result), "message": result.message, "best_epoch": result.best_epoch,
-            "test_loss": result.test_loss}
+            "test_loss": result.test_loss,
+            "skipped": [{"path": str(item.path), "reason": item.reason} for item in session.data.skipped]}
 
 
 class TrainingWorker(QObject):
