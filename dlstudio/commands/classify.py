@@ -95,15 +95,18 @@ def _write_csv(path: Path, results: list[Any], top_k: int) -> None:
     for rank in range(1, top_k + 1):
         header += [f"label_{rank}", f"probability_{rank}"]
     header.append("error")
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        for result in results:
-            row: list[Any] = [result.path]
-            scores = result.prediction.top if result.ok else ()
-            for rank in range(top_k):
-                row += [scores[rank].label, f"{scores[rank].probability:.6f}"] if rank < len(scores) else ["", ""]
-            row.append(result.error or "")
-            writer.writerow(row)
-    temporary.replace(path)
+    import io
+
+    from dlstudio.core.safe_io import write_text
+
+    handle = io.StringIO(newline="")
+    writer = csv.writer(handle)
+    writer.writerow(header)
+    for result in results:
+        row: list[Any] = [result.path]
+        scores = result.prediction.top if result.ok else ()
+        for rank in range(top_k):
+            row += [scores[rank].label, f"{scores[rank].probability:.6f}"] if rank < len(scores) else ["", ""]
+        row.append(result.error or "")
+        writer.writerow(row)
+    write_text(path, handle.getvalue())  # a unique temporary beside it, no links followed, then a rename

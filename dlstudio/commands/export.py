@@ -14,8 +14,10 @@ from dlstudio.core.text import printable
 def _write_python(project: Project, path: Path, args: argparse.Namespace) -> str:
     from dlstudio.core.export.python_code import export_python
 
+    from dlstudio.core.safe_io import write_text
+
     code = export_python(project.graph, class_name=args.class_name, description=project.description)
-    path.write_text(code, encoding="utf-8")
+    write_text(path, code)  # a unique temporary beside it, no links followed, then a rename
     return printable(f"wrote {path}: class {args.class_name}; run 'python {path.name}' to try it")
 
 

@@ -665,6 +665,7 @@ class MainWindow(QMainWindow):
 
     def export_python_code(self) -> None:
         from dlstudio.core.export.python_code import export_python  # torch-free here, but only needed now
+        from dlstudio.core.safe_io import write_text
 
         path = self._ask_export_path()
         if not path:
@@ -674,7 +675,7 @@ class MainWindow(QMainWindow):
             class_name = "Model"
         try:
             code = export_python(self.project.graph, class_name=class_name, description=self.project.description)
-            Path(path).write_text(code, encoding="utf-8")
+            write_text(Path(path), code)  # a unique temporary beside it, no links followed, then a rename
         except (DlstudioError, OSError) as error:
             self._show_error("Cannot export Python code", getattr(error, "message", None) or str(error))
             return

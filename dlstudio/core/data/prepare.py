@@ -218,6 +218,10 @@ def _check_fits(sample_shape: tuple[int, ...], classes: int, requirements: DataR
     if sample_shape != requirements.input_shape:
         raise DataError(f"the data's samples have shape {list(sample_shape)}; the Input node expects "
                         f"{list(requirements.input_shape)}")
+    if requirements.task == CLASSIFICATION and classes < 2:
+        found = "no class" if classes == 0 else "only one class"
+        raise DataError(f"the data has {found}; a classifier needs at least 2 (an image folder needs one "
+                        "subfolder per class)")
     if requirements.task == CLASSIFICATION and requirements.classes != classes:
         raise DataError(f"the data has {classes} classes; the Output node is set to "
                         f"{requirements.classes} (set its classes to {classes})")
