@@ -3,7 +3,7 @@
     xvfb-run -s "-screen 0 1600x1000x24" .venv/bin/python tools/screenshots.py docs/
 
 Saves into the folder given (default docs/):
-  first-launch.png        the window as a first launch shows it (light theme)
+  screenshot.png          the window as a first launch shows it (light theme; the README's picture)
   first-launch-dark.png   the same in the dark theme
   welcome.png             Help › Welcome, when the window has it (skipped with a message otherwise)
   training.png            the LeNet-5 template training on the bundled digits, after ~2 epochs
@@ -124,7 +124,7 @@ class Shooter:
 
     def first_launch(self) -> None:
         self.open_window()
-        self.save("first-launch.png")
+        self.save("screenshot.png")  # the README's picture
         if self.trigger("View", "Dark Theme"):
             self.wait(0.3)
             self.save("first-launch-dark.png")
