@@ -250,3 +250,29 @@ def test_train_on_a_network_too_big_for_memory_is_refused_before_anything_starts
     monkeypatch.setattr(window, "_ask_save_before_training", lambda: pytest.fail("no save before saying why"))
     window.training.start_action.trigger()
     assert window.training.worker is None and len(errors) == 1 and "memory" in errors[0]
+
+
+def test_the_runs_list_says_paused_while_a_run_is_paused(make_window, qtbot, tmp_path):
+    path = tmp_path / "net.dlstudio"
+    project = _tiny_cnn_project(path)
+    project.training["epochs"] = 200
+    save_project(project, path)
+    window = make_window(load_project(path))
+    controller = window.training
+    QTest.mouseClick(controller.panel.buttons["start"], Qt.MouseButton.LeftButton)
+    worker = controller.worker
+    with qtbot.waitSignal(worker.epoch_finished, timeout=SIGNAL_TIMEOUT_MS):
+        pass
+    run_dir = str(controller.document.training_run)
+
+    def status() -> str:
+        item = controller.runs.item_for(run_dir)
+        return item.text(1) if item is not None else ""
+
+    qtbot.waitUntil(lambda: status() == "training", timeout=20_000)
+    QTest.mouseClick(controller.panel.buttons["pause"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: status() == "paused", timeout=20_000)
+    QTest.mouseClick(controller.panel.buttons["pause"], Qt.MouseButton.LeftButton)  # Resume
+    qtbot.waitUntil(lambda: status() == "training", timeout=20_000)
+    with qtbot.waitSignal(worker.ended, timeout=SIGNAL_TIMEOUT_MS):
+        QTest.mouseClick(controller.panel.buttons["stop"], Qt.MouseButton.LeftButton)
