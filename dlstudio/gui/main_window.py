@@ -420,14 +420,8 @@ class MainWindow(QMainWindow):
         return self.central.currentWidget() is self.welcome
 
     def _on_welcome_template_chosen(self, name: str) -> None:
-        if not self._confirm_discard():
-            return
-        try:
-            self.set_project(load_template(name))
-        except DlstudioError as error:
-            self._show_error("Cannot open the template", error.message)
-            return
-        self.hide_welcome()
+        if self._confirm_discard():
+            self._open_template(name)
 
     def _on_welcome_recent_chosen(self, path: str) -> None:
         if self._confirm_discard() and self.open_file(path):
@@ -550,14 +544,18 @@ class MainWindow(QMainWindow):
         if not self._confirm_discard():
             return
         name = self._ask_template()
-        if name is None:
-            return
+        if name is not None:
+            self._open_template(name)
+
+    def _open_template(self, name: str) -> bool:
+        """A new, untitled project from the template ``name``, on the canvas."""
         try:
             self.set_project(load_template(name))
         except DlstudioError as error:
             self._show_error("Cannot open the template", error.message)
-            return
+            return False
         self.hide_welcome()
+        return True
 
     def open_dialog(self) -> None:
         if not self._confirm_discard():

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from dlstudio.core.memory import available_memory  # one measure of free memory for the whole core
 from dlstudio.core.data.dataset import SkippedFile, SkippedFiles
 from dlstudio.core.data.images import pixels_to_input
 from dlstudio.core.data.normalization import Normalization
@@ -45,21 +46,6 @@ def default_workers() -> int:
     available = available_memory()
     by_memory = available // (4 * WORKER_BYTES) if available else 8
     return max(1, min(8, (os.cpu_count() or 2) - 1, by_memory))
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation now (Linux: MemAvailable; else free pages), or None."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, OSError, ValueError):
-        return None
 
 
 def stream_threshold() -> int:
