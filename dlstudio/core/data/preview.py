@@ -4,24 +4,36 @@ Built on the loaders the trainer uses (:func:`load_source`, :func:`split_indices
 :func:`check_fits`, :class:`Augmentation`), so the preview sees the data the
 way training will. Problems that would stop training are collected as one-line
 messages instead of raised, so the panel can show the samples next to them.
+
+An image folder that training would stream (too large for memory, see
+:func:`prepare_data`) is not loaded: it is listed by the folder walk (paths and
+labels, nothing decoded), split and counted from those labels, and only the
+samples shown are decoded, plus, with normalization on, the same bounded random
+subset of training images training estimates its statistics from. Its
+``DataPreview.data`` is then a :class:`FolderListing`, passed back like a
+loaded dataset so that a shuffle or a new split needs no new walk.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from dlstudio.core.data import prepare, reader, streaming
 from dlstudio.core.data.augment import Augmentation
-from dlstudio.core.data.dataset import LabeledTensors, SkippedFile
+from dlstudio.core.data.dataset import LabeledTensors, SkippedFile, SkippedFiles
 from dlstudio.core.data.errors import DataError
+from dlstudio.core.data.folder import scan_folder
+from dlstudio.core.data.images import image_input_shape
 from dlstudio.core.data.normalization import Normalization
-from dlstudio.core.data.prepare import (
-    CLASSIFICATION, DATA_DEFAULTS, DataRequirements, check_fits, load_source, resolve_settings,
+from dlstudio.core.data.prepare import (  # the private three: training's own rules for a streamed folder
+    CLASSIFICATION, DATA_DEFAULTS, DataRequirements, _check_fits, _resolve_path, _sample_normalization, check_fits,
+    load_source, resolve_settings,
 )
 from dlstudio.core.data.split import split_indices
 
@@ -48,7 +60,11 @@ class DataPreview:
     says the samples come as ``per_class`` per class in class order (else
     they are random). ``problems`` would stop training; ``warnings`` would not.
     ``data`` is the loaded dataset, kept so that a new split or other
-    samples need no reload (pass it back as ``data=``).
+    samples need no reload (pass it back as ``data=``); for an image folder
+    training would stream it is the folder's :class:`FolderListing` instead.
+    ``normalization_sample`` is 0 when ``normalization`` comes from the
+    whole training split, else the number of training images it was
+    estimated from (a streamed folder, as training estimates it).
     """
 
     class_names: list[str] = field(default_factory=list)
@@ -63,11 +79,41 @@ class DataPreview:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     sample_shape: tuple[int, ...] = ()
-    data: LabeledTensors | None = field(default=None, repr=False)
+    data: LabeledTensors | FolderListing | None = field(default=None, repr=False)
+    normalization_sample: int = 0
 
     @property
     def total(self) -> int:
         return sum(self.split_sizes.values())
+
+
+@dataclass(frozen=True)
+class FolderListing:
+    """An image folder too large to load, as the folder walk lists it: paths and labels, nothing decoded.
+
+    ``found`` are the entries the walk skipped (not images, bad links);
+    ``unreadable`` the files previews have failed to decode so far (path ->
+    reason); ``statistics`` the normalization estimated per split (key:
+    fractions and seed) with the number of images it came from. A preview
+    returns a new listing carrying what it learnt; a listing is never changed.
+    """
+
+    root: Path
+    shape: tuple[int, int, int]
+    class_names: list[str]
+    paths: list[str]
+    y: torch.Tensor
+    found: list[SkippedFile] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)
+    statistics: dict[tuple, tuple[Normalization, int]] = field(default_factory=dict)
+    # Read by _describe_split like a LabeledTensors' (a folder has no official test split).
+    fixed_test: None = None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def class_counts(self) -> list[int]:
+        return torch.bincount(self.y, minlength=len(self.class_names)).tolist()
 
 
 def load_key(settings: dict[str, Any], input_shape: tuple[int, ...] | None, base_dir: Path | None) -> tuple:
@@ -99,7 +145,7 @@ def augmentation_from(settings: dict[str, Any]) -> Augmentation:
 
 def load_preview(settings: dict[str, Any], input_shape: tuple[int, ...], classes: int | None, *,
                  base_dir: Path | None = None, task: str = CLASSIFICATION, per_class: int = 8, seed: int = 0,
-                 augmented: bool = False, data: LabeledTensors | None = None,
+                 augmented: bool = False, data: LabeledTensors | FolderListing | None = None,
                  check: Callable[[], None] | None = None) -> DataPreview:
     """Load the data the settings name (unless ``data`` is given) and describe it for display.
 
@@ -113,12 +159,17 @@ def load_preview(settings: dict[str, Any], input_shape: tuple[int, ...], classes
         settings = resolve_settings(settings)
         _refuse_missing_path(settings)
         if data is None:
+            data = _list_streamed_folder(settings, tuple(input_shape), base_dir)
+        if data is None:
             data = load_source(settings, tuple(input_shape), base_dir=base_dir, allow_download=False)
     except DataError as error:
         preview.problems.append(error.message)
         return preview
     if check is not None:
         check()
+    if isinstance(data, FolderListing):
+        return _preview_listing(preview, data, settings, DataRequirements(tuple(input_shape), task, classes),
+                                per_class=per_class, seed=seed, augmented=augmented, check=check)
     preview.data = data
     preview.class_names = list(data.class_names)
     preview.skipped = list(data.skipped)
@@ -145,6 +196,122 @@ def load_preview(settings: dict[str, Any], input_shape: tuple[int, ...], classes
     if settings["normalize"] and train is not None and len(train):
         preview.normalization = Normalization.fit(data.raw[train])
     return preview
+
+
+def _list_streamed_folder(settings: dict[str, Any], input_shape: tuple[int, ...],
+                          base_dir: Path | None) -> FolderListing | None:
+    """The listing of an image folder that training would stream (the rule :func:`prepare_data` applies);
+    None for any other source or a folder small enough to load."""
+    if settings["source"] != "folder":
+        return None
+    root = _resolve_path(settings["path"], base_dir)
+    shape = image_input_shape(input_shape, f"the image folder {str(root)!r}")
+    class_names, files, found = scan_folder(root)
+    # Looked up on the module each time: the memory available now (and a test may lower it).
+    if streaming.decoded_bytes(sum(len(paths) for paths in files), shape) <= streaming.stream_threshold():
+        return None  # loaded whole, exactly as before (the walk is cheap next to decoding)
+    paths = [str(path) for class_paths in files for path in class_paths]
+    labels = torch.tensor([label for label, class_paths in enumerate(files) for _ in class_paths], dtype=torch.int64)
+    return FolderListing(root, shape, class_names, paths, labels, list(found))
+
+
+def _preview_listing(preview: DataPreview, listing: FolderListing, settings: dict[str, Any],
+                     requirements: DataRequirements, *, per_class: int, seed: int, augmented: bool,
+                     check: Callable[[], None] | None) -> DataPreview:
+    """Describe a streamed folder from its listing, decoding only the samples shown and a bounded statistics
+    subset. Unreadable files are listed as they are met; training finds any others."""
+    unreadable = dict(listing.unreadable)
+    statistics = dict(listing.statistics)
+    preview.class_names = list(listing.class_names)
+    preview.sample_shape = tuple(listing.shape)
+    try:
+        _check_fits(listing.shape, len(listing.class_names), requirements)
+    except DataError as error:
+        preview.problems.append(error.message)
+    empty = [name for name, count in zip(listing.class_names, listing.class_counts()) if count == 0]
+    if empty:  # what training says of it (prepare_data refuses such a folder)
+        preview.problems.append(f"class folder {empty[0]!r} in {str(listing.root)!r} has no image files")
+    train = _describe_split(preview, listing, settings)
+    pool = train if train is not None else torch.arange(len(listing))
+    preview.grouped = len(listing.class_names) <= MAX_CLASS_ROWS
+    pixels, labels = _decode_samples(listing, pool, per_class, seed, unreadable, check)
+    preview.labels = labels.numpy().copy()
+    samples = pixels.float().div_(255.0)
+    if augmented and len(samples):
+        samples = augmentation_from(settings)(samples, torch.Generator().manual_seed(int(seed)))
+    preview.images = _to_uint8_images(samples)
+    if settings["normalize"] and train is not None and len(train):
+        key = (float(settings["val_fraction"]), float(settings["test_fraction"]), int(settings["split_seed"]))
+        if key not in statistics:
+            try:
+                statistics[key] = _estimate_normalization(listing, train, int(settings["split_seed"]), unreadable)
+            except DataError as error:
+                preview.problems.append(error.message)
+        if key in statistics:
+            preview.normalization, preview.normalization_sample = statistics[key]
+    preview.warnings.append(_streamed_note(listing, preview.normalization_sample))
+    preview.skipped = [*listing.found, *(SkippedFile(path, reason) for path, reason in unreadable.items())]
+    preview.data = replace(listing, unreadable=unreadable, statistics=statistics)
+    return preview
+
+
+def _decode_samples(listing: FolderListing, pool: torch.Tensor, per_class: int, seed: int,
+                    unreadable: dict[str, str], check: Callable[[], None] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The samples :func:`_choose_samples` picks, decoded as (N, C, H, W) uint8 with their labels. An unreadable
+    one is recorded in ``unreadable`` and replaced by the next candidate of its class (at most as many extra
+    decodes as samples wanted, so a folder of broken files cannot make the preview decode it all)."""
+    generator = torch.Generator().manual_seed(int(seed))
+    order = torch.randperm(len(pool), generator=generator)
+    n_classes = len(listing.class_names)
+    if n_classes > MAX_CLASS_ROWS:
+        groups = [(order, RANDOM_SAMPLES)]
+    else:
+        shuffled = listing.y[pool][order]
+        groups = [(order[shuffled == label], per_class) for label in range(n_classes)]
+    images: list[torch.Tensor] = []
+    labels: list[int] = []
+    for candidates, wanted in groups:
+        got, attempts = 0, 0
+        for position in candidates.tolist():
+            if got == wanted or attempts == 2 * wanted:
+                break
+            index = int(pool[position])
+            path = listing.paths[index]
+            if path in unreadable:
+                continue  # known from an earlier preview: not decoded again
+            if check is not None:
+                check()
+            attempts += 1
+            try:
+                pixels = reader.read_image(Path(path), *listing.shape)
+            except reader.UnreadableImage as error:
+                unreadable[path] = str(error)
+                continue
+            images.append(torch.from_numpy(pixels))
+            labels.append(int(listing.y[index]))
+            got += 1
+    if not images:
+        return torch.empty((0, *listing.shape), dtype=torch.uint8), torch.empty(0, dtype=torch.int64)
+    return torch.stack(images), torch.tensor(labels, dtype=torch.int64)
+
+
+def _estimate_normalization(listing: FolderListing, train: torch.Tensor, seed: int,
+                            unreadable: dict[str, str]) -> tuple[Normalization, int]:
+    """Training's own estimate for a streamed folder (the same seeded subset, so the same numbers), with the
+    number of images it came from; files it could not read are added to ``unreadable``."""
+    failed = SkippedFiles()
+    normalization = _sample_normalization(listing.paths, train, listing.shape, seed, failed)
+    for entry in failed:
+        unreadable.setdefault(entry.path, entry.reason)
+    return normalization, min(len(train), prepare.NORMALIZATION_SAMPLE) - len(failed)
+
+
+def _streamed_note(listing: FolderListing, sample: int) -> str:
+    size = streaming.decoded_bytes(len(listing), listing.shape) / 2**30
+    statistics = f"; normalization is estimated from {sample:,} training images" if sample else ""
+    return (f"{len(listing):,} images ({size:.1f} GB decoded) are too many to load at once: training reads them "
+            f"from disk as it goes, and the preview decodes only the samples shown{statistics}. Unreadable files "
+            f"are listed as training finds them")
 
 
 def _refuse_missing_path(settings: dict[str, Any]) -> None:
