@@ -66,6 +66,26 @@ CASES: dict[str, list[tuple[dict, list[tuple[int, ...]]]]] = {
     "Upsample": [({"scale_factor": 2}, [(3, 4, 5)]), ({"scale_factor": 3, "mode": "bilinear"}, [(2, 3, 3)]),
                  ({}, [(2, 7)])],
     "Identity": [({}, [(3, 3)])],
+    # Layers for imported torchvision models (issue 12).
+    "ReLU6": [({}, [(4,)]), ({}, [(2, 3, 3)])],
+    "Hardswish": [({}, [(3, 4, 4)])],
+    "Hardsigmoid": [({}, [(6,)]), ({}, [(5, 1, 1)])],
+    "ELU": [({}, [(7,)]), ({"alpha": 0.5}, [(2, 4, 4)])],
+    "PReLU": [({}, [(3, 5, 5)]), ({"num_parameters": None}, [(4, 6, 6)]), ({"num_parameters": 6, "init": 0.1},
+                                                                           [(6, 9)]),
+              ({"num_parameters": 8}, [(8,)])],
+    "Mish": [({}, [(2, 5)])],
+    "MaxPool1d": [({}, [(3, 16)]), ({"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}, [(2, 10)]),
+                  ({"kernel_size": 2, "stride": 1, "dilation": 3}, [(1, 9)])],
+    "AdaptiveMaxPool2d": [({}, [(5, 7, 9)]), ({"output_size": [2, 3]}, [(2, 8, 7)])],
+    "Mean": [({}, [(4, 5, 6)]), ({"keepdim": True}, [(3, 4, 4)]), ({}, [(2, 9)]), ({"keepdim": True}, [(2, 9)])],
+    "StochasticDepth": [({}, [(4, 5, 5)]), ({"p": 0.5, "mode": "batch"}, [(6,)]), ({"p": 0.0}, [(2, 3, 3)])],
+    "Permute": [({}, [(3, 4, 5)]), ({"dims": [3, 1, 2]}, [(2, 5, 6)]), ({"dims": [2, 1]}, [(3, 7)]),
+                ({"dims": [1]}, [(5,)])],
+    "ChannelShuffle": [({}, [(6, 4, 4)]), ({"groups": 3}, [(6, 5)]), ({"groups": 1}, [(3, 2, 2)])],
+    "Slice": [({"end": 3}, [(6, 4, 4)]), ({"start": 3}, [(6, 4, 4)]), ({"dim": 3, "start": 1, "end": 4}, [(2, 5, 6)]),
+              ({"start": 2, "end": 5}, [(10,)])],
+    "ZeroPad2d": [({}, [(3, 5, 5)]), ({"left": 0, "right": 1, "top": 2, "bottom": 0}, [(2, 4, 6)])],
 }
 
 # type id -> (params, input shapes) that the layer must refuse with a ShapeError.
@@ -88,6 +108,14 @@ BAD_INPUTS: dict[str, tuple[dict, list[tuple[int, ...]]]] = {
     "Multiply": ({}, [(3,), (4,)]),
     "Reshape": ({"shape": [5, 5]}, [(24,)]),
     "Upsample": ({"mode": "bilinear"}, [(3, 8)]),
+    "PReLU": ({"num_parameters": 3}, [(4, 5, 5)]),
+    "MaxPool1d": ({}, [(3, 8, 8)]),
+    "AdaptiveMaxPool2d": ({}, [(4, 10)]),
+    "Mean": ({}, [(12,)]),
+    "Permute": ({}, [(4, 10)]),
+    "ChannelShuffle": ({"groups": 4}, [(6, 4, 4)]),
+    "Slice": ({"start": 4, "end": 9}, [(6, 4, 4)]),
+    "ZeroPad2d": ({}, [(12,)]),
 }
 
 WEIGHTED = {"Linear", "Conv1d", "Conv2d", "ConvTranspose2d"}

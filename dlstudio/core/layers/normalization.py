@@ -187,4 +187,35 @@ DROPOUT2D = LayerSpec(
     code=LayerCode(module=_code_dropout(True)),
 )
 
-SPECS = (BATCHNORM1D, BATCHNORM2D, LAYERNORM, GROUPNORM, DROPOUT, DROPOUT2D)
+
+
+def _build_stochastic_depth(params: dict[str, Any], in_shapes: list[Shape]) -> Any:
+    from dlstudio.core.layers.modules import StochasticDepth
+
+    return StochasticDepth(params["p"], params["mode"])
+
+
+def _code_stochastic_depth(names: list[str], params: dict[str, Any], in_shapes: list[Shape]) -> str:
+    # torch has no StochasticDepth module (torchvision does): the same rule written with dropout on a mask of
+    # ones, one value per sample ("row") or one for the batch, so the file still imports only torch.
+    (name,) = names
+    if params["p"] == 0.0:
+        return name
+    rows = f"{name}.shape[0]" if params["mode"] == "row" else "1"
+    mask = f"{name}.new_ones({', '.join([rows] + ['1'] * len(in_shapes[0]))})"
+    return f"{name} * nn.functional.dropout({mask}, p={params['p']!r}, training=self.training)"
+
+
+STOCHASTIC_DEPTH = LayerSpec(
+    type_id="StochasticDepth", display_name="StochasticDepth", category="Regularization",
+    help=("During training, drops a residual branch's whole output for a random sample with probability p "
+          "(so the skip connection alone carries it). Makes very deep networks train better; does nothing "
+          "at inference. EfficientNet and ConvNeXt put it before the Add."),
+    params=(ParamSpec("p", FLOAT, 0.1, "Probability of dropping the branch during training.", min=0.0, max=0.99),
+            ParamSpec("mode", CHOICE, "row", "Drop per sample (row) or for the whole batch at once (batch).",
+                      choices=("row", "batch"))),
+    infer=_infer_dropout, build=_build_stochastic_depth, key_params=("p",), id_stem="stochdepth",
+    code=LayerCode(inline=_code_stochastic_depth),
+)
+
+SPECS = (BATCHNORM1D, BATCHNORM2D, LAYERNORM, GROUPNORM, DROPOUT, DROPOUT2D, STOCHASTIC_DEPTH)

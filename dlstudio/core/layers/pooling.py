@@ -1,4 +1,4 @@
-"""Pooling layers: max, average and adaptive (global) average pooling."""
+"""Pooling layers: max, average, adaptive (global) pooling and the mean over the spatial dimensions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from dlstudio.core.errors import LayerShapeError
 from dlstudio.core.layers.arith import check_positive, expect_rank, pair, pool_out
 from dlstudio.core.layers.spec import (
-    BOOL, SIZE, Inferred, LayerCode, LayerSpec, ParamSpec, Shape, code_call, code_size,
+    BOOL, INT, SIZE, Inferred, LayerCode, LayerSpec, ParamSpec, Shape, code_call, code_size, format_shape,
 )
 
 _KERNEL = ParamSpec("kernel_size", SIZE, 2, "Size of the pooling window (a number, or [height, width]).",
@@ -150,4 +150,128 @@ ADAPTIVE_AVGPOOL2D = LayerSpec(
     id_stem="gap",
 )
 
-SPECS = (MAXPOOL2D, AVGPOOL2D, ADAPTIVE_AVGPOOL2D)
+
+
+def _infer_max1d(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
+    (shape,) = in_shapes
+    expect_rank("MaxPool1d", shape, 2, "(N, C, L)")
+    kernel, padding, dilation = params["kernel_size"], params["padding"], params["dilation"]
+    stride = kernel if params["stride"] is None else params["stride"]
+    if 2 * padding > (kernel - 1) * dilation + 1:
+        raise LayerShapeError(f"MaxPool1d: padding {padding} is more than half the kernel {kernel}")
+    out = (pool_out(shape[1], kernel, stride, padding, dilation, params["ceil_mode"]),)
+    check_positive("MaxPool1d", shape, out, "window")
+    return Inferred(((shape[0], *out),))
+
+
+def _build_max1d(params: dict[str, Any], in_shapes: list[Shape]) -> Any:
+    from torch import nn
+
+    return nn.MaxPool1d(params["kernel_size"], stride=params["stride"], padding=params["padding"],
+                        dilation=params["dilation"], ceil_mode=params["ceil_mode"])
+
+
+def _code_max1d(params: dict[str, Any], in_shapes: list[Shape]) -> str:
+    return code_call("nn.MaxPool1d", params["kernel_size"], stride=params["stride"], padding=params["padding"],
+                     dilation=params["dilation"], ceil_mode=params["ceil_mode"],
+                     defaults={"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False})
+
+
+def _infer_adaptive_max(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
+    (shape,) = in_shapes
+    expect_rank("AdaptiveMaxPool2d", shape, 3, "(N, C, H, W)")
+    return Inferred(((shape[0], *pair(params["output_size"], 2)),))
+
+
+def _build_adaptive_max(params: dict[str, Any], in_shapes: list[Shape]) -> Any:
+    from torch import nn
+
+    return nn.AdaptiveMaxPool2d(pair(params["output_size"], 2))
+
+
+def _code_adaptive_max(params: dict[str, Any], in_shapes: list[Shape]) -> str:
+    return code_call("nn.AdaptiveMaxPool2d", code_size(params["output_size"], 2))
+
+
+def _mean_dims(layer: str, shape: Shape) -> tuple[int, ...]:
+    """The spatial dimensions of ``shape``, counted with the batch as 0: (2, 3) for (N, C, H, W)."""
+    if len(shape) < 2:
+        raise LayerShapeError(f"{layer} averages over the spatial dimensions, so it expects (N, C, L) or "
+                              f"(N, C, H, W); received {format_shape(shape)}")
+    return tuple(range(2, len(shape) + 1))
+
+
+def _infer_mean(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
+    (shape,) = in_shapes
+    dims = _mean_dims("Mean", shape)
+    out = (shape[0], *(1,) * len(dims)) if params["keepdim"] else (shape[0],)
+    return Inferred((out,))
+
+
+def _build_mean(params: dict[str, Any], in_shapes: list[Shape]) -> Any:
+    from dlstudio.core.layers.modules import Mean
+
+    return Mean(_mean_dims("Mean", in_shapes[0]), params["keepdim"])
+
+
+def _code_mean(names: list[str], params: dict[str, Any], in_shapes: list[Shape]) -> str:
+    (name,) = names
+    dims = _mean_dims("Mean", in_shapes[0])
+    dim_text = str(dims[0]) if len(dims) == 1 else "(" + ", ".join(str(d) for d in dims) + ")"
+    return f"{name}.mean({dim_text}{', keepdim=True' if params['keepdim'] else ''})"
+
+
+MAXPOOL1D = LayerSpec(
+    type_id="MaxPool1d",
+    display_name="MaxPool1d",
+    category="Pooling",
+    help=(
+        "Keeps the largest value in each window along a sequence or signal (N, C, L). A window of 2 "
+        "halves the length; the 1-D companion of Conv1d."
+    ),
+    params=(ParamSpec("kernel_size", INT, 2, "Length of the pooling window.", min=1, max=1000),
+            ParamSpec("stride", INT, None, "Step between windows; auto uses the kernel size (no overlap).",
+                      min=1, max=1000, auto=True),
+            ParamSpec("padding", INT, 0, "Padding on each end; at most half the kernel.", min=0, max=1000),
+            ParamSpec("dilation", INT, 1, "Spacing between the window's taps.", min=1, max=1000), _CEIL),
+    infer=_infer_max1d,
+    build=_build_max1d,
+    code=LayerCode(module=_code_max1d),
+    key_params=("kernel_size", "stride"),
+    id_stem="maxpool1d",
+)
+
+ADAPTIVE_MAXPOOL2D = LayerSpec(
+    type_id="AdaptiveMaxPool2d",
+    display_name="AdaptiveMaxPool2d",
+    category="Pooling",
+    help=(
+        "Keeps the largest value of each region of every feature map, with the regions chosen so the "
+        "output has a fixed size whatever the input size. With output size 1 it is global max pooling."
+    ),
+    params=(ParamSpec("output_size", SIZE, 1, "Height and width of the output (1 = global pooling).",
+                      min=1, max=10_000),),
+    infer=_infer_adaptive_max,
+    build=_build_adaptive_max,
+    code=LayerCode(module=_code_adaptive_max),
+    key_params=("output_size",),
+    id_stem="gmp",
+)
+
+MEAN = LayerSpec(
+    type_id="Mean",
+    display_name="Mean",
+    category="Pooling",
+    help=(
+        "Averages every channel over its whole map (or sequence): (N, C, H, W) becomes (N, C), one number "
+        "per channel. The same as global average pooling followed by Flatten; ShuffleNet ends with it."
+    ),
+    params=(ParamSpec("keepdim", BOOL, False, "Keep the averaged dimensions as size 1: (N, C, 1, 1) instead "
+                                              "of (N, C)."),),
+    infer=_infer_mean,
+    build=_build_mean,
+    code=LayerCode(inline=_code_mean),
+    id_stem="mean",
+)
+
+SPECS = (MAXPOOL2D, MAXPOOL1D, AVGPOOL2D, ADAPTIVE_AVGPOOL2D, ADAPTIVE_MAXPOOL2D, MEAN)
