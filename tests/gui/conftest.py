@@ -112,32 +112,13 @@ def digits_run(tmp_path_factory):
 
     The project file beside it records the run, as after `dlstudio train`.
     """
-    import torch
-
-    from dlstudio.core.compiler import compile_graph
-    from dlstudio.core.data import DataRequirements, prepare_data
-    from dlstudio.core.project import Project, save_project
-    from dlstudio.core.training import TrainConfig, Trainer, create_run_dir, record_run, write_run_files
-    from gui_helpers import chain_project
+    from gui_helpers import chain_project, train_recorded_run
 
     project = chain_project(("Input", {"shape": [1, 12, 12]}), ("Conv2d", {"out_channels": 4, "kernel_size": 3}),
                             ("ReLU", {}), ("Flatten", {}), ("Linear", {"out_features": 10}),
                             ("Output", {"task": "classification", "classes": 10}))
-    project_path = tmp_path_factory.mktemp("digits_run") / "digits.dlstudio"
-    project.path = project_path
     project.data = {"source": "digits"}
-    torch.manual_seed(0)
-    model = compile_graph(project.graph)
-    data = prepare_data(project.data, DataRequirements.from_model(model))
-    run_dir = create_run_dir(project_path)
-    write_run_files(run_dir, {"graph": project.graph.to_dict(), "data": project.data, "training": {},
-                              "data_summary": data.summary()}, data.class_names)
-    record_run(project, run_dir)
-    save_project(project, project_path)
-    config = TrainConfig.from_settings({"epochs": 2, "batch_size": 64, "learning_rate": 0.01, "device": "cpu",
-                                        "channels_last": "off"})
-    Trainer(model, data, config, run_dir=run_dir).fit()
-    return run_dir
+    return train_recorded_run(project, tmp_path_factory.mktemp("digits_run") / "digits.dlstudio", epochs=2)
 
 
 @pytest.fixture

@@ -24,6 +24,26 @@ def chain_project(*layers: tuple[str, dict], spacing: float = 320.0) -> Project:
     return Project(graph=graph, layout=layout)
 
 
+def train_recorded_run(project: Project, path, epochs: int):
+    """Save ``project`` at ``path`` and train it as ``dlstudio train`` does (the run recorded in the file).
+
+    Seeded, on the CPU, contiguous layout; the project's own training settings win over these defaults.
+    Returns the run folder.
+    """
+    import torch
+
+    from dlstudio.core.project import save_project
+    from dlstudio.core.training.session import start_session
+
+    save_project(project, path)
+    torch.manual_seed(0)
+    training = {"batch_size": 64, "learning_rate": 0.01, "device": "cpu", "channels_last": "off", **project.training}
+    session = start_session(project.graph, project.data, training, path, epochs=epochs)
+    session.record_in_file()
+    session.finish(session.trainer().fit())
+    return session.run_dir
+
+
 def port_point(window, node_id: str, port: str, side: str) -> QPoint:
     item = window.scene.node_items[node_id].port(port, side)
     return window.view.mapFromScene(item.scenePos())

@@ -114,40 +114,20 @@ def make_window(qtbot, dialogs):
 def finished_run_project(tmp_path_factory):
     """A saved project with one finished run: a tiny CNN trained on the bundled digits for 2 epochs (~1 s).
 
-    The same recipe as tests/gui/conftest.py's digits_run; returns the project file.
+    The same recipe as tests/gui/conftest.py's digits_run (gui_helpers.train_recorded_run); returns the
+    project file.
     """
-    import torch
+    import sys
+    from pathlib import Path
 
-    from dlstudio.core.compiler import compile_graph
-    from dlstudio.core.data import DataRequirements, prepare_data
-    from dlstudio.core.graph import Graph
-    from dlstudio.core.layout import Layout
-    from dlstudio.core.project import Project, save_project
-    from dlstudio.core.training import TrainConfig, Trainer, create_run_dir, record_run, write_run_files
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "gui"))  # the GUI tests' helpers
+    from gui_helpers import chain_project, train_recorded_run
 
-    graph, layout, previous = Graph(), Layout(), None
-    layers = (("Input", {"shape": [1, 12, 12]}), ("Conv2d", {"out_channels": 4, "kernel_size": 3}), ("ReLU", {}),
-              ("Flatten", {}), ("Linear", {"out_features": 10}), ("Output", {"task": "classification", "classes": 10}))
-    for index, (type_id, params) in enumerate(layers):
-        node = graph.add_node(type_id, params)
-        layout.move(node.id, index * 320.0, 0.0)
-        if previous is not None:
-            graph.connect(previous.id, previous.output_ports[0], node.id, node.input_ports[0])
-        previous = node
-    project = Project(graph=graph, layout=layout)
-    project_path = tmp_path_factory.mktemp("finished_run") / "digits.dlstudio"
-    project.path = project_path
+    project = chain_project(("Input", {"shape": [1, 12, 12]}), ("Conv2d", {"out_channels": 4, "kernel_size": 3}),
+                            ("ReLU", {}), ("Flatten", {}), ("Linear", {"out_features": 10}),
+                            ("Output", {"task": "classification", "classes": 10}))
     project.data = {"source": "digits"}
     project.training = {"epochs": 50, "batch_size": 64}  # Train in the test runs long enough to pause and stop
-    torch.manual_seed(0)
-    model = compile_graph(project.graph)
-    data = prepare_data(project.data, DataRequirements.from_model(model))
-    run_dir = create_run_dir(project_path)
-    write_run_files(run_dir, {"graph": project.graph.to_dict(), "data": project.data, "training": {},
-                              "data_summary": data.summary()}, data.class_names)
-    record_run(project, run_dir)
-    save_project(project, project_path)
-    config = TrainConfig.from_settings({"epochs": 2, "batch_size": 64, "learning_rate": 0.01, "device": "cpu",
-                                        "channels_last": "off"})
-    Trainer(model, data, config, run_dir=run_dir).fit()
+    project_path = tmp_path_factory.mktemp("finished_run") / "digits.dlstudio"
+    train_recorded_run(project, project_path, epochs=2)
     return project_path
