@@ -81,20 +81,28 @@ def _code_avg(params: dict[str, Any], in_shapes: list[Shape]) -> str:
                      defaults={"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True})
 
 
-def _infer_adaptive(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
-    (shape,) = in_shapes
-    expect_rank("AdaptiveAvgPool2d", shape, 3, "(N, C, H, W)")
-    return Inferred(((shape[0], *pair(params["output_size"], 2)),))
+class _AdaptivePool:
+    """infer/build/code of torch's 2-D adaptive poolings, which differ only in the module they build."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module  # "AdaptiveAvgPool2d" or "AdaptiveMaxPool2d"
+
+    def infer(self, in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
+        (shape,) = in_shapes
+        expect_rank(self.module, shape, 3, "(N, C, H, W)")
+        return Inferred(((shape[0], *pair(params["output_size"], 2)),))
+
+    def build(self, params: dict[str, Any], in_shapes: list[Shape]) -> Any:
+        from torch import nn
+
+        return getattr(nn, self.module)(pair(params["output_size"], 2))
+
+    def code(self, params: dict[str, Any], in_shapes: list[Shape]) -> str:
+        return code_call(f"nn.{self.module}", code_size(params["output_size"], 2))
 
 
-def _build_adaptive(params: dict[str, Any], in_shapes: list[Shape]) -> Any:
-    from torch import nn
-
-    return nn.AdaptiveAvgPool2d(pair(params["output_size"], 2))
-
-
-def _code_adaptive(params: dict[str, Any], in_shapes: list[Shape]) -> str:
-    return code_call("nn.AdaptiveAvgPool2d", code_size(params["output_size"], 2))
+_ADAPTIVE_AVG = _AdaptivePool("AdaptiveAvgPool2d")
+_ADAPTIVE_MAX = _AdaptivePool("AdaptiveMaxPool2d")
 
 
 MAXPOOL2D = LayerSpec(
@@ -143,9 +151,9 @@ ADAPTIVE_AVGPOOL2D = LayerSpec(
     ),
     params=(ParamSpec("output_size", SIZE, 1, "Height and width of the output (1 = global pooling).",
                       min=1, max=10_000),),
-    infer=_infer_adaptive,
-    build=_build_adaptive,
-    code=LayerCode(module=_code_adaptive),
+    infer=_ADAPTIVE_AVG.infer,
+    build=_ADAPTIVE_AVG.build,
+    code=LayerCode(module=_ADAPTIVE_AVG.code),
     key_params=("output_size",),
     id_stem="gap",
 )
@@ -175,22 +183,6 @@ def _code_max1d(params: dict[str, Any], in_shapes: list[Shape]) -> str:
     return code_call("nn.MaxPool1d", params["kernel_size"], stride=params["stride"], padding=params["padding"],
                      dilation=params["dilation"], ceil_mode=params["ceil_mode"],
                      defaults={"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False})
-
-
-def _infer_adaptive_max(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
-    (shape,) = in_shapes
-    expect_rank("AdaptiveMaxPool2d", shape, 3, "(N, C, H, W)")
-    return Inferred(((shape[0], *pair(params["output_size"], 2)),))
-
-
-def _build_adaptive_max(params: dict[str, Any], in_shapes: list[Shape]) -> Any:
-    from torch import nn
-
-    return nn.AdaptiveMaxPool2d(pair(params["output_size"], 2))
-
-
-def _code_adaptive_max(params: dict[str, Any], in_shapes: list[Shape]) -> str:
-    return code_call("nn.AdaptiveMaxPool2d", code_size(params["output_size"], 2))
 
 
 def _mean_dims(layer: str, shape: Shape) -> tuple[int, ...]:
@@ -251,9 +243,9 @@ ADAPTIVE_MAXPOOL2D = LayerSpec(
     ),
     params=(ParamSpec("output_size", SIZE, 1, "Height and width of the output (1 = global pooling).",
                       min=1, max=10_000),),
-    infer=_infer_adaptive_max,
-    build=_build_adaptive_max,
-    code=LayerCode(module=_code_adaptive_max),
+    infer=_ADAPTIVE_MAX.infer,
+    build=_ADAPTIVE_MAX.build,
+    code=LayerCode(module=_ADAPTIVE_MAX.code),
     key_params=("output_size",),
     id_stem="gmp",
 )
