@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QFileSystemWatcher, QPointF, QRect, QSettings, Qt, QTimer
-from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShowEvent,
-                           QUndoCommand, QUndoStack)
+from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut,
+                           QShowEvent, QUndoCommand, QUndoStack)
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu,
                                QMessageBox, QStackedWidget, QTabBar, QUndoView, QWidget)
 
@@ -98,6 +98,9 @@ class MainWindow(QMainWindow):
         self.welcome.new_requested.connect(self._on_welcome_new_requested)
         self.welcome.open_requested.connect(self._on_welcome_open_requested)
         self.welcome.image_folder_requested.connect(self._on_welcome_image_folder_requested)
+        # Esc leaves the page for the canvas (the open network stays as it was).
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self.welcome, self.hide_welcome,
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.central = QStackedWidget()
         self.central.setObjectName("CentralStack")
         self.central.addWidget(self.view)
@@ -247,8 +250,9 @@ class MainWindow(QMainWindow):
         self.history_action = self.history_dock.toggleViewAction()
         self.history_action.setText("Undo &History")
 
-        self.welcome_action = self._action("&Welcome", self.show_welcome, None,
-                                           "Templates, recent projects and ways to begin")
+        self.welcome_action = self._action("&Welcome", self.toggle_welcome, None,
+                                           "Templates, recent projects and ways to begin (Esc goes back)")
+        self.welcome_action.setCheckable(True)
         self.log_folder_action = self._action("Show &Log Folder", self._show_log_folder, None,
                                               "Open the folder of dlstudio's error log")
         self.about_action = self._action("&About dlstudio", self._show_about)
@@ -411,10 +415,19 @@ class MainWindow(QMainWindow):
         self.welcome.set_recent_files(self.recent_files())
         self.central.setCurrentWidget(self.welcome)
         self.welcome.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.welcome_action.setChecked(True)
 
     def hide_welcome(self) -> None:
         self.central.setCurrentWidget(self.view)
         self.view.setFocus()
+        self.welcome_action.setChecked(False)
+
+    def toggle_welcome(self) -> None:
+        """Help > Welcome: the page, or back to the canvas when it is shown."""
+        if self.is_welcome_shown():
+            self.hide_welcome()
+        else:
+            self.show_welcome()
 
     def is_welcome_shown(self) -> bool:
         return self.central.currentWidget() is self.welcome

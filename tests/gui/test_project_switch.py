@@ -276,3 +276,16 @@ def test_the_runs_list_says_paused_while_a_run_is_paused(make_window, qtbot, tmp
     qtbot.waitUntil(lambda: status() == "training", timeout=20_000)
     with qtbot.waitSignal(worker.ended, timeout=SIGNAL_TIMEOUT_MS):
         QTest.mouseClick(controller.panel.buttons["stop"], Qt.MouseButton.LeftButton)
+
+
+def test_help_welcome_over_an_open_network_goes_back_with_esc_or_the_menu(make_window, qtbot):
+    window = make_window(load_template("lenet5"))
+    nodes = len(window.project.graph)
+    window.welcome_action.trigger()
+    assert window.is_welcome_shown() and window.welcome_action.isChecked()
+    QTest.keyClick(window.welcome, Qt.Key.Key_Escape)
+    assert not window.is_welcome_shown() and not window.welcome_action.isChecked()
+    assert len(window.project.graph) == nodes
+    window.welcome_action.trigger()
+    window.welcome_action.trigger()  # the menu item again: back to the canvas
+    assert not window.is_welcome_shown()
