@@ -1,6 +1,6 @@
 """The ``dlstudio`` command: headless subcommands, or the desktop app.
 
-``dlstudio templates|new|info|export ...`` run here without Qt; anything else
+``dlstudio templates|new|import|info|export ...`` run here without Qt; anything else
 (no arguments, a project file, window options such as ``--screenshot``) is
 handed to :func:`dlstudio.app.main`, imported only then. Failures print one
 line, ``dlstudio: error: ...``, and exit with status 2; never a traceback.
@@ -15,11 +15,11 @@ import sys
 from types import ModuleType
 
 from dlstudio import __version__
-from dlstudio.commands import classify, export, info, new, templates, train
+from dlstudio.commands import classify, export, import_model, info, new, templates, train
 from dlstudio.core.errors import DlstudioError
 
 # The headless subcommands, in the order --help lists them. Each module has add_parser() and run().
-COMMANDS: tuple[ModuleType, ...] = (templates, new, info, export, train, classify)
+COMMANDS: tuple[ModuleType, ...] = (templates, new, import_model, info, export, train, classify)
 
 PROG = "dlstudio"
 _HEADLESS_OPTIONS = ("-h", "--help", "--version")

@@ -1,0 +1,19 @@
+"""Import existing networks as editable graphs (no Qt; torch and torchvision are imported inside functions).
+
+:func:`import_torchvision` builds a torchvision classification architecture by name (random weights,
+nothing downloaded), traces it with ``torch.fx`` and maps every traced operation to a node of a registered
+layer type. The :class:`ImportResult` carries the project (graph and layout) and the map from the
+compiled graph's ``state_dict`` keys to the source model's, so the source weights load into the compiled
+graph. What cannot be mapped is listed in ``ImportResult.unmapped`` and refuses the import; an opaque
+"Module" node that keeps such a submodule and its weights is a later step (issue 12).
+"""
+
+from __future__ import annotations
+
+from dlstudio.core.importer.result import ImportResult, ModelImportError, Unmapped
+from dlstudio.core.importer.torchvision_models import (
+    INPUT_SHAPE, classification_models, import_torchvision, trace_torchvision,
+)
+
+__all__ = ["INPUT_SHAPE", "ImportResult", "ModelImportError", "Unmapped", "classification_models",
+           "import_torchvision", "trace_torchvision"]
