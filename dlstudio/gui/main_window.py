@@ -214,6 +214,8 @@ class MainWindow(QMainWindow):
         self.open_action = self._action("&Open…", self.open_dialog, key.Open, "Open a project file")
         self.save_action = self._action("&Save", self.save, key.Save, "Save the project")
         self.save_as_action = self._action("Save &As…", self.save_as, key.SaveAs)
+        self.import_model_action = self._action("&Import Model…", self.import_model, None,
+                                                "Open a torchvision architecture as an editable network")
         self.export_python_action = self._action("Export &Python Code…", self.export_python_code)
         self.quit_action = self._action("&Quit", self.close, key.Quit)
 
@@ -261,7 +263,8 @@ class MainWindow(QMainWindow):
     def _create_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        file_menu.addActions([self.new_action, self.new_from_template_action, self.open_action])
+        file_menu.addActions([self.new_action, self.new_from_template_action, self.open_action,
+                              self.import_model_action])
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
@@ -312,6 +315,7 @@ class MainWindow(QMainWindow):
                 (self.new_action, "new", "New"), (self.new_from_template_action, "new", None),
                 (self.open_action, "open", "Open"), (self.save_action, "save", "Save"),
                 (self.save_as_action, "save_as", None), (self.export_python_action, "export", None),
+                (self.import_model_action, "open", None),
                 (self.undo_action, "undo", "Undo"), (self.redo_action, "redo", "Redo"),
                 (self.cut_action, "cut", None), (self.copy_action, "copy", None), (self.paste_action, "paste", None),
                 (self.duplicate_action, "duplicate", None), (self.delete_action, "delete", None),
@@ -570,6 +574,34 @@ class MainWindow(QMainWindow):
         self.hide_welcome()
         return True
 
+    def import_model(self) -> bool:
+        """A torchvision architecture as a new, untitled network (random weights), on the open project's data."""
+        if not self._confirm_discard():
+            return False
+        name = self._ask_model_name()
+        if not name:
+            return False
+        from dlstudio.core.importer import import_torchvision
+
+        outputs = [node.params.get("classes") for node in self.project.graph if node.type == "Output"]
+        classes = outputs[0] if outputs and isinstance(outputs[0], int) else 10
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            result = import_torchvision(name, num_classes=classes)
+        except DlstudioError as error:
+            self._show_error("Cannot import the model", error.message)
+            return False
+        finally:
+            QApplication.restoreOverrideCursor()
+        project = result.project
+        project.data = dict(self.project.data)  # the same data: a new network for it
+        project.training = dict(self.project.training)
+        self.set_project(project)
+        self.hide_welcome()
+        self.statusBar().showMessage(f"Imported {name}: {len(project.graph)} layers, {result.param_count:,} "
+                                     f"parameters, {classes} classes (architecture only: random weights)", 10000)
+        return True
+
     def open_dialog(self) -> None:
         if not self._confirm_discard():
             return
@@ -730,7 +762,8 @@ class MainWindow(QMainWindow):
         self.palette.setEnabled(not locked)
         self.data_panel.set_read_only(locked)
         self.inspector.setEnabled(not locked)
-        for action in (self.new_action, self.new_from_template_action, self.open_action, self.save_as_action,
+        for action in (self.new_action, self.new_from_template_action, self.open_action, self.import_model_action,
+                       self.save_as_action,
                        self.cut_action,
                        self.paste_action, self.duplicate_action, self.delete_action, self.auto_layout_action,
                        self.auto_layout_tb_action):
@@ -1034,6 +1067,15 @@ class MainWindow(QMainWindow):
             "this window's version? (Choose No, then Save As to keep both.)",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
+
+    def _ask_model_name(self) -> str | None:
+        from dlstudio.core.importer import classification_models
+
+        names = classification_models()
+        default = names.index("resnet18") if "resnet18" in names else 0
+        name, ok = QInputDialog.getItem(self, "Import model", "torchvision architecture (random weights; "
+                                        "pretrained weights come later):", names, default, False)
+        return name if ok and name in names else None
 
     def _ask_image_folder(self) -> str:
         return QFileDialog.getExistingDirectory(self, "Choose a folder of images (one subfolder per class)")

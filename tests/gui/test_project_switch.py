@@ -289,3 +289,19 @@ def test_help_welcome_over_an_open_network_goes_back_with_esc_or_the_menu(make_w
     window.welcome_action.trigger()
     window.welcome_action.trigger()  # the menu item again: back to the canvas
     assert not window.is_welcome_shown()
+
+
+@pytest.mark.timeout(120)
+def test_file_import_model_opens_a_torchvision_architecture_as_an_editable_network(make_window, monkeypatch):
+    window = make_window(load_template("lenet5"))
+    window.rename_node(next(iter(window.project.graph)).id, "edited")
+    monkeypatch.setattr(window, "_ask_save_changes", lambda: main_window.DISCARD_CHOICE)
+    monkeypatch.setattr(window, "_ask_model_name", lambda: "resnet18")
+    window.import_model_action.trigger()
+    graph = window.project.graph
+    assert window.project.path is None and not window.is_dirty() and len(graph) == 71
+    assert any(node.name == "layer1.0.conv1" for node in graph)
+    assert [node.params["classes"] for node in graph if node.type == "Output"] == [10]  # lenet5's classes
+    assert window.project.data["source"] == "digits"
+    assert window.totals_label.text().startswith("71 nodes") and "0 errors" in window.totals_label.text()
+    assert "Imported resnet18" in window.statusBar().currentMessage()
