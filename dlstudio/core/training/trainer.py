@@ -37,7 +37,6 @@ from dlstudio.core.training.optim import Schedule, make_optimizer
 # A host sync every this many batches to catch a non-finite loss early; on a GPU
 # a sync stalls the pipeline, so it must not happen every batch.
 NAN_CHECK_EVERY = 32
-_EVAL_BATCH = 512
 
 
 class _NonFiniteLoss(Exception):
