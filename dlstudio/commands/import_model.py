@@ -1,11 +1,16 @@
-"""``dlstudio import``: a torchvision classifier as an editable project (``import`` is a keyword, hence the name)."""
+"""``dlstudio import``: a torchvision classifier or a person's own module class as an editable project.
+
+(``import`` is a keyword, hence the module's name.)
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+from typing import Any
 
-from dlstudio.commands.common import check_writable, thousands
+from dlstudio.commands.common import CommandError, check_writable, one_line, thousands
 from dlstudio.core.text import printable
 
 COMMAND = "import"
@@ -13,29 +18,88 @@ COMMAND = "import"
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        COMMAND, help="import a torchvision classifier as a project",
+        COMMAND, help="import a torchvision classifier or your own nn.Module class as a project",
         description="Import a torchvision image classification architecture (resnet18, mobilenet_v2, "
                     "efficientnet_b0, ...) as an editable graph of layers, with an Input of 3 x 224 x 224 and a "
-                    "classification Output. The project holds the architecture only: weights are random when "
-                    "it is trained, and nothing is downloaded; starting from pretrained weights comes later.")
-    parser.add_argument("name", metavar="NAME", help="a torchvision model name, e.g. resnet18")
+                    "classification Output; or your own nn.Module class, given as package.module:Class or "
+                    "path/to/file.py:Class and built with --args, with an Input of --input-shape. Importing a "
+                    "module class runs its code. The model must give (N, classes) class scores. The project "
+                    "holds the architecture only: weights are random when it is trained; starting from "
+                    "pretrained weights comes later.")
+    parser.add_argument("source", metavar="SOURCE",
+                        help="a torchvision model name (e.g. resnet18), package.module:Class or file.py:Class")
     parser.add_argument("-o", "--output", metavar="FILE", required=True, help="the .dlstudio file to write")
     parser.add_argument("--classes", metavar="N", type=int, default=None,
-                        help="number of classes of the head (default: the architecture's, 1000)")
+                        help="number of classes of a torchvision model's head (default: the architecture's, 1000)")
+    parser.add_argument("--input-shape", metavar="C,H,W", default=None,
+                        help="shape of one sample without the batch (C,H,W, C,L or features); required for a "
+                             "module class")
+    parser.add_argument("--args", metavar="JSON", default=None,
+                        help="the module class's constructor arguments: a JSON list (positional) or object "
+                             "(keywords), e.g. '{\"num_classes\": 5}'")
     parser.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     parser.set_defaults(run=run)
 
 
+def is_module_class(source: str) -> bool:
+    """``package.module:Class`` or ``file.py:Class`` (a torchvision name has no colon)."""
+    return ":" in source
+
+
 def run(args: argparse.Namespace) -> int:
-    from dlstudio.core.importer import import_torchvision
     from dlstudio.core.project import save_project
 
     path = Path(args.output)
-    check_writable(path, args.force)
-    result = import_torchvision(args.name, num_classes=args.classes)
-    assert result.project is not None  # import_torchvision raises when anything is unmapped
+    if is_module_class(args.source):
+        if args.classes is not None:
+            raise CommandError("--classes sizes a torchvision model's head; a module class gives its own number "
+                               "of classes (set it with --args)")
+        if args.input_shape is None:
+            raise CommandError(f"importing {args.source} needs --input-shape C,H,W (the shape of one sample "
+                               "without the batch)")
+        shape = parse_input_shape(args.input_shape)
+        positional, keywords = parse_constructor_args(args.args)
+        check_writable(path, args.force)
+        from dlstudio.core.importer import import_module_class
+
+        result = import_module_class(args.source, args=positional, kwargs=keywords, input_shape=shape)
+    else:
+        if args.input_shape is not None or args.args is not None:
+            option = "--input-shape" if args.input_shape is not None else "--args"
+            raise CommandError(f"{option} is for a module class (package.module:Class or file.py:Class); "
+                               f"{args.source} is a torchvision model name")
+        check_writable(path, args.force)
+        from dlstudio.core.importer import import_torchvision
+
+        result = import_torchvision(args.source, num_classes=args.classes)
+    assert result.project is not None  # the importers raise when anything is unmapped
     save_project(result.project, path)
-    print(printable(f"wrote {path}: {args.name}, {len(result.project.graph)} nodes, "
-                    f"{thousands(result.param_count)} parameters, {result.num_classes} classes "
-                    "(architecture only: no weights)"))
+    print(printable(f"wrote {path}: {result.name}, "
+                    f"{len(result.project.graph)} nodes, {thousands(result.param_count)} parameters, "
+                    f"{result.num_classes} classes (architecture only: no weights)"))
     return 0
+
+
+def parse_input_shape(text: str) -> tuple[int, ...]:
+    """``"3,32,32"`` (or ``3x32x32``) -> ``(3, 32, 32)``; CommandError for anything else."""
+    parts = [part.strip() for part in text.replace("x", ",").replace("X", ",").split(",")]
+    if not 1 <= len(parts) <= 3 or not all(part.isdigit() and int(part) >= 1 for part in parts):
+        raise CommandError(f"--input-shape: expected 1 to 3 sizes such as 3,32,32 (C,H,W without the batch), "
+                           f"got {text!r}")
+    return tuple(int(part) for part in parts)
+
+
+def parse_constructor_args(text: str | None) -> tuple[list[Any], dict[str, Any]]:
+    """``--args``: a JSON list gives positional arguments, an object keyword arguments."""
+    if text is None:
+        return [], {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CommandError(f"--args: not valid JSON ({one_line(str(error))}): {text!r}") from None
+    if isinstance(value, list):
+        return value, {}
+    if isinstance(value, dict):
+        return [], value
+    raise CommandError(f"--args: expected a JSON list (positional arguments) or object (keyword arguments), "
+                       f"got {text!r}")

@@ -51,6 +51,14 @@ class ImportResult:
     def ok(self) -> bool:
         return self.project is not None and not self.unmapped
 
+    def refuse_unmapped(self) -> None:
+        """Raise ModelImportError (one line naming the first operation without a layer type) if any."""
+        if self.unmapped:
+            first = self.unmapped[0]
+            more = f" (and {len(self.unmapped) - 1} more)" if len(self.unmapped) > 1 else ""
+            raise ModelImportError(f"cannot import {self.name}: {first.name} ({first.operation}) has no layer "
+                                   f"type: {first.reason}{more}", self)
+
     def state_dict_for(self, compiled: Any, source_state: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The ``state_dict`` for ``compiled`` (the compiled graph) holding the source model's weights.
 

@@ -1,10 +1,16 @@
-"""Import a torchvision classification architecture by name (random weights; nothing is downloaded)."""
+"""Import a torchvision classification architecture by name (random weights; nothing is downloaded).
+
+:func:`convert_module` (trace, map, check, lay out) is shared with the import of a person's own module class.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import Any
 
 from dlstudio.core.importer.result import ImportResult, ModelImportError, Unmapped
+from dlstudio.core.layers.spec import format_shape
 
 INPUT_SHAPE = (3, 224, 224)
 """The Input node's shape: one ImageNet-sized colour image."""
@@ -25,13 +31,10 @@ def trace_torchvision(name: str, *, num_classes: int | None = None) -> ImportRes
     Raises ModelImportError only when there is nothing to map: an unknown name, a model that is not a
     classifier, or one that cannot be built or traced.
     """
-    import torch
     import torchvision
-    from torch import fx
-    from torch.fx.passes.shape_prop import ShapeProp
     from torchvision.models import shufflenetv2
 
-    from dlstudio.core.importer.fx_convert import Converter, channel_shuffle_mapper, torchvision_modules
+    from dlstudio.core.importer.fx_convert import channel_shuffle_mapper, torchvision_modules
 
     names = classification_models()
     if name not in names:
@@ -52,18 +55,47 @@ def trace_torchvision(name: str, *, num_classes: int | None = None) -> ImportRes
         raise ModelImportError(f"torchvision cannot build {name}: {error}") from None
     classes = num_classes if num_classes is not None else _class_count(model)
 
-    leaf_modules = torchvision_modules()
-    tracer = _Tracer(tuple(leaf_modules), autowrap_functions=(shufflenetv2.channel_shuffle,))
+    return convert_module(name, model, INPUT_SHAPE, classes, leaf_modules=torchvision_modules(),
+                          autowrap_functions=(shufflenetv2.channel_shuffle,),
+                          leaf_functions={shufflenetv2.channel_shuffle: channel_shuffle_mapper()},
+                          description=f"torchvision {name}, imported with random weights", data_source="folder")
+
+
+def convert_module(name: str, model: Any, input_shape: tuple[int, ...], classes: int | None, *,
+                   description: str, data_source: str, leaf_modules: dict[type, Any] | None = None,
+                   autowrap_functions: tuple[Any, ...] = (), leaf_functions: dict[Any, Any] | None = None,
+                   ) -> ImportResult:
+    """Trace ``model`` (eval mode) with torch.fx and map it; the result lists what could not be mapped.
+
+    Shared by every importer of an ``nn.Module``. ``classes`` sizes the classification Output; None takes
+    it from what the model gives, which must be one (N, C) tensor of class scores (ModelImportError
+    otherwise, saying what it gives). Raises ModelImportError when the model cannot be traced or run on
+    an input of ``input_shape``.
+    """
+    import torch
+    from torch import fx
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    from dlstudio.core.importer.fx_convert import Converter
+
+    leaf_modules = leaf_modules or {}
+    tracer = _Tracer(tuple(leaf_modules), autowrap_functions=autowrap_functions)
     try:
         traced = fx.GraphModule(model, tracer.trace(model))
     except Exception as error:  # noqa: BLE001 - fx raises anything a forward does on proxies
-        raise ModelImportError(f"{name} cannot be traced by torch.fx: {' '.join(str(error).split())}") from None
-    with torch.no_grad():
-        ShapeProp(traced).propagate(torch.zeros(1, *INPUT_SHAPE))
+        raise ModelImportError(f"{name} cannot be traced by torch.fx: {_one_line(error)}") from None
+    try:
+        # ShapeProp prints the traceback of a failing node itself; the message below says what failed.
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+            ShapeProp(traced).propagate(torch.zeros(1, *input_shape))
+    except Exception as error:  # noqa: BLE001 - the forward is the model's own code
+        cause = error.__cause__ or error
+        raise ModelImportError(f"{name} fails on an input of shape {format_shape(input_shape)}: "
+                               f"{_one_line(cause)}") from None
+    if classes is None:
+        classes = _output_classes(name, traced)
 
-    converter = Converter(traced, INPUT_SHAPE, classes, leaf_functions={shufflenetv2.channel_shuffle:
-                                                                         channel_shuffle_mapper()},
-                          leaf_modules=leaf_modules)
+    converter = Converter(traced, input_shape, classes, leaf_functions=leaf_functions, leaf_modules=leaf_modules)
     converter.run()
     param_count = sum(p.numel() for p in model.parameters())
     result = ImportResult(name, None, list(converter.unmapped), dict(converter.key_map), model, classes,
@@ -74,7 +106,7 @@ def trace_torchvision(name: str, *, num_classes: int | None = None) -> ImportRes
     _check_shapes(result, graph)
     if result.unmapped:
         return result
-    result.project = _project(name, graph)
+    result.project = _project(graph, description, data_source)
     return result
 
 
@@ -87,11 +119,7 @@ def import_torchvision(name: str, *, num_classes: int | None = None) -> ImportRe
     "Module" nodes that keep their weights in a later step.
     """
     result = trace_torchvision(name, num_classes=num_classes)
-    if result.unmapped:
-        first = result.unmapped[0]
-        more = f" (and {len(result.unmapped) - 1} more)" if len(result.unmapped) > 1 else ""
-        raise ModelImportError(f"cannot import {name}: {first.name} ({first.operation}) has no layer type: "
-                               f"{first.reason}{more}", result)
+    result.refuse_unmapped()
     return result
 
 
@@ -131,7 +159,34 @@ def _check_shapes(result: ImportResult, graph: Any) -> None:
                                             f"the source model {result.param_count:,}"))
 
 
-def _project(name: str, graph: Any) -> Any:
+def _output_classes(name: str, traced: Any) -> int:
+    """The number of classes of a model that gives one (N, C) tensor; ModelImportError for anything else."""
+    from torch import fx
+
+    (output,) = [node for node in traced.graph.nodes if node.op == "output"]
+    (value,) = output.args
+    later = "importing a model for reconstruction or other tasks comes later"
+    if not isinstance(value, fx.Node):
+        count = len(value) if isinstance(value, (tuple, list, dict)) else 0
+        what = f"{count} values" if count else repr(value)
+        raise ModelImportError(f"cannot import {name}: it returns {what}, not one (N, classes) tensor of class "
+                               f"scores ({later})")
+    meta = value.meta.get("tensor_meta")
+    shape = tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
+    if shape is None:
+        raise ModelImportError(f"cannot import {name}: it does not return one tensor, so it gives no (N, classes) "
+                               f"class scores ({later})")
+    if len(shape) != 2 or shape[1] < 2:
+        raise ModelImportError(f"cannot import {name}: it gives {format_shape(shape[1:])}, not (N, classes) class "
+                               f"scores with 2 classes or more ({later})")
+    return int(shape[1])
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _project(graph: Any, description: str, data_source: str) -> Any:
     from dlstudio.core.autolayout import layered_layout
     from dlstudio.core.layout import Layout
     from dlstudio.core.project.model import Project
@@ -139,6 +194,6 @@ def _project(name: str, graph: Any) -> Any:
 
     positions = layered_layout(graph.topological_order(), [(e.src, e.dst) for e in graph.edges],
                                viewport=_VIEWPORT)
-    data = validate_settings(DATA_SETTINGS, {"source": "folder"}, "data")
+    data = validate_settings(DATA_SETTINGS, {"source": data_source}, "data")
     return Project(graph=graph, layout=Layout(positions), data=data, training=default_training_settings(),
-                   description=f"torchvision {name}, imported with random weights")
+                   description=description)
