@@ -326,6 +326,26 @@ class _CardGrid(QWidget):
         return self.cards[index] if 0 <= index < len(self.cards) else None
 
 
+def _section(heading: str, widgets: list[QWidget], *, under_heading: QWidget | None = None, gap: int = 4,
+             width: int | None = None) -> QWidget:
+    """A heading, optionally a line under it, then ``widgets`` in a column (the page's Start, Recent, Templates)."""
+    layout = QVBoxLayout()
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(6)
+    layout.addWidget(_heading(heading))
+    if under_heading is not None:
+        layout.addWidget(under_heading)
+    layout.addSpacing(gap)
+    for widget in widgets:
+        layout.addWidget(widget)
+    layout.addStretch(1)
+    section = QWidget()
+    section.setLayout(layout)
+    if width is not None:
+        section.setFixedWidth(width)
+    return section
+
+
 def _heading(text: str, scale: float = 1.25) -> QLabel:
     label = QLabel(text)
     font = QFont(label.font())
@@ -383,43 +403,14 @@ class WelcomePage(QWidget):
         self.no_recent_label = QLabel("Projects you open or save appear here.")
         self.no_recent_label.setWordWrap(True)
 
-        start = QVBoxLayout()
-        start.setContentsMargins(0, 0, 0, 0)
-        start.setSpacing(6)
-        start.addWidget(_heading("Start"))
-        start.addSpacing(4)
-        for button in (self.new_button, self.open_button, self.image_folder_button):
-            start.addWidget(button)
-        start.addStretch(1)
-        self.start_section = QWidget()
-        self.start_section.setLayout(start)
-        self.start_section.setFixedWidth(SIDEBAR_WIDTH)
-
-        recent = QVBoxLayout()
-        recent.setContentsMargins(0, 0, 0, 0)
-        recent.setSpacing(6)
-        recent.addWidget(_heading("Recent projects"))
-        recent.addSpacing(4)
-        recent.addWidget(self.recent_box)
-        recent.addWidget(self.no_recent_label)
-        recent.addStretch(1)
-        self.recent_section = QWidget()
-        self.recent_section.setLayout(recent)
-        self.recent_section.setFixedWidth(SIDEBAR_WIDTH)
-
-        templates = QVBoxLayout()
-        templates.setContentsMargins(0, 0, 0, 0)
-        templates.setSpacing(6)
-        templates.addWidget(_heading("Start from a template"))
+        self.start_section = _section("Start", [self.new_button, self.open_button, self.image_folder_button],
+                                      width=SIDEBAR_WIDTH)
+        self.recent_section = _section("Recent projects", [self.recent_box, self.no_recent_label],
+                                       width=SIDEBAR_WIDTH)
         hint = QLabel("Each one is ready to train on the bundled handwritten digits. Click one to open it.")
         hint.setObjectName("welcome_hint")
         hint.setWordWrap(True)
-        templates.addWidget(hint)
-        templates.addSpacing(8)
-        templates.addWidget(self.grid)
-        templates.addStretch(1)
-        self.templates_section = QWidget()
-        self.templates_section.setLayout(templates)
+        self.templates_section = _section("Start from a template", [self.grid], under_heading=hint, gap=8)
 
         # Wide: Start and Recent in a column beside the templates. Narrow (the canvas between docks):
         # Start and Recent side by side above them, so the cards keep two columns.
