@@ -1,4 +1,4 @@
-"""``dlstudio import``: a torchvision classifier or a person's own module class as an editable project.
+"""``dlstudio import``: a torchvision classifier, a person's own module class or an ONNX file as a project.
 
 (``import`` is a keyword, hence the module's name.)
 """
@@ -18,16 +18,18 @@ COMMAND = "import"
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        COMMAND, help="import a torchvision classifier or your own nn.Module class as a project",
+        COMMAND, help="import a torchvision classifier, your own nn.Module class or an ONNX file as a project",
         description="Import a torchvision image classification architecture (resnet18, mobilenet_v2, "
                     "efficientnet_b0, ...) as an editable graph of layers, with an Input of 3 x 224 x 224 and a "
                     "classification Output; or your own nn.Module class, given as package.module:Class or "
                     "path/to/file.py:Class and built with --args, with an Input of --input-shape. Importing a "
-                    "module class runs its code. The model must give (N, classes) class scores. The project "
-                    "holds the architecture only: weights are random when it is trained; starting from "
+                    "module class runs its code. Or an ONNX file (model.onnx, opset 13 or newer) with a dynamic "
+                    "batch, whose input shape it gives. The model must give (N, classes) class scores. The "
+                    "project holds the architecture only: weights are random when it is trained; starting from "
                     "pretrained weights comes later.")
     parser.add_argument("source", metavar="SOURCE",
-                        help="a torchvision model name (e.g. resnet18), package.module:Class or file.py:Class")
+                        help="a torchvision model name (e.g. resnet18), package.module:Class, file.py:Class or "
+                             "model.onnx")
     parser.add_argument("-o", "--output", metavar="FILE", required=True, help="the .dlstudio file to write")
     parser.add_argument("--classes", metavar="N", type=int, default=None,
                         help="number of classes of a torchvision model's head (default: the architecture's, 1000)")
@@ -46,11 +48,26 @@ def is_module_class(source: str) -> bool:
     return ":" in source
 
 
+def is_onnx_file(source: str) -> bool:
+    """A path ending in ``.onnx`` (any case)."""
+    return source.lower().endswith(".onnx")
+
+
 def run(args: argparse.Namespace) -> int:
     from dlstudio.core.project import save_project
 
     path = Path(args.output)
-    if is_module_class(args.source):
+    if is_onnx_file(args.source):
+        for option, value in (("--classes", args.classes), ("--input-shape", args.input_shape),
+                              ("--args", args.args)):
+            if value is not None:
+                raise CommandError(f"{option} is not for an ONNX file: {args.source} gives its own input shape "
+                                   "and number of classes")
+        check_writable(path, args.force)
+        from dlstudio.core.importer import import_onnx
+
+        result = import_onnx(args.source)
+    elif is_module_class(args.source):
         if args.classes is not None:
             raise CommandError("--classes sizes a torchvision model's head; a module class gives its own number "
                                "of classes (set it with --args)")

@@ -5,18 +5,20 @@ nothing downloaded), traces it with ``torch.fx`` and maps every traced operation
 layer type. The :class:`ImportResult` carries the project (graph and layout) and the map from the
 compiled graph's ``state_dict`` keys to the source model's, so the source weights load into the compiled
 graph. :func:`import_module_class` does the same for a person's own ``nn.Module`` class
-(``package.module:Class`` or ``file.py:Class``, built with their constructor arguments and weights). What
+(``package.module:Class`` or ``file.py:Class``, built with their constructor arguments and weights), and
+:func:`import_onnx` an ONNX file (opset 13 or newer, through onnx2torch, with its weights). What
 cannot be mapped is listed in ``ImportResult.unmapped`` and refuses the import; an opaque
 "Module" node that keeps such a submodule and its weights is a later step (issue 12).
 """
 
 from __future__ import annotations
 
+from dlstudio.core.importer.onnx_models import MAX_ONNX_BYTES, import_onnx
 from dlstudio.core.importer.result import ImportResult, ModelImportError, Unmapped
 from dlstudio.core.importer.torchvision_models import (
     INPUT_SHAPE, classification_models, import_torchvision, trace_torchvision,
 )
 from dlstudio.core.importer.user_modules import import_module_class, load_module_class
 
-__all__ = ["INPUT_SHAPE", "ImportResult", "ModelImportError", "Unmapped", "classification_models",
-           "import_module_class", "import_torchvision", "load_module_class", "trace_torchvision"]
+__all__ = ["INPUT_SHAPE", "MAX_ONNX_BYTES", "ImportResult", "ModelImportError", "Unmapped", "classification_models",
+           "import_module_class", "import_onnx", "import_torchvision", "load_module_class", "trace_torchvision"]

@@ -593,3 +593,110 @@ _METHODS: dict[str, Callable[..., Any]] = {
 
 def channel_shuffle_mapper() -> Callable[..., Any]:
     return _channel_shuffle
+
+
+# -- onnx2torch's own modules (ONNX import) ---------------------------------------
+
+
+def _onnx_binary(conv: Converter, node: fx.Node, module: Any) -> Any:
+    """onnx2torch's Add/Sub/Mul/Div: Add and Mul of two tensors (or Mul by a per-channel constant) map."""
+    word = {torch.add: "Add", torch.mul: "Mul"}.get(module.math_op_function)
+    if word is None:
+        operation = "Sub" if module.math_op_function is torch.sub else "Div"
+        raise _Unmappable(f"no layer type for the ONNX operation {operation} (of the binary ones, only Add and Mul "
+                          "have one)")
+    if module.broadcast == 1 and module.axis is not None:
+        raise _Unmappable("uses the old ONNX broadcast along an axis")
+    a, b = node.args
+    if any(isinstance(x, fx.Node) and isinstance(conv.values.get(x), _Parameter) for x in (a, b)):
+        # onnx2torch keeps initializers as buffers, not parameters: a learned scale has no node to hold it yet.
+        raise _Unmappable(f"{'adds' if word == 'Add' else 'multiplies by'} a constant tensor")
+    type_id = "Add" if word == "Add" else "Multiply"
+    return conv.add(type_id, {"inputs": 2}, str(node.target), [conv.value(a), conv.value(b)])
+
+
+def _onnx_global_average_pool(conv: Converter, node: fx.Node, module: Any) -> Any:
+    (arg,) = node.args
+    if len(conv.shape(arg)) != 4:
+        raise _Unmappable(f"averages a {len(conv.shape(arg))}-D tensor (only (N, C, H, W) has a layer type)")
+    return conv.add("AdaptiveAvgPool2d", {"output_size": 1}, str(node.target), [conv.value(arg)])
+
+
+def _onnx_constant(conv: Converter, node: fx.Node, module: Any) -> Any:
+    """A constant tensor: only an operation that reads its value (Reshape's target shape) uses it."""
+    return _Parameter(str(node.target), tuple(torch.as_tensor(module.value).shape))
+
+
+def _constant_values(conv: Converter, arg: Any) -> list[int]:
+    """The values of an ONNX constant (a Constant node or an initializer) given as an fx argument."""
+    if isinstance(arg, fx.Node) and arg.op == "call_module":
+        value = getattr(conv.gm.get_submodule(str(arg.target)), "value", None)
+    elif isinstance(arg, fx.Node) and arg.op == "get_attr":
+        value = conv.gm
+        for part in str(arg.target).split("."):
+            value = getattr(value, part)
+    else:
+        value = None
+    if not isinstance(value, torch.Tensor) or value.dim() != 1 or value.is_floating_point():
+        raise _Unmappable("its target shape is computed while running (only a constant shape has a layer type)")
+    return [int(v) for v in value.tolist()]
+
+
+def _onnx_reshape(conv: Converter, node: fx.Node, module: Any) -> Any:
+    """ONNX Reshape to a constant shape that keeps the batch (first entry 0 or -1): Flatten or Reshape."""
+    x, shape_arg = node.args
+    target = _constant_values(conv, shape_arg)
+    sample = math.prod(conv.shape(x)[1:])
+    keeps_batch = bool(target) and (target[0] == 0 or (target[0] == -1 and all(d > 0 for d in target[1:])
+                                                       and math.prod(target[1:]) == sample))
+    if not keeps_batch:
+        raise _Unmappable(f"reshapes to {target}, which does not keep the batch dimension")
+    out = conv.shape(node)[1:]
+    if len(out) == 1 and len(conv.shape(x)) > 2:
+        return conv.add("Flatten", {}, str(node.target), [conv.value(x)])
+    return conv.add("Reshape", {"shape": [int(d) for d in out]}, str(node.target), [conv.value(x)])
+
+
+def _onnx_concat(conv: Converter, node: fx.Node, module: Any) -> Any:
+    return _cat(conv, node, list(node.args), module.axis)
+
+
+def _onnx_refused(reason: str) -> Callable[..., Any]:
+    def mapper(conv: Converter, node: fx.Node, module: Any) -> Any:
+        raise _Unmappable(reason)
+
+    return mapper
+
+
+def onnx2torch_modules() -> dict[type, Callable[..., Any]]:
+    """Mappers of onnx2torch's own modules (imported here: onnx2torch loads only for an ONNX import).
+
+    Most ONNX operations become plain torch modules (Conv -> nn.Conv2d, Gemm with a constant weight ->
+    nn.Linear with transB already applied, BatchNormalization with constant statistics -> nn.BatchNorm2d,
+    MaxPool/AveragePool, Relu/Sigmoid/Softmax, Flatten with axis 1), which the tables above map; these are
+    the ones onnx2torch keeps as its own.
+    """
+    from onnx2torch.node_converters.batch_norm import OnnxBatchNorm
+    from onnx2torch.node_converters.binary_math_operations import OnnxBinaryMathOperation
+    from onnx2torch.node_converters.concat import OnnxConcat
+    from onnx2torch.node_converters.constant import OnnxConstant
+    from onnx2torch.node_converters.flatten import OnnxFlatten
+    from onnx2torch.node_converters.gemm import OnnxGemm
+    from onnx2torch.node_converters.global_average_pool import (
+        OnnxGlobalAveragePool, OnnxGlobalAveragePoolWithKnownInputShape,
+    )
+    from onnx2torch.node_converters.reshape import OnnxReshape
+
+    return {
+        OnnxBinaryMathOperation: _onnx_binary,
+        OnnxGlobalAveragePool: _onnx_global_average_pool,
+        OnnxGlobalAveragePoolWithKnownInputShape: _onnx_global_average_pool,
+        OnnxConstant: _onnx_constant,
+        OnnxReshape: _onnx_reshape,
+        OnnxConcat: _onnx_concat,
+        OnnxFlatten: _onnx_refused("flattens from an axis other than 1 (the Flatten layer flattens all after "
+                                   "the batch)"),
+        OnnxGemm: _onnx_refused("multiplies by a weight that is not a constant, or transposes its input "
+                                "(Gemm with transA)"),
+        OnnxBatchNorm: _onnx_refused("normalizes with statistics that are not constants"),
+    }

@@ -1,0 +1,138 @@
+"""Import an ONNX file (opset 13 or newer) through onnx2torch into the same graph form.
+
+onnx2torch turns the ONNX graph into a ``torch.fx`` GraphModule whose modules hold the file's initializers;
+:func:`convert_module` then maps it like any other module, so ``ImportResult.key_map`` points the compiled
+graph's weights at that module's ``state_dict`` (the initializers). onnx and onnx2torch are imported inside
+the functions: they load only for an ONNX import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dlstudio.core.importer.result import ImportResult, ModelImportError
+from dlstudio.core.importer.torchvision_models import convert_module
+from dlstudio.core.importer.user_modules import _data_source
+
+MAX_ONNX_BYTES = 512 * 1024 * 1024
+"""Files larger than this are refused before they are read (a classifier to edit is far smaller)."""
+
+MIN_OPSET = 13
+_MAX_DIM = 100_000  # the Input layer's limit on one dimension
+
+
+def import_onnx(path: str | Path, *, refuse_larger_than: int = MAX_ONNX_BYTES) -> ImportResult:
+    """Import the ONNX classifier at ``path`` as a project (graph and layout) with its weights.
+
+    The file must be a valid ONNX model of opset 13 or newer with one input whose batch dimension is
+    dynamic (or 1) and whose other dimensions are fixed; the input shape without the batch becomes the
+    Input node's. The model must give one (N, C) tensor of class scores. Raises ModelImportError with one
+    line for anything else, and (naming the first operation without a layer type; ``error.result.unmapped``
+    lists them all) when the model cannot be mapped completely. ``result.source`` is onnx2torch's module,
+    whose ``state_dict`` holds the initializers that ``result.load_into`` copies.
+    """
+    path = Path(path)
+    name = path.name
+    if not path.exists():
+        raise ModelImportError(f"{path}: no such file")
+    if not path.is_file():
+        raise ModelImportError(f"{path} is not a file (give an .onnx file)")
+    size = path.stat().st_size
+    if size > refuse_larger_than:
+        raise ModelImportError(f"{path} is {size / 2**20:,.0f} MB, larger than the {refuse_larger_than / 2**20:,.0f} "
+                               "MB an ONNX import reads")
+    model = _load(path)
+    opset = _opset(model, name)
+    if opset < MIN_OPSET:
+        raise ModelImportError(f"{name} uses ONNX opset {opset}; only opset {MIN_OPSET} or newer is imported "
+                               f"(export it again with opset_version={MIN_OPSET} or newer)")
+    shape = _input_shape(model, name)
+    _inline_identities(model)
+
+    import onnx2torch
+
+    from dlstudio.core.importer.fx_convert import onnx2torch_modules
+
+    try:
+        module = onnx2torch.convert(model)
+    except Exception as error:  # noqa: BLE001 - onnx2torch raises NotImplementedError, KeyError, ... per operation
+        raise ModelImportError(f"onnx2torch cannot convert {name}: {_one_line(error)}") from None
+    result = convert_module(name, module.eval(), shape, None, leaf_modules=onnx2torch_modules(),
+                            description=f"{name}, imported from ONNX (opset {opset})",
+                            data_source=_data_source(shape))
+    result.refuse_unmapped()
+    return result
+
+
+def _load(path: Path) -> Any:
+    import onnx
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as error:  # noqa: BLE001 - protobuf raises its own DecodeError and others on a bad file
+        raise ModelImportError(f"{path.name} is not an ONNX model: {_one_line(error)}") from None
+    try:
+        onnx.checker.check_model(model)
+    except Exception as error:  # noqa: BLE001 - ValidationError, or an unknown-schema error
+        raise ModelImportError(f"{path.name} is not a valid ONNX model: {_one_line(error)}") from None
+    return model
+
+
+def _opset(model: Any, name: str) -> int:
+    versions = [entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")]
+    if not versions:
+        raise ModelImportError(f"{name} uses no standard ONNX operator set")
+    return int(versions[0])
+
+
+def _input_shape(model: Any, name: str) -> tuple[int, ...]:
+    """The shape of one sample of the model's single input: the batch dynamic or 1, the rest fixed."""
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = [value for value in model.graph.input if value.name not in initializers]
+    if len(inputs) != 1:
+        raise ModelImportError(f"{name} takes {len(inputs)} inputs; only a model with one input is imported")
+    (value,) = inputs
+    tensor = value.type.tensor_type if value.type.HasField("tensor_type") else None
+    if tensor is None or not tensor.HasField("shape"):
+        raise ModelImportError(f"{name}: its input {value.name!r} has no tensor shape")
+    dims = [dim.dim_value if dim.HasField("dim_value") else (dim.dim_param or "?") for dim in tensor.shape.dim]
+    shown = "(" + ", ".join(str(d) for d in dims) + ")"
+    if not 2 <= len(dims) <= 4:
+        raise ModelImportError(f"{name}: its input has shape {shown}; only (N, features), (N, C, L) and "
+                               "(N, C, H, W) are imported")
+    batch, *sample = dims
+    if isinstance(batch, int) and batch != 1:
+        raise ModelImportError(f"{name}: its input has a fixed batch of {batch} {shown}; only a dynamic batch or a "
+                               "batch of 1 is imported")
+    if not all(isinstance(d, int) and 1 <= d <= _MAX_DIM for d in sample):
+        raise ModelImportError(f"{name}: its input has shape {shown}; every dimension but the batch must be a fixed "
+                               f"size of 1 to {_MAX_DIM:,}")
+    return tuple(int(d) for d in sample)
+
+
+def _inline_identities(model: Any) -> None:
+    """Replace ``Identity(initializer)`` nodes by copies of the initializer under the output's name.
+
+    torch's exporter writes equal weights once and passes them on through Identity nodes (a freshly built
+    BatchNorm's ones and zeros, for one); onnx2torch keeps a BatchNormalization fed so as a functional
+    operation, whereas one fed by initializers becomes nn.BatchNorm2d, which maps.
+    """
+    import onnx
+
+    graph = model.graph
+    initializers = {init.name: init for init in graph.initializer}
+    outputs = {value.name for value in graph.output}
+    for node in list(graph.node):
+        if (node.op_type == "Identity" and node.domain in ("", "ai.onnx") and node.input[0] in initializers
+                and node.output[0] not in outputs):
+            copy = onnx.TensorProto()
+            copy.CopyFrom(initializers[node.input[0]])
+            copy.name = node.output[0]
+            graph.initializer.append(copy)
+            initializers[copy.name] = copy
+            graph.node.remove(node)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
