@@ -47,6 +47,8 @@ PROJECT_FILTER = "dlstudio projects (*.dlstudio);;All files (*)"
 SAVE_CHOICE, DISCARD_CHOICE, CANCEL_CHOICE = "save", "discard", "cancel"
 STOP_AND_CLOSE_CHOICE, KEEP_TRAINING_CHOICE = "stop", "keep"
 LOCKED_MESSAGE = "Training — editing is locked"
+# The first item of File > Import Model's list: an ONNX file instead of a torchvision architecture.
+ONNX_CHOICE = "An ONNX file…"
 # Unsaved changes are copied to the recovery folder after this long without an edit.
 AUTOSAVE_IDLE_MS = 30_000
 # Saved dock arrangements carry this number; bump it when docks are added, removed or regrouped, so that an
@@ -581,13 +583,18 @@ class MainWindow(QMainWindow):
         name = self._ask_model_name()
         if not name:
             return False
-        from dlstudio.core.importer import import_torchvision
+        from dlstudio.core.importer import import_onnx, import_torchvision
 
         outputs = [node.params.get("classes") for node in self.project.graph if node.type == "Output"]
         classes = outputs[0] if outputs and isinstance(outputs[0], int) else 10
+        if name == ONNX_CHOICE:
+            path = self._ask_onnx_path()
+            if not path:
+                return False
+            name = Path(path).name
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            result = import_torchvision(name, num_classes=classes)
+            result = import_onnx(path) if name.endswith(".onnx") else import_torchvision(name, num_classes=classes)
         except DlstudioError as error:
             self._show_error("Cannot import the model", error.message)
             return False
@@ -598,8 +605,10 @@ class MainWindow(QMainWindow):
         project.training = dict(self.project.training)
         self.set_project(project)
         self.hide_welcome()
+        classes = result.num_classes or classes
         self.statusBar().showMessage(f"Imported {name}: {len(project.graph)} layers, {result.param_count:,} "
-                                     f"parameters, {classes} classes (architecture only: random weights)", 10000)
+                                     f"parameters, {classes} classes (architecture only: the project keeps no "
+                                     "weights yet)", 10000)
         return True
 
     def open_dialog(self) -> None:
@@ -1068,13 +1077,16 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
+    def _ask_onnx_path(self) -> str:
+        return QFileDialog.getOpenFileName(self, "Import an ONNX model", "", "ONNX models (*.onnx)")[0]
+
     def _ask_model_name(self) -> str | None:
         from dlstudio.core.importer import classification_models
 
-        names = classification_models()
+        names = [ONNX_CHOICE, *classification_models()]
         default = names.index("resnet18") if "resnet18" in names else 0
-        name, ok = QInputDialog.getItem(self, "Import model", "torchvision architecture (random weights; "
-                                        "pretrained weights come later):", names, default, False)
+        name, ok = QInputDialog.getItem(self, "Import model", "A torchvision architecture (random weights; "
+                                        "pretrained weights come later), or an ONNX file:", names, default, False)
         return name if ok and name in names else None
 
     def _ask_image_folder(self) -> str:

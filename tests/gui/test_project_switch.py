@@ -305,3 +305,27 @@ def test_file_import_model_opens_a_torchvision_architecture_as_an_editable_netwo
     assert window.project.data["source"] == "digits"
     assert window.totals_label.text().startswith("71 nodes") and "0 errors" in window.totals_label.text()
     assert "Imported resnet18" in window.statusBar().currentMessage()
+
+
+@pytest.mark.timeout(120)
+def test_file_import_model_opens_an_onnx_file(make_window, monkeypatch, tmp_path):
+    import warnings
+
+    import torch
+    from torch import nn
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)).eval()
+    path = tmp_path / "small.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter (no onnxscript needed) warns that it is deprecated
+        torch.onnx.export(model, (torch.zeros(1, 1, 8, 8),), str(path), dynamo=False, opset_version=17,
+                          input_names=["image"], dynamic_axes={"image": {0: "batch"}})
+    window = make_window(load_template("lenet5"))
+    monkeypatch.setattr(window, "_ask_model_name", lambda: main_window.ONNX_CHOICE)
+    monkeypatch.setattr(window, "_ask_onnx_path", lambda: str(path))
+    window.import_model_action.trigger()
+    types = sorted(node.type for node in window.project.graph)
+    assert types == sorted(["Input", "Conv2d", "ReLU", "Flatten", "Linear", "Output"])
+    assert [node.params["classes"] for node in window.project.graph if node.type == "Output"] == [3]
+    assert "Imported small.onnx" in window.statusBar().currentMessage() and "3 classes" in \
+        window.statusBar().currentMessage()
