@@ -86,6 +86,10 @@ CASES: dict[str, list[tuple[dict, list[tuple[int, ...]]]]] = {
     "Slice": [({"end": 3}, [(6, 4, 4)]), ({"start": 3}, [(6, 4, 4)]), ({"dim": 3, "start": 1, "end": 4}, [(2, 5, 6)]),
               ({"start": 2, "end": 5}, [(10,)])],
     "ZeroPad2d": [({}, [(3, 5, 5)]), ({"left": 0, "right": 1, "top": 2, "bottom": 0}, [(2, 4, 6)])],
+    # An opaque submodule of an imported torchvision model: mobilenet_v3_small's stem (Conv2d, BatchNorm, Hardswish).
+    "TorchvisionModule": [({"model": "mobilenet_v3_small", "num_classes": 10, "path": "features.0",
+                            "input_shape": [3, 32, 32], "output_shape": [16, 16, 16], "param_count": 464,
+                            "reason": "An example."}, [(3, 32, 32)])],
 }
 
 # type id -> (params, input shapes) that the layer must refuse with a ShapeError.
@@ -116,6 +120,7 @@ BAD_INPUTS: dict[str, tuple[dict, list[tuple[int, ...]]]] = {
     "ChannelShuffle": ({"groups": 4}, [(6, 4, 4)]),
     "Slice": ({"start": 4, "end": 9}, [(6, 4, 4)]),
     "ZeroPad2d": ({}, [(12,)]),
+    "TorchvisionModule": ({}, [(3, 32, 32)]),
 }
 
 WEIGHTED = {"Linear", "Conv1d", "Conv2d", "ConvTranspose2d"}

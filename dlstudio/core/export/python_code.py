@@ -1,6 +1,7 @@
 """Graph -> a standalone, readable PyTorch module (source text).
 
-The generated file imports only ``torch``. Submodules are attributes named by
+The generated file imports only ``torch`` (and what a layer's code says it needs: torchvision for a
+module kept opaque by an import). Submodules are attributes named by
 node id (dlstudio's stable keys), so the exported model's ``state_dict`` loads
 into the compiled :class:`GraphModule` and back with ``strict=True`` and gives
 the same outputs. Everything else a person reads is in the names they gave
@@ -50,8 +51,10 @@ def export_python(graph: Graph, class_name: str = "Model", description: str = ""
                               f"code yet")
     variables = _variable_names(nodes)
 
+    # Layers that need more than torch say which import lines (e.g. torchvision for imported modules).
+    extra = list(dict.fromkeys(line for node in layers for line in node.spec.code.imports))  # type: ignore[union-attr]
     lines = [*_module_docstring(graph, inputs, outputs, infos, description), "",
-             "import torch", "from torch import nn", "", ""]
+             "import torch", "from torch import nn", *extra, "", ""]
     lines.append(f"class {class_name}(nn.Module):")
     summary = description.strip().splitlines()[0] if description.strip() else "The network drawn in dlstudio."
     lines.append(_INDENT + _docstring_line(summary))

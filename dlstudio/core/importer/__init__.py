@@ -7,8 +7,10 @@ compiled graph's ``state_dict`` keys to the source model's, so the source weight
 graph. :func:`import_module_class` does the same for a person's own ``nn.Module`` class
 (``package.module:Class`` or ``file.py:Class``, built with their constructor arguments and weights), and
 :func:`import_onnx` an ONNX file (opset 13 or newer, through onnx2torch, with its weights). What
-cannot be mapped is listed in ``ImportResult.unmapped`` and refuses the import; an opaque
-"Module" node that keeps such a submodule and its weights is a later step (issue 12).
+cannot be mapped is listed in ``ImportResult.unmapped`` and refuses the import, except that
+``import_torchvision(..., opaque=True)`` keeps a torchvision submodule that has no layer type whole, as one
+opaque "Module (torchvision)" node with its weights (issue 12); operations in the model's own forward (or in a
+module taking several inputs) still refuse it.
 """
 
 from __future__ import annotations

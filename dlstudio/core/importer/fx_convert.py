@@ -74,17 +74,25 @@ class Converter:
 
     def __init__(self, gm: fx.GraphModule, input_shape: tuple[int, ...], num_classes: int,
                  leaf_functions: dict[Callable[..., Any], Callable[..., Any]] | None = None,
-                 leaf_modules: dict[type, Callable[..., Any]] | None = None) -> None:
+                 leaf_modules: dict[type, Callable[..., Any]] | None = None,
+                 opaque_source: tuple[str, int] | None = None, opaque_reasons: dict[str, str] | None = None,
+                 ) -> None:
         self.gm = gm
         self.input_shape = input_shape
         self.num_classes = num_classes
         self.graph = Graph()
         self.key_map: dict[str, str] = {}
         self.unmapped: list[Unmapped] = []
+        # Module path -> the functions and tensor methods in its forward that have no layer type.
+        self.unmapped_scopes: dict[str, list[str]] = {}
         self.values: dict[fx.Node, Any] = {}
         self.source_names: dict[str, str] = {}  # graph node id -> the fx node it came from (for messages)
         self._functions = {**_FUNCTIONS, **(leaf_functions or {})}
         self._modules = {**_MODULES, **(leaf_modules or {})}
+        # (torchvision model name, num_classes) when the source is a torchvision model: a submodule that has no
+        # layer type then becomes one opaque TorchvisionModule node (issue 12) instead of being refused.
+        self.opaque_source = opaque_source
+        self.opaque_reasons = dict(opaque_reasons or {})  # module path -> why it is opaque (kept whole by the tracer)
 
     # -- building blocks ---------------------------------------------------
 
@@ -155,6 +163,8 @@ class Converter:
                 self.values[node] = self._map(node)
             except _Unmappable as reason:
                 self.values[node] = MISSING
+                if node.op in ("call_function", "call_method"):  # "" is the model's own forward
+                    self.unmapped_scopes.setdefault(self.scope(node), []).append(self._operation(node))
                 self.unmapped.append(Unmapped(self._display(node), self._operation(node), str(reason)))
 
     def _display(self, node: fx.Node) -> str:
@@ -191,10 +201,20 @@ class Converter:
             return _Parameter(str(node.target), tuple(attr.shape))
         if node.op == "call_module":
             module = self.gm.get_submodule(str(node.target))
-            mapper = self._modules.get(type(module))
+            path = str(node.target)
+            mapper = None if path in self.opaque_reasons else self._modules.get(type(module))
             if mapper is None:
-                raise _Unmappable(f"no layer type for the module {type(module).__qualname__}")
-            return mapper(self, node, module)
+                reason = self.opaque_reasons.get(path) or f"no layer type for the module {type(module).__qualname__}"
+                if self.opaque_source is None:
+                    raise _Unmappable(reason)
+                return self._opaque(node, module, reason)
+            count = len(self.graph)
+            try:
+                return mapper(self, node, module)
+            except _Unmappable as error:
+                if self.opaque_source is None or len(self.graph) != count:
+                    raise
+                return self._opaque(node, module, f"{type(module).__qualname__} {error}")
         if node.op == "call_function":
             if node.target is operator.getitem:
                 return self._getitem(node)
@@ -208,6 +228,24 @@ class Converter:
                 raise _Unmappable(f"no layer type for the tensor method .{node.target}()")
             return mapper(self, node, *node.args, **node.kwargs)
         raise _Unmappable(f"unknown fx operation {node.op}")
+
+    def _opaque(self, node: fx.Node, module: nn.Module, reason: str) -> Any:
+        """One TorchvisionModule node holding the whole submodule (its weights keep their own keys)."""
+        assert self.opaque_source is not None
+        if len(node.args) != 1 or node.kwargs:
+            raise _Unmappable(f"{reason}; it takes more than one input, which an opaque module node does not")
+        out = node.meta.get("tensor_meta")
+        if not hasattr(out, "shape"):
+            raise _Unmappable(f"{reason}; it gives more than one tensor, which an opaque module node does not")
+        model, classes = self.opaque_source
+        sentence = reason[:1].upper() + reason[1:]
+        params = {"model": model, "num_classes": classes, "path": str(node.target),
+                  "input_shape": [int(d) for d in self.shape(node.args[0])[1:]],
+                  "output_shape": [int(d) for d in out.shape[1:]],
+                  "param_count": sum(p.numel() for p in module.parameters()),
+                  "reason": sentence if sentence.endswith(".") else sentence + "."}
+        return self.add("TorchvisionModule", params, str(node.target), [self.value(node.args[0])],
+                        _state_keys(node, module))
 
     def _getitem(self, node: fx.Node) -> Any:
         source, index = node.args

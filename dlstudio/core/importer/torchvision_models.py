@@ -25,8 +25,13 @@ def classification_models() -> list[str]:
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
 
-def trace_torchvision(name: str, *, num_classes: int | None = None) -> ImportResult:
+def trace_torchvision(name: str, *, num_classes: int | None = None, opaque: bool = False) -> ImportResult:
     """Build, trace and map ``name``; the result lists what could not be mapped instead of raising.
+
+    With ``opaque``, a submodule that has no layer type (its class, or a function in its forward) becomes
+    one opaque "Module (torchvision)" node that keeps the submodule's weights (issue 12); what stays
+    unmapped then is an operation in the forward of the model itself or of a module that cannot be kept
+    whole (one taking several inputs or giving several outputs), e.g. vit_b_16's class token and reshapes.
 
     Raises ModelImportError only when there is nothing to map: an unknown name, a model that is not a
     classifier, or one that cannot be built or traced.
@@ -58,28 +63,66 @@ def trace_torchvision(name: str, *, num_classes: int | None = None) -> ImportRes
     return convert_module(name, model, INPUT_SHAPE, classes, leaf_modules=torchvision_modules(),
                           autowrap_functions=(shufflenetv2.channel_shuffle,),
                           leaf_functions={shufflenetv2.channel_shuffle: channel_shuffle_mapper()},
-                          description=f"torchvision {name}, imported with random weights", data_source="folder")
+                          description=f"torchvision {name}, imported with random weights", data_source="folder",
+                          opaque_source=(name, classes) if opaque else None)
 
 
 def convert_module(name: str, model: Any, input_shape: tuple[int, ...], classes: int | None, *,
                    description: str, data_source: str, leaf_modules: dict[type, Any] | None = None,
                    autowrap_functions: tuple[Any, ...] = (), leaf_functions: dict[Any, Any] | None = None,
-                   ) -> ImportResult:
+                   opaque_source: tuple[str, int] | None = None) -> ImportResult:
     """Trace ``model`` (eval mode) with torch.fx and map it; the result lists what could not be mapped.
 
     Shared by every importer of an ``nn.Module``. ``classes`` sizes the classification Output; None takes
     it from what the model gives, which must be one (N, C) tensor of class scores (ModelImportError
     otherwise, saying what it gives). Raises ModelImportError when the model cannot be traced or run on
     an input of ``input_shape``.
+
+    ``opaque_source`` (torchvision's model name and num_classes, only for a torchvision model, which the
+    opaque node rebuilds) keeps each unmappable submodule whole as one TorchvisionModule node: a module
+    whose forward uses functions without a layer type is traced again as a leaf (at most a few rounds).
     """
+    leaf_modules = leaf_modules or {}
+    reasons: dict[str, str] = {}  # module path kept whole -> why
+    for _ in range(_OPAQUE_ROUNDS):
+        converter, model_classes = _trace_and_map(name, model, input_shape, classes, leaf_modules,
+                                                  autowrap_functions, leaf_functions, opaque_source, reasons)
+        wanted = {path: ops for path, ops in converter.unmapped_scopes.items() if path not in reasons}
+        if opaque_source is None or not wanted or "" in wanted:
+            break  # nothing to keep whole, or the model's own forward has unmappable operations: refused anyway
+        for path, ops in wanted.items():
+            kind = type(model.get_submodule(path)).__qualname__
+            reasons[path] = (f"{kind} computes with {', '.join(dict.fromkeys(ops))} in its forward, which no "
+                             "layer type expresses")
+    classes = model_classes
+    param_count = sum(p.numel() for p in model.parameters())
+    result = ImportResult(name, None, list(converter.unmapped), dict(converter.key_map), model, classes,
+                          param_count)
+    if result.unmapped:
+        return result
+    graph = converter.graph
+    _check_shapes(result, graph)
+    if result.unmapped:
+        return result
+    result.project = _project(graph, description, data_source)
+    return result
+
+
+_OPAQUE_ROUNDS = 3  # traces of one model at most: modules found to use unmappable functions become leaves
+
+
+def _trace_and_map(name: str, model: Any, input_shape: tuple[int, ...], classes: int | None,
+                   leaf_modules: dict[type, Any], autowrap_functions: tuple[Any, ...],
+                   leaf_functions: dict[Any, Any] | None, opaque_source: tuple[str, int] | None,
+                   reasons: dict[str, str]) -> tuple[Any, int]:
+    """Trace (keeping the modules of ``reasons`` whole), record shapes and map; the converter and classes."""
     import torch
     from torch import fx
     from torch.fx.passes.shape_prop import ShapeProp
 
     from dlstudio.core.importer.fx_convert import Converter
 
-    leaf_modules = leaf_modules or {}
-    tracer = _Tracer(tuple(leaf_modules), autowrap_functions=autowrap_functions)
+    tracer = _Tracer(tuple(leaf_modules), autowrap_functions=autowrap_functions, leaf_paths=frozenset(reasons))
     try:
         traced = fx.GraphModule(model, tracer.trace(model))
     except Exception as error:  # noqa: BLE001 - fx raises anything a forward does on proxies
@@ -95,30 +138,22 @@ def convert_module(name: str, model: Any, input_shape: tuple[int, ...], classes:
     if classes is None:
         classes = _output_classes(name, traced)
 
-    converter = Converter(traced, input_shape, classes, leaf_functions=leaf_functions, leaf_modules=leaf_modules)
+    converter = Converter(traced, input_shape, classes, leaf_functions=leaf_functions, leaf_modules=leaf_modules,
+                          opaque_source=opaque_source, opaque_reasons=reasons)
     converter.run()
-    param_count = sum(p.numel() for p in model.parameters())
-    result = ImportResult(name, None, list(converter.unmapped), dict(converter.key_map), model, classes,
-                          param_count)
-    if result.unmapped:
-        return result
-    graph = converter.graph
-    _check_shapes(result, graph)
-    if result.unmapped:
-        return result
-    result.project = _project(graph, description, data_source)
-    return result
+    return converter, classes
 
 
-def import_torchvision(name: str, *, num_classes: int | None = None) -> ImportResult:
+def import_torchvision(name: str, *, num_classes: int | None = None, opaque: bool = False) -> ImportResult:
     """Import the torchvision classifier ``name`` as a project (graph and layout) with random weights.
 
     ``num_classes`` sizes the classification head (default: the architecture's 1000). Raises
     ModelImportError (one line naming the first operation that has no layer type; ``error.result.unmapped``
-    lists them all) when the model cannot be mapped completely. Such operations will become opaque
-    "Module" nodes that keep their weights in a later step.
+    lists them all) when the model cannot be mapped completely. With ``opaque``, a submodule that has no
+    layer type becomes one opaque "Module (torchvision)" node that keeps its weights instead (see
+    :func:`trace_torchvision`); operations in a forward that cannot be kept whole still refuse the import.
     """
-    result = trace_torchvision(name, num_classes=num_classes)
+    result = trace_torchvision(name, num_classes=num_classes, opaque=opaque)
     result.refuse_unmapped()
     return result
 
@@ -126,12 +161,14 @@ def import_torchvision(name: str, *, num_classes: int | None = None) -> ImportRe
 class _Tracer:
     """torch.fx's Tracer, with torchvision's own leaf modules kept whole (built lazily: torch loads late)."""
 
-    def __new__(cls, leaves: tuple[type, ...], autowrap_functions: tuple[Any, ...]) -> Any:
+    def __new__(cls, leaves: tuple[type, ...], autowrap_functions: tuple[Any, ...],
+                leaf_paths: frozenset[str] = frozenset()) -> Any:
         from torch import fx
 
         class Tracer(fx.Tracer):
             def is_leaf_module(self, m: Any, module_qualified_name: str) -> bool:
-                return isinstance(m, leaves) or super().is_leaf_module(m, module_qualified_name)
+                return (isinstance(m, leaves) or module_qualified_name in leaf_paths
+                        or super().is_leaf_module(m, module_qualified_name))
 
         return Tracer(autowrap_functions=autowrap_functions)
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from dlstudio.core.errors import GraphError
 from dlstudio.core.text import quote
-from dlstudio.core.layers import activations, conv, dense, io, merges, normalization, pooling, structure
+from dlstudio.core.layers import (
+    activations, conv, dense, imported, io, merges, normalization, pooling, structure,
+)
 from dlstudio.core.layers.spec import INT, LayerSpec, ParamSpec, Shape, format_shape
 
 CATEGORIES = ("Input & Output", "Dense", "Convolution", "Pooling", "Normalization", "Regularization",
-              "Activation", "Merge", "Shape")
+              "Activation", "Merge", "Shape", "Imported")
 
 _SPECS: dict[str, LayerSpec] = {}
 _ALIASES: dict[str, str] = {}
@@ -48,7 +50,7 @@ def all_specs() -> list[LayerSpec]:
     return sorted(_SPECS.values(), key=lambda spec: order[spec.category])
 
 
-for _module in (io, dense, conv, pooling, normalization, activations, merges, structure):
+for _module in (io, dense, conv, pooling, normalization, activations, merges, structure, imported):
     for _spec in _module.SPECS:
         register(_spec)
 

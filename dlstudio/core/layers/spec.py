@@ -176,6 +176,9 @@ class LayerCode:
 
     module: Callable[[dict[str, Any], list[Shape]], str] | None = None
     inline: Callable[[list[str], dict[str, Any], list[Shape]], str] | None = None
+    # Import lines the exported file needs besides torch (each with a comment saying why), e.g.
+    # "import torchvision  # ...": written once however many nodes ask for them.
+    imports: tuple[str, ...] = ()
 
 
 def code_literal(value: Any) -> str:
