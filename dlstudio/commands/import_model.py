@@ -88,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         check_writable(path, args.force)
         from dlstudio.core.importer import import_torchvision
 
-        result = import_torchvision(args.source, num_classes=args.classes)
+        # What has no layer type becomes an opaque module node that keeps the source's submodule.
+        result = import_torchvision(args.source, num_classes=args.classes, opaque=True)
     assert result.project is not None  # the importers raise when anything is unmapped
     save_project(result.project, path)
     print(printable(f"wrote {path}: {result.name}, "

@@ -594,7 +594,8 @@ class MainWindow(QMainWindow):
             name = Path(path).name
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            result = import_onnx(path) if name.endswith(".onnx") else import_torchvision(name, num_classes=classes)
+            result = (import_onnx(path) if name.endswith(".onnx")
+                      else import_torchvision(name, num_classes=classes, opaque=True))
         except DlstudioError as error:
             self._show_error("Cannot import the model", error.message)
             return False

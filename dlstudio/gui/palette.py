@@ -71,7 +71,7 @@ class Palette(QWidget):
         layout.addWidget(self.search)
         layout.addWidget(self.tree)
         self._layer_items: dict[str, QTreeWidgetItem] = {}
-        self._populate(all_specs())
+        self._populate([spec for spec in all_specs() if spec.in_palette])
         self.search.textChanged.connect(self.filter)
         self.tree.itemActivated.connect(self._on_tree_item_activated)
 

@@ -143,11 +143,13 @@ def test_cli_import_writes_a_project(capsys: pytest.CaptureFixture[str], tmp_pat
 @pytest.mark.timeout(60)
 def test_cli_refuses_an_unsupported_architecture_with_one_line(capsys: pytest.CaptureFixture[str],
                                                                 tmp_path: Path) -> None:
-    path = tmp_path / "swin.dlstudio"
-    code, out, err = _run_cli(capsys, "import", "swin_t", "-o", str(path))
+    # swin_t imports now (its attention blocks as opaque module nodes); vit_b_16 has operations in its own
+    # forward that no node can hold.
+    path = tmp_path / "vit.dlstudio"
+    code, out, err = _run_cli(capsys, "import", "vit_b_16", "-o", str(path))
     assert code == 2 and out == ""
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("dlstudio: error: cannot import swin_t: "), err
+    assert len(lines) == 1 and lines[0].startswith("dlstudio: error: cannot import vit_b_16: "), err
     assert not path.exists()
     code, _, err = _run_cli(capsys, "import", "resnet18", "-o", str(path), "--classes", "1")
     assert code == 2 and "number of classes must be 2 to 100000" in err
@@ -157,3 +159,19 @@ def test_cli_refuses_an_unsupported_architecture_with_one_line(capsys: pytest.Ca
 def test_import_help_says_weights_come_later(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run_cli(capsys, "import", "--help")
     assert code == 0 and "pretrained weights comes later" in " ".join(out.split())
+
+
+@pytest.mark.timeout(120)
+def test_cli_imports_swin_t_with_its_attention_blocks_as_opaque_modules(capsys: pytest.CaptureFixture[str],
+                                                                      tmp_path: Path) -> None:
+    path = tmp_path / "swin.dlstudio"
+    code, out, err = _run_cli(capsys, "import", "swin_t", "-o", str(path), "--classes", "10")
+    assert code == 0, err
+    opaque = [node for node in load_project(path).graph if node.type == "TorchvisionModule"]
+    assert opaque and all(node.params["model"] == "swin_t" and node.params["reason"] for node in opaque)
+
+
+def test_the_opaque_module_type_is_not_offered_in_the_palette() -> None:
+    from dlstudio.core.layers import all_specs
+
+    assert [spec.type_id for spec in all_specs() if not spec.in_palette] == ["TorchvisionModule"]

@@ -81,5 +81,6 @@ SPECS = [
             ParamSpec("reason", STR, "", "Why the module is opaque: what in it has no layer type."),
         ),
         _infer, _build, key_params=("path",), id_stem="module", code=LayerCode(module=_code, imports=(_IMPORT,)),
+        in_palette=False,
     ),
 ]

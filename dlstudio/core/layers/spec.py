@@ -240,6 +240,8 @@ class LayerSpec:
     role: str = "layer"
     # How exported Python code writes this layer (None for Input/Output, which make no module).
     code: LayerCode | None = None
+    # Offered in the palette. False for a type only an import makes (a module of another model, traced as is).
+    in_palette: bool = True
 
     def param(self, name: str) -> ParamSpec:
         for spec in self.params:
