@@ -57,10 +57,11 @@ def test_file_layout_is_the_documented_one(tmp_path):
     assert text.endswith("}\n")
     doc = json.loads(text)
     assert list(doc) == ["format", "format_version", "description", "graph", "layout", "data", "training", "runs",
-                         "normalization"]
+                         "normalization", "blocks", "frozen", "weights"]
     assert doc["format"] == FORMAT == "dlstudio-project"
-    assert doc["format_version"] == 2
+    assert doc["format_version"] == 3
     assert doc["normalization"] is None  # no run has computed statistics yet
+    assert doc["blocks"] == [] and doc["frozen"] == [] and doc["weights"] is None
     assert [node["id"] for node in doc["graph"]["nodes"]] == list(project.graph.nodes)
     edges = [(e["src"], e["src_port"], e["dst"], e["dst_port"]) for e in doc["graph"]["edges"]]
     assert edges == sorted(edges)
@@ -209,7 +210,7 @@ def _cycle(doc):
 CONV2 = 3  # index of node conv2 in the fixture
 REFUSALS = {
     "newer version": (_set("format_version", 9),
-                      "was written by a newer dlstudio (format 9; this version reads up to 2)"),
+                      "was written by a newer dlstudio (format 9; this version reads up to 3)"),
     "version not a number": (_set("format_version", "1"), "format_version: expected a whole number, got text"),
     "wrong format": (_set("format", "word-document"),
                      "not a dlstudio project (format 'word-document', expected 'dlstudio-project')"),
@@ -436,7 +437,7 @@ def test_migrate_leaves_a_current_document_alone():
 
 def test_a_v1_file_gets_no_normalization_and_is_saved_as_the_current_version():
     doc = migrations.migrate(fixture_doc())
-    assert doc["format_version"] == 2 and doc["normalization"] is None
+    assert doc["format_version"] == migrations.FORMAT_VERSION and doc["normalization"] is None
     assert load_project(FIXTURE_V1).normalization is None
 
 
@@ -450,7 +451,7 @@ def test_settings_schemas_have_the_documented_names_and_defaults():
     }
     assert default_training_settings() == {
         "optimizer": "adam", "learning_rate": 0.001, "momentum": 0.9, "weight_decay": 0.0, "batch_size": 64,
-        "epochs": 10, "schedule": "none", "seed": 0, "early_stopping_patience": 0, "device": "auto",
+        "epochs": 10, "pretrained_lr_multiplier": 0.1, "schedule": "none", "seed": 0, "early_stopping_patience": 0, "device": "auto",
         "precision": "auto", "channels_last": "auto", "compile": False,
     }
     for spec in DATA_SETTINGS + TRAINING_SETTINGS:

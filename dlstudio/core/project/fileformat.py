@@ -28,11 +28,12 @@ from dlstudio.core.project.jsontypes import describe, is_number
 from dlstudio.core.project.migrations import FORMAT
 from dlstudio.core.project.model import Project
 from dlstudio.core.project.normalization import NormalizationStats
+from dlstudio.core.project.pretrained import WeightsSource
 from dlstudio.core.project.settings import DATA_SETTINGS, TRAINING_SETTINGS, validate_settings
 from dlstudio.core.safe_io import FileLock, LockHeld, ReadError, WriteError, read_limited, write_file
 
 _TOP_KEYS = ("format", "format_version", "description", "graph", "layout", "data", "training", "runs",
-             "normalization")
+             "normalization", "blocks", "frozen", "weights")
 _GRAPH_KEYS = ("nodes", "edges")
 _NODE_KEYS = ("id", "type", "name", "params")
 _EDGE_KEYS = ("src", "src_port", "dst", "dst_port")
@@ -84,6 +85,11 @@ def project_to_doc(project: Project) -> dict[str, Any]:
         raise ProjectError(f"normalization: expected statistics, got {describe(normalization)}")
     if normalization is not None:
         normalization = NormalizationStats.from_doc(normalization.to_doc())  # as a load checks it: it loads again
+    weights = project.weights
+    if weights is not None and not isinstance(weights, WeightsSource):
+        raise ProjectError(f"weights: expected a weights source, got {describe(weights)}")
+    if weights is not None:
+        weights = WeightsSource.from_doc(weights.to_doc())  # as a load checks it: it loads again
     return {
         "format": FORMAT,
         "format_version": migrations.FORMAT_VERSION,
@@ -94,6 +100,10 @@ def project_to_doc(project: Project) -> dict[str, Any]:
         "training": validate_settings(TRAINING_SETTINGS, project.training, "training"),
         "runs": runs,
         "normalization": None if normalization is None else normalization.to_doc(),
+        # Blocks and frozen nodes follow the graph's removals, so they name only nodes of it.
+        "blocks": project.blocks.to_doc(),
+        "frozen": project.frozen.to_doc(),
+        "weights": None if weights is None else weights.to_doc(),
     }
 
 
@@ -238,8 +248,14 @@ def project_from_doc(doc: Any) -> Project:
     normalization = doc.get("normalization")
     if normalization is not None:
         normalization = NormalizationStats.from_doc(normalization)
-    return Project(graph=graph, layout=layout, data=data, training=training, runs=runs,
-                   normalization=normalization, description=description)
+    weights = doc.get("weights")
+    if weights is not None:
+        weights = WeightsSource.from_doc(weights)
+    project = Project(graph=graph, layout=layout, data=data, training=training, runs=runs,
+                      normalization=normalization, weights=weights, description=description)
+    project.blocks.load_doc(doc.get("blocks", []))
+    project.frozen.load_doc(doc.get("frozen", []))
+    return project
 
 
 def _parse(text: Any) -> Any:

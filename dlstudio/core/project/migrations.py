@@ -15,13 +15,15 @@ from dlstudio.core.errors import ProjectError
 from dlstudio.core.project.jsontypes import describe
 
 FORMAT = "dlstudio-project"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """The version this dlstudio writes, and the newest it reads.
 
 1: description, graph, layout, data, training, runs.
 2: adds ``normalization`` (the training split's statistics, or null). A new
    version although the field is optional: a version-1 reader refuses unknown
    fields, and "written by a newer dlstudio" is the message it should give.
+3: adds ``blocks`` (named groups of nodes), ``frozen`` (node ids training leaves alone) and
+   ``weights`` (where the starting weights come from, or null).
 """
 
 
@@ -31,7 +33,16 @@ def _add_normalization(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _add_normalization}
+def _add_blocks_frozen_weights(doc: dict[str, Any]) -> dict[str, Any]:
+    """2 -> 3: no blocks, nothing frozen, random starting weights (what a version-2 project trained with)."""
+    doc["blocks"] = []
+    doc["frozen"] = []
+    doc["weights"] = None
+    return doc
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _add_normalization,
+                                                                     2: _add_blocks_frozen_weights}
 """Version ``n`` -> the function that upgrades a version-``n`` document to ``n + 1``."""
 
 

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 from dlstudio.core.events import Event
 from dlstudio.core.graph import Graph
 from dlstudio.core.layout import Layout
+from dlstudio.core.project.blocks import Blocks, FrozenNodes
 
 if TYPE_CHECKING:
     from dlstudio.core.project.normalization import NormalizationStats
+    from dlstudio.core.project.pretrained import WeightsSource
 
 SECTIONS = ("data", "training")
 
@@ -26,6 +28,9 @@ class Project:
     per-channel statistics of the training split, recorded with the run that
     computed them (None before the first normalized run). ``path`` is where it
     was loaded from or last saved to (not stored in the file).
+
+    ``blocks`` (named groups of nodes the canvas collapses) and ``frozen`` (nodes training leaves alone)
+    follow the graph; ``weights`` names where the starting weights come from (None: random).
     """
 
     graph: Graph = field(default_factory=Graph)
@@ -35,13 +40,28 @@ class Project:
     runs: list[str] = field(default_factory=list)
     description: str = ""
     normalization: NormalizationStats | None = None
+    weights: WeightsSource | None = None
     path: Path | None = None
+    blocks: Blocks = field(init=False, repr=False, compare=False)
+    frozen: FrozenNodes = field(init=False, repr=False, compare=False)
     # Emitted as (section, key, value) after set_setting; panels and undo commands listen.
     settings_changed: Event = field(default_factory=lambda: Event("settings_changed"), repr=False, compare=False)
+    # Emitted as (old, new) after set_weights.
+    weights_changed: Event = field(default_factory=lambda: Event("weights_changed"), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.blocks = Blocks(self.graph)
+        self.frozen = FrozenNodes(self.graph)
 
     @property
     def name(self) -> str:
         return self.path.stem if self.path is not None else "untitled"
+
+    def set_weights(self, source: WeightsSource | None) -> None:
+        """Name where the starting weights come from (None: random initialization)."""
+        old, self.weights = self.weights, source
+        if old != source or (old is not None and source is not None and old.key_map != source.key_map):
+            self.weights_changed.emit(old, source)
 
     def set_setting(self, section: str, key: str, value: Any) -> Any:
         """Validate and store one data or training setting; returns the stored value.

@@ -57,6 +57,9 @@ TRAINING_SETTINGS: tuple[ParamSpec, ...] = (
               min=0.0, max=1.0, label="Weight decay"),
     ParamSpec("batch_size", INT, 64, "Samples per update step.", min=1, max=65536, label="Batch size"),
     ParamSpec("epochs", INT, 10, "Passes over the training data.", min=1, max=100000, label="Epochs"),
+    ParamSpec("pretrained_lr_multiplier", FLOAT, 0.1, "Learning rate of layers that start from pretrained "
+                                                      "weights, as a multiple of the learning rate (1 = the same).",
+              min=0.0, max=10.0, label="Pretrained LR ×"),
     ParamSpec("schedule", CHOICE, "none", "How the learning rate changes during training.",
               choices=("none", "step", "cosine", "one-cycle", "reduce-on-plateau"), label="LR schedule"),
     ParamSpec("seed", INT, 0, "Seed of weight initialization and batch order, so a run can be repeated.",

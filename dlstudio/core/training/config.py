@@ -21,6 +21,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 0.0
+    pretrained_lr_multiplier: float = 0.1
     batch_size: int = 64
     epochs: int = 10
     schedule: str = "none"
