@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QFileSystemWatcher, QPointF, QRect, QSettings, Qt, QTimer
 from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut,
                            QShowEvent, QUndoCommand, QUndoStack)
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu,
-                               QMessageBox, QStackedWidget, QTabBar, QUndoView, QWidget)
+                               QMessageBox, QProgressDialog, QStackedWidget, QTabBar, QUndoView, QWidget)
 
 from dlstudio import __version__
 from dlstudio.core.autolayout import LEFT_TO_RIGHT, TOP_TO_BOTTOM
@@ -42,13 +43,16 @@ from dlstudio.gui.settings import MAX_RECENT_FILES
 from dlstudio.gui.theme import DARK, LIGHT, apply_theme, canvas_colors
 from dlstudio.gui.training_controller import TrainingController
 from dlstudio.gui.welcome import WelcomePage
+from dlstudio.gui.worker import BackgroundTask
+
+if TYPE_CHECKING:
+    from dlstudio.core.importer import ImportResult
+    from dlstudio.gui.import_dialog import ImportRequest
 
 PROJECT_FILTER = "dlstudio projects (*.dlstudio);;All files (*)"
 SAVE_CHOICE, DISCARD_CHOICE, CANCEL_CHOICE = "save", "discard", "cancel"
 STOP_AND_CLOSE_CHOICE, KEEP_TRAINING_CHOICE = "stop", "keep"
 LOCKED_MESSAGE = "Training — editing is locked"
-# The first item of File > Import Model's list: an ONNX file instead of a torchvision architecture.
-ONNX_CHOICE = "An ONNX file…"
 # Unsaved changes are copied to the recovery folder after this long without an edit.
 AUTOSAVE_IDLE_MS = 30_000
 # Saved dock arrangements carry this number; bump it when docks are added, removed or regrouped, so that an
@@ -72,6 +76,7 @@ class MainWindow(QMainWindow):
         self._state_restored = False  # whether the docks were put where the person left them
         self._plots_grown = False  # the Metrics strip grew once it had something to show
         self.editing_locked = False
+        self._import_task: BackgroundTask | None = None  # File > Import Model's worker, while it runs
 
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self._on_undo_stack_clean_changed)
@@ -577,40 +582,56 @@ class MainWindow(QMainWindow):
         return True
 
     def import_model(self) -> bool:
-        """A torchvision architecture as a new, untitled network (random weights), on the open project's data."""
+        """File › Import Model: a torchvision architecture, the person's own module class or an ONNX file.
+
+        The network becomes a new, untitled project on the open project's data. The import runs on a
+        worker thread behind a busy dialog (a large network takes a second or two); True when it started.
+        """
+        if self._import_task is not None and self._import_task.is_running():
+            return False
         if not self._confirm_discard():
             return False
-        name = self._ask_model_name()
-        if not name:
-            return False
-        from dlstudio.core.importer import import_onnx, import_torchvision
-
         outputs = [node.params.get("classes") for node in self.project.graph if node.type == "Output"]
-        classes = outputs[0] if outputs and isinstance(outputs[0], int) else 10
-        if name == ONNX_CHOICE:
-            path = self._ask_onnx_path()
-            if not path:
-                return False
-            name = Path(path).name
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            result = (import_onnx(path) if name.endswith(".onnx")
-                      else import_torchvision(name, num_classes=classes, opaque=True))
-        except DlstudioError as error:
-            self._show_error("Cannot import the model", error.message)
+        request = self._ask_import_request(outputs[0] if outputs and isinstance(outputs[0], int) else 10)
+        if request is None:
             return False
-        finally:
-            QApplication.restoreOverrideCursor()
+        from dlstudio.gui.import_dialog import run_import
+
+        progress = QProgressDialog(f"Importing {request.title}…", "Cancel", 0, 0, self)
+        progress.setWindowTitle("Import Model")
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        progress.setMinimumDuration(300)  # a small network arrives before the dialog would show
+        task = BackgroundTask(run_import, request, parent=self)
+        self._import_task = task
+        progress.canceled.connect(task.cancel)
+        task.finished.connect(lambda result: self._show_imported(request, result))
+        task.failed.connect(lambda message: self._show_error("Cannot import the model", message))
+        task.done.connect(progress.reset)
+        task.done.connect(progress.deleteLater)
+        task.done.connect(self._forget_import_task)
+        task.start()
+        return True
+
+    def _forget_import_task(self) -> None:
+        if self._import_task is not None:
+            self._import_task.deleteLater()
+            self._import_task = None
+
+    def _show_imported(self, request: ImportRequest, result: ImportResult) -> None:
         project = result.project
         project.data = dict(self.project.data)  # the same data: a new network for it
         project.training = dict(self.project.training)
         self.set_project(project)
         self.hide_welcome()
-        classes = result.num_classes or classes
-        self.statusBar().showMessage(f"Imported {name}: {len(project.graph)} layers, {result.param_count:,} "
-                                     f"parameters, {classes} classes (architecture only: the project keeps no "
-                                     "weights yet)", 10000)
-        return True
+        classes = result.num_classes or request.classes
+        if project.weights is not None:
+            weights = f"starts from {project.weights.describe()} weights"
+        elif request.kind == "torchvision":
+            weights = "random weights"
+        else:
+            weights = "its own weights are not kept yet: it trains from random weights"
+        self.statusBar().showMessage(f"Imported {request.title}: {len(project.graph)} layers, "
+                                     f"{result.param_count:,} parameters, {classes} classes; {weights}", 10000)
 
     def open_dialog(self) -> None:
         if not self._confirm_discard():
@@ -1078,17 +1099,11 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
-    def _ask_onnx_path(self) -> str:
-        return QFileDialog.getOpenFileName(self, "Import an ONNX model", "", "ONNX models (*.onnx)")[0]
-
-    def _ask_model_name(self) -> str | None:
+    def _ask_import_request(self, classes: int) -> ImportRequest | None:
         from dlstudio.core.importer import classification_models
+        from dlstudio.gui.import_dialog import ask_import
 
-        names = [ONNX_CHOICE, *classification_models()]
-        default = names.index("resnet18") if "resnet18" in names else 0
-        name, ok = QInputDialog.getItem(self, "Import model", "A torchvision architecture (random weights; "
-                                        "pretrained weights come later), or an ONNX file:", names, default, False)
-        return name if ok and name in names else None
+        return ask_import(self, classification_models(), classes)
 
     def _ask_image_folder(self) -> str:
         return QFileDialog.getExistingDirectory(self, "Choose a folder of images (one subfolder per class)")
