@@ -40,6 +40,7 @@ from dlstudio.gui.inspect_controller import InspectController
 from dlstudio.gui.inspector import Inspector
 from dlstudio.gui.palette import Palette
 from dlstudio.gui.settings import MAX_RECENT_FILES
+from dlstudio.gui.starting_weights import StartingWeightsBox, ask_run, ask_weights_file
 from dlstudio.gui.theme import DARK, LIGHT, apply_theme, canvas_colors
 from dlstudio.gui.training_controller import TrainingController
 from dlstudio.gui.welcome import WelcomePage
@@ -139,6 +140,11 @@ class MainWindow(QMainWindow):
         self.training.training_started.connect(self._on_training_training_started)
         self.training.plots_filled.connect(self._on_training_plots_filled)
         self.training.skipped_found.connect(self._on_training_skipped_found)
+        # Through lambdas: the dialogs are looked up when asked (tests answer them by replacing the methods).
+        self.starting_weights = StartingWeightsBox(self.undo_stack, lambda: self._ask_weights_file(),
+                                                   lambda labels: self._ask_starting_run(labels),
+                                                   self._runs_to_start_from)
+        self.training.panel.add_section(self.starting_weights)
         self.training_dock = self._dock("Training", "TrainingDock", self.training.panel,
                                         Qt.DockWidgetArea.RightDockWidgetArea)
         self.training_dock.setMinimumWidth(340)
@@ -389,6 +395,7 @@ class MainWindow(QMainWindow):
         self.undo_stack.clear()
         self.undo_stack.setClean()
         self.training.set_document(document)
+        self.starting_weights.set_project(project)
         self.data_panel.set_project(project)
         self.inspect.set_document(document)
         self.statusBar().clearMessage()
@@ -793,6 +800,7 @@ class MainWindow(QMainWindow):
         self.palette.setEnabled(not locked)
         self.data_panel.set_read_only(locked)
         self.inspector.setEnabled(not locked)
+        self.starting_weights.setEnabled(not locked)
         for action in (self.new_action, self.new_from_template_action, self.open_action, self.import_model_action,
                        self.save_as_action,
                        self.cut_action,
@@ -1104,6 +1112,23 @@ class MainWindow(QMainWindow):
         from dlstudio.gui.import_dialog import ask_import
 
         return ask_import(self, classification_models(), classes)
+
+    def _ask_weights_file(self) -> str:
+        return ask_weights_file(self)
+
+    def _ask_starting_run(self, labels: list[str]) -> str:
+        return ask_run(self, labels)
+
+    def _runs_to_start_from(self) -> list[tuple[str, Path]]:
+        """The project's runs, newest first, labelled with their best validation accuracy."""
+        from dlstudio.core.training.runs import summarize_run
+
+        runs = []
+        for run_dir in reversed(self.document.run_dirs()):
+            accuracy = summarize_run(run_dir).get("best_val_accuracy")
+            label = run_dir.name if accuracy is None else f"{run_dir.name} ({accuracy:.1%} validation accuracy)"
+            runs.append((label, run_dir))
+        return runs
 
     def _ask_image_folder(self) -> str:
         return QFileDialog.getExistingDirectory(self, "Choose a folder of images (one subfolder per class)")

@@ -145,6 +145,9 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.epoch_label)
         layout.addWidget(self.error_label)
         layout.addWidget(self.run_label)
+        self._sections = QVBoxLayout()  # the window's own sections (starting weights), above the settings
+        self._sections.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self._sections)
         layout.addWidget(settings_box)
         layout.addStretch(1)
         scroll = QScrollArea()
@@ -155,6 +158,10 @@ class TrainingPanel(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
+
+    def add_section(self, widget: QWidget) -> None:
+        """Show ``widget`` above the settings (e.g. the starting weights)."""
+        self._sections.addWidget(widget)
 
     # -- settings ----------------------------------------------------------
 

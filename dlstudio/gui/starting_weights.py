@@ -1,0 +1,166 @@
+"""The Training panel's "Starting weights" section: where a run's weights start, and how to change it.
+
+A project trains from random weights unless it names a source (``Project.weights``): torchvision's
+pretrained weights (set by File › Import Model), a ``.pth``/``.safetensors`` file, or an earlier run's
+checkpoint ("Start from run…"). The section says which, how many layers are frozen and how fast the
+pretrained ones learn; its menu changes the source as one undoable step. The weights are read when a run
+starts; only those whose node and shape match load, and the run says which did not.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtGui import QAction, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import (QFileDialog, QGroupBox, QInputDialog, QLabel, QMenu, QToolButton, QVBoxLayout,
+                               QWidget)
+
+from dlstudio.core.project import Project
+from dlstudio.core.project.pretrained import WeightsSource
+from dlstudio.gui.theme import HINT, set_tone
+
+WEIGHT_FILES = "Weights (*.safetensors *.pth *.pt);;All files (*)"
+OTHER_RUN = "Another run folder…"
+
+
+class SetWeightsCommand(QUndoCommand):
+    """Change where the project's starting weights come from (None: random)."""
+
+    def __init__(self, project: Project, source: WeightsSource | None, parent: QUndoCommand | None = None) -> None:
+        text = "Train from random weights" if source is None else f"Start from {source.describe()}"
+        super().__init__(text, parent)
+        self.project, self.old, self.new = project, project.weights, source
+
+    def redo(self) -> None:
+        self.project.set_weights(self.new)
+
+    def undo(self) -> None:
+        self.project.set_weights(self.old)
+
+
+def relative_to_project(path: str | Path, project: Project) -> str:
+    """``path`` relative to the project's folder when it lies inside it (the project can move), else absolute."""
+    path = Path(path)
+    if project.path is not None:
+        try:
+            return Path(os.path.relpath(path, project.path.parent)).as_posix() \
+                if path.resolve().is_relative_to(project.path.parent.resolve()) else str(path)
+        except ValueError:  # another drive
+            return str(path)
+    return str(path)
+
+
+class StartingWeightsBox(QGroupBox):
+    """Shows the project's starting weights and frozen layers; its menu changes the weights source.
+
+    ``ask_file`` and ``ask_run`` are the window's dialogs (tests replace them); ``runs`` gives the
+    project's run folders, newest first, with their list labels.
+    """
+
+    def __init__(self, undo_stack: QUndoStack, ask_file: Callable[[], str], ask_run: Callable[[list[str]], str],
+                 runs: Callable[[], list[tuple[str, Path]]], parent: QWidget | None = None) -> None:
+        super().__init__("Starting weights", parent)
+        self.setObjectName("starting_weights")
+        self.undo_stack, self.ask_file, self.ask_run, self.runs = undo_stack, ask_file, ask_run, runs
+        self.project: Project | None = None
+        self.source_label = QLabel()
+        self.source_label.setObjectName("starting_weights_source")
+        self.source_label.setWordWrap(True)
+        self.detail_label = QLabel()
+        self.detail_label.setObjectName("starting_weights_detail")
+        self.detail_label.setWordWrap(True)
+        set_tone(self.detail_label, HINT)
+        self.file_action = QAction("From a Weights File…", self)
+        self.file_action.setStatusTip("Start from a .safetensors or .pth file (layers match by name and shape)")
+        self.file_action.triggered.connect(lambda _checked=False: self.choose_file())
+        self.run_action = QAction("From an Earlier Run…", self)
+        self.run_action.setStatusTip("Start from a run's trained weights (layers match by name and shape)")
+        self.run_action.triggered.connect(lambda _checked=False: self.choose_run())
+        self.random_action = QAction("Random Weights (from Scratch)", self)
+        self.random_action.triggered.connect(lambda _checked=False: self.set_source(None))
+        menu = QMenu(self)
+        menu.addActions([self.file_action, self.run_action])
+        menu.addSeparator()
+        menu.addAction(self.random_action)
+        self.change_button = QToolButton()
+        self.change_button.setObjectName("starting_weights_change")
+        self.change_button.setText("Change…")
+        self.change_button.setMenu(menu)
+        self.change_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.source_label)
+        layout.addWidget(self.detail_label)
+        layout.addWidget(self.change_button)
+
+    def set_project(self, project: Project) -> None:
+        """Follow ``project`` (the window's document was replaced)."""
+        if self.project is not None:
+            for event in (self.project.weights_changed, self.project.frozen.changed, self.project.settings_changed):
+                event.disconnect(self._refresh_later)
+        self.project = project
+        for event in (project.weights_changed, project.frozen.changed, project.settings_changed):
+            event.connect(self._refresh_later)
+        self.refresh()
+
+    def _refresh_later(self, *_args: Any) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        project = self.project
+        if project is None:
+            return
+        source = project.weights
+        self.source_label.setText("Random (trained from scratch)" if source is None
+                                  else f"From {source.describe()}")
+        self.random_action.setEnabled(source is not None)
+        details = []
+        if source is not None:
+            multiplier = project.training.get("pretrained_lr_multiplier", 0.1)
+            details.append("pretrained layers learn at the full rate" if multiplier == 1
+                           else f"pretrained layers learn at {multiplier:g}× the rate")
+        frozen = [project.graph.node(node_id).name for node_id in project.frozen if node_id in project.graph]
+        if frozen:
+            details.append(f"{len(frozen)} frozen layer{'s' if len(frozen) != 1 else ''}"
+                           f" ({', '.join(frozen[:3])}{', …' if len(frozen) > 3 else ''})")
+        self.detail_label.setText("; ".join(details))
+        self.detail_label.setVisible(bool(details))
+
+    def set_source(self, source: WeightsSource | None) -> None:
+        if self.project is not None and source != self.project.weights:
+            self.undo_stack.push(SetWeightsCommand(self.project, source))
+
+    def choose_file(self) -> None:
+        path = self.ask_file()
+        if path and self.project is not None:
+            self.set_source(WeightsSource("file", path=relative_to_project(path, self.project)))
+
+    def choose_run(self) -> None:
+        if self.project is None:
+            return
+        runs = self.runs()
+        labels = [label for label, _ in runs] + [OTHER_RUN]
+        choice = self.ask_run(labels)
+        if not choice:
+            return
+        if choice == OTHER_RUN:
+            folder = QFileDialog.getExistingDirectory(self, "Choose a run folder (inside a project's .runs folder)")
+            if not folder:
+                return
+            run_dir = Path(folder)
+        else:
+            run_dir = dict(runs)[choice]
+        self.set_source(WeightsSource("run", path=relative_to_project(run_dir, self.project)))
+
+
+def ask_weights_file(parent: QWidget) -> str:
+    return QFileDialog.getOpenFileName(parent, "Start from a weights file", "", WEIGHT_FILES)[0]
+
+
+def ask_run(parent: QWidget, labels: list[str]) -> str:
+    choice, ok = QInputDialog.getItem(parent, "Start from an earlier run",
+                                      "Layers whose name and shape match start from the run's trained weights:",
+                                      labels, 0, False)
+    return choice if ok else ""
