@@ -229,8 +229,12 @@ def _check_fits(sample_shape: tuple[int, ...], classes: int, requirements: DataR
 
 def prepare_data(settings: dict[str, Any], requirements: DataRequirements, *, base_dir: Path | None = None,
                  allow_download: bool = True, data: LabeledTensors | None = None,
-                 stream_threshold_bytes: int | None = None, num_workers: int | None = None) -> PreparedData:
+                 stream_threshold_bytes: int | None = None, num_workers: int | None = None,
+                 normalization: Normalization | None = None) -> PreparedData:
     """Load (unless ``data`` is given), check against the model, split, normalize from the training split.
+
+    ``normalization``: fixed statistics used instead of the training split's, whatever the ``normalize``
+    setting says (those pretrained weights were trained with, e.g. ImageNet's mean and std).
 
     An image folder whose decoded uint8 samples would exceed
     ``stream_threshold_bytes`` (default: :func:`stream_threshold`, from the
@@ -243,7 +247,8 @@ def prepare_data(settings: dict[str, Any], requirements: DataRequirements, *, ba
     threshold = stream_threshold() if stream_threshold_bytes is None else stream_threshold_bytes
     if data is None and settings["source"] == "folder" and settings["path"]:
         streamed = _prepare_streaming(settings, requirements, _resolve_path(settings["path"], base_dir),
-                                      threshold, default_workers() if num_workers is None else num_workers)
+                                      threshold, default_workers() if num_workers is None else num_workers,
+                                      normalization)
         if streamed is not None:
             return streamed
     owned = data is None  # loaded here: its storage may be reordered in place instead of copied
@@ -253,19 +258,21 @@ def prepare_data(settings: dict[str, Any], requirements: DataRequirements, *, ba
     indices = split_indices(data.y, float(settings["val_fraction"]), float(settings["test_fraction"]),
                             int(settings["split_seed"]), data.fixed_test)
     class_names, skipped = list(data.class_names), list(data.skipped)
+    fixed = normalization
     if data.raw.dtype == torch.uint8:
         splits = _pixel_splits(data.raw, data.y, indices, in_place=owned)
         del data
-        normalization = Normalization.fit(splits["train"].stored) if settings["normalize"] else None
+        normalization = fixed or (Normalization.fit(splits["train"].stored) if settings["normalize"] else None)
         for split in splits.values():
             split.normalization = normalization
     else:
         splits = {name: DataSplit(data.raw[idx].contiguous(), data.y[idx].contiguous())
                   for name, idx in (("train", indices.train), ("val", indices.val), ("test", indices.test))}
         del data
-        normalization = None
-        if settings["normalize"]:
+        normalization = fixed
+        if normalization is None and settings["normalize"]:
             normalization = Normalization.fit(splits["train"].stored)
+        if normalization is not None:
             for split in splits.values():
                 split.stored = normalization.apply(split.stored) if len(split) else split.stored
     return PreparedData(splits["train"], splits["val"], splits["test"], class_names,
@@ -300,7 +307,7 @@ def _augmentation(settings: dict[str, Any], normalization: Normalization | None)
 
 
 def _prepare_streaming(settings: dict[str, Any], requirements: DataRequirements, root: Path, threshold: int,
-                       num_workers: int) -> PreparedData | None:
+                       num_workers: int, fixed: Normalization | None = None) -> PreparedData | None:
     """Streaming splits of an image folder too large for memory; None when it fits (load it instead)."""
     shape = image_input_shape(requirements.input_shape, f"the image folder {str(root)!r}")
     class_names, files, found = scan_folder(root)
@@ -315,8 +322,8 @@ def _prepare_streaming(settings: dict[str, Any], requirements: DataRequirements,
     labels = torch.tensor([label for label, class_paths in enumerate(files) for _ in class_paths], dtype=torch.int64)
     indices = split_indices(labels, float(settings["val_fraction"]), float(settings["test_fraction"]),
                             int(settings["split_seed"]))
-    normalization = _sample_normalization(paths, indices.train, shape, int(settings["split_seed"]), skipped) \
-        if settings["normalize"] else None
+    normalization = fixed or (_sample_normalization(paths, indices.train, shape, int(settings["split_seed"]), skipped)
+                              if settings["normalize"] else None)
     slot = WorkerSlot()  # one split's decoding workers alive at a time
     splits = {name: StreamingSplit(ImageFiles([paths[i] for i in idx.tolist()], labels[idx].tolist(), shape),
                                    normalization, skipped, num_workers=num_workers, slot=slot)

@@ -17,6 +17,7 @@ Typical use::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from dlstudio.core.training.checkpoint import LAST, load_checkpoint
 from dlstudio.core.training.config import TrainConfig
 from dlstudio.core.training.device import resolve_device
 from dlstudio.core.training.events import EpochMetrics, FitResult
+from dlstudio.core.training.optim import NothingToTrain
 from dlstudio.core.training.runs import (
     LOCK_FILE,
     MetricsCsv,
@@ -49,8 +51,11 @@ if TYPE_CHECKING:
     import torch
 
     from dlstudio.core.data import PreparedData
+    from dlstudio.core.data.normalization import Normalization
     from dlstudio.core.project.model import Project
+    from dlstudio.core.project.pretrained import WeightsSource
     from dlstudio.core.training.control import TrainControl
+    from dlstudio.core.training.pretrained import Progress
 
 
 class SessionError(DlstudioError):
@@ -63,6 +68,8 @@ class TrainingSession:
 
     ``resume_dir`` is the run folder to continue from (None for a new run);
     ``settings`` is what was written to the run's ``settings.json``.
+    ``frozen``: node ids training leaves alone; ``pretrained``: node ids that started from the run's
+    starting weights (a second optimizer group); ``weights_summary``: the one-line load summary ("" for none).
     """
 
     project_path: Path
@@ -75,6 +82,9 @@ class TrainingSession:
     resume_dir: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     lock: FileLock | None = field(default=None, repr=False)
+    frozen: tuple[str, ...] = ()
+    pretrained: tuple[str, ...] = ()
+    weights_summary: str = ""
 
     @property
     def is_resumed(self) -> bool:
@@ -114,7 +124,7 @@ class TrainingSession:
         """
         trainer = Trainer(self.model, self.data, self.config,
                           callbacks=[MetricsCsv(self.run_dir), *callbacks, _LetTheRunGo(self)],
-                          control=control, run_dir=self.run_dir)
+                          control=control, run_dir=self.run_dir, frozen=self.frozen, pretrained=self.pretrained)
         if self.resume_dir is not None:
             try:
                 state = load_checkpoint(self.resume_dir, trainer.device)
@@ -178,14 +188,59 @@ def resume_settings(run_dir: Path | str) -> tuple[Graph, dict[str, Any], dict[st
     settings.json is checked like a project file (schema, sizes, limits), so damaged
     run data is refused with one line instead of failing somewhere in training.
     """
-    run_dir = Path(run_dir)
+    _, graph, data, training = _resume_settings(Path(run_dir))
+    return graph, data, training
+
+
+def _resume_settings(run_dir: Path) -> tuple[dict[str, Any], Graph, dict[str, Any], dict[str, Any]]:
     if not (run_dir / LAST).is_file():
         raise SessionError(f"{run_dir} has no checkpoint to resume ({LAST} is missing)")
     try:
-        _, graph, data, training = validated_run_settings(run_dir)
+        return validated_run_settings(run_dir)
     except RunDataError as error:
         raise SessionError(f"cannot resume: {error.message}") from None
-    return graph, data, training
+
+
+def _recorded_start(settings: dict[str, Any], graph: Graph, where: str
+                    ) -> tuple[tuple[str, ...], tuple[str, ...], Normalization | None, str]:
+    """What a run recorded of its start: frozen ids, pretrained ids, fixed normalization, the load summary.
+
+    A run written before these were recorded has none of them (nothing frozen, one parameter group).
+    """
+    from dlstudio.core.data.normalization import Normalization
+
+    def ids(value: Any, what: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise SessionError(f"{where}: {what} is not a list of node ids")
+        return tuple(item for item in value if item in graph)
+
+    frozen = ids(settings.get("frozen", []), "frozen")
+    weights = settings.get("weights")
+    if weights is None:
+        return frozen, (), None, ""
+    if not isinstance(weights, dict):
+        raise SessionError(f"{where}: weights is not an object")
+    pretrained = ids(weights.get("loaded", []), "weights.loaded")
+    fixed = weights.get("normalization")
+    normalization = None
+    if fixed is not None:
+        try:
+            normalization = Normalization.from_dict(fixed)
+        except (KeyError, TypeError, ValueError):
+            raise SessionError(f"{where}: weights.normalization is not a mean and std") from None
+    return frozen, pretrained, normalization, str(weights.get("summary", ""))
+
+
+def _fitting_normalization(source: WeightsSource | None, graph: Graph) -> Normalization | None:
+    """The normalization of torchvision weights when the Input has as many channels as it has values."""
+    from dlstudio.core.project.normalization import input_shape
+    from dlstudio.core.training.pretrained import weights_normalization
+
+    fixed = weights_normalization(source)
+    shape = input_shape(graph)
+    if fixed is None or shape is None or len(shape) != 3 or shape[0] != len(fixed.mean):
+        return None
+    return fixed
 
 
 def lock_run(run_dir: Path) -> FileLock:
@@ -294,19 +349,27 @@ def _plain(error: BaseException) -> str:
 
 def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[str, Any], project_path: Path | str,
                   *, epochs: int | None = None, device: str | None = None,
-                  resume: Path | str | None = None) -> TrainingSession:
+                  resume: Path | str | None = None, weights: WeightsSource | None = None,
+                  frozen: Iterable[str] = (), allow_download: bool = False,
+                  progress: Progress | None = None) -> TrainingSession:
     """Prepare a run of ``graph`` on ``data_settings`` with ``training`` settings, beside ``project_path``.
 
     ``epochs`` and ``device`` override the settings (with ``resume``, epochs is the total).
     With ``resume`` the run folder's own settings are used and no new folder is made.
+    ``weights`` (a project's starting weights) load after the seeded initialization; nodes that got
+    weights train at the pretrained learning rate, ``frozen`` nodes not at all. ``allow_download`` lets
+    torchvision's weights be downloaded into torch's cache (``progress`` sees the bytes); without it a
+    missing file is refused with one line saying where to put it. A resumed run keeps what it recorded.
     Everything that can be refused is checked before the run folder is created, with
     a one-line DlstudioError (ProjectError for a setting, DeviceError, DataError,
-    ShapeError/GraphError from the compiler, SessionError).
+    ShapeError/GraphError from the compiler, WeightsError, SessionError).
     """
     import torch
 
     from dlstudio.core.compiler import compile_graph
     from dlstudio.core.data import DataRequirements, prepare_data
+    from dlstudio.core.training.optim import parameter_groups
+    from dlstudio.core.training.pretrained import load_weights
 
     project_path = Path(project_path)
     resume_dir = Path(resume) if resume is not None else None
@@ -316,8 +379,14 @@ def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[st
             raise SessionError(f"{resume_dir} is not a run folder")
         lock = lock_run(resume_dir)  # before anything is read: no other trainer writes it meanwhile
     try:
+        recorded: dict[str, Any] = {}
         if resume_dir is not None:
-            graph, data_settings, training = resume_settings(resume_dir)
+            recorded, graph, data_settings, training = _resume_settings(resume_dir)
+            frozen_ids, pretrained, fixed, weights_summary = _recorded_start(
+                recorded, graph, f"cannot resume: run {resume_dir.name}: settings.json")
+        else:
+            frozen_ids = tuple(sorted(node_id for node_id in set(frozen) if node_id in graph))
+            fixed = _fitting_normalization(weights, graph)
         overrides = {key: value for key, value in (("epochs", epochs), ("device", device)) if value is not None}
         config = TrainConfig.from_settings(training, **overrides)
         resolve_device(config.device)
@@ -327,7 +396,19 @@ def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[st
             raise SessionError(error.message) from None
         torch.manual_seed(config.seed)  # the compiled model's initial weights follow the seed
         model = compile_graph(graph)
-        data = prepare_data(data_settings, DataRequirements.from_model(model), base_dir=project_path.parent)
+        loaded = None
+        if resume_dir is None:
+            if weights is not None:  # after the seeded initialization: what does not load stays as seeded
+                loaded = load_weights(model, graph, weights, base_dir=project_path.parent,
+                                      allow_download=allow_download, progress=progress)
+            pretrained = tuple(loaded.loaded) if loaded is not None else ()
+            weights_summary = loaded.summary if loaded is not None else ""
+        try:  # every layer frozen is refused now, not after the data is read and the folder made
+            parameter_groups(model, config, frozen=frozen_ids)  # (sets requires_grad as the trainer would)
+        except NothingToTrain as error:
+            raise SessionError(error.message) from None
+        data = prepare_data(data_settings, DataRequirements.from_model(model), base_dir=project_path.parent,
+                            normalization=fixed)
         settings: dict[str, Any] = {}
         if resume_dir is None:
             run_dir = create_run_dir(project_path)
@@ -336,6 +417,10 @@ def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[st
                 "dlstudio_version": __version__, "project": project_path.name,
                 "started": datetime.now().isoformat(timespec="seconds"), "graph": graph.to_dict(),
                 "data": dict(data_settings), "training": config.to_dict(), "data_summary": data.summary(),
+                "frozen": list(frozen_ids),
+                "weights": None if weights is None else {
+                    "source": weights.to_doc(), **loaded.to_doc(),  # type: ignore[union-attr]
+                    "normalization": fixed.to_dict() if fixed is not None else None},
             }
             write_run_files(run_dir, settings, data.class_names)
         else:
@@ -347,12 +432,15 @@ def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[st
             lock.release()
         raise
     return TrainingSession(project_path, graph, dict(data_settings), config, model, data, run_dir, resume_dir,
-                           settings, lock)
+                           settings, lock, frozen_ids, pretrained, weights_summary)
 
 
 def start_project_session(project: Project, project_path: Path | str | None = None, **options: Any) -> TrainingSession:
-    """:func:`start_session` on a project's graph and settings (``project_path`` defaults to its own)."""
+    """:func:`start_session` on a project's graph, settings, starting weights and frozen nodes
+    (``project_path`` defaults to its own; ``options`` may override ``weights`` and ``frozen``)."""
     path = project_path if project_path is not None else project.path
     if path is None:
         raise SessionError("save the project first: runs are kept in a folder beside the project file")
+    options.setdefault("weights", project.weights)
+    options.setdefault("frozen", tuple(project.frozen))
     return start_session(project.graph, dict(project.data), dict(project.training), path, **options)

@@ -32,7 +32,7 @@ from dlstudio.core.training.device import resolve_device, resolve_precision
 from dlstudio.core.training.host_memory import tune_host_allocator
 from dlstudio.core.training.layout import MIN_RUN_STEPS, LayoutTuner, TuningEpoch, layout_format, use_channels_last
 from dlstudio.core.training.events import BatchEnd, EpochMetrics, FitResult
-from dlstudio.core.training.optim import Schedule, make_optimizer
+from dlstudio.core.training.optim import Schedule, make_optimizer, parameter_groups
 
 # A host sync every this many batches to catch a non-finite loss early; on a GPU
 # a sync stalls the pipeline, so it must not happen every batch.
@@ -59,12 +59,22 @@ class Trainer:
     ``history``, ``epoch`` (epochs completed), ``batches_per_epoch``, ``device``.
     Creating a trainer seeds torch, numpy and ``random`` with ``config.seed``
     and moves the model and the data to the device.
+
+    ``frozen``: node ids (submodules of a compiled graph) whose parameters are not trained
+    (``requires_grad=False``, left out of the optimizer) and whose modules stay in eval mode, so
+    BatchNorm statistics do not drift. ``pretrained``: node ids that start from pretrained weights;
+    those not frozen train at ``learning_rate * pretrained_lr_multiplier`` (a second parameter group).
     """
 
     def __init__(self, model: torch.nn.Module, data: PreparedData, config: TrainConfig, *,
                  callbacks: Iterable[Callback] = (), control: TrainControl | None = None,
-                 run_dir: Path | str | None = None, meta: dict[str, Any] | None = None) -> None:
+                 run_dir: Path | str | None = None, meta: dict[str, Any] | None = None,
+                 frozen: Iterable[str] = (), pretrained: Iterable[str] = ()) -> None:
         self.model = model
+        children = dict(model.named_children())
+        self.frozen = tuple(node_id for node_id in frozen if node_id in children)
+        self.pretrained = tuple(node_id for node_id in pretrained if node_id in children)
+        self._frozen_modules = tuple(children[node_id] for node_id in self.frozen)
         self.data = data
         self.config = config
         self.callbacks = list(callbacks)
@@ -111,7 +121,8 @@ class Trainer:
         layout = layout_format(self.channels_last)
         self.model.to(self.device, memory_format=layout)
         self._splits = {name: getattr(self.data, name).to(self.device, layout) for name in ("train", "val", "test")}
-        self.optimizer = make_optimizer(self.model.parameters(), self.config)
+        self.optimizer = make_optimizer(
+            parameter_groups(self.model, self.config, frozen=self.frozen, pretrained=self.pretrained), self.config)
         self.schedule = Schedule(self.optimizer, self.config, self.batches_per_epoch)
         fp16 = self.autocast_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(self.device.type) if fp16 else None
@@ -141,6 +152,13 @@ class Trainer:
         """After an epoch's comparison (or when it is dropped): model and samples in the tuner's verdict."""
         if self.layout_tuner is not None:
             self._use_layout(self.layout_tuner.channels_last)
+
+    def _train_mode(self) -> None:
+        """The model in training mode, except frozen nodes: they keep eval mode (BatchNorm's running
+        statistics, Dropout) as they were given. Once per epoch and after each validation, never per batch."""
+        self.model.train()
+        for module in self._frozen_modules:
+            module.eval()
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.autocast_dtype is None:
@@ -298,7 +316,7 @@ class Trainer:
             first = 0
             # Samples each batch really trained on: a streamed batch loses the files that fail to decode.
             sizes = [0] * batches
-        self.model.train()
+        self._train_mode()
         forward, optimizer, schedule, scaler = self._forward, self.optimizer, self.schedule, self.scaler
         augment = self.data.augmentation if self.data.augmentation.enabled else None
         generator, control, classify = self.shuffle_generator, self.control, self._classify
@@ -440,7 +458,8 @@ class Trainer:
                 evaluated += len(y)
                 if confusion is not None:
                     confusion += torch.bincount(y * classes + output.argmax(1), minlength=classes * classes)
-        self.model.train(was_training)
+        if was_training:
+            self._train_mode()
         if evaluated == 0:
             return None, None, None
         if not self._classify:
@@ -461,7 +480,9 @@ def _full_batch_sizes(n: int, size: int) -> list[int]:
 
 def fit(model: torch.nn.Module, data: PreparedData, config: TrainConfig, callbacks: Iterable[Callback] = (), *,
         control: TrainControl | None = None, run_dir: Path | str | None = None,
-        resume: Path | str | dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> FitResult:
+        resume: Path | str | dict[str, Any] | None = None, meta: dict[str, Any] | None = None,
+        frozen: Iterable[str] = (), pretrained: Iterable[str] = ()) -> FitResult:
     """Train ``model`` on ``data``: a shortcut for ``Trainer(...).fit(resume)``."""
-    trainer = Trainer(model, data, config, callbacks=callbacks, control=control, run_dir=run_dir, meta=meta)
+    trainer = Trainer(model, data, config, callbacks=callbacks, control=control, run_dir=run_dir, meta=meta,
+                      frozen=frozen, pretrained=pretrained)
     return trainer.fit(resume)
