@@ -18,6 +18,7 @@ from dlstudio.core.graph import Edge, Graph
 from dlstudio.core.layers import get_spec
 from dlstudio.core.layout import Layout, Point
 from dlstudio.core.project import Project
+from dlstudio.core.project.blocks import Block, Blocks, FrozenNodes
 
 # Room a fix leaves on each side of an inserted node, so the shape labels of its two edges stay readable
 # (a label such as "(N, 16, 5, 5)" is about 70 px wide at the canvas's label font).
@@ -73,9 +74,11 @@ class RemoveCommand(QUndoCommand):
     """Remove nodes (with all their edges) and single edges; undo restores order, edges and positions."""
 
     def __init__(self, graph: Graph, layout: Layout, node_ids: list[str], edges: list[Edge] | None = None,
-                 parent: QUndoCommand | None = None) -> None:
+                 parent: QUndoCommand | None = None, *, blocks: Blocks | None = None,
+                 frozen: FrozenNodes | None = None) -> None:
         super().__init__(parent)
         self.graph, self.layout = graph, layout
+        self.blocks, self.frozen = blocks, frozen
         order = list(graph.nodes)
         self.node_ids = sorted(set(node_ids), key=order.index)
         self.indices = {node_id: order.index(node_id) for node_id in self.node_ids}
@@ -83,6 +86,14 @@ class RemoveCommand(QUndoCommand):
         self.positions = {n: layout.position(n) for n in self.node_ids}
         touching = {e for n in self.node_ids for e in graph.input_edges(n) + graph.output_edges(n)}
         self.edges = sorted(touching | set(edges or ()))
+        # The core drops a removed node from its block and from the frozen set; undo puts both back as they were.
+        self.touched_blocks: list[tuple[int, Block]] = []
+        if blocks is not None:
+            block_order = [block.id for block in blocks]
+            for block in blocks:
+                if any(n in block.nodes for n in self.node_ids):
+                    self.touched_blocks.append((block_order.index(block.id), block))
+        self.frozen_ids = [n for n in self.node_ids if frozen is not None and n in frozen]
         if self.node_ids:
             what = describe_nodes(node_name(graph, n) for n in self.node_ids)
         elif len(self.edges) == 1:
@@ -109,6 +120,13 @@ class RemoveCommand(QUndoCommand):
                                 index=self.indices[node_id])
         for edge in self.edges:
             self.graph.connect(edge.src, edge.src_port, edge.dst, edge.dst_port)
+        if self.blocks is not None:
+            for index, block in self.touched_blocks:  # in their old order, so each goes back to its place
+                if block.id in self.blocks:  # still there with the members that were not removed
+                    self.blocks.ungroup(block.id)
+                self.blocks.add(block, index)
+        if self.frozen is not None and self.frozen_ids:
+            self.frozen.set(self.frozen_ids, True)
 
 
 class ConnectCommand(QUndoCommand):
@@ -219,6 +237,107 @@ class RenameCommand(QUndoCommand):
 
     def undo(self) -> None:
         self.graph.rename(self.node_id, self.old)
+
+
+class GroupBlockCommand(QUndoCommand):
+    """Group nodes into a new block, shown collapsed. The block id and name are chosen once, for redo."""
+
+    def __init__(self, blocks: Blocks, graph: Graph, node_ids: list[str], name: str | None = None,
+                 collapsed: bool = True, parent: QUndoCommand | None = None) -> None:
+        super().__init__(parent)
+        self.blocks = blocks
+        order = list(graph.nodes)
+        self.node_ids = sorted(dict.fromkeys(node_ids), key=order.index)
+        self.block_id = blocks.new_block_id()
+        self.name = blocks.unique_name("block") if name is None else name
+        self.collapsed = collapsed
+        self.setText(f"Group {describe_nodes(node_name(graph, n) for n in self.node_ids)} into {self.name}")
+
+    def redo(self) -> None:
+        self.blocks.group(self.node_ids, self.name, block_id=self.block_id, collapsed=self.collapsed)
+
+    def undo(self) -> None:
+        self.blocks.ungroup(self.block_id)
+
+
+class UngroupBlockCommand(QUndoCommand):
+    """Dissolve a block (its nodes stay where they are); undo makes the same block at the same place."""
+
+    def __init__(self, blocks: Blocks, block_id: str, parent: QUndoCommand | None = None) -> None:
+        super().__init__(parent)
+        self.blocks = blocks
+        self.block = blocks.get(block_id)
+        self.index = [block.id for block in blocks].index(block_id)
+        self.setText(f"Ungroup {self.block.name}")
+
+    def redo(self) -> None:
+        self.blocks.ungroup(self.block.id)
+
+    def undo(self) -> None:
+        self.blocks.add(self.block, self.index)
+
+
+class SetBlockCollapsedCommand(QUndoCommand):
+    """Collapse a block into one item on the canvas, or expand it into its nodes."""
+
+    def __init__(self, blocks: Blocks, block_id: str, collapsed: bool, parent: QUndoCommand | None = None) -> None:
+        super().__init__(parent)
+        self.blocks = blocks
+        self.block_id = block_id
+        self.old = blocks.get(block_id).collapsed
+        self.new = bool(collapsed)
+        self.setText(f"{'Collapse' if collapsed else 'Expand'} {blocks.get(block_id).name}")
+
+    def redo(self) -> None:
+        self.blocks.set_collapsed(self.block_id, self.new)
+
+    def undo(self) -> None:
+        self.blocks.set_collapsed(self.block_id, self.old)
+
+
+class RenameBlockCommand(QUndoCommand):
+    """Change a block's name. Callers check the name first (``check_block_name``) to say why it is refused."""
+
+    def __init__(self, blocks: Blocks, block_id: str, name: str, parent: QUndoCommand | None = None) -> None:
+        super().__init__(parent)
+        self.blocks = blocks
+        self.block_id = block_id
+        self.old = blocks.get(block_id).name
+        self.new = " ".join(name.split())
+        self.setText(f"Rename block {self.old} to {self.new}")
+
+    def redo(self) -> None:
+        self.blocks.rename(self.block_id, self.new)
+
+    def undo(self) -> None:
+        self.blocks.rename(self.block_id, self.old)
+
+
+def check_block_name(blocks: Blocks, block_id: str, name: str) -> str:
+    """The name ``block_id`` would get (spaces tidied); GraphError saying why when it is refused."""
+    name = Blocks._check_name(name)
+    if any(other.name == name for other in blocks if other.id != block_id):
+        raise GraphError(f"another block is already called {name}")
+    return name
+
+
+class FreezeCommand(QUndoCommand):
+    """Freeze (or unfreeze) the weights of nodes; undo changes back only those whose state it changed."""
+
+    def __init__(self, frozen: FrozenNodes, graph: Graph, node_ids: list[str], freeze: bool,
+                 parent: QUndoCommand | None = None) -> None:
+        super().__init__(parent)
+        self.frozen = frozen
+        self.node_ids = [n for n in dict.fromkeys(node_ids) if (n in frozen) != bool(freeze)]
+        self.freeze = bool(freeze)
+        what = describe_nodes(node_name(graph, n) for n in self.node_ids) if self.node_ids else "nothing"
+        self.setText(f"{'Freeze' if freeze else 'Unfreeze'} {what}")
+
+    def redo(self) -> None:
+        self.frozen.set(self.node_ids, self.freeze)
+
+    def undo(self) -> None:
+        self.frozen.set(self.node_ids, not self.freeze)
 
 
 class SetSettingCommand(QUndoCommand):

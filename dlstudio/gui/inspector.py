@@ -11,10 +11,12 @@ import html
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtWidgets import QFormLayout, QFrame, QLabel, QLineEdit, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QCheckBox, QFormLayout, QFrame, QLabel, QLineEdit, QPushButton, QScrollArea,
+                               QVBoxLayout, QWidget)
 
 from dlstudio.core.errors import ParamError
 from dlstudio.core.graph import Graph
+from dlstudio.core.project.blocks import FrozenNodes
 from dlstudio.core.layers.spec import ParamSpec, format_shape
 from dlstudio.core.shapes import ShapeInference
 from dlstudio.gui.canvas.items import format_count
@@ -28,11 +30,13 @@ class Inspector(QWidget):
     param_edit_requested = Signal(str, str, object)  # node id, parameter, validated value
     rename_requested = Signal(str, str)
     fix_requested = Signal(str)
+    freeze_requested = Signal(str, bool)  # node id, frozen
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.graph: Graph | None = None
         self.inference: ShapeInference | None = None
+        self.frozen: FrozenNodes | None = None
         self.node_id: str | None = None
         self.editors: dict[str, QWidget] = {}
         scroll = QScrollArea()
@@ -57,6 +61,10 @@ class Inspector(QWidget):
         self.refusal = QLabel()  # why the last edit was refused
         self.refusal.setWordWrap(True)
         set_tone(self.refusal, ERROR)
+        # Checked while training leaves the node's weights as they are; a click asks for the undoable change.
+        self.frozen_box = QCheckBox("Frozen: weights are not trained")
+        self.frozen_box.setToolTip("Keep this layer's weights as they are while training (Edit › Freeze Weights)")
+        self.frozen_box.clicked.connect(self._on_frozen_clicked)
         self.form_host = QWidget()
         self.form = QFormLayout(self.form_host)
         self.form.setContentsMargins(0, 0, 0, 0)
@@ -67,14 +75,19 @@ class Inspector(QWidget):
         set_tone(self.help, HINT)
 
         layout = QVBoxLayout(self._body)
-        for widget in (self.title, self.name_edit, self.error_label, self.fix_button, self.form_host, self.refusal,
+        for widget in (self.title, self.name_edit, self.frozen_box, self.error_label, self.fix_button, self.form_host,
+                       self.refusal,
                        self.shapes, self.help):
             layout.addWidget(widget)
         layout.addStretch(1)
         self.show_node(None)
 
-    def set_model(self, graph: Graph, inference: ShapeInference) -> None:
-        self.graph, self.inference = graph, inference
+    def set_model(self, graph: Graph, inference: ShapeInference, frozen: FrozenNodes | None = None) -> None:
+        if self.frozen is not None:
+            self.frozen.changed.disconnect(self._on_frozen_changed)
+        self.graph, self.inference, self.frozen = graph, inference, frozen
+        if frozen is not None:
+            frozen.changed.connect(self._on_frozen_changed)
         self.show_node(None)
 
     # -- showing -------------------------------------------------------------
@@ -89,6 +102,7 @@ class Inspector(QWidget):
         has_node = self.node_id is not None
         for widget in (self.name_edit, self.form_host):
             widget.setVisible(has_node)
+        self.frozen_box.setVisible(has_node and self.frozen is not None)
         if not has_node:
             self.title.setText("<b>Inspector</b>")
             message = (f"{selected_count} nodes selected." if selected_count > 1
@@ -135,6 +149,7 @@ class Inspector(QWidget):
         self._show_title()  # a rename shows in the title at once
         if not self.name_edit.hasFocus():
             self.name_edit.setText(node.name)
+        self.frozen_box.setChecked(self.frozen is not None and self.node_id in self.frozen)
         for name, editor in self.editors.items():
             set_editor_value(editor, node.params[name])
         info = self.inference.info(self.node_id) if self.inference is not None else None
@@ -195,6 +210,16 @@ class Inspector(QWidget):
             return
         if name != node.name:
             self.rename_requested.emit(self.node_id, name)
+
+    def _on_frozen_changed(self, node_ids: tuple[str, ...], frozen: bool) -> None:
+        if self.node_id in node_ids and self.frozen is not None:
+            self.frozen_box.setChecked(self.node_id in self.frozen)
+
+    def _on_frozen_clicked(self, checked: bool) -> None:
+        if self.node_id is None or self.frozen is None:
+            return
+        self.frozen_box.setChecked(self.node_id in self.frozen)  # the model says, once the change is made
+        self.freeze_requested.emit(self.node_id, checked)
 
     def _on_fix_clicked(self) -> None:
         if self.node_id is not None:

@@ -38,6 +38,8 @@ MAX_TITLE_PX = 40
 
 INPUT = "in"
 OUTPUT = "out"
+# The lock badge of frozen nodes: an indigo no layer category uses, with white on it readable in both themes.
+FROZEN_COLOR = "#3949ab"
 
 
 def format_count(value: int) -> str:
@@ -144,6 +146,51 @@ class ErrorBadge(QGraphicsItem):
         painter.drawText(self.boundingRect(), Qt.AlignmentFlag.AlignCenter, "!")
 
 
+class LockBadge(QGraphicsItem):
+    """A small padlock by a frozen node's top-left corner: its weights are not trained.
+
+    ``state`` is "all" (a frozen node, or a block whose members are all frozen) or "some" (a block
+    with some frozen members: the lock is drawn hollow).
+    """
+
+    SIZE = 18.0
+
+    def __init__(self, node_item: QGraphicsItem) -> None:
+        super().__init__(node_item)
+        self.node_item = node_item
+        self.state = "all"
+        self.setZValue(3)
+        self.setVisible(False)
+
+    def set_state(self, state: str) -> None:
+        """"none" hides the badge; "all" or "some" shows it."""
+        self.setVisible(state != "none")
+        self.setToolTip({"all": "Frozen: weights are not trained",
+                         "some": "Some layers are frozen: their weights are not trained"}.get(state, ""))
+        if state != self.state:
+            self.state = state
+            self.update()
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-self.SIZE / 2, -self.SIZE / 2, self.SIZE, self.SIZE)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(QColor("white"), 1.5))
+        painter.setBrush(QColor(FROZEN_COLOR))
+        painter.drawEllipse(self.boundingRect())
+        # The padlock: a shackle (an arch) over a body; hollow body for a partly frozen block.
+        painter.setPen(QPen(QColor("white"), 1.6))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawArc(QRectF(-3.2, -6.0, 6.4, 7.0), 0, 180 * 16)
+        painter.drawLine(QPointF(-3.2, -2.5), QPointF(-3.2, -0.8))
+        painter.drawLine(QPointF(3.2, -2.5), QPointF(3.2, -0.8))
+        body = QRectF(-4.6, -0.8, 9.2, 6.4)
+        if self.state == "all":
+            painter.setBrush(QColor("white"))
+        painter.drawRoundedRect(body, 1.2, 1.2)
+
+
 class NodeItem(QGraphicsObject):
     """One layer on the canvas: header with the user's name, type and key parameters, output shape, counts."""
 
@@ -164,11 +211,20 @@ class NodeItem(QGraphicsObject):
         self.setZValue(1)
         self.badge = ErrorBadge(self)
         self.badge.setVisible(False)
+        self.lock = LockBadge(self)
+        self.lock.setPos(0, 0)  # on the corner, clear of the title
         self.rebuild_ports()
 
     @property
     def node_id(self) -> str:
         return self.node.id
+
+    @property
+    def frozen(self) -> bool:
+        return self.lock.isVisibleTo(self)
+
+    def set_frozen(self, frozen: bool) -> None:
+        self.lock.set_state("all" if frozen else "none")
 
     # -- geometry ----------------------------------------------------------
 
@@ -389,6 +445,19 @@ class EdgeItem(QGraphicsItem):
                 node_item.edges.remove(self)
         self.source.update()
         self.target.update()
+
+    def reattach(self, source: PortItem, target: PortItem) -> None:
+        """Draw the edge between other ports (a collapsed block's, or its nodes' again once expanded)."""
+        if source is self.source and target is self.target:
+            return
+        self.detach()
+        self.source, self.target = source, target
+        for node_item in (source.node_item, target.node_item):
+            if self not in node_item.edges:
+                node_item.edges.append(self)
+        source.update()
+        target.update()
+        self.update_path()
 
     def set_label(self, text: str) -> None:
         if text != self.label:

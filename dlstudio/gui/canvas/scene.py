@@ -11,13 +11,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneContextMenuEvent, QGraphicsSceneMouseEvent
 
 from dlstudio.core.graph import Edge, Graph, Node
 from dlstudio.core.layers.spec import format_shape
 from dlstudio.core.layout import Layout, Point
+from dlstudio.core.project.blocks import Block, Blocks, FrozenNodes
 from dlstudio.core.shapes import ShapeInference
+from dlstudio.gui.canvas.block_items import BlockFrame, BlockItem, BlockSummary
 from dlstudio.gui.canvas.connect import ConnectGesture
 from dlstudio.gui.canvas.items import INPUT, OUTPUT, EdgeItem, NodeItem, PortItem
 from dlstudio.gui.theme import CanvasColors
@@ -33,16 +35,25 @@ class GraphScene(QGraphicsScene):
     # error count follow every change of the node set, even one that changes no shape).
     infos_changed = Signal(list)
     context_menu_requested = Signal(object, object)  # node id or None, screen QPoint
+    block_context_menu_requested = Signal(str, object)  # block id, screen QPoint
+    block_collapse_requested = Signal(str, bool)  # block id, collapsed (a double-click or the frame's button)
 
     def __init__(self, graph: Graph, layout: Layout, inference: ShapeInference, colors: CanvasColors,
-                 parent: Any = None) -> None:
+                 parent: Any = None, *, blocks: Blocks | None = None, frozen: FrozenNodes | None = None) -> None:
         super().__init__(parent)
         self.graph = graph
         self.layout = layout
         self.inference = inference
         self.colors = colors
+        # A scene made for a bare graph (tests, previews) gets empty blocks and frozen sets of its own.
+        self.blocks = blocks if blocks is not None else Blocks(graph)
+        self.frozen = frozen if frozen is not None else FrozenNodes(graph)
         self.node_items: dict[str, NodeItem] = {}
         self.edge_items: dict[Edge, EdgeItem] = {}
+        self.block_items: dict[str, BlockItem] = {}  # collapsed blocks
+        self.frame_items: dict[str, BlockFrame] = {}  # expanded blocks
+        self._blocks_dirty = True
+        self._block_drag_start: dict[str, Point] = {}
         self._batch_depth = 0
         self._pending: set[str] = set()
         self._removed: set[str] = set()
@@ -63,6 +74,10 @@ class GraphScene(QGraphicsScene):
         graph.param_changed.connect(self._on_param_changed)
         graph.node_renamed.connect(self._on_node_renamed)
         layout.node_moved.connect(self._on_node_moved)
+        self.blocks.changed.connect(self._on_blocks_changed)
+        self.frozen.changed.connect(self._on_frozen_changed)
+        with self.batched():
+            self._on_frozen_changed(tuple(self.frozen), True)
 
     def detach(self) -> None:
         """Stop following the model (before the scene is dropped for another project)."""
@@ -73,6 +88,8 @@ class GraphScene(QGraphicsScene):
         self.graph.param_changed.disconnect(self._on_param_changed)
         self.graph.node_renamed.disconnect(self._on_node_renamed)
         self.layout.node_moved.disconnect(self._on_node_moved)
+        self.blocks.changed.disconnect(self._on_blocks_changed)
+        self.frozen.changed.disconnect(self._on_frozen_changed)
 
     # -- batching ----------------------------------------------------------
 
@@ -98,6 +115,10 @@ class GraphScene(QGraphicsScene):
         removed = sorted(n for n in self._removed if n not in self.node_items)
         self._pending.clear()
         self._removed.clear()
+        if self._blocks_dirty:
+            self._apply_blocks()
+        if changed or removed:
+            self._update_block_summaries()
         if not changed and not removed:
             return
         for node_id in changed:
@@ -116,14 +137,18 @@ class GraphScene(QGraphicsScene):
         position = self.layout.position(node.id) or (0.0, 0.0)
         item.setPos(*position)
         item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, not self.read_only)
+        item.set_frozen(node.id in self.frozen)
         self.addItem(item)
         self.node_items[node.id] = item
+        if self.blocks.block_of(node.id) is not None:
+            self._blocks_dirty = True
         self._touch(node.id)
 
     def _on_node_removed(self, node: Node) -> None:
         item = self.node_items.pop(node.id, None)
         if item is not None:
             self.removeItem(item)
+        self._blocks_dirty = self._blocks_dirty or bool(self.block_items or self.frame_items)
         self._removed.add(node.id)
         self._touch()
 
@@ -135,6 +160,8 @@ class GraphScene(QGraphicsScene):
         self.edge_items[edge] = item
         source.update()
         target.update()
+        if self._in_collapsed_block(edge.src) or self._in_collapsed_block(edge.dst):
+            self._blocks_dirty = True  # the edge goes to a block's port, which may be a new one
         self._orient(edge.src, edge.dst)
         self._touch(edge.src, edge.dst)
 
@@ -143,6 +170,8 @@ class GraphScene(QGraphicsScene):
         if item is not None:
             item.detach()
             self.removeItem(item)
+        if self.block_items:
+            self._blocks_dirty = True  # a block's port may have lost its last edge
         ends = [n for n in (edge.src, edge.dst) if n in self.node_items]
         self._orient(*ends)
         self._touch(*ends)
@@ -166,6 +195,148 @@ class GraphScene(QGraphicsScene):
         item = self.node_items.get(node_id)
         if item is not None and new is not None and (item.pos().x(), item.pos().y()) != new:
             item.setPos(*new)
+        block = self.blocks.block_of(node_id)
+        if block is not None and block.id in self.block_items:
+            self._place_block_item(block)
+
+    # -- blocks ----------------------------------------------------------------
+
+    def _on_blocks_changed(self) -> None:
+        self._blocks_dirty = True
+        self._touch()
+
+    def _on_frozen_changed(self, node_ids: tuple[str, ...], frozen: bool) -> None:
+        for node_id in node_ids:
+            item = self.node_items.get(node_id)
+            if item is not None:
+                item.set_frozen(node_id in self.frozen)
+        for block in self.blocks:
+            if block.id in self.frame_items and any(n in block.nodes for n in node_ids):
+                self._place_frame(block)
+        self._touch(*[n for n in node_ids if n in self.node_items])  # block summaries follow at the refresh
+
+    def _in_collapsed_block(self, node_id: str) -> bool:
+        block = self.blocks.block_of(node_id)
+        return block is not None and block.collapsed
+
+    def _apply_blocks(self) -> None:
+        """Make the canvas show the blocks as they are: an item per collapsed block (its nodes and inner
+        edges hidden, crossing edges on its ports), a frame behind each expanded one."""
+        self._blocks_dirty = False
+        blocks = [block for block in self.blocks if any(n in self.node_items for n in block.nodes)]
+        collapsed = {block.id: block for block in blocks if block.collapsed}
+        expanded = {block.id: block for block in blocks if not block.collapsed}
+        for block_id in [b for b in self.block_items if b not in collapsed]:
+            item = self.block_items.pop(block_id)
+            for edge_item in list(item.edges):  # back to the nodes' ports before the item goes
+                self._attach(edge_item, {})
+            self.removeItem(item)
+        for block_id in [b for b in self.frame_items if b not in expanded]:
+            self.removeItem(self.frame_items.pop(block_id))
+        hidden: dict[str, str] = {}  # node id -> its collapsed block's id
+        for block in collapsed.values():
+            item = self.block_items.get(block.id)
+            if item is None:
+                item = BlockItem(block.id, self.colors)
+                item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, not self.read_only)
+                self.addItem(item)
+                self.block_items[block.id] = item
+            entering, leaving = self.blocks.boundary(block.id)
+            item.set_ports(list(dict.fromkeys(self._port_key(e.src, e.src_port) for e in entering)),
+                           list(dict.fromkeys(self._port_key(e.src, e.src_port) for e in leaving)))
+            self._place_block_item(block)
+            hidden.update(dict.fromkeys(block.nodes, block.id))
+        for node_id, node_item in self.node_items.items():
+            node_item.setVisible(node_id not in hidden)
+        for edge_item in self.edge_items.values():
+            self._attach(edge_item, hidden)
+        for block in expanded.values():
+            frame = self.frame_items.get(block.id)
+            if frame is None:
+                frame = BlockFrame(block.id, self.colors)
+                self.addItem(frame)
+                self.frame_items[block.id] = frame
+            self._place_frame(block)
+        self._update_block_summaries()
+
+    @staticmethod
+    def _port_key(node_id: str, port: str) -> str:
+        return f"{node_id}:{port}"
+
+    def _attach(self, edge_item: EdgeItem, hidden: dict[str, str]) -> None:
+        """Put an edge on its nodes' ports, or on the ports of the collapsed blocks they are in (``hidden``:
+        node id -> block id); an edge inside one collapsed block is hidden."""
+        edge = edge_item.edge
+        src_block, dst_block = hidden.get(edge.src), hidden.get(edge.dst)
+        if src_block is not None and src_block == dst_block:
+            edge_item.setVisible(False)
+            edge_item.reattach(self.node_items[edge.src].port(edge.src_port, OUTPUT),
+                               self.node_items[edge.dst].port(edge.dst_port, INPUT))
+            return
+        key = self._port_key(edge.src, edge.src_port)
+        source = (self.block_items[src_block].port(key, OUTPUT) if src_block is not None
+                  else self.node_items[edge.src].port(edge.src_port, OUTPUT))
+        target = (self.block_items[dst_block].port(key, INPUT) if dst_block is not None
+                  else self.node_items[edge.dst].port(edge.dst_port, INPUT))
+        edge_item.reattach(source, target)
+        edge_item.setVisible(True)
+
+    def _place_block_item(self, block: Block) -> None:
+        """A collapsed block sits at its nodes' top-left corner (so moving it moves them, and back)."""
+        positions = [self.node_items[n].pos() for n in block.nodes if n in self.node_items]
+        if not positions:
+            return
+        x, y = min(p.x() for p in positions), min(p.y() for p in positions)
+        item = self.block_items[block.id]
+        if (item.pos().x(), item.pos().y()) != (x, y):
+            item.setPos(x, y)
+
+    def _place_frame(self, block: Block) -> None:
+        rect = QRectF()
+        for node_id in block.nodes:
+            item = self.node_items.get(node_id)
+            if item is not None:
+                rect = rect.united(item.mapRectToScene(QRectF(0, 0, *item.size())))
+        self.frame_items[block.id].set_frame(rect, block.name, self._frozen_state(block))
+
+    def _frozen_state(self, block: Block) -> str:
+        count = sum(1 for n in block.nodes if n in self.frozen)
+        return "none" if count == 0 else "all" if count == len(block.nodes) else "some"
+
+    def block_summary(self, block: Block) -> BlockSummary:
+        """Name, size, boundary shapes (from the shape engine), totals and errors of a block."""
+        entering, leaving = self.blocks.boundary(block.id)
+        summary = BlockSummary(block.name, len(block.nodes), frozen=self._frozen_state(block))
+        for src, port in dict.fromkeys((e.src, e.src_port) for e in entering):
+            summary.input_shapes.append(self.inference.info(src).output_shapes.get(port))
+        for src, port in dict.fromkeys((e.src, e.src_port) for e in leaving):
+            summary.output_shapes.append(self.inference.info(src).output_shapes.get(port))
+        for node_id in block.nodes:
+            info = self.inference.info(node_id)
+            summary.params += info.params
+            summary.macs += info.macs
+            if info.error is not None:
+                summary.errors.append(f"{self.graph.node(node_id).name}: {info.error.message}")
+            summary.blocked = summary.blocked or info.blocked
+        return summary
+
+    def _update_block_summaries(self) -> None:
+        for block in self.blocks:
+            item = self.block_items.get(block.id)
+            if item is not None:
+                item.set_summary(self.block_summary(block))
+            frame = self.frame_items.get(block.id)
+            if frame is not None:
+                self._place_frame(block)
+
+    def content_rect(self) -> QRectF:
+        """The scene rectangle of what is drawn (a collapsed block's hidden nodes take no room)."""
+        rect = QRectF()
+        for item in [*self.node_items.values(), *self.block_items.values(), *self.frame_items.values(),
+                     *self.edge_items.values()]:
+            if item.isVisible():
+                rect = rect.united(item.sceneBoundingRect())
+        return rect
 
     # -- orientation -----------------------------------------------------------
 
@@ -173,6 +344,9 @@ class GraphScene(QGraphicsScene):
         """A node moved (drag, undo, layout): it and its neighbours may now face the other way."""
         if item.node_id in self.node_items:
             self._orient(item.node_id, *self.graph.predecessors(item.node_id), *self.graph.successors(item.node_id))
+            block = self.blocks.block_of(item.node_id)
+            if block is not None and block.id in self.frame_items:
+                self._place_frame(block)
 
     def _orient(self, *node_ids: str) -> None:
         """Turn each node to face its flow: a node whose edges run right to left (a backwards row of a
@@ -201,8 +375,23 @@ class GraphScene(QGraphicsScene):
     # -- reading -----------------------------------------------------------
 
     def selected_node_ids(self) -> list[str]:
+        """The selected nodes, a selected collapsed block standing for its nodes."""
         ids = {item.node_id for item in self.selectedItems() if isinstance(item, NodeItem)}
+        for item in self.selectedItems():
+            if isinstance(item, BlockItem) and item.block_id in self.blocks:
+                ids.update(self.blocks.get(item.block_id).nodes)
         return [n for n in self.graph.nodes if n in ids]
+
+    def selected_block_ids(self) -> list[str]:
+        """The selected blocks: collapsed ones, expanded ones by their frame's label, in the blocks' order."""
+        ids = {item.block_id for item in self.selectedItems() if isinstance(item, (BlockItem, BlockFrame))}
+        return [block.id for block in self.blocks if block.id in ids]
+
+    def select_block(self, block_id: str) -> None:
+        self.clearSelection()
+        item = self.block_items.get(block_id) or self.frame_items.get(block_id)
+        if item is not None:
+            item.setSelected(True)
 
     def selected_edges(self) -> list[Edge]:
         return [item.edge for item in self.selectedItems() if isinstance(item, EdgeItem)]
@@ -211,7 +400,11 @@ class GraphScene(QGraphicsScene):
         self.clearSelection()
         for node_id in node_ids:
             if node_id in self.node_items:
-                self.node_items[node_id].setSelected(True)
+                self.node_items[node_id].setSelected(True)  # a hidden one (in a collapsed block) stays unselected
+        chosen = set(node_ids)
+        for block_id, item in self.block_items.items():
+            if chosen.issuperset(self.blocks.get(block_id).nodes):
+                item.setSelected(True)
 
     def node_sizes(self) -> dict[str, tuple[float, float]]:
         return {node_id: item.size() for node_id, item in self.node_items.items()}
@@ -222,6 +415,8 @@ class GraphScene(QGraphicsScene):
             item.set_colors(colors)
         for edge_item in self.edge_items.values():
             edge_item.set_colors(colors)
+        for block_item in [*self.block_items.values(), *self.frame_items.values()]:
+            block_item.set_colors(colors)
 
     def all_ports(self) -> list[PortItem]:
         return [port for item in self.node_items.values() for port in (*item.inputs.values(), *item.outputs.values())]
@@ -229,7 +424,7 @@ class GraphScene(QGraphicsScene):
     def set_read_only(self, read_only: bool) -> None:
         """While read-only (training), nodes cannot be moved and ports start no connection; selection still works."""
         self.read_only = read_only
-        for item in self.node_items.values():
+        for item in [*self.node_items.values(), *self.block_items.values()]:
             item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, not read_only)
 
     # -- gestures ----------------------------------------------------------
@@ -249,6 +444,8 @@ class GraphScene(QGraphicsScene):
         if event.button() == Qt.MouseButton.LeftButton:
             self._drag_start = {item.node_id: (item.pos().x(), item.pos().y())
                                 for item in self.selectedItems() if isinstance(item, NodeItem)}
+            self._block_drag_start = {item.block_id: (item.pos().x(), item.pos().y())
+                                      for item in self.selectedItems() if isinstance(item, BlockItem)}
 
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._gesture is not None:
@@ -269,7 +466,7 @@ class GraphScene(QGraphicsScene):
                 self.status_message.emit(f"Cannot connect: {reason}")
             return
         super().mouseReleaseEvent(event)
-        if event.button() == Qt.MouseButton.LeftButton and self._drag_start:
+        if event.button() == Qt.MouseButton.LeftButton and (self._drag_start or self._block_drag_start):
             old, new = {}, {}
             for node_id, start in self._drag_start.items():
                 item = self.node_items.get(node_id)
@@ -278,15 +475,34 @@ class GraphScene(QGraphicsScene):
                 end = (item.pos().x(), item.pos().y())
                 if end != start:
                     old[node_id], new[node_id] = start, end
+            # A collapsed block carries its nodes' stored positions along: one drag, one undo step.
+            for block_id, (x0, y0) in self._block_drag_start.items():
+                item = self.block_items.get(block_id)
+                if item is None or block_id not in self.blocks:
+                    continue
+                dx, dy = item.pos().x() - x0, item.pos().y() - y0
+                if (dx, dy) == (0.0, 0.0):
+                    continue
+                for node_id in self.blocks.get(block_id).nodes:
+                    position = self.layout.position(node_id)
+                    if position is not None:
+                        old[node_id], new[node_id] = position, (position[0] + dx, position[1] + dy)
             self._drag_start = {}
+            self._block_drag_start = {}
             if new:
                 self.nodes_dragged.emit(old, new)
 
     def contextMenuEvent(self, event: QGraphicsSceneContextMenuEvent) -> None:
         node_id = None
         for item in self.items(event.scenePos()):
-            while item is not None and not isinstance(item, NodeItem):
+            while item is not None and not isinstance(item, (NodeItem, BlockItem, BlockFrame)):
                 item = item.parentItem()
+            if isinstance(item, (BlockItem, BlockFrame)):
+                if not item.isSelected():
+                    self.select_block(item.block_id)
+                self.block_context_menu_requested.emit(item.block_id, event.screenPos())
+                event.accept()
+                return
             if isinstance(item, NodeItem):
                 node_id = item.node_id
                 break
@@ -297,7 +513,9 @@ class GraphScene(QGraphicsScene):
 
     def _port_at(self, pos: QPointF) -> PortItem | None:
         for item in self.items(pos):
-            if isinstance(item, PortItem):
+            if isinstance(item, PortItem) and not isinstance(item.node_item, NodeItem):
+                break  # a collapsed block's port: the press selects or drags the block
+            if isinstance(item, PortItem) and item.isVisible():
                 return item
             if isinstance(item, QGraphicsItem) and not isinstance(item, EdgeItem):
                 break  # something opaque (a node body) lies over any port below

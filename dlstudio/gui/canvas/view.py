@@ -92,7 +92,8 @@ class GraphView(QGraphicsView):
         scene = self.scene()
         if scene is None:
             return
-        bounds = scene.itemsBoundingRect()
+        content = getattr(scene, "content_rect", None)  # collapsed blocks hide nodes that take no room
+        bounds = content() if content is not None else scene.itemsBoundingRect()
         if bounds.isEmpty():
             # An empty canvas: a scene rect of the viewport's size around the origin (the view keeps the
             # rect it was given for the previous network, which would otherwise show scroll bars).
