@@ -29,6 +29,7 @@ from dlstudio.core.project.recovery import Recoverable, RecoveryStore
 from dlstudio.core.shapes import ShapeInference
 from dlstudio.gui import clipboard, icons
 from dlstudio.gui.canvas import arrange
+from dlstudio.gui.canvas.block_actions import BlockActions
 from dlstudio.gui.canvas.items import HEADER_HEIGHT, NODE_WIDTH, format_count
 from dlstudio.gui.canvas.scene import GraphScene
 from dlstudio.gui.canvas.view import GraphView
@@ -121,6 +122,7 @@ class MainWindow(QMainWindow):
         self.inspector.param_edit_requested.connect(self.set_param)
         self.inspector.rename_requested.connect(self.rename_node)
         self.inspector.fix_requested.connect(self.apply_fix)
+        self.inspector.freeze_requested.connect(lambda node_id, frozen: self.block_actions.set_frozen([node_id], frozen))
         self.palette_dock = self._dock("Layers", "PaletteDock", self.palette, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.inspector_dock = self._dock("Inspector", "InspectorDock", self.inspector,
                                          Qt.DockWidgetArea.RightDockWidgetArea)
@@ -272,6 +274,7 @@ class MainWindow(QMainWindow):
                                               "Open the folder of dlstudio's error log")
         self.about_action = self._action("&About dlstudio", self._show_about)
         self.layer_help_action = self._action("&Layer Help", self._show_layer_help, key.HelpContents)
+        self.block_actions = BlockActions(self, self)  # Group into Block, Collapse, Rename Block, Freeze...
 
     def _create_menus(self) -> None:
         bar = self.menuBar()
@@ -292,6 +295,8 @@ class MainWindow(QMainWindow):
         edit_menu.addSeparator()
         edit_menu.addActions([self.cut_action, self.copy_action, self.paste_action, self.duplicate_action,
                               self.delete_action])
+        edit_menu.addSeparator()
+        edit_menu.addActions(self.block_actions.actions)
         edit_menu.addSeparator()
         edit_menu.addAction(self.select_all_action)
 
@@ -381,7 +386,10 @@ class MainWindow(QMainWindow):
         self._discard_recovery()
         project = document.project
         self.inference = ShapeInference(project.graph)
-        self.scene = GraphScene(project.graph, project.layout, self.inference, canvas_colors(self.theme), self)
+        self.scene = GraphScene(project.graph, project.layout, self.inference, canvas_colors(self.theme), self,
+                                blocks=project.blocks, frozen=project.frozen)
+        self.scene.block_context_menu_requested.connect(self._on_scene_block_context_menu_requested)
+        self.scene.block_collapse_requested.connect(self.block_actions.set_collapsed)
         self.scene.connect_requested.connect(self.connect_ports)
         self.scene.nodes_dragged.connect(self._on_scene_nodes_dragged)
         self.scene.status_message.connect(self._on_scene_status_message)
@@ -391,7 +399,7 @@ class MainWindow(QMainWindow):
         self.view.setScene(self.scene)
         if tidy:
             self._tidy_cramped_layout()
-        self.inspector.set_model(project.graph, self.inference)
+        self.inspector.set_model(project.graph, self.inference, project.frozen)
         self.undo_stack.clear()
         self.undo_stack.setClean()
         self.training.set_document(document)
@@ -800,6 +808,7 @@ class MainWindow(QMainWindow):
         self.palette.setEnabled(not locked)
         self.data_panel.set_read_only(locked)
         self.inspector.setEnabled(not locked)
+        self.block_actions.set_enabled(not locked)
         self.starting_weights.setEnabled(not locked)
         for action in (self.new_action, self.new_from_template_action, self.open_action, self.import_model_action,
                        self.save_as_action,
@@ -860,7 +869,8 @@ class MainWindow(QMainWindow):
         nodes = self.scene.selected_node_ids()
         edges: list[Edge] = self.scene.selected_edges()
         if nodes or edges:
-            self.push(RemoveCommand(self.project.graph, self.project.layout, nodes, edges))
+            self.push(RemoveCommand(self.project.graph, self.project.layout, nodes, edges,
+                                    blocks=self.project.blocks, frozen=self.project.frozen))
 
     def select_all(self) -> None:
         self.scene.select_nodes(list(self.project.graph.nodes))
@@ -1229,8 +1239,18 @@ class MainWindow(QMainWindow):
                 menu.addAction(f"Fix: {error.fix.description}", lambda: self.apply_fix(node_id))
                 menu.addSeparator()
             menu.addActions([self.copy_action, self.cut_action, self.duplicate_action, self.delete_action])
+            menu.addSeparator()
+            self.block_actions.add_node_entries(menu)
         else:
             menu.addActions([self.paste_action, self.select_all_action, self.auto_layout_action])
+        menu.exec(screen_pos)
+        menu.deleteLater()
+
+    def _on_scene_block_context_menu_requested(self, block_id: str, screen_pos) -> None:
+        menu = QMenu(self)
+        self.block_actions.fill_block_menu(menu, block_id)
+        menu.addSeparator()
+        menu.addActions([self.copy_action, self.cut_action, self.duplicate_action, self.delete_action])
         menu.exec(screen_pos)
         menu.deleteLater()
 
