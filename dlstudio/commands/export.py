@@ -1,49 +1,179 @@
-"""``dlstudio export``: write a project's model in another form (standalone PyTorch code for now)."""
+"""``dlstudio export``: write a project's model as code, TorchScript, ONNX, safetensors or a training script.
+
+Every format but the training script carries a run's trained weights (the
+project's latest run with a checkpoint, or ``--run``) and is verified when it
+is written; a ``preprocess.json`` beside the file says how to prepare inputs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from dlstudio.commands.common import check_writable, load
+from dlstudio.commands.common import CommandError, check_writable, load
 from dlstudio.core.project.model import Project
 from dlstudio.core.text import printable
 
+# Formats that hold weights: a trained run is needed (random weights would be exported silently otherwise).
+_WEIGHT_FORMATS = ("torchscript", "onnx", "safetensors")
 
-def _write_python(project: Project, path: Path, args: argparse.Namespace) -> str:
+
+def _write_python(project: Project, path: Path, args: argparse.Namespace) -> list[str]:
     from dlstudio.core.export.python_code import export_python
-
     from dlstudio.core.safe_io import write_text
 
     code = export_python(project.graph, class_name=args.class_name, description=project.description)
     write_text(path, code)  # a unique temporary beside it, no links followed, then a rename
-    return printable(f"wrote {path}: class {args.class_name}; run 'python {path.name}' to try it")
+    lines = [f"wrote {path}: class {args.class_name}; run 'python {path.name}' to try it"]
+    source = _source(project, args, required=False)
+    if source.trained:
+        lines.append(f"the class is code only; load {source.weights_text()} with "
+                     f"'dlstudio export {args.file} --format safetensors' and load_state_dict")
+    else:
+        lines.append("the class starts with random weights (the project has no trained run)")
+    lines += _write_preprocess(source, path, args)
+    return lines
 
 
-# Format name -> writer(project, path, args) returning the line to print. New formats go here.
-EXPORTERS: dict[str, Callable[[Project, Path, argparse.Namespace], str]] = {
+def _write_torchscript(project: Project, path: Path, args: argparse.Namespace) -> list[str]:
+    from dlstudio.core.export.torchscript import export_torchscript
+
+    source = _source(project, args, required=True)
+    verification = export_torchscript(source, path)
+    return [f"wrote {path}: TorchScript (traced), {source.weights_text()}; load it with torch.jit.load",
+            verification.text(), *_write_preprocess(source, path, args)]
+
+
+def _write_onnx(project: Project, path: Path, args: argparse.Namespace) -> list[str]:
+    from dlstudio.core.export.onnx_export import export_onnx
+
+    source = _source(project, args, required=True)
+    verification = export_onnx(source, path, opset=args.opset)
+    return [f"wrote {path}: ONNX opset {args.opset}, dynamic batch axis, {source.weights_text()}; checked by "
+            f"onnx.checker", f"onnxruntime {verification.text()}", *_write_preprocess(source, path, args)]
+
+
+def _write_safetensors(project: Project, path: Path, args: argparse.Namespace) -> list[str]:
+    from dlstudio.core.export.safetensors_weights import export_safetensors
+
+    source = _source(project, args, required=True)
+    result = export_safetensors(source, path)
+    return [f"wrote {path}: {result['tensors']} tensors, {source.weights_text()}; class names, normalization, "
+            f"Input shape and the graph in its metadata", f"reloaded and {result['verification'].text()}",
+            *_write_preprocess(source, path, args)]
+
+
+def _write_script(project: Project, path: Path, args: argparse.Namespace) -> list[str]:
+    from dlstudio.core.export.source import from_graph
+    from dlstudio.core.export.training_script import export_training_script
+    from dlstudio.core.safe_io import write_text
+
+    graph, data, training = project.graph, dict(project.data), dict(project.training)
+    where = "the project's settings"
+    run_dir = _chosen_run(args)
+    if run_dir is not None:
+        from dlstudio.core.training.runs import RunDataError, validated_run_settings
+
+        try:
+            _, graph, data, training = validated_run_settings(run_dir, for_resume=False)
+        except RunDataError as error:
+            raise CommandError(error.message) from None
+        where = f"the settings of run {run_dir.name}"
+    code = export_training_script(graph, data, training, description=project.description)
+    write_text(path, code)
+    source = from_graph(graph, data_settings=data, training_settings=training)
+    source.data_dir = Path(args.file).resolve().parent
+    return [f"wrote {path}: a standalone training script with {where} (torch, torchvision, numpy, PIL and "
+            f"scikit-learn only); run 'python {path.name} --help'", *_write_preprocess(source, path, args)]
+
+
+# Format name -> writer(project, path, args) returning the lines to print. New formats go here.
+EXPORTERS: dict[str, Callable[[Project, Path, argparse.Namespace], list[str]]] = {
     "python": _write_python,
+    "torchscript": _write_torchscript,
+    "onnx": _write_onnx,
+    "safetensors": _write_safetensors,
+    "script": _write_script,
 }
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "export", help="export the model (standalone PyTorch code)",
-        description="Export a project's model. python: one standalone file that imports only torch, "
-                    "with a class whose state_dict keys are the node ids (so weights trained in dlstudio "
-                    "load with strict=True); running it pushes a random batch through the model.")
+        "export", help="export the model (PyTorch code, TorchScript, ONNX, safetensors, a training script)",
+        description="Export a project's model. python: one standalone file that imports only torch, with a "
+                    "class whose state_dict keys are the node ids. torchscript, onnx, safetensors: the trained "
+                    "weights of a run (--run, default: the project's latest run with a checkpoint; its best "
+                    "checkpoint if kept, else its last), verified when written against the model on random "
+                    "inputs and on validation samples (ONNX through onnxruntime, refused above a difference of "
+                    "1e-4). script: a standalone training script with the project's data, split, augmentation, "
+                    "optimizer, schedule and seed. A preprocess.json beside the file says how to prepare inputs.")
     parser.add_argument("file", metavar="FILE", help="a .dlstudio project file")
     parser.add_argument("--format", choices=tuple(EXPORTERS), default="python", help="what to write (default: python)")
+    parser.add_argument("--run", dest="run_name", metavar="RUN", help="the run folder (or its name in the project's runs folder) "
+                                                     "whose weights to export (default: the latest trained run)")
     parser.add_argument("-o", "--output", metavar="OUT", required=True, help="the file to write")
     parser.add_argument("--class-name", default="Model", help="name of the generated class (default: Model)")
-    parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    parser.add_argument("--opset", type=int, default=17, metavar="N", help="ONNX opset version (default: 17)")
+    parser.add_argument("--force", action="store_true", help="overwrite OUT (and a different preprocess.json "
+                                                             "beside it) if they exist")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     path = Path(args.output)
     check_writable(path, args.force)
+    if not 7 <= args.opset <= 21:
+        raise CommandError(f"--opset must be between 7 and 21; got {args.opset}")
     project = load(args.file)
-    print(EXPORTERS[args.format](project, path, args))
+    for line in EXPORTERS[args.format](project, path, args):
+        print(printable(line))
     return 0
+
+
+def _chosen_run(args: argparse.Namespace) -> Path | None:
+    """The run folder --run names (a path, or a name inside the project's runs folder); None without --run."""
+    if not args.run_name:
+        return None
+    from dlstudio.core.project.document import runs_folder
+
+    candidates = [Path(args.run_name), runs_folder(Path(args.file)) / args.run_name]
+    for candidate in candidates:
+        if (candidate / "settings.json").is_file():
+            return candidate
+    raise CommandError(f"--run {args.run_name}: no run folder there (nor in {runs_folder(Path(args.file)).name})")
+
+
+def _source(project: Project, args: argparse.Namespace, *, required: bool) -> Any:
+    """The export's model: --run's, else the latest trained run's; random weights only when not ``required``."""
+    from dlstudio.core.export.source import from_project, from_run, latest_trained_run
+
+    run_dir = _chosen_run(args) or latest_trained_run(args.file)
+    if run_dir is not None:
+        return from_run(run_dir)
+    if required:
+        raise CommandError(f"{Path(args.file).name} has no trained run to take weights from; train it first "
+                           f"('dlstudio train {args.file}') or export --format python (random weights)")
+    source = from_project(project)
+    source.data_dir = Path(args.file).resolve().parent
+    return source
+
+
+def _write_preprocess(source: Any, export_path: Path, args: argparse.Namespace) -> list[str]:
+    """preprocess.json beside the export; one that exists with other contents is kept unless --force."""
+    from dlstudio.core.export.preprocess_info import preprocess_description, preprocess_path
+    from dlstudio.core.safe_io import write_text
+
+    path = preprocess_path(export_path)
+    text = json.dumps(preprocess_description(source), indent=2) + "\n"
+    if path.exists() and not args.force:
+        try:
+            same = path.read_text(encoding="utf-8") == text
+        except (OSError, UnicodeDecodeError):
+            same = False
+        if not same:
+            return [f"kept the existing {path} (it describes another model; --force replaces it)"]
+    write_text(path, text)
+    return [f"wrote {path}: how to prepare inputs (channels, size, normalization, class names)"]

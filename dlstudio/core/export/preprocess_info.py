@@ -1,0 +1,97 @@
+"""``preprocess.json``: how to turn an image into the exported model's input, for code outside dlstudio.
+
+It travels beside every export (and inside the safetensors metadata), so a
+person with only the exported file and this one can prepare inputs the way
+the run's validation data was prepared: channels, resize, scale to [0, 1],
+normalization, and the class names that the outputs stand for.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dlstudio import __version__
+from dlstudio.core.export.source import ExportSource, graph_hash
+
+PREPROCESS_FILE = "preprocess.json"
+FORMAT = "dlstudio-preprocess"
+VERSION = 1
+
+# How each data source made its training images, in words and as the resize a reader should replay.
+_RESIZE = {
+    "folder": ("PIL bilinear resize of each file to the Input size (PIL's Image.resize, BILINEAR)",
+               "pil-bilinear"),
+    "digits": ("torch bilinear interpolation with antialiasing (align_corners=False) of the source images",
+               "bilinear-antialias"),
+    "torchvision": ("torch bilinear interpolation with antialiasing (align_corners=False) of the source images",
+                    "bilinear-antialias"),
+}
+_TRAINING_IMAGES = {
+    "digits": "scikit-learn's bundled 8x8 digits: white strokes on black, each pixel the count (0-16) of ink in a "
+              "4x4 block of a 32x32 bitmap of a digit cropped to its bounding box, divided by 16, then resized "
+              "to the Input size",
+    "folder": "image files from one subfolder per class, converted to the Input's channels and resized",
+    "torchvision": "a standard torchvision dataset, converted to the Input's channels and resized",
+    "csv": "rows of numbers from a CSV table (not images)",
+}
+_CHANNEL_MODES = {1: "L (grey)", 3: "RGB", 4: "RGBA"}
+
+
+def preprocess_description(source: ExportSource) -> dict[str, Any]:
+    """The preprocess.json object of an export of ``source``."""
+    shape = list(source.input_shape)
+    data_source = str(source.data_settings.get("source", "digits"))
+    images = data_source != "csv" and len(shape) == 3
+    description: dict[str, Any] = {
+        "format": FORMAT, "version": VERSION, "dlstudio_version": __version__,
+        "task": source.task,
+        "input_shape": shape,
+        "input_layout": "NCHW (batch, channels, height, width)" if images else "N, features",
+        "class_names": list(source.class_names),
+        "data_source": data_source,
+        "training_images": _TRAINING_IMAGES.get(data_source, data_source),
+        "normalization": source.normalization.to_dict() if source.normalization else None,
+        "graph_sha256": graph_hash(source.graph),
+    }
+    if images:
+        channels, height, width = shape
+        how, method = _RESIZE.get(data_source, _RESIZE["digits"])
+        description["image"] = {
+            "channels": channels, "color_mode": _CHANNEL_MODES.get(channels, str(channels)),
+            "height": height, "width": width, "resize": method, "resize_described": how,
+            "scale": "pixel values / 255, so that they lie in [0, 1]",
+            "alpha": "composited onto black",
+        }
+    description["steps"] = _steps(images, source.normalization is not None)
+    recorded = _recorded_image_making(source.run_settings)
+    if recorded is not None:
+        description["image_making"] = recorded
+    if source.run_dir is not None:
+        description["run"] = source.run_dir.name
+    return description
+
+
+def _steps(images: bool, normalized: bool) -> list[str]:
+    steps = (["convert the image to color_mode", "resize it to width x height", "divide the pixel values by 255",
+              "lay it out as (channels, height, width) and add a batch dimension"] if images
+             else ["give a (batch, features) float32 array"])
+    if normalized:
+        steps.append("subtract normalization.mean and divide by normalization.std, per channel (or feature)")
+    steps.append("the output's index i is class_names[i]" if images or normalized else "outputs as the model gives")
+    return steps
+
+
+def _recorded_image_making(settings: dict[str, Any]) -> Any:
+    """What the run recorded about how its images were made (newer runs record it; older ones do not)."""
+    for holder in (settings, settings.get("data_summary") or {}):
+        if isinstance(holder, dict):
+            for key in ("image_making", "preprocessing", "image_origin"):
+                if key in holder:
+                    return holder[key]
+    return None
+
+
+def preprocess_path(export_path: Path) -> Path:
+    """Where the preprocess.json of an export goes: beside it."""
+    return export_path.with_name(PREPROCESS_FILE)
