@@ -301,6 +301,7 @@ class TrainingController(QObject):
 
     def _start_worker(self, request: TrainingRequest) -> None:
         self.worker = TrainingWorker(request, parent=self)
+        self.worker.preparing.connect(self._on_worker_preparing)
         self.worker.started.connect(self._on_worker_started)
         self.worker.batches_progressed.connect(self._on_worker_batches_progressed)
         self.worker.epoch_finished.connect(self._on_worker_epoch_finished)
@@ -358,6 +359,10 @@ class TrainingController(QObject):
         return ended
 
     # -- worker signals ------------------------------------------------------------------
+
+    def _on_worker_preparing(self, detail: str) -> None:
+        if self.state == "preparing":
+            self.panel.show_state("preparing", detail)
 
     def _on_worker_started(self, payload: dict[str, Any]) -> None:
         from dlstudio.core.training.runs import record_run  # torch is loaded by now (the worker imported it)

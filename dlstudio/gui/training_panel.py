@@ -63,6 +63,10 @@ def _number(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def epoch_text(metrics: dict[str, Any]) -> str:
     """The last epoch in two short lines (train, then validation and learning rate)."""
     train = f"train loss {_number(metrics.get('train_loss'))}"
@@ -124,6 +128,11 @@ class TrainingPanel(QWidget):
         self.run_label.setObjectName("training_run")
         self.run_label.setWordWrap(True)
         self.run_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.weights_label = QLabel("")  # what the run's starting weights loaded
+        self.weights_label.setObjectName("training_weights")
+        self.weights_label.setWordWrap(True)
+        set_tone(self.weights_label, HINT)
+        self.weights_label.hide()
         self.error_label = QLabel("")
         self.error_label.setObjectName("training_error")
         self.error_label.setWordWrap(True)
@@ -145,6 +154,7 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.epoch_label)
         layout.addWidget(self.error_label)
         layout.addWidget(self.run_label)
+        layout.addWidget(self.weights_label)
         self._sections = QVBoxLayout()  # the window's own sections (starting weights), above the settings
         self._sections.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self._sections)
@@ -195,6 +205,7 @@ class TrainingPanel(QWidget):
         self.epoch_label.setText("")
         self.run_label.setText("")
         self.run_label.setToolTip("")
+        self.show_weights("")
         self.show_error("")
 
     def show_run_summary(self, summary: dict[str, Any]) -> None:
@@ -239,6 +250,10 @@ class TrainingPanel(QWidget):
             f"Run {payload['run_dir'].replace(chr(92), '/').rsplit('/', 1)[-1]} on {payload['device']}{layout} · "
             f"{sizes.get('train', 0):,} train / {sizes.get('val', 0):,} val / {sizes.get('test', 0):,} test samples")
         self.run_label.setToolTip(payload["run_dir"])
+        frozen = int(payload.get("frozen") or 0)
+        self.show_weights(" · ".join(part for part in (
+            _sentence(str(payload.get("weights") or "")),
+            f"{frozen} frozen layer{'s' if frozen != 1 else ''}" if frozen else "") if part))
         batches, epochs = int(payload["batches_per_epoch"]), int(payload["epochs"])
         self.progress.setRange(0, max(1, batches * epochs))
         done = len(payload.get("history", ()))
@@ -251,6 +266,11 @@ class TrainingPanel(QWidget):
         skipped = payload.get("skipped") or []
         if skipped:
             self.show_error(f"Skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
+
+    def show_weights(self, text: str) -> None:
+        """What the run's starting weights loaded (and how many layers are frozen); empty hides the line."""
+        self.weights_label.setText(text)
+        self.weights_label.setVisible(bool(text))
 
     def show_progress(self, payload: dict[str, Any]) -> None:
         epoch, epochs = payload["epoch"], payload["epochs"]

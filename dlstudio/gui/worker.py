@@ -201,7 +201,8 @@ class TrainingRequest:
     """What to train, as plain data copied on the GUI thread (the worker never reads the live project).
 
     ``graph`` is ``Graph.to_dict()``; ``data`` and ``training`` are the project's settings dicts;
-    ``resume`` is a run folder to continue from (its own settings are used then).
+    ``weights`` the starting weights' source (``WeightsSource.to_doc()``, None: random) and ``frozen`` the
+    ids of frozen nodes; ``resume`` is a run folder to continue from (its own settings are used then).
     """
 
     graph: dict[str, Any]
@@ -210,11 +211,15 @@ class TrainingRequest:
     project_path: Path
     epochs: int | None = None
     resume: Path | None = None
+    weights: dict[str, Any] | None = None
+    frozen: tuple[str, ...] = ()
 
     @classmethod
     def from_project(cls, project: Any, **options: Any) -> TrainingRequest:
         if project.path is None:
             raise ValueError("an untitled project has no folder for its runs; save it first")
+        options.setdefault("weights", None if project.weights is None else copy.deepcopy(project.weights.to_doc()))
+        options.setdefault("frozen", tuple(project.frozen))
         return cls(copy.deepcopy(project.graph.to_dict()), copy.deepcopy(project.data),
                    copy.deepcopy(project.training), Path(project.path), **options)
 
@@ -407,14 +412,21 @@ def _halting_control(on_halt: Callable[[], None], on_continue: Callable[[float],
 def _train(context: TaskContext, request: TrainingRequest, relay: _ControlRelay, filters: _FilterChoice) -> dict:
     """The work function of a TrainingWorker (on the worker thread): prepare the run, report, train."""
     from dlstudio.core.graph import Graph
+    from dlstudio.core.project.pretrained import WeightsSource
     from dlstudio.core.training.session import start_session
-
 
     def emit(message: object) -> None:
         context.report(message, force=True)  # the reporter throttles by itself
 
+    def downloading(done: int, total: int) -> None:
+        # torchvision's weights, fetched once into torch's cache; throttled by the context.
+        size = f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+        context.report(("preparing", f"downloading the starting weights ({size})"))
+
+    weights = None if request.weights is None else WeightsSource.from_doc(request.weights)
     session = start_session(Graph.from_dict(request.graph), request.data, request.training, request.project_path,
-                            epochs=request.epochs, resume=request.resume)
+                            epochs=request.epochs, resume=request.resume, weights=weights, frozen=request.frozen,
+                            allow_download=True, progress=downloading)
     reporter = _reporter_class()(emit, filters)
     trainer_box: list[Any] = []
 
@@ -438,6 +450,7 @@ def _train(context: TaskContext, request: TrainingRequest, relay: _ControlRelay,
         "conv_layers": layers, "filter_layer": filters.node_id,
         "history": [m.to_dict() for m in trainer.history],
         "skipped": [f"{s.path}: {s.reason}" for s in skipped],
+        "weights": session.weights_summary, "frozen": len(session.frozen),
     }))
     relay.attach(control)
     result = trainer.fit()  # a resumed session's trainer already stands at its checkpoint
@@ -450,10 +463,12 @@ class TrainingWorker(QObject):
     """Trains a project on a worker thread (through :mod:`dlstudio.core.training.session`); plain-data signals.
 
     Signals (all on the GUI thread, in the order things happened):
+    ``preparing(str)`` what the run is getting ready (downloading the starting weights);
     ``started(dict)`` once the run is prepared (run_dir, device, class_names,
     epochs, batches_per_epoch, sizes, conv_layers, filter_layer, channels_last and
     layout_tuned (the memory layout is chosen while training), history of a
-    resumed run, skipped files); ``batches_progressed(dict)`` ~30 times a second
+    resumed run, skipped files, weights: the starting weights' load summary, frozen: how many nodes are
+    frozen); ``batches_progressed(dict)`` ~30 times a second
     (epoch, epochs, batch, batches, samples_per_second, eta_seconds,
     elapsed_seconds, and the new points: xs in epochs, losses);
     ``epoch_finished(dict)`` (EpochMetrics.to_dict(), with the confusion
@@ -464,6 +479,7 @@ class TrainingWorker(QObject):
     refused before training, or crashed); ``ended()`` after either.
     """
 
+    preparing = Signal(str)
     started = Signal(object)
     batches_progressed = Signal(object)
     epoch_finished = Signal(object)
@@ -532,5 +548,7 @@ class TrainingWorker(QObject):
             self.filters_updated.emit(*payload)
         elif kind == "started":
             self.started.emit(payload)
+        elif kind == "preparing":
+            self.preparing.emit(payload)
         elif kind == "paused" and self.is_paused:  # a resume may have overtaken it
             self.paused.emit()
