@@ -116,11 +116,25 @@ class BlockItem(QGraphicsObject):
         self.outputs = {key: self._port(key, OUTPUT) for key in outputs}
         ports = max(len(inputs), len(outputs), 1)
         self._height = max(HEADER_HEIGHT + 10 + BLOCK_LINES * LINE_HEIGHT, HEADER_HEIGHT + 8 + ports * PORT_SPACING)
-        for column, x in ((self.inputs, 0.0), (self.outputs, NODE_WIDTH)):
+        self._place_ports()
+        return True
+
+    def _place_ports(self) -> None:
+        left, right = (NODE_WIDTH, 0.0) if self.flipped else (0.0, NODE_WIDTH)
+        for column, x in ((self.inputs, left), (self.outputs, right)):
             top = HEADER_HEIGHT + (self._height - HEADER_HEIGHT - len(column) * PORT_SPACING) / 2
             for i, port in enumerate(column.values()):
                 port.setPos(x, top + (i + 0.5) * PORT_SPACING)
         self.update()
+
+    def set_flipped(self, flipped: bool) -> bool:
+        """Inputs on the right, outputs on the left (a block in a backwards row), or back; True if it changed."""
+        if flipped == self.flipped:
+            return False
+        self.flipped = flipped
+        self._place_ports()
+        for edge in self.edges:
+            edge.update_path()
         return True
 
     def _port(self, key: str, side: str) -> PortItem:
@@ -156,6 +170,9 @@ class BlockItem(QGraphicsObject):
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
             for edge in self.edges:
                 edge.update_path()
+            follow = getattr(self.scene(), "node_item_moved", None)
+            if follow is not None:
+                follow(self)
         return super().itemChange(change, value)
 
     def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:

@@ -54,6 +54,7 @@ class GraphScene(QGraphicsScene):
         self.frame_items: dict[str, BlockFrame] = {}  # expanded blocks
         self._blocks_dirty = True
         self._block_drag_start: dict[str, Point] = {}
+        self._hidden: dict[str, str] = {}  # node id -> the collapsed block drawn in its place
         self._batch_depth = 0
         self._pending: set[str] = set()
         self._removed: set[str] = set()
@@ -160,7 +161,7 @@ class GraphScene(QGraphicsScene):
         self.edge_items[edge] = item
         source.update()
         target.update()
-        if self._in_collapsed_block(edge.src) or self._in_collapsed_block(edge.dst):
+        if self.in_collapsed_block(edge.src) or self.in_collapsed_block(edge.dst):
             self._blocks_dirty = True  # the edge goes to a block's port, which may be a new one
         self._orient(edge.src, edge.dst)
         self._touch(edge.src, edge.dst)
@@ -215,7 +216,7 @@ class GraphScene(QGraphicsScene):
                 self._place_frame(block)
         self._touch(*[n for n in node_ids if n in self.node_items])  # block summaries follow at the refresh
 
-    def _in_collapsed_block(self, node_id: str) -> bool:
+    def in_collapsed_block(self, node_id: str) -> bool:
         block = self.blocks.block_of(node_id)
         return block is not None and block.collapsed
 
@@ -246,6 +247,7 @@ class GraphScene(QGraphicsScene):
                            list(dict.fromkeys(self._port_key(e.src, e.src_port) for e in leaving)))
             self._place_block_item(block)
             hidden.update(dict.fromkeys(block.nodes, block.id))
+        self._hidden = hidden
         for node_id, node_item in self.node_items.items():
             node_item.setVisible(node_id not in hidden)
         for edge_item in self.edge_items.values():
@@ -258,6 +260,7 @@ class GraphScene(QGraphicsScene):
                 self.frame_items[block.id] = frame
             self._place_frame(block)
         self._update_block_summaries()
+        self._orient(*self.block_items, *self.graph.nodes)
 
     @staticmethod
     def _port_key(node_id: str, port: str) -> str:
@@ -282,11 +285,12 @@ class GraphScene(QGraphicsScene):
         edge_item.setVisible(True)
 
     def _place_block_item(self, block: Block) -> None:
-        """A collapsed block sits at its nodes' top-left corner (so moving it moves them, and back)."""
-        positions = [self.node_items[n].pos() for n in block.nodes if n in self.node_items]
-        if not positions:
+        """A collapsed block sits where its first node is (as an import lays it out); moving it moves all
+        its nodes by as much, so expanded they keep their arrangement."""
+        first = next((self.node_items[n] for n in block.nodes if n in self.node_items), None)
+        if first is None:
             return
-        x, y = min(p.x() for p in positions), min(p.y() for p in positions)
+        x, y = first.pos().x(), first.pos().y()
         item = self.block_items[block.id]
         if (item.pos().x(), item.pos().y()) != (x, y):
             item.setPos(x, y)
@@ -329,6 +333,10 @@ class GraphScene(QGraphicsScene):
             if frame is not None:
                 self._place_frame(block)
 
+    def collapsed_members(self) -> dict[str, str]:
+        """Node id -> the id of the collapsed block that hides it (the nodes drawn as a block item)."""
+        return dict(self._hidden)
+
     def content_rect(self) -> QRectF:
         """The scene rectangle of what is drawn (a collapsed block's hidden nodes take no room)."""
         rect = QRectF()
@@ -340,31 +348,47 @@ class GraphScene(QGraphicsScene):
 
     # -- orientation -----------------------------------------------------------
 
-    def node_item_moved(self, item: NodeItem) -> None:
-        """A node moved (drag, undo, layout): it and its neighbours may now face the other way."""
+    def node_item_moved(self, item: NodeItem | BlockItem) -> None:
+        """A node or a collapsed block moved (drag, undo, layout): it and its neighbours may now face the
+        other way."""
+        if isinstance(item, BlockItem):
+            if item.block_id in self.blocks:
+                entering, leaving = self.blocks.boundary(item.block_id)
+                self._orient(item.block_id, *[e.src for e in entering], *[e.dst for e in leaving])
+            return
         if item.node_id in self.node_items:
             self._orient(item.node_id, *self.graph.predecessors(item.node_id), *self.graph.successors(item.node_id))
             block = self.blocks.block_of(item.node_id)
             if block is not None and block.id in self.frame_items:
                 self._place_frame(block)
 
-    def _orient(self, *node_ids: str) -> None:
-        """Turn each node to face its flow: a node whose edges run right to left (a backwards row of a
-        snake layout) gets its inputs on the right, so its edges run straight instead of looping back."""
-        for node_id in dict.fromkeys(node_ids):
-            item = self.node_items.get(node_id)
-            if item is None or node_id not in self.graph:
+    def _drawn_id(self, node_id: str) -> str:
+        """The id of the item that draws ``node_id``: its collapsed block's, or its own."""
+        return self._hidden.get(node_id, node_id)
+
+    def _orient(self, *item_ids: str) -> None:
+        """Turn each node (or collapsed block) to face its flow: one whose edges run right to left (a
+        backwards row of a snake layout) gets its inputs on the right, so its edges run straight instead
+        of looping back."""
+        for item_id in dict.fromkeys(self._drawn_id(n) for n in item_ids):
+            item: NodeItem | BlockItem | None
+            if item_id in self.block_items and item_id in self.blocks:
+                item = self.block_items[item_id]
+                entering, leaving = self.blocks.boundary(item_id)
+                sources, targets = [e.src for e in entering], [e.dst for e in leaving]
+            elif item_id in self.graph and item_id in self.node_items:
+                item = self.node_items[item_id]
+                sources = [e.src for e in self.graph.input_edges(item_id)]
+                targets = [e.dst for e in self.graph.output_edges(item_id)]
+            else:
                 continue
             centre = item.pos().x() + item.size()[0] / 2
             flow = 0.0
-            for edge in self.graph.input_edges(node_id):
-                other = self.node_items.get(edge.src)
-                if other is not None:
-                    flow += centre - (other.pos().x() + other.size()[0] / 2)
-            for edge in self.graph.output_edges(node_id):
-                other = self.node_items.get(edge.dst)
-                if other is not None:
-                    flow += other.pos().x() + other.size()[0] / 2 - centre
+            for other_id, sign in [*((n, -1.0) for n in sources), *((n, 1.0) for n in targets)]:
+                other_id = self._drawn_id(other_id)
+                other = self.block_items.get(other_id) or self.node_items.get(other_id)
+                if other is not None and other is not item:
+                    flow += sign * (other.pos().x() + other.size()[0] / 2 - centre)
             # Edges straight above or below say nothing; a small lean keeps the side it has.
             if abs(flow) > item.size()[0] / 2:
                 item.set_flipped(flow < 0)
