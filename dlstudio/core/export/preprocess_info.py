@@ -35,7 +35,8 @@ _TRAINING_IMAGES = {
     "torchvision": "a standard torchvision dataset, converted to the Input's channels and resized",
     "csv": "rows of numbers from a CSV table (not images)",
 }
-_CHANNEL_MODES = {1: "L (grey)", 3: "RGB", 4: "RGBA"}
+# PIL's mode names, so that a reader can call Image.convert(mode) with them.
+_CHANNEL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
 def preprocess_description(source: ExportSource) -> dict[str, Any]:
@@ -58,7 +59,7 @@ def preprocess_description(source: ExportSource) -> dict[str, Any]:
         channels, height, width = shape
         how, method = _RESIZE.get(data_source, _RESIZE["digits"])
         description["image"] = {
-            "channels": channels, "color_mode": _CHANNEL_MODES.get(channels, str(channels)),
+            "channels": channels, "mode": _CHANNEL_MODES.get(channels, "RGB"),
             "height": height, "width": width, "resize": method, "resize_described": how,
             "scale": "pixel values / 255, so that they lie in [0, 1]",
             "alpha": "composited onto black",
@@ -73,12 +74,12 @@ def preprocess_description(source: ExportSource) -> dict[str, Any]:
 
 
 def _steps(images: bool, normalized: bool) -> list[str]:
-    steps = (["convert the image to color_mode", "resize it to width x height", "divide the pixel values by 255",
-              "lay it out as (channels, height, width) and add a batch dimension"] if images
+    steps = (["convert the image to image.mode (PIL: L grey, RGB, RGBA)", "resize it to width x height",
+              "divide the pixel values by 255", "lay it out as (channels, height, width) and add a batch dimension"] if images
              else ["give a (batch, features) float32 array"])
     if normalized:
         steps.append("subtract normalization.mean and divide by normalization.std, per channel (or feature)")
-    steps.append("the output's index i is class_names[i]" if images or normalized else "outputs as the model gives")
+    steps.append("output index i is class_names[i]")
     return steps
 
 
