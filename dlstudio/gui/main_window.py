@@ -937,6 +937,8 @@ class MainWindow(QMainWindow):
             self.settings.setValue("theme", self.theme)
 
     def _on_data_panel_preview_shown(self, preview: object) -> None:
+        names = getattr(preview, "class_names", None)
+        self.starting_weights.set_data_classes(len(names) if names else None)
         self.training.warm_up()  # the first time only: torch is loaded by now, the window long on screen
 
     def _update_title(self) -> None:

@@ -15,12 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtGui import QAction, QUndoCommand, QUndoStack
-from PySide6.QtWidgets import (QFileDialog, QGroupBox, QInputDialog, QLabel, QMenu, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QMenu, QPushButton,
+                               QToolButton, QVBoxLayout, QWidget)
 
+from dlstudio.core.errors import GraphError
 from dlstudio.core.project import Project
+from dlstudio.core.project.head import find_head
 from dlstudio.core.project.pretrained import WeightsSource
+from dlstudio.gui.commands import MacroCommand, SetParamCommand
 from dlstudio.gui.theme import HINT, set_tone
+
+_HEAD_PARAMS = {"Linear": "out_features", "Conv2d": "out_channels"}
 
 WEIGHT_FILES = "Weights (*.safetensors *.pth *.pt);;All files (*)"
 OTHER_RUN = "Another run folder…"
@@ -90,19 +95,40 @@ class StartingWeightsBox(QGroupBox):
         self.change_button.setText("Change…")
         self.change_button.setMenu(menu)
         self.change_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        # Shown when the data has another number of classes than the classifier (an imported network's 1000).
+        self.head_button = QPushButton()
+        self.head_button.setObjectName("starting_weights_fit_head")
+        self.head_button.clicked.connect(lambda _checked=False: self.fit_head())
+        self.head_button.hide()
+        self.data_classes: int | None = None
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.change_button)
+        buttons.addWidget(self.head_button)
+        buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.source_label)
         layout.addWidget(self.detail_label)
-        layout.addWidget(self.change_button)
+        layout.addLayout(buttons)
 
     def set_project(self, project: Project) -> None:
         """Follow ``project`` (the window's document was replaced)."""
         if self.project is not None:
-            for event in (self.project.weights_changed, self.project.frozen.changed, self.project.settings_changed):
+            for event in self._events(self.project):
                 event.disconnect(self._refresh_later)
         self.project = project
-        for event in (project.weights_changed, project.frozen.changed, project.settings_changed):
+        self.data_classes = None  # until the new project's data is read
+        for event in self._events(project):
             event.connect(self._refresh_later)
+        self.refresh()
+
+    @staticmethod
+    def _events(project: Project) -> tuple[Any, ...]:
+        return (project.weights_changed, project.frozen.changed, project.settings_changed,
+                project.graph.param_changed, project.graph.node_added, project.graph.node_removed)
+
+    def set_data_classes(self, count: int | None) -> None:
+        """The number of classes the project's data has (None: not known, or not a classification)."""
+        self.data_classes = count
         self.refresh()
 
     def _refresh_later(self, *_args: Any) -> None:
@@ -127,6 +153,38 @@ class StartingWeightsBox(QGroupBox):
                            f" ({', '.join(frozen[:3])}{', …' if len(frozen) > 3 else ''})")
         self.detail_label.setText("; ".join(details))
         self.detail_label.setVisible(bool(details))
+        head = self._head()
+        if head is not None:
+            node, classes = head
+            self.head_button.setText(f"Fit {node.name} to {self.data_classes} classes")
+            self.head_button.setToolTip(f"{node.name} gives {classes} class scores; your data has "
+                                        f"{self.data_classes} classes. Its weights start afresh, the rest keep "
+                                        "theirs.")
+        self.head_button.setVisible(head is not None)
+
+    def _head(self) -> tuple[Any, int] | None:
+        """(the classifier layer, the classes it gives) when they differ from the data's, else None."""
+        if self.project is None or self.data_classes is None or self.data_classes < 2:
+            return None
+        try:
+            output_id, head_id = find_head(self.project.graph)
+        except GraphError:
+            return None
+        classes = self.project.graph.node(output_id).params.get("classes")
+        return (self.project.graph.node(head_id), classes) if classes != self.data_classes else None
+
+    def fit_head(self) -> None:
+        """Size the classifier layer and the Output for the data's classes: one undo step."""
+        head = self._head()
+        if head is None or self.project is None:
+            return
+        graph, count = self.project.graph, self.data_classes
+        output_id, head_id = find_head(graph)
+        node = graph.node(head_id)
+        commands = [SetParamCommand(graph, node_id, param, count)
+                    for node_id, param in ((head_id, _HEAD_PARAMS[node.type]), (output_id, "classes"))
+                    if graph.node(node_id).params.get(param) != count]
+        self.undo_stack.push(MacroCommand(f"Fit {node.name} to {count} classes", commands))
 
     def set_source(self, source: WeightsSource | None) -> None:
         if self.project is not None and source != self.project.weights:

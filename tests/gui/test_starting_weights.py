@@ -92,3 +92,26 @@ def test_the_change_button_opens_its_menu_with_the_three_choices(make_window, qt
     texts = [action.text() for action in button.menu().actions() if not action.isSeparator()]
     assert texts == ["From a Weights File…", "From an Earlier Run…", "Random Weights (from Scratch)"]
     assert button.isVisible() and button.isEnabled()
+
+
+def test_a_classifier_sized_for_other_classes_is_fitted_to_the_data_in_one_undo_step(make_window, qtbot):
+    from dlstudio.core.project.head import find_head
+
+    project = load_template("lenet5")
+    output_id, head_id = find_head(project.graph)
+    project.graph.set_param(head_id, "out_features", 1000)  # as an ImageNet network arrives
+    project.graph.set_param(output_id, "classes", 1000)
+    window = make_window(project)
+    window.data_panel.show()
+    button = window.starting_weights.head_button
+    head = window.project.graph.node(head_id)
+    window.training_dock.raise_()
+    qtbot.waitUntil(button.isVisible, timeout=30_000)  # once the data preview has counted the digits' classes
+    assert button.text() == f"Fit {head.name} to 10 classes"
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert head.params["out_features"] == 10 and window.project.graph.node(output_id).params["classes"] == 10
+    assert not button.isVisible() and window.undo_stack.undoText() == f"Fit {head.name} to 10 classes"
+    assert window.totals_label.text().endswith("0 errors")
+    window.undo_stack.undo()
+    assert head.params["out_features"] == 1000 and window.project.graph.node(output_id).params["classes"] == 1000
+    assert button.isVisible()
