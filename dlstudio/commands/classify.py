@@ -34,6 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite the --csv file if it exists")
     parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
                         help="which of the run's checkpoints to use (default: best)")
+    parser.add_argument("--weights", metavar="FILE.safetensors",
+                        help="use these weights (a safetensors file from 'dlstudio export --format safetensors') "
+                             "instead of the run's checkpoint; the run still gives the graph and preprocessing")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                         help="where to run the model (default: auto)")
     parser.set_defaults(run=run)
@@ -48,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         check_writable(Path(args.csv), args.force)
     trained = load_trained(args.run_or_project, which=args.checkpoint, device=args.device)
+    if args.weights:
+        from dlstudio.core.export.safetensors_weights import load_weights_into
+
+        load_weights_into(trained.model, trained.graph, args.weights)
     if not trained.preprocessor.takes_images:
         raise CommandError(f"this run's model takes table rows of {list(trained.input_shape)} values, not images")
     results = []

@@ -1,0 +1,163 @@
+"""``dlstudio export`` on a trained project: every format, preprocess.json, and the README's predict.py."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dlstudio import cli
+from dlstudio.core.project import save_project
+from dlstudio.core.project.templates import load_template
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dlstudio: error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The mlp template on the digits, trained for one epoch from the command line."""
+    folder = tmp_path_factory.mktemp("trained")
+    project = load_template("mlp")
+    project.training["batch_size"] = 256
+    path = folder / "digits.dlstudio"
+    save_project(project, path)
+    assert cli.main(["train", str(path), "--epochs", "1", "--device", "cpu"]) == 0
+    return path
+
+
+@pytest.fixture
+def untrained_project(tmp_path: Path) -> Path:
+    path = tmp_path / "fresh.dlstudio"
+    save_project(load_template("lenet5"), path)
+    return path
+
+
+def digit_png(path: Path, index: int = 3) -> int:
+    """A digit of the bundled set as a 28x28 grey PNG (white on black, like the training data); its label."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    Image.fromarray((digits.images[index] * 255 / 16).astype(np.uint8)).resize((28, 28), Image.BILINEAR).save(path)
+    return int(digits.target[index])
+
+
+def test_onnx_export_prints_its_verification_and_writes_preprocess_json(
+        capsys: pytest.CaptureFixture[str], trained_project: Path, tmp_path: Path) -> None:
+    out_path = tmp_path / "model.onnx"
+    code, out, err = run_cli(capsys, "export", str(trained_project), "--format", "onnx", "-o", str(out_path))
+    assert code == 0, err
+    assert "ONNX opset 17" in out and "(best.pt)" in out
+    assert re.search(r"6 random inputs and 8 validation samples: max abs difference \S+ \(tolerance 0\.0001\)", out)
+    preprocess = json.loads((tmp_path / "preprocess.json").read_text(encoding="utf-8"))
+    assert preprocess["input_shape"] == [1, 28, 28] and preprocess["class_names"] == [str(i) for i in range(10)]
+    assert preprocess["image"] == {**preprocess["image"], "mode": "L", "width": 28, "height": 28}
+    assert len(preprocess["normalization"]["mean"]) == 1 and "8x8" in preprocess["training_images"]
+
+
+def test_the_readme_predict_py_classifies_a_png_with_onnxruntime_alone(
+        capsys: pytest.CaptureFixture[str], trained_project: Path, tmp_path: Path) -> None:
+    blocks = re.findall(r"```python\n(# predict\.py.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 1, "the README has one predict.py block"
+    assert len(blocks[0].strip().splitlines()) <= 25
+    (tmp_path / "predict.py").write_text(blocks[0], encoding="utf-8")
+    assert run_cli(capsys, "export", str(trained_project), "--format", "onnx", "-o", str(tmp_path / "m.onnx"))[0] == 0
+    png = tmp_path / "digit.png"
+    digit_png(png)
+    done = subprocess.run([sys.executable, "predict.py", "m.onnx", "digit.png"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 3 and all(re.fullmatch(r"\d \d+\.\d%", line) for line in lines), done.stdout
+    # The same preparation in torch, through the run's own model: predict.py's top class is the model's.
+    from dlstudio.core.export.source import from_run, latest_trained_run
+
+    source = from_run(latest_trained_run(trained_project))
+    norm = source.normalization
+    x = torch.tensor(np.asarray(Image.open(png).convert("L").resize((28, 28)), dtype=np.float32) / 255.0)[None, None]
+    x = (x - norm.mean[0]) / norm.std[0]
+    with torch.no_grad():
+        assert lines[0].split()[0] == str(int(source.model(x).argmax(1)))
+
+
+def test_weight_formats_need_a_run_and_python_says_its_weights_are_random(
+        capsys: pytest.CaptureFixture[str], untrained_project: Path, tmp_path: Path) -> None:
+    for format_name in ("onnx", "torchscript", "safetensors"):
+        code, _, err = run_cli(capsys, "export", str(untrained_project), "--format", format_name,
+                               "-o", str(tmp_path / f"m.{format_name}"))
+        assert code == 2
+        assert "has no trained run to take weights from" in one_line_error(err)
+        assert not (tmp_path / f"m.{format_name}").exists()
+    code, out, err = run_cli(capsys, "export", str(untrained_project), "-o", str(tmp_path / "model.py"))
+    assert code == 0, err
+    assert "random weights (the project has no trained run)" in out
+    assert (tmp_path / "preprocess.json").is_file()
+
+
+def test_torchscript_and_safetensors_and_classify_with_the_safetensors_weights(
+        capsys: pytest.CaptureFixture[str], trained_project: Path, tmp_path: Path) -> None:
+    run_name = sorted(p.name for p in trained_project.with_suffix(".runs").iterdir())[-1]
+    code, out, err = run_cli(capsys, "export", str(trained_project), "--format", "torchscript", "--run", run_name,
+                             "-o", str(tmp_path / "model.pt"))
+    assert code == 0, err
+    assert f"run {run_name}" in out and "max abs difference 0 " in out
+    code, out, err = run_cli(capsys, "export", str(trained_project), "--format", "safetensors",
+                             "-o", str(tmp_path / "model.safetensors"))
+    assert code == 0, err
+    assert "reloaded and verified" in out
+    png = tmp_path / "digit.png"
+    digit_png(png, index=7)
+    code, from_checkpoint, err = run_cli(capsys, "classify", str(trained_project), str(png), "--json")
+    assert code == 0, err
+    code, from_safetensors, err = run_cli(capsys, "classify", str(trained_project), str(png), "--json",
+                                          "--weights", str(tmp_path / "model.safetensors"))
+    assert code == 0, err
+    assert json.loads(from_safetensors) == json.loads(from_checkpoint)
+    code, _, err = run_cli(capsys, "export", str(trained_project), "--format", "onnx", "--run", "no-such-run",
+                           "-o", str(tmp_path / "x.onnx"))
+    assert code == 2 and "--run no-such-run: no run folder there" in one_line_error(err)
+
+
+def test_classify_refuses_weights_of_another_model(
+        capsys: pytest.CaptureFixture[str], trained_project: Path, tmp_path: Path) -> None:
+    from dlstudio.core.export.safetensors_weights import export_safetensors
+    from dlstudio.core.export.source import from_project
+
+    export_safetensors(from_project(load_template("lenet5")), tmp_path / "other.safetensors")
+    png = tmp_path / "digit.png"
+    digit_png(png)
+    code, _, err = run_cli(capsys, "classify", str(trained_project), str(png), "--weights",
+                           str(tmp_path / "other.safetensors"))
+    assert code == 2
+    assert "do not fit the model" in one_line_error(err)
+
+
+def test_script_export_needs_no_run_and_a_different_preprocess_json_is_kept(
+        capsys: pytest.CaptureFixture[str], untrained_project: Path, tmp_path: Path) -> None:
+    (tmp_path / "preprocess.json").write_text("{}\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "export", str(untrained_project), "--format", "script",
+                             "-o", str(tmp_path / "train.py"))
+    assert code == 0, err
+    assert "standalone training script" in out and "kept the existing" in out
+    assert (tmp_path / "preprocess.json").read_text(encoding="utf-8") == "{}\n"
+    compile((tmp_path / "train.py").read_text(encoding="utf-8"), "train.py", "exec")
