@@ -83,15 +83,51 @@ def test_without_opaque_nodes_swin_t_is_still_refused() -> None:
 
 
 @pytest.mark.timeout(60)
-def test_operations_in_the_models_own_forward_still_refuse() -> None:
-    # vit_b_16 reshapes, prepends its class token and indexes it in its own forward: nothing to keep whole.
+def test_operations_in_the_models_own_forward_keep_the_whole_model_as_one_node() -> None:
+    # vit_b_16 reshapes, prepends its class token and indexes it in its own forward: nothing smaller to keep.
+    torch.manual_seed(0)
+    result = import_torchvision("vit_b_16", num_classes=10, opaque=True)
+    graph = result.project.graph
+    assert [node.type for node in graph] == ["Input", "TorchvisionModule", "Output"]
+    (node,) = [node for node in graph if node.type == "TorchvisionModule"]
+    assert node.name == "vit_b_16" and node.params["path"] == ""
+    assert node.params["input_shape"] == [3, 224, 224] and node.params["output_shape"] == [10]
+    assert node.params["param_count"] == result.param_count
+    reason = node.params["reason"]
+    assert reason.startswith("The whole model is one node: it computes with ") and "getattr" in reason
+    assert "\n" not in reason
+    model = compile_graph(graph).eval()
+    result.load_into(model)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.equal(model(x), result.source(x))
+    # Without opaque nodes it is still refused, naming what has no layer type.
     with pytest.raises(ModelImportError) as caught:
-        import_torchvision("vit_b_16", num_classes=10, opaque=True)
+        import_torchvision("vit_b_16", num_classes=10)
     message = caught.value.message
     assert "\n" not in message and message.startswith("cannot import vit_b_16: ")
-    unmapped = caught.value.result.unmapped
-    assert any(item.operation == "getattr" for item in unmapped)
-    assert all(item.name and item.reason for item in unmapped)
+    assert any(item.operation == "getattr" for item in caught.value.result.unmapped)
+
+
+@pytest.mark.timeout(120)
+def test_a_module_taking_several_inputs_gives_way_to_the_module_around_it() -> None:
+    # maxvit_t's window partitions take (x, p): each partition attention layer around them is kept whole.
+    torch.manual_seed(0)
+    result = import_torchvision("maxvit_t", num_classes=10, opaque=True)
+    graph = result.project.graph
+    node = graph.node_named("blocks.0.layers.0.layers.window_attention")
+    assert node.type == "TorchvisionModule"
+    reason = node.params["reason"]
+    assert reason.startswith("PartitionAttentionLayer holds blocks.0.layers.0.layers.window_attention.partition_op "
+                             "(WindowPartition), which has no layer type and cannot be kept whole on its own: "
+                             "it takes more than one input")
+    assert not any(n.params["path"].endswith("partition_op") for n in graph if n.type == "TorchvisionModule")
+    model = compile_graph(graph).eval()
+    result.load_into(model)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        expected, got = result.source(x), model(x)
+    assert torch.allclose(got, expected, atol=1e-5), (got - expected).abs().max().item()
 
 
 @pytest.mark.timeout(60)

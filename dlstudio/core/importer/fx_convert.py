@@ -87,12 +87,19 @@ class Converter:
         self.unmapped_scopes: dict[str, list[str]] = {}
         self.values: dict[fx.Node, Any] = {}
         self.source_names: dict[str, str] = {}  # graph node id -> the fx node it came from (for messages)
+        # Graph node id -> the module path it was made in (``layer1.0.conv1``, ``layer1.0`` for its add; '' at the
+        # top): what groups an import into blocks by the source's module hierarchy.
+        self.node_paths: dict[str, str] = {}
+        self._path = ""
         self._functions = {**_FUNCTIONS, **(leaf_functions or {})}
         self._modules = {**_MODULES, **(leaf_modules or {})}
         # (torchvision model name, num_classes) when the source is a torchvision model: a submodule that has no
         # layer type then becomes one opaque TorchvisionModule node (issue 12) instead of being refused.
         self.opaque_source = opaque_source
         self.opaque_reasons = dict(opaque_reasons or {})  # module path -> why it is opaque (kept whole by the tracer)
+        # Module path -> why it cannot be kept whole (it takes several inputs or gives several outputs): the
+        # import keeps the module around it whole instead.
+        self.unkeepable: dict[str, str] = {}
 
     # -- building blocks ---------------------------------------------------
 
@@ -111,6 +118,7 @@ class Converter:
             self.graph.connect(src, src_port, node_id, port)
         for local, source_key in (weights or {}).items():
             self.key_map[f"{node_id}.{local}"] = source_key
+        self.node_paths[node_id] = self._path
         return (node_id, "out")
 
     def _new_id(self, name: str) -> str:
@@ -159,6 +167,7 @@ class Converter:
 
     def run(self) -> None:
         for node in self.gm.graph.nodes:
+            self._path = str(node.target) if node.op == "call_module" else self.scope(node)
             try:
                 self.values[node] = self._map(node)
             except _Unmappable as reason:
@@ -232,11 +241,16 @@ class Converter:
     def _opaque(self, node: fx.Node, module: nn.Module, reason: str) -> Any:
         """One TorchvisionModule node holding the whole submodule (its weights keep their own keys)."""
         assert self.opaque_source is not None
-        if len(node.args) != 1 or node.kwargs:
-            raise _Unmappable(f"{reason}; it takes more than one input, which an opaque module node does not")
         out = node.meta.get("tensor_meta")
-        if not hasattr(out, "shape"):
-            raise _Unmappable(f"{reason}; it gives more than one tensor, which an opaque module node does not")
+        if len(node.args) != 1 or node.kwargs or not isinstance(node.args[0], fx.Node):
+            why = "it takes more than one input, which an opaque module node does not"
+        elif not hasattr(out, "shape"):
+            why = "it gives more than one tensor, which an opaque module node does not"
+        else:
+            why = ""
+        if why:
+            self.unkeepable[str(node.target)] = why
+            raise _Unmappable(f"{reason}; {why}")
         model, classes = self.opaque_source
         sentence = reason[:1].upper() + reason[1:]
         params = {"model": model, "num_classes": classes, "path": str(node.target),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Callable
 from typing import Any
 
 from dlstudio.core.importer.result import ImportResult, ModelImportError, Unmapped
@@ -14,8 +15,6 @@ from dlstudio.core.layers.spec import format_shape
 
 INPUT_SHAPE = (3, 224, 224)
 """The Input node's shape: one ImageNet-sized colour image."""
-
-_VIEWPORT = (1600.0, 1000.0)  # the window the first layout is wrapped for (the canvas re-wraps to its own)
 
 
 def classification_models() -> list[str]:
@@ -70,7 +69,9 @@ def trace_torchvision(name: str, *, num_classes: int | None = None, opaque: bool
 def convert_module(name: str, model: Any, input_shape: tuple[int, ...], classes: int | None, *,
                    description: str, data_source: str, leaf_modules: dict[type, Any] | None = None,
                    autowrap_functions: tuple[Any, ...] = (), leaf_functions: dict[Any, Any] | None = None,
-                   opaque_source: tuple[str, int] | None = None) -> ImportResult:
+                   opaque_source: tuple[str, int] | None = None,
+                   module_paths: Callable[[dict[str, str]], tuple[dict[str, str], dict[str, Any]]] | None = None,
+                   ) -> ImportResult:
     """Trace ``model`` (eval mode) with torch.fx and map it; the result lists what could not be mapped.
 
     Shared by every importer of an ``nn.Module``. ``classes`` sizes the classification Output; None takes
@@ -81,34 +82,134 @@ def convert_module(name: str, model: Any, input_shape: tuple[int, ...], classes:
     ``opaque_source`` (torchvision's model name and num_classes, only for a torchvision model, which the
     opaque node rebuilds) keeps each unmappable submodule whole as one TorchvisionModule node: a module
     whose forward uses functions without a layer type is traced again as a leaf (at most a few rounds).
+
+    The project is grouped into collapsed blocks by the model's module hierarchy (see
+    :mod:`dlstudio.core.importer.grouping`). ``module_paths`` turns the converter's module path of each node
+    into the source's and describes the source's modules, for a model whose module names are not the
+    source's (onnx2torch's); by default the paths and module types are ``model``'s own.
     """
     leaf_modules = leaf_modules or {}
     reasons: dict[str, str] = {}  # module path kept whole -> why
     for _ in range(_OPAQUE_ROUNDS):
-        converter, model_classes = _trace_and_map(name, model, input_shape, classes, leaf_modules,
-                                                  autowrap_functions, leaf_functions, opaque_source, reasons)
-        wanted = {path: ops for path, ops in converter.unmapped_scopes.items() if path not in reasons}
-        if opaque_source is None or not wanted or "" in wanted:
-            break  # nothing to keep whole, or the model's own forward has unmappable operations: refused anyway
-        for path, ops in wanted.items():
-            kind = type(model.get_submodule(path)).__qualname__
-            reasons[path] = (f"{kind} computes with {', '.join(dict.fromkeys(ops))} in its forward, which no "
-                             "layer type expresses")
+        try:
+            converter, model_classes = _trace_and_map(name, model, input_shape, classes, leaf_modules,
+                                                      autowrap_functions, leaf_functions, opaque_source, reasons)
+        except _Untraceable as error:
+            if opaque_source is None:
+                raise ModelImportError(error.message) from None
+            return _whole_model(name, model, input_shape, opaque_source, description, data_source,
+                                f"torch.fx cannot trace its forward ({error.detail})")
+        if opaque_source is None:
+            break
+        wanted = _modules_to_keep_whole(model, converter, reasons)
+        if "" in wanted:
+            return _whole_model(name, model, input_shape, opaque_source, description, data_source, wanted[""])
+        if not wanted:
+            break
+        reasons = _outermost({**reasons, **wanted})
     classes = model_classes
     param_count = sum(p.numel() for p in model.parameters())
     result = ImportResult(name, None, list(converter.unmapped), dict(converter.key_map), model, classes,
                           param_count)
+    if not result.unmapped:
+        _check_shapes(result, converter.graph)
     if result.unmapped:
+        if opaque_source is not None:  # what is left has no smaller module to keep whole
+            first = result.unmapped[0]
+            return _whole_model(name, model, input_shape, opaque_source, description, data_source,
+                                f"{first.name} ({first.operation}) has no layer type: {first.reason}")
         return result
-    graph = converter.graph
-    _check_shapes(result, graph)
-    if result.unmapped:
-        return result
-    result.project = _project(graph, description, data_source)
+    if module_paths is None:
+        node_paths, modules = converter.node_paths, module_kinds(model)
+    else:
+        node_paths, modules = module_paths(converter.node_paths)
+    result.project = _project(converter.graph, description, data_source, node_paths, modules)
     return result
 
 
-_OPAQUE_ROUNDS = 3  # traces of one model at most: modules found to use unmappable functions become leaves
+_OPAQUE_ROUNDS = 8  # traces of one model at most: modules found to use unmappable functions become leaves
+
+
+class _Untraceable(ModelImportError):
+    """torch.fx cannot trace the model (``detail`` says where, in one line)."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+def _modules_to_keep_whole(model: Any, converter: Any, reasons: dict[str, str]) -> dict[str, str]:
+    """Module paths to keep whole in the next trace, with why ('' is the model itself: keep it all).
+
+    A module whose forward computes with functions that have no layer type is kept whole; one that cannot
+    be (it takes several inputs or gives several tensors) gives way to the smallest module around it that is
+    called (a ModuleList or ModuleDict is never called itself), up to the model.
+    """
+    wanted: dict[str, str] = {}
+    for path, ops in converter.unmapped_scopes.items():
+        if path in reasons:
+            continue
+        what = f"computes with {', '.join(dict.fromkeys(ops))} in its forward, which no layer type expresses"
+        if path:
+            wanted[path] = f"{type(model.get_submodule(path)).__qualname__} {what}"
+        else:
+            wanted[""] = f"it {what}"
+    for path, why in converter.unkeepable.items():
+        inner = f"{path} ({type(model.get_submodule(path)).__qualname__})"
+        parent = path
+        while parent:
+            parent = parent.rpartition(".")[0]
+            module = model.get_submodule(parent)
+            if type(module).__name__ not in ("ModuleList", "ModuleDict"):
+                break
+        detail = f"{inner}, which has no layer type and cannot be kept whole on its own: {why}"
+        if parent:
+            wanted.setdefault(parent, f"{type(model.get_submodule(parent)).__qualname__} holds {detail}")
+        else:
+            wanted.setdefault("", f"it holds {detail}")
+    return wanted
+
+
+def _outermost(reasons: dict[str, str]) -> dict[str, str]:
+    """The paths of ``reasons`` that are not inside another (a module kept whole hides its submodules)."""
+    return {path: why for path, why in reasons.items()
+            if not any(path.startswith(other + ".") for other in reasons if other != path)}
+
+
+def _whole_model(name: str, model: Any, input_shape: tuple[int, ...], opaque_source: tuple[str, int],
+                 description: str, data_source: str, reason: str) -> ImportResult:
+    """The last resort: the whole model as one opaque node between the Input and the Output (issue 12).
+
+    It keeps every weight under its own key and computes what the model computes; the node shows the shapes
+    and says why nothing smaller could be kept.
+    """
+    import torch
+
+    from dlstudio.core.graph import Graph
+
+    with torch.no_grad():
+        out = model(torch.zeros(1, *input_shape))
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        raise ModelImportError(f"cannot import {name}: it does not give one (N, classes) tensor of class scores")
+    model_name, classes = opaque_source
+    param_count = sum(p.numel() for p in model.parameters())
+    sentence = f"The whole model is one node: {reason}"
+    graph = Graph()
+    graph.add_node("Input", {"shape": list(input_shape)}, name="input", node_id="input")
+    graph.add_node("TorchvisionModule", {
+        "model": model_name, "num_classes": classes, "path": "", "input_shape": list(input_shape),
+        "output_shape": [int(out.shape[1])], "param_count": param_count,
+        "reason": sentence if sentence.endswith(".") else sentence + "."}, name=name, node_id="model")
+    graph.add_node("Output", {"task": "classification", "classes": int(out.shape[1])}, name="output",
+                   node_id="output")
+    graph.connect("input", "out", "model", "in")
+    graph.connect("model", "out", "output", "in")
+    key_map = {f"model.{key}": key for key in model.state_dict()}
+    result = ImportResult(name, None, [], key_map, model, int(out.shape[1]), param_count)
+    _check_shapes(result, graph)
+    if not result.unmapped:
+        result.project = _project(graph, description, data_source, {}, {})
+    return result
 
 
 def _trace_and_map(name: str, model: Any, input_shape: tuple[int, ...], classes: int | None,
@@ -126,7 +227,7 @@ def _trace_and_map(name: str, model: Any, input_shape: tuple[int, ...], classes:
     try:
         traced = fx.GraphModule(model, tracer.trace(model))
     except Exception as error:  # noqa: BLE001 - fx raises anything a forward does on proxies
-        raise ModelImportError(f"{name} cannot be traced by torch.fx: {_one_line(error)}") from None
+        raise _Untraceable(f"{name} cannot be traced by torch.fx: {_one_line(error)}", _one_line(error)) from None
     try:
         # ShapeProp prints the traceback of a failing node itself; the message below says what failed.
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
@@ -223,14 +324,31 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-def _project(graph: Any, description: str, data_source: str) -> Any:
-    from dlstudio.core.autolayout import layered_layout
+def _project(graph: Any, description: str, data_source: str, node_paths: dict[str, str],
+             modules: dict[str, Any]) -> Any:
+    """The project of an imported graph: grouped into collapsed blocks by module, laid out collapsed."""
+    from dlstudio.core.importer.grouping import collapsed_layout, plan_blocks
     from dlstudio.core.layout import Layout
     from dlstudio.core.project.model import Project
     from dlstudio.core.project.settings import DATA_SETTINGS, default_training_settings, validate_settings
 
-    positions = layered_layout(graph.topological_order(), [(e.src, e.dst) for e in graph.edges],
-                               viewport=_VIEWPORT)
+    order = graph.topological_order()
+    blocks = plan_blocks(order, node_paths, modules, taken_ids=graph.nodes)
+    positions = collapsed_layout(order, [(e.src, e.dst) for e in graph.edges], blocks)
     data = validate_settings(DATA_SETTINGS, {"source": data_source}, "data")
-    return Project(graph=graph, layout=Layout(positions), data=data, training=default_training_settings(),
-                   description=description)
+    project = Project(graph=graph, layout=Layout(positions), data=data, training=default_training_settings(),
+                      description=description)
+    for block in blocks:
+        project.blocks.group(block.nodes, block.name, block_id=block.id, collapsed=True)
+    return project
+
+
+def module_kinds(model: Any) -> dict[str, Any]:
+    """The grouping's view of an ``nn.Module``'s submodules by path: type name, and plain container or not."""
+    from torch import nn
+
+    from dlstudio.core.importer.grouping import ModuleKind
+
+    containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+    return {path: ModuleKind(type(module).__qualname__, type(module) in containers)
+            for path, module in model.named_modules() if path}
