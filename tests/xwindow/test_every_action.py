@@ -18,9 +18,15 @@ from PySide6.QtWidgets import QAbstractItemView, QWidget
 from dlstudio.core.project import load_template
 from xwindow_driver import TRAINING_TEXTS, WindowDriver, item_view_point
 
-PROJECTS = ["lenet5", "resnet-mini", "finished-run"]
+PROJECTS = ["lenet5", "resnet-mini", "finished-run", "lenet5-grouped"]
 # Ending the window is the fixture's job; training is driven by the Train step itself.
 NEVER_CLICKED = {"Quit", "Close", "Exit"} | (TRAINING_TEXTS - {"Train"})
+
+
+def grouped_lenet():
+    project = load_template("lenet5")
+    project.blocks.group(list(project.graph.nodes)[1:4], "features", collapsed=True)
+    return project
 
 
 @pytest.fixture(params=PROJECTS)
@@ -33,6 +39,11 @@ def driver(request, make_window, qtbot, dialogs):
 
         def restore() -> None:
             window.open_file(path)
+    elif name == "lenet5-grouped":  # a collapsed block on the canvas, for its own context menu
+        window = make_window(grouped_lenet())
+
+        def restore() -> None:
+            window.set_project(grouped_lenet())
     else:
         window = make_window(load_template(name))
 
@@ -50,7 +61,8 @@ def _canvas_targets(driver: WindowDriver) -> list[tuple[str, QWidget, callable]]
     viewport = window.view.viewport()
 
     def on_node() -> QPoint:
-        node_id = list(window.project.graph.nodes)[1]
+        # The second node, or the next one drawn (a collapsed block hides its nodes).
+        node_id = next(n for n in list(window.project.graph.nodes)[1:] if window.scene.node_items[n].isVisible())
         item = window.scene.node_items[node_id]
         return window.view.mapFromScene(item.sceneBoundingRect().center())
 
@@ -70,8 +82,15 @@ def _canvas_targets(driver: WindowDriver) -> list[tuple[str, QWidget, callable]]
                     return QPoint(x, y)
         raise AssertionError("no empty spot on the canvas")
 
-    return [("canvas on a node", viewport, on_node), ("canvas on an edge", viewport, on_edge),
-            ("canvas on empty space", viewport, on_empty)]
+    targets = [("canvas on a node", viewport, on_node), ("canvas on an edge", viewport, on_edge),
+               ("canvas on empty space", viewport, on_empty)]
+    if window.scene.block_items:
+        def on_block() -> QPoint:
+            item = next(iter(window.scene.block_items.values()))
+            return window.view.mapFromScene(item.sceneBoundingRect().center())
+
+        targets.append(("canvas on a block", viewport, on_block))
+    return targets
 
 
 def _custom_menu_targets(driver: WindowDriver) -> list[tuple[str, QWidget, callable]]:
