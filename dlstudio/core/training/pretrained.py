@@ -264,13 +264,12 @@ def _source_keys(key: str, node_name: str, key_map: Mapping[str, str],
                  source_names: Mapping[str, str]) -> list[str]:
     """Where the graph's ``key`` may be in the source, in order of preference."""
     node_id, _, param = key.partition(".")
-    candidates = []
-    if key in key_map:
-        candidates.append(key_map[key])
-    # An earlier run's keys are its node ids: the node of the same name first, then the same id.
-    candidates += [f"{source_id}.{param}" for source_id, name in source_names.items() if name == node_name]
-    candidates += [key, f"{node_name}.{param}"]
-    return candidates
+    if source_names:
+        # An earlier run's keys are its node ids; its nodes are matched by name only. The same id is no
+        # evidence: a layer deleted and added again (a new head) may get its old id back.
+        return [f"{source_id}.{param}" for source_id, name in source_names.items() if name == node_name]
+    candidates = [key_map[key]] if key in key_map else []
+    return [*candidates, key, f"{node_name}.{param}"]
 
 
 def _shape(shape: Any) -> str:
@@ -333,3 +332,20 @@ def load_weights(model: torch.nn.Module, graph: Graph, source: WeightsSource, *,
         first = f": {result.skipped[0]}" if result.skipped else ""
         raise WeightsError(f"none of the weights of {source.describe()} fit this network{first}")
     return result
+
+
+def recorded_normalization(run_settings: dict[str, Any]) -> Normalization | None:
+    """The fixed normalization a run trained with because of its starting weights (from its settings.json).
+
+    Whoever prepares a run's data again (the mistakes gallery, an export's check) passes it to
+    ``prepare_data(..., normalization=...)`` so the samples are normalized as in training. None when the run
+    used its training split's statistics (or none).
+    """
+    weights = run_settings.get("weights") if isinstance(run_settings, dict) else None
+    fixed = weights.get("normalization") if isinstance(weights, dict) else None
+    if not isinstance(fixed, dict):
+        return None
+    try:
+        return Normalization.from_dict(fixed)
+    except (KeyError, TypeError, ValueError):
+        return None
