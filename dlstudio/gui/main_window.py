@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
         self.training.training_started.connect(self._on_training_training_started)
         self.training.plots_filled.connect(self._on_training_plots_filled)
         self.training.skipped_found.connect(self._on_training_skipped_found)
+        self.training.runs.apply_settings_requested.connect(self._on_runs_apply_settings_requested)
         # Through lambdas: the dialogs are looked up when asked (tests answer them by replacing the methods).
         self.starting_weights = StartingWeightsBox(self.undo_stack, lambda: self._ask_weights_file(),
                                                    lambda labels: self._ask_starting_run(labels),
@@ -1306,6 +1307,15 @@ class MainWindow(QMainWindow):
 
     def _on_training_setting_edit_requested(self, section: str, key: str, value: object) -> None:
         self.push(SetSettingCommand(self.project, section, key, value))
+
+    def _on_runs_apply_settings_requested(self, run: dict) -> None:
+        """Make a run's training settings (and layer parameters, same network) the project's: one undo step."""
+        from dlstudio.gui.run_compare import apply_run_settings_command
+
+        command, message = apply_run_settings_command(self.project, run)
+        if command is not None and not self.push(command):
+            return  # refused while training locks editing (push said why)
+        self.statusBar().showMessage(message, 8000)
 
     def _on_training_training_started(self) -> None:
         self.training_dock.raise_()

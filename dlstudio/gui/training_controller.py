@@ -34,10 +34,11 @@ STOP_WAIT_MS = 10_000
 
 
 def _summarize_runs(context: TaskContext, run_dirs: list[Path]) -> list[dict[str, Any]]:
-    """The run history's rows (on a worker thread: reading runs imports the training package, hence torch)."""
-    from dlstudio.core.training.runs import summarize_run
+    """The run history's rows with the settings, network and curves the table compares (on a worker thread:
+    reading runs imports the training package, hence torch)."""
+    from dlstudio.core.runs_compare import read_runs_for_comparison
 
-    return [summarize_run(run_dir) for run_dir in run_dirs]
+    return read_runs_for_comparison(run_dirs)
 
 
 def _read_current_run(context: TaskContext, run_dir: Path) -> dict[str, Any]:

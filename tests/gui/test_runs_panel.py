@@ -65,16 +65,19 @@ def _click(panel: RunsPanel, run_dir: str, modifier=Qt.KeyboardModifier.NoModifi
 def test_rows_show_each_run_newest_first(panel: RunsPanel, runs: list[str]) -> None:
     assert panel.runs() == [runs[2], runs[1], runs[0], runs[3]]
     newest = panel.item_for(runs[1])
-    assert [newest.text(column) for column in range(6)] == [
+    # Plain summaries (no settings read): no setting columns, the results only.
+    assert panel.visible_columns() == ["Run", "Status", "Epochs", "Best val", "Final val", "Test", "Time",
+                                       "Samples/s", "Started"]
+    assert [panel.cell(runs[1], title) for title in ("Run", "Status", "Epochs", "Best val", "Test", "Started")] == [
         "20261122-101010", "completed", "3", "95.0%", "93.0%", "2026-11-22 10:10"]
-    unfinished = panel.item_for(runs[2])
-    assert unfinished.text(1) == "incomplete" and unfinished.text(2) == "1 of 5" and unfinished.text(4) == "—"
+    assert panel.cell(runs[2], "Status") == "incomplete" and panel.cell(runs[2], "Epochs") == "1 of 5"
+    assert panel.cell(runs[2], "Test") == "—"
     damaged = panel.item_for(runs[3])
     assert damaged.text(1) == "damaged" and "cannot read settings.json" in damaged.toolTip(1)
 
 
 def test_numbers_sort_as_numbers_with_missing_values_first_ascending(panel: RunsPanel, runs: list[str]) -> None:
-    panel._tree.sortByColumn(3, Qt.SortOrder.DescendingOrder)
+    panel._tree.sortByColumn(panel.column_of("Best val"), Qt.SortOrder.DescendingOrder)
     assert panel.runs() == [runs[1], runs[2], runs[0], runs[3]]  # 95%, 80%, 70%, none
 
 
