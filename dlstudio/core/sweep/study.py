@@ -132,7 +132,7 @@ def counts(study: optuna.Study) -> dict[str, int]:
             tally["pruned"] += 1
         elif trial.state == TrialState.FAIL:
             tally["interrupted" if trial.user_attrs.get(INTERRUPTED) else "failed"] += 1
-        elif trial.state in (TrialState.RUNNING, TrialState.WAITING):
+        elif trial.state == TrialState.RUNNING:  # (a WAITING trial, enqueued, has not started: it is not counted)
             tally["running"] += 1
     tally["done"] = tally["complete"] + tally["pruned"] + tally["failed"]
     return tally
