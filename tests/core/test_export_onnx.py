@@ -10,9 +10,15 @@ import onnxruntime
 import pytest
 import torch
 from export_cases import CASES, TEMPLATE_NAMES, source_for
+from test_layer_specs import CASES as SPEC_CASES
 
+from dlstudio.core.export import onnx_export
 from dlstudio.core.export.errors import ExportError
 from dlstudio.core.export.onnx_export import OPSET, export_onnx
+from dlstudio.core.export.source import from_graph
+from dlstudio.core.export.torchscript import export_torchscript
+from dlstudio.core.graph import Graph
+from dlstudio.core.layers import get_spec
 from dlstudio.core.safe_io import WriteError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -75,3 +81,43 @@ def test_a_planted_link_is_not_followed(tmp_path: Path) -> None:
     with pytest.raises(WriteError, match="link"):
         export_onnx(source_for("branches"), tmp_path / "model.onnx")
     assert victim.read_text(encoding="utf-8") == "keep me"
+
+
+def _single_node_graph(type_id: str, params: dict, in_shapes: list[tuple[int, ...]]) -> Graph:
+    graph = Graph()
+    for index, shape in enumerate(in_shapes):
+        graph.add_node("Input", {"shape": list(shape)}, node_id=f"input{index + 1}")
+    node = graph.add_node(type_id, params, node_id="layer", name=f"my {type_id}")
+    for index, port in enumerate(node.spec.input_ports(node.params)):
+        graph.connect(f"input{index + 1}", "out", "layer", port)
+    graph.add_node("Output", {"task": "reconstruction"}, node_id="output1")
+    graph.connect("layer", "out", "output1", "in")
+    return graph
+
+
+_LAYER_CASES = [pytest.param(type_id, params, shapes, id=f"{type_id}-{index}")
+                for type_id, cases in SPEC_CASES.items() if get_spec(type_id).role == "layer"
+                for index, (params, shapes) in enumerate(cases)]
+
+
+@pytest.mark.parametrize(("type_id", "params", "in_shapes"), _LAYER_CASES)
+def test_every_layer_type_exports_to_onnx_and_torchscript(type_id: str, params: dict,
+                                                          in_shapes: list[tuple[int, ...]], tmp_path: Path) -> None:
+    """The layer spec walk's cases, each alone: channel shuffle, adaptive pooling to sizes that do not divide
+    the input and dilated 'same' convolutions go through their stand-ins."""
+    source = from_graph(_single_node_graph(type_id, params, in_shapes), seed=0)
+    assert export_onnx(source, tmp_path / "model.onnx").max_abs_diff < 1e-4
+    assert export_torchscript(source, tmp_path / "model.pt").max_abs_diff <= 1e-6
+
+
+def test_a_file_onnxruntime_cannot_run_is_refused_naming_the_node(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without its stand-in, a dilated 'same' convolution exports as auto_pad SAME_UPPER, which onnxruntime refuses.
+    monkeypatch.setattr(onnx_export, "exportable_copy", lambda model, example: model)
+    graph = _single_node_graph("Conv2d", {"out_channels": 4, "kernel_size": 3, "padding": "same", "dilation": 2},
+                               [(2, 8, 8)])
+    with pytest.raises(ExportError) as caught:
+        export_onnx(from_graph(graph), tmp_path / "model.onnx")
+    message = caught.value.message
+    assert message.startswith("my Conv2d (Conv2d): onnxruntime cannot run the exported file (Dilation not supported")
+    assert "model.onnx was not kept" in message and not (tmp_path / "model.onnx").exists()

@@ -10,6 +10,9 @@ TorchScript exporter is still present; its deprecation warnings are silenced
 here and nowhere else. Opset 17 (LayerNormalization is native from 17; every
 onnxruntime of the last years runs it).
 
+Modules the exporter refuses but that have an exact equivalent it takes (channel shuffle,
+adaptive pooling to a size that does not divide the input) are exported through stand-ins
+(:mod:`dlstudio.core.export.onnx_adapters`); the file is still verified against the original model.
 When the exporter fails, each layer's module is exported alone with inputs of
 its inferred shapes, so the refusal names the first node that cannot be
 exported, in the person's words.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
@@ -28,6 +32,7 @@ from pathlib import Path
 import torch
 
 from dlstudio.core.export.errors import ExportError
+from dlstudio.core.export.onnx_adapters import exportable_copy
 from dlstudio.core.export.source import ExportSource
 from dlstudio.core.export.verify import Verification, verify
 from dlstudio.core.safe_io import write_file
@@ -52,7 +57,8 @@ def onnx_bytes(source: ExportSource, opset: int = OPSET) -> bytes:
     buffer = io.BytesIO()
     try:
         with _quiet_exporter():
-            torch.onnx.export(source.model, example, buffer, dynamo=False, opset_version=opset,
+            torch.onnx.export(exportable_copy(source.model, example), example, buffer, dynamo=False,
+                              opset_version=opset,
                               input_names=inputs, output_names=outputs, dynamic_axes=axes)
     except Exception as error:  # noqa: BLE001 - the exporter raises anything; the message names the node instead
         raise ExportError(_blame(source, opset, error)) from None
@@ -75,11 +81,19 @@ def export_onnx(source: ExportSource, path: Path | str, *, opset: int = OPSET,
         except Exception as error:  # noqa: BLE001 - onnx raises ValidationError and others
             raise ExportError(f"the ONNX file did not pass onnx's checker ({_first_line(error)}); "
                               f"{path.name} was not kept") from None
-        session = _session(written)
+        try:
+            session = _session(written)
+        except Exception as error:  # noqa: BLE001 - onnxruntime's own error types
+            raise ExportError(f"onnxruntime cannot load the exported file ({_first_line(error)}); "
+                              f"{path.name} was not kept") from None
         inputs, _ = io_names(source)
 
         def run(batch: Sequence[torch.Tensor]) -> list[object]:
-            return session.run(None, {name: tensor.numpy() for name, tensor in zip(inputs, batch)})
+            feed = {name: tensor.numpy() for name, tensor in zip(inputs, batch)}
+            try:
+                return session.run(None, feed)
+            except Exception as error:  # noqa: BLE001 - onnxruntime's own error types; reworded below
+                raise ExportError(_runtime_failure(source, error, written, feed)) from None
 
         result = verify(source, "onnx", tolerance, run)
         if not result.passed:
@@ -92,12 +106,37 @@ def export_onnx(source: ExportSource, path: Path | str, *, opset: int = OPSET,
     return result
 
 
-def _session(path: Path) -> object:
+def _session(path: Path, optimized: bool = True) -> object:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3  # errors only: onnxruntime's warnings are not the person's business
+    if not optimized:  # keeps the exporter's node names (/<node id>/Op), which optimizations may replace
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    # Nothing on stderr: a failing run is reported as one line naming the node (see _runtime_failure).
+    options.log_severity_level = 4
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _runtime_failure(source: ExportSource, error: BaseException, path: Path, feed: dict[str, object]) -> str:
+    """onnxruntime could not run the file: name the node (its ONNX node names start with /<node id>/).
+
+    An optimized session may have renamed the failing node; an unoptimized one, run on the same
+    inputs, gives the exporter's name.
+    """
+    text = " ".join(str(error).split())
+    match = re.search(r"Name:'/([^/']+)/", text)
+    if match is None:
+        try:
+            _session(path, optimized=False).run(None, feed)
+        except Exception as plain_error:  # noqa: BLE001 - the same failure, with the original node name
+            match = re.search(r"Name:'/([^/']+)/", " ".join(str(plain_error).split()))
+    reason = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    reason = reason.split("Status Message: ")[-1][:200]
+    where = "the model"
+    if match and match.group(1) in source.graph:
+        node = source.graph.node(match.group(1))
+        where = f"{node.name} ({node.type})"
+    return f"{where}: onnxruntime cannot run the exported file ({reason}); {path.name} was not kept"
 
 
 def _blame(source: ExportSource, opset: int, error: Exception) -> str:
@@ -112,7 +151,8 @@ def _blame(source: ExportSource, opset: int, error: Exception) -> str:
         example = tuple(torch.zeros(2, *shape) for shape in shapes)
         try:
             with _quiet_exporter():
-                torch.onnx.export(module, example, io.BytesIO(), dynamo=False, opset_version=opset)
+                torch.onnx.export(exportable_copy(module, example), example, io.BytesIO(), dynamo=False,
+                                  opset_version=opset)
         except Exception as node_error:  # noqa: BLE001 - this node is the one
             name = source.graph.node(step.node_id).name if step.node_id in source.graph else step.node_id
             node_type = source.graph.node(step.node_id).type if step.node_id in source.graph else "layer"
@@ -143,6 +183,8 @@ def _quiet_exporter() -> Iterator[None]:
         warnings.filterwarnings("ignore", message=r".*legacy TorchScript-based ONNX export.*")
         warnings.filterwarnings("ignore", message=r".*feature will be removed.*")
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        # Notes of the exporter's optimizer (e.g. "Constant folding ... not applied"): not the person's business.
+        warnings.filterwarnings("ignore", category=UserWarning, message=r".*Constant folding.*")
         with _native_output_to_file():
             yield
 
