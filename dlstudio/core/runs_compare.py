@@ -29,6 +29,8 @@ _TRAINING_ORDER = ("learning_rate", "batch_size", "optimizer", "schedule", "epoc
                    "pretrained_lr_multiplier", "early_stopping_patience", "seed", "device", "precision",
                    "channels_last", "compile")
 _TRAINING_SPECS = {spec.name: spec for spec in TRAINING_SETTINGS}
+# Labels that would read as another column of the runs table ("Epochs" there counts the epochs finished).
+_LABELS = {"training.epochs": "Planned epochs"}
 _DATA_SPECS = {spec.name: spec for spec in DATA_SETTINGS}
 WEIGHTS_KEY = "weights"
 FROZEN_KEY = "frozen"
@@ -86,7 +88,7 @@ def flatten_settings(settings: dict[str, Any]) -> dict[str, Any]:
     for name in _TRAINING_ORDER:  # a run older than a setting ran with its default
         spec = _TRAINING_SPECS[name]
         flat[f"training.{name}"] = training.get(name, spec.default)
-        labels[f"training.{name}"] = spec.display_name
+        labels[f"training.{name}"] = _LABELS.get(f"training.{name}", spec.display_name)
     for name, spec in _DATA_SPECS.items():
         if name in data:  # data settings of an older format are left out rather than guessed
             flat[f"data.{name}"] = data[name]

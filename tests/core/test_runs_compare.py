@@ -51,7 +51,7 @@ def test_only_the_settings_that_differ_are_columns(three_runs: list[dict]) -> No
     assert keys == ["training.learning_rate", "training.batch_size", "training.epochs",
                     "node:linear1.out_features", "frozen"]
     labels = setting_labels(three_runs)
-    assert [labels[key] for key in keys] == ["Learning rate", "Batch size", "Epochs", "hidden.out_features",
+    assert [labels[key] for key in keys] == ["Learning rate", "Batch size", "Planned epochs", "hidden.out_features",
                                              "Frozen layers"]
     assert is_numeric(three_runs, "training.learning_rate") and not is_numeric(three_runs, "training.optimizer")
     assert differing_keys(three_runs[:1]) == []  # one run differs from nothing
