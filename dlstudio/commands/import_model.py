@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "path/to/file.py:Class and built with --args, with an Input of --input-shape. Importing a "
                     "module class runs its code. Or an ONNX file (model.onnx, opset 13 or newer) with a dynamic "
                     "batch, whose input shape it gives. The model must give (N, classes) class scores. The "
-                    "project holds the architecture only: weights are random when it is trained; starting from "
-                    "pretrained weights comes later.")
+                    "project holds the architecture, and with --weights where its starting weights come from "
+                    "(read when a run starts, never copied into the project); without it training starts "
+                    "from random weights.")
     parser.add_argument("source", metavar="SOURCE",
                         help="a torchvision model name (e.g. resnet18), package.module:Class, file.py:Class or "
                              "model.onnx")
@@ -39,6 +41,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--args", metavar="JSON", default=None,
                         help="the module class's constructor arguments: a JSON list (positional) or object "
                              "(keywords), e.g. '{\"num_classes\": 5}'")
+    parser.add_argument("--weights", metavar="default|none|NAME|PATH", default="none",
+                        help="starting weights: 'default' = torchvision's pretrained weights for the model (resolved "
+                             "to their name, e.g. IMAGENET1K_V1; downloaded into torch's cache by the first "
+                             "'dlstudio train' when missing) or, for an ONNX file, the file's own weights (saved "
+                             "beside FILE as .safetensors); a torchvision weights name (IMAGENET1K_V2); a .pth, .pt "
+                             "or .safetensors file (for a module class, keyed like its state_dict); 'none' (default) "
+                             "= random")
     parser.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     parser.set_defaults(run=run)
 
@@ -91,11 +100,58 @@ def run(args: argparse.Namespace) -> int:
         # What has no layer type becomes an opaque module node that keeps the source's submodule.
         result = import_torchvision(args.source, num_classes=args.classes, opaque=True)
     assert result.project is not None  # the importers raise when anything is unmapped
+    source = weights_source(args.weights, args.source, result, path)
+    result.project.set_weights(source)
     save_project(result.project, path)
+    weights = f"starting weights: {source.describe()}" if source is not None else "architecture only: no weights"
     print(printable(f"wrote {path}: {result.name}, "
                     f"{len(result.project.graph)} nodes, {thousands(result.param_count)} parameters, "
-                    f"{result.num_classes} classes (architecture only: no weights)"))
+                    f"{result.num_classes} classes ({weights})"))
     return 0
+
+
+def weights_source(choice: str, source: str, result: Any, output: Path) -> Any:
+    """The project's starting weights for ``--weights`` (None for 'none'); CommandError when they cannot be had."""
+    from dlstudio.core.project.pretrained import WeightsSource
+    from dlstudio.core.training.pretrained import WEIGHTS_SUFFIXES, WeightsError, torchvision_weights
+
+    if choice.lower() == "none":
+        return None
+    if choice.lower().endswith(WEIGHTS_SUFFIXES):
+        weights_file = Path(choice)
+        if not weights_file.is_file():
+            raise CommandError(f"--weights: {choice} is not a file")
+        # Stored relative to the project file, so the two can move together.
+        relative = os.path.relpath(weights_file.resolve(), output.resolve().parent)
+        key_map = result.key_map if is_module_class(source) else {}
+        return WeightsSource("file", path=Path(relative).as_posix(), key_map=key_map)
+    if is_onnx_file(source):
+        if choice.lower() != "default":
+            raise CommandError(f"--weights for an ONNX file: default (its own weights) or none, got {choice!r}")
+        return WeightsSource("file", path=save_onnx_weights(result, output).name)
+    if is_module_class(source):
+        raise CommandError(f"--weights for a module class: a .pth, .pt or .safetensors file, or none; got {choice!r}")
+    name = "DEFAULT" if choice.lower() == "default" else choice
+    try:
+        entry = torchvision_weights(source, name)
+    except WeightsError as error:
+        raise CommandError(f"--weights: {error.message}") from None
+    return WeightsSource("torchvision", source, entry.name, key_map=result.key_map)
+
+
+def save_onnx_weights(result: Any, output: Path) -> Path:
+    """The ONNX file's weights, keyed like the imported graph, as ``OUTPUT.weights.safetensors`` beside it."""
+    from safetensors.torch import save
+
+    from dlstudio.core.compiler import compile_graph
+    from dlstudio.core.safe_io import write_file
+
+    compiled = compile_graph(result.project.graph)
+    state = {key: value.detach().contiguous() for key, value in result.state_dict_for(compiled).items()}
+    target = output.with_name(output.stem + ".weights.safetensors")
+    data = save(state)
+    write_file(target, data)  # the guarded writer: never half a file
+    return target
 
 
 def parse_input_shape(text: str) -> tuple[int, ...]:

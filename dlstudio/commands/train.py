@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dlstudio.commands.common import load, one_line
+from dlstudio.commands.common import CommandError, load, one_line
 from dlstudio.core.text import printable
 
 _JSON_HELP = (
@@ -41,8 +41,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
                         help="where to train (default: the project's)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
+    parser.add_argument("--weights-from", metavar="RUN_DIR",
+                        help="start from the weights of an earlier run (its best checkpoint, else its last) instead "
+                             "of the project's starting weights: layers of the same name and shape load, the rest "
+                             "are listed")
+    parser.add_argument("--offline", action="store_true",
+                        help="never download torchvision's pretrained weights (refuse with where to put the file)")
     parser.add_argument("--json", action="store_true", help=_JSON_HELP)
     parser.set_defaults(run=run)
+
+
+class DownloadProgress:
+    """Prints a download's progress on one line of ``stream`` (about every 5%), then ends the line."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self._shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = done * 100 // total if total else -1
+        if total and percent // 5 == self._shown // 5 and done < total:
+            return
+        self._shown = percent
+        size = f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+        end = "\n" if total and done >= total else ""
+        print(f"\rdownloading pretrained weights: {size}", end=end, file=self.stream, flush=True)
 
 
 @contextmanager
@@ -77,9 +100,20 @@ def run(args: argparse.Namespace) -> int:
     project_path = Path(args.file)
     if project_path.is_symlink():  # runs go beside the real file, which records them (relative to itself)
         project_path = Path(os.path.realpath(project_path))
-    # Everything that can be refused is checked before the first batch: settings, graph, data.
+    weights = project.weights
+    if args.weights_from is not None:
+        if args.resume is not None:
+            raise CommandError("--weights-from starts a new run; --resume continues one with its own weights")
+        from dlstudio.core.project.pretrained import WeightsSource
+
+        weights = WeightsSource("run", path=os.path.abspath(args.weights_from))
+    # Everything that can be refused is checked before the first batch: settings, graph, weights, data.
     session = start_session(project.graph, dict(project.data), dict(project.training), project_path,
-                            epochs=args.epochs, device=args.device, resume=args.resume)
+                            epochs=args.epochs, device=args.device, resume=args.resume, weights=weights,
+                            frozen=tuple(project.frozen), allow_download=not args.offline,
+                            progress=DownloadProgress(sys.stderr))
+    if session.weights_summary and not session.is_resumed:
+        print(printable(session.weights_summary), file=sys.stderr)
     skipped = session.data.skipped
     if skipped:
         print(f"skipped {len(skipped)} unreadable file(s), e.g. {printable(skipped[0].path)}: "

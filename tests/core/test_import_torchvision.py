@@ -157,9 +157,10 @@ def test_cli_imports_every_classifier_and_refuses_a_bad_class_count(capsys: pyte
 
 
 @pytest.mark.timeout(10)
-def test_import_help_says_weights_come_later(capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_help_says_where_weights_come_from(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run_cli(capsys, "import", "--help")
-    assert code == 0 and "pretrained weights comes later" in " ".join(out.split())
+    text = " ".join(out.split())
+    assert code == 0 and "--weights" in text and "without it training starts from random weights" in text
 
 
 @pytest.mark.timeout(120)
