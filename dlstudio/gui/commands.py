@@ -243,15 +243,19 @@ class GroupBlockCommand(QUndoCommand):
     """Group nodes into a new block, shown collapsed. The block id and name are chosen once, for redo."""
 
     def __init__(self, blocks: Blocks, graph: Graph, node_ids: list[str], name: str | None = None,
-                 collapsed: bool = True, parent: QUndoCommand | None = None) -> None:
+                 collapsed: bool = True, parent: QUndoCommand | None = None, *,
+                 names: Mapping[str, str] | None = None) -> None:
         super().__init__(parent)
         self.blocks = blocks
         order = list(graph.nodes)
-        self.node_ids = sorted(dict.fromkeys(node_ids), key=order.index)
+        self.node_ids = list(dict.fromkeys(node_ids))
+        if all(n in graph for n in self.node_ids):  # in the graph's order (``names``: nodes a macro adds first)
+            self.node_ids.sort(key=order.index)
         self.block_id = blocks.new_block_id()
         self.name = blocks.unique_name("block") if name is None else name
         self.collapsed = collapsed
-        self.setText(f"Group {describe_nodes(node_name(graph, n) for n in self.node_ids)} into {self.name}")
+        what = describe_nodes(node_name(graph, n, names) for n in self.node_ids)
+        self.setText(f"Group {what} into {self.name}")
 
     def redo(self) -> None:
         self.blocks.group(self.node_ids, self.name, block_id=self.block_id, collapsed=self.collapsed)

@@ -50,6 +50,7 @@ from dlstudio.gui.worker import BackgroundTask
 if TYPE_CHECKING:
     from dlstudio.core.importer import ImportResult
     from dlstudio.gui.import_dialog import ImportRequest
+    from dlstudio.gui.sweep_dialog import SweepDialog
 
 PROJECT_FILTER = "dlstudio projects (*.dlstudio);;All files (*)"
 SAVE_CHOICE, DISCARD_CHOICE, CANCEL_CHOICE = "save", "discard", "cancel"
@@ -233,6 +234,9 @@ class MainWindow(QMainWindow):
         self.import_model_action = self._action("&Import Model…", self.import_model, None,
                                                 "Open a torchvision architecture as an editable network")
         self.export_python_action = self._action("Export &Python Code…", self.export_python_code)
+        self.sweep_action = self._action("S&weep…", self.show_sweep, None,
+                                         "Train many runs over ranges of settings and node parameters (Optuna)")
+        self.sweep_dialog: SweepDialog | None = None
         self.quit_action = self._action("&Quit", self.close, key.Quit)
 
         self.undo_action = self._action("&Undo", self.undo, key.Undo)
@@ -276,6 +280,10 @@ class MainWindow(QMainWindow):
         self.about_action = self._action("&About dlstudio", self._show_about)
         self.layer_help_action = self._action("&Layer Help", self._show_layer_help, key.HelpContents)
         self.block_actions = BlockActions(self, self)  # Group into Block, Collapse, Rename Block, Freeze...
+        self.block_actions.saved_blocks_changed.connect(self.palette.reload_saved_blocks)
+        self.palette.saved_block_activated.connect(
+            lambda path: self.block_actions.insert_saved_block(path, self.view.center_scene_pos()))
+        self.view.saved_block_dropped.connect(self.block_actions.insert_saved_block)
 
     def _create_menus(self) -> None:
         bar = self.menuBar()
@@ -321,6 +329,8 @@ class MainWindow(QMainWindow):
 
         training_menu = bar.addMenu("&Training")
         training_menu.addActions(self.training.actions)
+        training_menu.addSeparator()
+        training_menu.addAction(self.sweep_action)
 
         help_menu = bar.addMenu("&Help")
         help_menu.addActions([self.welcome_action, self.layer_help_action, self.log_folder_action])
@@ -1042,6 +1052,8 @@ class MainWindow(QMainWindow):
         if not self._confirm_discard():
             event.ignore()
             return
+        if self.sweep_dialog is not None:
+            self.sweep_dialog.stop_and_wait()  # its trial stops after the batch; the study keeps finished trials
         self.inspect.shut_down()
         self.data_panel.cancel_loading()
         self.training.wait_for_background()
@@ -1162,6 +1174,32 @@ class MainWindow(QMainWindow):
         titles = [f"{t.title} — {t.description}" if t.description else t.title for t in templates]
         title, ok = QInputDialog.getItem(self, "New from template", "Template:", titles, 0, False)
         return templates[titles.index(title)].name if ok and title in titles else None
+
+    def show_sweep(self) -> None:
+        """Training › Sweep…: the project must be saved (trials are runs beside it) and free of errors first."""
+        from dlstudio.gui.sweep_dialog import SweepDialog
+
+        if self.sweep_dialog is not None and self.sweep_dialog.is_running():
+            self.sweep_dialog.raise_()
+            return
+        if not self._preflight_training():
+            return
+        if self.sweep_dialog is not None:
+            self.sweep_dialog.deleteLater()
+        self.sweep_dialog = SweepDialog(self.project, self)
+        self.sweep_dialog.run_finished.connect(self._on_sweep_run_finished)
+        self.sweep_dialog.show()
+
+    def _on_sweep_run_finished(self, run_dir: str) -> None:
+        """A trial's run is complete (the sweep recorded it in the file): list it, as a run trained here is."""
+        from dlstudio.core.training.runs import record_run
+
+        if not self.document.owns(run_dir):
+            return  # a sweep of the project that was open before
+        record_run(self.project, Path(run_dir))
+        self._on_training_run_recorded()
+        self.document.runs_changed.emit()
+        self.training.refresh_runs()
 
     def _show_error(self, title: str, message: str) -> None:
         QMessageBox.warning(self, title, message)

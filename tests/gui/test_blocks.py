@@ -264,3 +264,85 @@ def test_an_imported_resnet18_shows_collapsed_blocks_with_shapes(make_window):
     # Drawn as a chain of blocks: no two drawn items overlap.
     drawn = [i.sceneBoundingRect() for i in visible_items(window)]
     assert not any(a.intersects(b) for k, a in enumerate(drawn) for b in drawn[k + 1:])
+
+
+@pytest.fixture
+def saved_blocks_folder():
+    """The user data folder's saved blocks (under the tests' temporary XDG_DATA_HOME), emptied afterwards so
+    that no other test's palette lists them."""
+    import shutil
+
+    from dlstudio.core.project.block_library import blocks_folder
+
+    folder = blocks_folder()
+    shutil.rmtree(folder, ignore_errors=True)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _drop(viewport, mime, point: QPoint) -> None:
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    buttons, modifiers, action = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, Qt.DropAction.CopyAction
+    for event in (QDragEnterEvent(point, action, mime, buttons, modifiers),
+                  QDragMoveEvent(point, action, mime, buttons, modifiers),
+                  QDropEvent(QPointF(point), action, mime, buttons, modifiers)):
+        QApplication.sendEvent(viewport, event)
+
+
+def test_a_block_saved_to_the_palette_is_dropped_back_as_a_new_collapsed_block_in_one_step(
+        make_window, monkeypatch, saved_blocks_folder):
+    from dlstudio.gui.palette import BLOCK_PATH_ROLE, saved_block_mime_data
+
+    window, ids = lenet_window(make_window)
+    block_id = group(window, ids[1:4])
+    window.scene.select_block(block_id)
+    monkeypatch.setattr(window.block_actions, "_ask_palette_name", lambda current: "conv stage")
+    window.block_actions.save_to_palette_action.trigger()
+    assert (saved_blocks_folder / "conv stage.json").is_file()
+    item = window.palette.saved_block_item("conv stage")  # listed under My blocks at once
+    path = item.data(0, BLOCK_PATH_ROLE)
+
+    graph = window.project.graph
+    before_nodes, before_blocks = set(graph.nodes), len(window.project.blocks)
+    steps = window.undo_stack.count()
+    target = window.view.viewport().rect().center() + QPoint(40, 120)
+    _drop(window.view.viewport(), saved_block_mime_data(path), target)
+
+    added = [n for n in graph.nodes if n not in before_nodes]
+    assert len(added) == 3 and window.undo_stack.count() == steps + 1
+    assert [graph.node(n).type for n in added] == [graph.node(n).type for n in ids[1:4]]
+    assert len({graph.node(n).name for n in graph.nodes}) == len(graph)  # names made unique
+    new_block = list(window.project.blocks)[-1]
+    assert new_block.name == "conv stage" and new_block.collapsed and set(new_block.nodes) == set(added)
+    inner = [(e.src, e.dst) for e in graph.edges if e.src in added and e.dst in added]
+    assert len(inner) == 2
+    item = window.scene.block_items[new_block.id]
+    assert item.isVisible() and item.isSelected()
+    drop_point = window.view.mapToScene(target)
+    assert item.pos().x() == pytest.approx(drop_point.x() - 98, abs=1)  # its first layer centred on the drop
+
+    window.undo()
+    assert set(graph.nodes) == before_nodes and len(window.project.blocks) == before_blocks
+    window.redo()
+    assert list(window.project.blocks)[-1] == new_block
+
+    # Double-click in the palette adds it again, at the view's centre, under a free name.
+    window.palette.tree.itemActivated.emit(window.palette.saved_block_item("conv stage"), 0)
+    assert list(window.project.blocks)[-1].name == "conv stage_2"
+
+
+def test_a_broken_saved_block_is_refused_in_the_status_bar(make_window, saved_blocks_folder):
+    window, ids = lenet_window(make_window)
+    saved_blocks_folder.mkdir(parents=True)
+    bad = saved_blocks_folder / "bad.json"
+    bad.write_text('{"format": "dlstudio-block", "format_version": 1, "name": "x", "nodes": '
+                   '[{"id": "a", "type": "Warp", "name": "a", "params": {}}], "edges": [], "positions": {}}')
+    steps = window.undo_stack.count()
+    assert not window.block_actions.insert_saved_block(str(bad), window.view.center_scene_pos())
+    assert window.undo_stack.count() == steps
+    assert window.statusBar().currentMessage() == "Cannot add the block: bad.json: layer a: unknown layer type 'Warp'"
+    assert window.palette.reload_saved_blocks() == []
+    assert "bad.json" in window.palette.my_blocks.toolTip(0)

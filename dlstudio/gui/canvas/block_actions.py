@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QPointF, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoCommand
 from PySide6.QtWidgets import QInputDialog, QLineEdit, QMenu, QWidget
 
-from dlstudio.core.errors import GraphError
+from dlstudio.core.errors import DlstudioError, GraphError
 from dlstudio.core.project import Project
+from dlstudio.core.project.block_library import load_block, save_block
+from dlstudio.gui import clipboard
+from dlstudio.gui.canvas.items import HEADER_HEIGHT, NODE_WIDTH
 from dlstudio.gui.canvas.scene import GraphScene
-from dlstudio.gui.commands import (FreezeCommand, GroupBlockCommand, MacroCommand, RenameBlockCommand,
+from dlstudio.gui.commands import (AddNodeCommand, FreezeCommand, GroupBlockCommand, MacroCommand, RenameBlockCommand,
                                    SetBlockCollapsedCommand, UngroupBlockCommand, check_block_name)
 
 
@@ -33,6 +36,8 @@ class BlockHost(Protocol):
 
 class BlockActions(QObject):
     """The actions (for the Edit menu and the canvas's context menus) and what they do."""
+
+    saved_blocks_changed = Signal()  # a block was saved to "My blocks": the palette lists it
 
     def __init__(self, host: BlockHost, parent: QWidget) -> None:
         super().__init__(parent)
@@ -51,6 +56,8 @@ class BlockActions(QObject):
                                           "Keep the selected layers' weights as they are while training")
         self.unfreeze_action = self._action("Unf&reeze Weights", lambda: self.set_selection_frozen(False),
                                             "Ctrl+Shift+K", "Train the selected layers' weights again")
+        self.save_to_palette_action = self._action("Save Block to &Palette…", self.save_selection_to_palette, None,
+                                                   "Keep the selected block under My blocks, to add it again")
 
     def _action(self, text: str, slot: Any, shortcut: str | None, tip: str) -> QAction:
         action = QAction(text, self.parent_widget)
@@ -63,7 +70,7 @@ class BlockActions(QObject):
     @property
     def actions(self) -> list[QAction]:
         return [self.group_action, self.ungroup_action, self.collapse_action, self.expand_action,
-                self.rename_action, self.freeze_action, self.unfreeze_action]
+                self.rename_action, self.freeze_action, self.unfreeze_action, self.save_to_palette_action]
 
     def set_enabled(self, enabled: bool) -> None:
         for action in self.actions:
@@ -175,6 +182,51 @@ class BlockActions(QObject):
             return False
         return self.host.push(command)
 
+    def save_selection_to_palette(self) -> bool:
+        """Save the selected block under "My blocks" (the user data folder), under a name the person gives."""
+        blocks = self.selected_blocks()
+        if len(blocks) != 1:
+            self._say("Select one block to save to the palette" if blocks else "Select a block to save to the palette")
+            return False
+        project = self.host.project
+        name = self._ask_palette_name(project.blocks.get(blocks[0]).name)
+        if name is None:
+            return False
+        if not name.strip():
+            self._say("Cannot save the block: it needs a name")
+            return False
+        try:
+            path = save_block(project, blocks[0], " ".join(name.split()))
+        except DlstudioError as error:
+            self._say(f"Cannot save the block: {error.message}", 8000)
+            return False
+        self.saved_blocks_changed.emit()
+        self._say(f"Saved {' '.join(name.split())} to My blocks ({path.name})", 4000)
+        return True
+
+    def insert_saved_block(self, path: str, scene_pos: QPointF) -> bool:
+        """Add a saved block's layers with their first at ``scene_pos``, as a new collapsed block: one undo step.
+
+        The layers get fresh ids and free names, and the block a free name, as a paste does.
+        """
+        project = self.host.project
+        try:
+            saved = load_block(path)
+        except DlstudioError as error:
+            self._say(f"Cannot add the block: {error.message}", 8000)
+            return False
+        origin = (scene_pos.x() - NODE_WIDTH / 2, scene_pos.y() - HEADER_HEIGHT / 2)
+        paste, new_ids = clipboard.make_paste_command(project.graph, project.layout, saved.fragment(origin), 0.0)
+        names = {c.node_id: c.name for c in paste.commands if isinstance(c, AddNodeCommand)}
+        name = project.blocks.unique_name(saved.name)
+        paste.add(GroupBlockCommand(project.blocks, project.graph, new_ids, name, collapsed=True, names=names))
+        paste.setText(f"Add block {name}")
+        if not self.host.push(paste):
+            return False
+        self.host.scene.select_block(paste.commands[-1].block_id)
+        self._say(f"Added block {name} ({saved.layers} layers)", 3000)
+        return True
+
     def _push_each(self, commands: list[QUndoCommand], verb: str) -> bool:
         """Several blocks at once are one undo step."""
         if len(commands) == 1:
@@ -206,8 +258,14 @@ class BlockActions(QObject):
             menu.addAction(self.freeze_action)
         if any(n in frozen for n in block.nodes):
             menu.addAction(self.unfreeze_action)
+        menu.addAction(self.save_to_palette_action)
 
     # -- questions (tests answer them by replacing the method) ---------------------
+
+    def _ask_palette_name(self, current: str) -> str | None:
+        name, ok = QInputDialog.getText(self.parent_widget, "Save Block to Palette", "Name under My blocks:",
+                                        QLineEdit.EchoMode.Normal, current)
+        return name if ok else None
 
     def _ask_block_name(self, current: str) -> str | None:
         name, ok = QInputDialog.getText(self.parent_widget, "Rename Block", "Block name:", QLineEdit.EchoMode.Normal,

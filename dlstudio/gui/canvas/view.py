@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QGraphicsView, QWidget
 from dlstudio.gui.theme import CanvasColors, LIGHT_CANVAS
 
 LAYER_MIME_TYPE = "application/x-dlstudio-layer"
+SAVED_BLOCK_MIME_TYPE = "application/x-dlstudio-saved-block"  # carries the saved block's file path
 GRID = 24.0
 MIN_SCALE, MAX_SCALE = 0.15, 3.0
 FIT_MARGIN = 40.0  # scene px of room around the network when fitted
@@ -25,6 +26,7 @@ class GraphView(QGraphicsView):
     """A QGraphicsView tuned for a node editor of a few hundred items."""
 
     layer_dropped = Signal(str, QPointF)  # type id, scene position
+    saved_block_dropped = Signal(str, QPointF)  # the saved block's file, scene position
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -193,13 +195,13 @@ class GraphView(QGraphicsView):
         if self.locked_message:
             event.ignore()
             return
-        if event.mimeData().hasFormat(LAYER_MIME_TYPE):
+        if event.mimeData().hasFormat(LAYER_MIME_TYPE) or event.mimeData().hasFormat(SAVED_BLOCK_MIME_TYPE):
             event.acceptProposedAction()
         else:
             super().dragEnterEvent(event)
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        if event.mimeData().hasFormat(LAYER_MIME_TYPE):
+        if event.mimeData().hasFormat(LAYER_MIME_TYPE) or event.mimeData().hasFormat(SAVED_BLOCK_MIME_TYPE):
             event.acceptProposedAction()
         else:
             super().dragMoveEvent(event)
@@ -207,6 +209,11 @@ class GraphView(QGraphicsView):
     def dropEvent(self, event: QDropEvent) -> None:
         if self.locked_message:
             event.ignore()
+            return
+        if event.mimeData().hasFormat(SAVED_BLOCK_MIME_TYPE):
+            path = bytes(event.mimeData().data(SAVED_BLOCK_MIME_TYPE).data()).decode("utf-8")
+            event.acceptProposedAction()
+            self.saved_block_dropped.emit(path, self.mapToScene(event.position().toPoint()))
             return
         if not event.mimeData().hasFormat(LAYER_MIME_TYPE):
             super().dropEvent(event)
