@@ -15,13 +15,13 @@ import sys
 from types import ModuleType
 
 from dlstudio import __version__
-from dlstudio.commands import classify, export, import_model, info, new, templates, train
+from dlstudio.commands import classify, evaluate, export, import_model, info, new, templates, train
 from dlstudio.commands import sweep
 from dlstudio.core.errors import DlstudioError
 
 # The headless subcommands, in the order --help lists them. Each module has add_parser() and run().
 COMMANDS: tuple[ModuleType, ...] = (templates, new, import_model, info, export, train, classify,
-                                    sweep)
+                                    sweep, evaluate)
 
 PROG = "dlstudio"
 _HEADLESS_OPTIONS = ("-h", "--help", "--version")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from dlstudio.core.export.source import ExportSource, from_graph, from_project
@@ -47,3 +49,15 @@ def source_for(case: str) -> ExportSource:
                 module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
                 module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
     return source
+
+
+def train_digits_project(path: Path, template: str = "mlp", epochs: int = 1) -> Path:
+    """Save ``template`` at ``path`` and train it on the digits from the command line (CPU, large batches)."""
+    from dlstudio import cli
+    from dlstudio.core.project import save_project
+
+    project = load_template(template)
+    project.training["batch_size"] = 256
+    save_project(project, path)
+    assert cli.main(["train", str(path), "--epochs", str(epochs), "--device", "cpu"]) == 0
+    return path
