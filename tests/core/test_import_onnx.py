@@ -235,3 +235,83 @@ def test_cli_imports_an_onnx_file(tmp_path: Path, capsys: pytest.CaptureFixture[
     code = cli.main(["import", str(onnx_path), "-o", str(path), "--force", "--classes", "3"])
     out, err = capsys.readouterr()
     assert code != 0 and "--classes is not for an ONNX file" in err
+
+
+class NormalizedNet(nn.Module):
+    """A normalization preamble ``(x - mean) / std``, a clamp to [0, 6], a transpose and back, a skip, a head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.head = nn.Linear(8 * 12 * 6, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x - self.mean) / self.std
+        y = torch.clamp(self.conv(x), 0, 6)
+        y = y + self.conv2(y)  # a skip connection
+        y = nn.functional.max_pool2d(y, (2, 1)).transpose(2, 3)  # (N, C, W, H/2): the batch stays first
+        return self.head(torch.flatten(y, 1))
+
+
+def _export_at(model: nn.Module, path: Path, shape: tuple[int, ...]) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter warns that it is deprecated
+        torch.onnx.export(model.eval(), (torch.randn(1, *shape),), str(path), dynamo=False, opset_version=17,
+                          input_names=["input"], output_names=["scores"],
+                          dynamic_axes={"input": {0: "N"}, "scores": {0: "N"}},
+                          training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
+    return path
+
+
+@pytest.mark.timeout(60)
+def test_a_normalization_preamble_a_clamp_and_a_transpose_map(tmp_path: Path) -> None:
+    torch.manual_seed(6)
+    source = NormalizedNet().eval()
+    path = _export_at(source, tmp_path / "normalized.onnx", SHAPE)
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert {"Sub", "Div", "Clip", "Transpose", "Add"} <= set(ops)
+    result = import_onnx(path)
+    project = result.project
+    graph = project.graph
+    sub, div = graph.node_named("Sub"), graph.node_named("Div")
+    # x - mean and x / std: depthwise 1x1 convolutions whose weights are the constants, frozen.
+    for node in (sub, div):
+        assert node.type == "Conv2d" and node.params["groups"] == 3 and node.params["kernel_size"] == 1
+        assert node.id in project.frozen
+    assert sub.params["bias"] is True and div.params["bias"] is False
+    types = [node.type for node in graph]
+    assert "ReLU6" in types and "Permute" in types and "Add" in types
+    with torch.no_grad():
+        model = _compiled(result)
+        for batch in (1, 3):
+            x = torch.rand(batch, *SHAPE)
+            expected, got = source(x), model(x)
+            assert torch.allclose(got, expected, atol=1e-5), (got - expected).abs().max().item()
+            assert torch.allclose(got, _onnx_run(path, x), atol=1e-5)
+    # The constants are weights of the graph, not parameters of the source: the count is the source's.
+    assert sum(p.numel() for p in source.parameters()) == result.param_count
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", ["squeezenet1_1", "mobilenet_v3_small"])
+def test_a_torchvision_model_exported_to_onnx_imports_grouped(name: str, tmp_path: Path) -> None:
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(7)
+    source = _randomized(torchvision.models.get_model(name, weights=None, num_classes=10))
+    shape = (3, 64, 64)
+    path = _export_at(source, tmp_path / f"{name}.onnx", shape)
+    result = import_onnx(path)
+    project = result.project
+    with torch.no_grad():
+        model = _compiled(result)
+        x = torch.randn(2, *shape)
+        expected, got = source(x), model(x)
+        assert torch.allclose(got, expected, atol=1e-4), (got - expected).abs().max().item()
+    # Grouped by the exporter's module scopes, as the torchvision import is: features.3, features.4, ...
+    names = [block.name for block in project.blocks]
+    assert "features.3" in names and all(block.collapsed for block in project.blocks)
+    hidden = {node_id for block in project.blocks for node_id in block.nodes[1:]}
+    assert len([node_id for node_id in project.graph.nodes if node_id not in hidden]) <= 30

@@ -100,6 +100,10 @@ class Converter:
         # Module path -> why it cannot be kept whole (it takes several inputs or gives several outputs): the
         # import keeps the module around it whole instead.
         self.unkeepable: dict[str, str] = {}
+        # Weights computed from a constant of the source (ONNX's x - mean -> a bias of -mean): compiled key ->
+        # (source key, "same" | "negative" | "reciprocal" | "ones"); see ImportResult.derived.
+        self.derived: dict[str, tuple[str, str]] = {}
+        self.constant_nodes: list[str] = []  # nodes whose weights are such constants (frozen, not counted)
 
     # -- building blocks ---------------------------------------------------
 
@@ -651,20 +655,77 @@ def channel_shuffle_mapper() -> Callable[..., Any]:
 
 
 def _onnx_binary(conv: Converter, node: fx.Node, module: Any) -> Any:
-    """onnx2torch's Add/Sub/Mul/Div: Add and Mul of two tensors (or Mul by a per-channel constant) map."""
-    word = {torch.add: "Add", torch.mul: "Mul"}.get(module.math_op_function)
-    if word is None:
-        operation = "Sub" if module.math_op_function is torch.sub else "Div"
-        raise _Unmappable(f"no layer type for the ONNX operation {operation} (of the binary ones, only Add and Mul "
-                          "have one)")
+    """onnx2torch's Add/Sub/Mul/Div: Add and Mul of two tensors map, and any of the four by a constant.
+
+    ``x - mean``, ``x / std`` (a normalization preamble), ``x * scale`` and ``x + shift`` with a constant per
+    channel (or one for all) are a depthwise 1x1 Conv2d on (N, C, H, W): see :func:`_onnx_by_constant`.
+    """
+    from onnx2torch.node_converters import binary_math_operations
+
+    # onnx2torch's own table (ONNX type -> function), read backwards: its Div is a function of its own.
+    operations = {function: name for name, function in binary_math_operations._TORCH_FUNCTION_FROM_ONNX_TYPE.items()}
+    operation = operations.get(module.math_op_function)
+    if operation is None:
+        raise _Unmappable(f"no layer type for {getattr(module.math_op_function, '__name__', 'this operation')}")
     if module.broadcast == 1 and module.axis is not None:
         raise _Unmappable("uses the old ONNX broadcast along an axis")
     a, b = node.args
-    if any(isinstance(x, fx.Node) and isinstance(conv.values.get(x), _Parameter) for x in (a, b)):
-        # onnx2torch keeps initializers as buffers, not parameters: a learned scale has no node to hold it yet.
-        raise _Unmappable(f"{'adds' if word == 'Add' else 'multiplies by'} a constant tensor")
-    type_id = "Add" if word == "Add" else "Multiply"
+    constants = [x for x in (a, b) if isinstance(x, fx.Node) and isinstance(conv.values.get(x), _Parameter)]
+    if constants:
+        if constants[0] is a and operation in ("Sub", "Div"):
+            raise _Unmappable(f"{'subtracts' if operation == 'Sub' else 'divides'} a tensor from a constant "
+                              "(only a tensor minus or divided by a constant has a layer type)")
+        tensor = b if constants[0] is a else a
+        return _onnx_by_constant(conv, node, operation, tensor, conv.values[constants[0]])
+    if operation in ("Sub", "Div"):
+        raise _Unmappable(f"no layer type for the ONNX operation {operation} of two tensors (only by a constant)")
+    type_id = "Add" if operation == "Add" else "Multiply"
     return conv.add(type_id, {"inputs": 2}, str(node.target), [conv.value(a), conv.value(b)])
+
+
+def _onnx_by_constant(conv: Converter, node: fx.Node, operation: str, tensor: Any, constant: _Parameter) -> Any:
+    """``x (op) c`` for a constant ``c`` per channel of (N, C, H, W), or one for all: a depthwise 1x1 Conv2d.
+
+    Its weight and bias are computed from the constant when the weights are loaded (``Converter.derived``:
+    1/c for a division, -c as the bias of a subtraction), and the node is frozen so that training keeps it
+    the constant it is.
+    """
+    shape = conv.shape(tensor)
+    channels = shape[1] if len(shape) == 4 else -1
+    count = math.prod(constant.shape)
+    per_channel = constant.shape in ((channels, 1, 1), (1, channels, 1, 1)) or count == 1
+    if len(shape) != 4 or not per_channel:
+        word = {"Add": "adds", "Sub": "subtracts", "Mul": "multiplies by", "Div": "divides by"}[operation]
+        raise _Unmappable(f"{word} a constant of shape {constant.shape} (only a constant per channel of "
+                          "(N, C, H, W), or one for all, has a layer type)")
+    key = constant.target
+    weight = {"Add": "ones", "Sub": "ones", "Mul": "same", "Div": "reciprocal"}[operation]
+    bias = {"Add": "same", "Sub": "negative"}.get(operation)
+    result = conv.add("Conv2d", {"in_channels": channels, "out_channels": channels, "kernel_size": 1,
+                                 "groups": channels, "bias": bias is not None}, str(node.target), [conv.value(tensor)])
+    node_id = result[0]
+    conv.derived[f"{node_id}.weight"] = (key, weight)
+    if bias is not None:
+        conv.derived[f"{node_id}.bias"] = (key, bias)
+    conv.constant_nodes.append(node_id)
+    return result
+
+
+def _onnx_hard_sigmoid(conv: Converter, node: fx.Node, module: Any) -> Any:
+    (arg,) = node.args
+    if not (math.isclose(module.alpha, 1 / 6, rel_tol=1e-6) and math.isclose(module.beta, 0.5)):
+        raise _Unmappable(f"has alpha {module.alpha} and beta {module.beta} (the Hardsigmoid layer is "
+                          "x / 6 + 0.5, clipped to [0, 1])")
+    return conv.add("Hardsigmoid", {}, str(node.target), [conv.value(arg)])
+
+
+def _onnx_transpose(conv: Converter, node: fx.Node, module: Any) -> Any:
+    (arg,) = node.args
+    rank = len(conv.shape(arg))
+    order = list(module.perm) if module.perm is not None else list(range(rank))[::-1]
+    if not order or order[0] != 0:
+        raise _Unmappable(f"moves the batch dimension (perm {order})")
+    return _permute(conv, conv.value(arg), order[1:], str(node.target), arg)
 
 
 def _onnx_global_average_pool(conv: Converter, node: fx.Node, module: Any) -> Any:
@@ -728,6 +789,7 @@ def onnx2torch_modules() -> dict[type, Callable[..., Any]]:
     MaxPool/AveragePool, Relu/Sigmoid/Softmax, Flatten with axis 1), which the tables above map; these are
     the ones onnx2torch keeps as its own.
     """
+    from onnx2torch.node_converters.activations import OnnxHardSigmoid
     from onnx2torch.node_converters.batch_norm import OnnxBatchNorm
     from onnx2torch.node_converters.binary_math_operations import OnnxBinaryMathOperation
     from onnx2torch.node_converters.concat import OnnxConcat
@@ -738,6 +800,7 @@ def onnx2torch_modules() -> dict[type, Callable[..., Any]]:
         OnnxGlobalAveragePool, OnnxGlobalAveragePoolWithKnownInputShape,
     )
     from onnx2torch.node_converters.reshape import OnnxReshape
+    from onnx2torch.node_converters.transpose import OnnxTranspose
 
     return {
         OnnxBinaryMathOperation: _onnx_binary,
@@ -746,6 +809,8 @@ def onnx2torch_modules() -> dict[type, Callable[..., Any]]:
         OnnxConstant: _onnx_constant,
         OnnxReshape: _onnx_reshape,
         OnnxConcat: _onnx_concat,
+        OnnxHardSigmoid: _onnx_hard_sigmoid,
+        OnnxTranspose: _onnx_transpose,
         OnnxFlatten: _onnx_refused("flattens from an axis other than 1 (the Flatten layer flattens all after "
                                    "the batch)"),
         OnnxGemm: _onnx_refused("multiplies by a weight that is not a constant, or transposes its input "

@@ -49,6 +49,7 @@ def import_onnx(path: str | Path, *, refuse_larger_than: int = MAX_ONNX_BYTES) -
                                f"(export it again with opset_version={MIN_OPSET} or newer)")
     shape = _input_shape(model, name)
     _inline_identities(model)
+    _constants_as_initializers(model)
 
     import onnx2torch
 
@@ -60,7 +61,7 @@ def import_onnx(path: str | Path, *, refuse_larger_than: int = MAX_ONNX_BYTES) -
         raise ModelImportError(f"onnx2torch cannot convert {name}: {_one_line(error)}") from None
     result = convert_module(name, module.eval(), shape, None, leaf_modules=onnx2torch_modules(),
                             description=f"{name}, imported from ONNX (opset {opset})",
-                            data_source=_data_source(shape))
+                            data_source=_data_source(shape), module_paths=_source_module_paths)
     result.refuse_unmapped()
     return result
 
@@ -132,6 +133,56 @@ def _inline_identities(model: Any) -> None:
             graph.initializer.append(copy)
             initializers[copy.name] = copy
             graph.node.remove(node)
+
+
+def _constants_as_initializers(model: Any) -> None:
+    """Replace ``Constant`` nodes holding a tensor by initializers of the same name.
+
+    torch's exporter writes the bounds of a clamp (Clip's min and max) and the operands of arithmetic as
+    Constant nodes; onnx2torch reads Clip's bounds only from initializers (ReLU6 is a Clip from 0 to 6),
+    and an initializer becomes a buffer of the module, whose value the import can map (``x - mean``).
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    outputs = {value.name for value in graph.output}
+    values = {init.name: init for init in graph.initializer}
+    for node in list(graph.node):  # in order: a Cast of a constant comes after the constant
+        if node.domain not in ("", "ai.onnx") or node.output[0] in outputs:
+            continue
+        attributes = {attribute.name: attribute for attribute in node.attribute}
+        if node.op_type == "Constant" and set(attributes) == {"value"}:
+            tensor = numpy_helper.to_array(attributes["value"].t)
+        elif node.op_type == "Cast" and node.input[0] in values and set(attributes) == {"to"}:
+            # The exporter casts a clamp's integer bounds to float: the cast constant is a constant too.
+            dtype = helper.tensor_dtype_to_np_dtype(attributes["to"].i)
+            tensor = numpy_helper.to_array(values[node.input[0]]).astype(dtype)
+        else:
+            continue  # value_float, value_ints, ... stay Constant nodes (onnx2torch reads those itself)
+        initializer = numpy_helper.from_array(tensor, node.output[0])
+        graph.initializer.append(initializer)
+        values[initializer.name] = initializer
+        graph.node.remove(node)
+
+
+def _source_module_paths(node_paths: dict[str, str]) -> tuple[dict[str, str], dict[str, Any]]:
+    """The source's module path of each node (from onnx2torch's module names) and the containers among them.
+
+    The exporter's names say nothing of module types; a module whose children are numbered (``layer1.0``,
+    ``layer1.1``) is taken for a container (``nn.Sequential``), so its children are the blocks.
+    """
+    from dlstudio.core.importer.grouping import ModuleKind, onnx_module_paths
+
+    paths = onnx_module_paths(set(node_paths.values()))
+    source = {node_id: paths[path] for node_id, path in node_paths.items()}
+    children: dict[str, set[str]] = {}
+    for path in source.values():
+        parts = path.split(".") if path else []
+        for end in range(1, len(parts)):
+            children.setdefault(".".join(parts[:end]), set()).add(parts[end])
+    modules = {prefix: ModuleKind(None, container=all(child.isdigit() for child in names))
+               for prefix, names in children.items()}
+    return source, modules
 
 
 def _one_line(error: BaseException) -> str:

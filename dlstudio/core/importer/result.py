@@ -36,7 +36,9 @@ class ImportResult:
 
     ``key_map`` maps each ``state_dict`` key of the compiled graph (``node_id.weight``) to the source
     model's key (``layer1.0.conv1.weight``). ``source`` is the source ``nn.Module`` (eval mode, the weights
-    it was built with); ``param_count`` its parameter count.
+    it was built with); ``param_count`` its parameter count. ``derived`` maps the keys whose values are
+    computed from a constant of the source (an ONNX normalization ``(x - mean) / std`` becomes depthwise
+    convolutions) to ``(source key, how)``, ``how`` one of ``same``, ``negative``, ``reciprocal``, ``ones``.
     """
 
     name: str
@@ -46,6 +48,7 @@ class ImportResult:
     source: Any = None
     num_classes: int = 0
     param_count: int = 0
+    derived: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -70,10 +73,12 @@ class ImportResult:
         source = self.source.state_dict() if source_state is None else source_state
         result: dict[str, Any] = {}
         for key, target in compiled.state_dict().items():
-            source_key = self.key_map.get(key)
+            source_key, how = self.derived.get(key) or (self.key_map.get(key), "same")
             if source_key is None or source_key not in source:
                 raise ModelImportError(f"{key}: no weights of the source model map to it")
-            value = source[source_key]
+            value = _DERIVE[how](source[source_key])
+            if value.numel() == 1 and target.numel() > 1:  # one constant for every channel
+                value = value.reshape(()).expand(target.shape)
             if tuple(value.shape) != tuple(target.shape):
                 if value.numel() != target.numel():
                     raise ModelImportError(f"{key}: the source's {source_key} has shape {tuple(value.shape)}, "
@@ -85,3 +90,11 @@ class ImportResult:
     def load_into(self, compiled: Any, source_state: Mapping[str, Any] | None = None) -> None:
         """Load the source weights into ``compiled`` (strict: every key of it is set)."""
         compiled.load_state_dict(self.state_dict_for(compiled, source_state), strict=True)
+
+
+_DERIVE = {
+    "same": lambda value: value,
+    "negative": lambda value: -value,
+    "reciprocal": lambda value: 1 / value,
+    "ones": lambda value: value.new_ones(value.shape),
+}

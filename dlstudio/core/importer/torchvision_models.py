@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from dlstudio.core.importer.result import ImportResult, ModelImportError, Unmapped
@@ -110,9 +110,9 @@ def convert_module(name: str, model: Any, input_shape: tuple[int, ...], classes:
     classes = model_classes
     param_count = sum(p.numel() for p in model.parameters())
     result = ImportResult(name, None, list(converter.unmapped), dict(converter.key_map), model, classes,
-                          param_count)
+                          param_count, dict(converter.derived))
     if not result.unmapped:
-        _check_shapes(result, converter.graph)
+        _check_shapes(result, converter.graph, converter.constant_nodes)
     if result.unmapped:
         if opaque_source is not None:  # what is left has no smaller module to keep whole
             first = result.unmapped[0]
@@ -124,6 +124,8 @@ def convert_module(name: str, model: Any, input_shape: tuple[int, ...], classes:
     else:
         node_paths, modules = module_paths(converter.node_paths)
     result.project = _project(converter.graph, description, data_source, node_paths, modules)
+    # Constants of the source that became weights (a normalization's mean and std) stay as they are.
+    result.project.frozen.set(converter.constant_nodes, True)
     return result
 
 
@@ -281,8 +283,11 @@ def _class_count(model: Any) -> int:
     return int(last.out_features if isinstance(last, nn.Linear) else last.out_channels)
 
 
-def _check_shapes(result: ImportResult, graph: Any) -> None:
-    """Shape inference must accept every node and count the source's parameters."""
+def _check_shapes(result: ImportResult, graph: Any, constant_nodes: Sequence[str] = ()) -> None:
+    """Shape inference must accept every node and count the source's parameters.
+
+    ``constant_nodes`` hold constants of the source as weights (not parameters there): they are not counted.
+    """
     from dlstudio.core.shapes import infer_graph
 
     infos = infer_graph(graph)
@@ -291,7 +296,7 @@ def _check_shapes(result: ImportResult, graph: Any) -> None:
             node = graph.node(node_id)
             result.unmapped.append(Unmapped(node.name, node.type, info.error.message))
     if not result.unmapped:
-        counted = sum(info.params for info in infos.values())
+        counted = sum(info.params for node_id, info in infos.items() if node_id not in constant_nodes)
         if counted != result.param_count:
             result.unmapped.append(Unmapped(result.name, "parameters", f"the graph has {counted:,} parameters, "
                                             f"the source model {result.param_count:,}"))
