@@ -82,6 +82,9 @@ def _write_script(project: Project, path: Path, args: argparse.Namespace) -> lis
         except RunDataError as error:
             raise CommandError(error.message) from None
         where = f"the settings of run {run_dir.name}"
+    if data.get("source") == "folder" and data.get("path") and not Path(data["path"]).expanduser().is_absolute():
+        # The script may run from anywhere: a folder relative to the project is written out in full.
+        data["path"] = str((Path(args.file).resolve().parent / data["path"]).resolve())
     code = export_training_script(graph, data, training, description=project.description)
     write_text(path, code)
     source = from_graph(graph, data_settings=data, training_settings=training)
