@@ -1,6 +1,6 @@
 """Write the template projects in resources/templates/ through the Graph API.
 
-Run from the repository root: ``python tools/make_templates.py``. Building the
+Run from the repository root: ``python tools/make_templates.py [NAME ...]``. Building the
 graphs with the same API the editor uses, and writing them with
 ``save_project``, keeps the templates valid by construction; the files are
 committed, this script is how they are remade after a change.
@@ -158,7 +158,46 @@ TEMPLATES: dict[str, tuple[Callable[[_Builder], None], str, dict[str, Any], dict
 }
 
 
+def finetune_mobilenet() -> Project:
+    """mobilenet_v3_small imported from torchvision, starting from its ImageNet weights, backbone frozen.
+
+    The person points it at an image folder; the head is sized for two classes until then (resize it with the
+    Output's class count, or ``replace_head``). The layout and the collapsed blocks are the importer's.
+    """
+    from dlstudio.core.importer import import_torchvision
+    from dlstudio.core.project.pretrained import WeightsSource
+    from dlstudio.core.training.pretrained import torchvision_weights
+
+    model = "mobilenet_v3_small"
+    result = import_torchvision(model, num_classes=2, opaque=True)
+    project = result.project
+    assert project is not None  # the importer raises when anything is unmapped
+    weights = torchvision_weights(model, "DEFAULT")
+    project.set_weights(WeightsSource("torchvision", model, weights.name, key_map=result.key_map))
+    # The convolutional backbone (torchvision's "features") keeps its ImageNet weights; the classifier learns.
+    classifier = {key.partition(".")[0] for key, source in result.key_map.items() if source.startswith("classifier.")}
+    project.frozen.set([node.id for node in project.graph if node.id not in classifier and node.spec.role == "layer"
+                        and node_has_weights(result.key_map, node.id)], True)
+    project.description = ("Fine-tune a pretrained MobileNetV3 (small) on your own image folder: the ImageNet-trained "
+                           "backbone is frozen, only the classifier learns. Choose a folder with one subfolder per "
+                           "class, then set the Output's classes to their number.")
+    project.data = {**default_data_settings(), "source": "folder", "path": ""}
+    project.training = {**default_training_settings(), "optimizer": "adam", "learning_rate": 0.001,
+                        "batch_size": 32, "epochs": 5}
+    return project
+
+
+def node_has_weights(key_map: dict[str, str], node_id: str) -> bool:
+    return any(key.partition(".")[0] == node_id for key in key_map)
+
+
+# Templates made from an imported network rather than drawn here: name -> builder.
+IMPORTED = {"finetune-mobilenet": finetune_mobilenet}
+
+
 def build_template(name: str) -> Project:
+    if name in IMPORTED:
+        return IMPORTED[name]()
     make, description, training, data = TEMPLATES[name]
     builder = _Builder()
     make(builder)
@@ -167,9 +206,10 @@ def build_template(name: str) -> Project:
                    training={**default_training_settings(), **training}, description=description)
 
 
-def main() -> int:
+def main(names: list[str]) -> int:
+    """Write the templates named (all of them when none is)."""
     TEMPLATES_DIR.mkdir(parents=True, exist_ok=True)
-    for name in TEMPLATES:
+    for name in names or (*TEMPLATES, *IMPORTED):
         path = TEMPLATES_DIR / f"{name}.dlstudio"
         save_project(build_template(name), path)
         print(f"wrote {path.relative_to(TEMPLATES_DIR.parents[1])}")
@@ -177,4 +217,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -10,10 +10,12 @@ from dlstudio.core.errors import ProjectError
 from dlstudio.core.project import TemplateInfo, default_project, list_templates, load_template
 from dlstudio.core.shapes import infer_graph
 
-NAMES = ["mlp", "deep-mlp", "lenet5", "vgg-mini", "resnet-mini", "autoencoder"]
+# Drawn by tools/make_templates.py on the bundled digits; the last one is an imported network.
+DRAWN = ["mlp", "deep-mlp", "lenet5", "vgg-mini", "resnet-mini", "autoencoder"]
+NAMES = [*DRAWN, "finetune-mobilenet"]
 
 
-def test_the_six_templates_are_listed_simplest_first():
+def test_the_seven_templates_are_listed_simplest_first():
     infos = list_templates()
     assert [info.name for info in infos] == NAMES
     for info in infos:
@@ -26,7 +28,7 @@ def test_the_six_templates_are_listed_simplest_first():
 def test_template_compiles_and_forward_gives_the_inferred_shape(name):
     project = load_template(name)
     assert project.path is None
-    assert project.data["source"] == "digits"
+    assert project.data["source"] == ("digits" if name in DRAWN else "folder")
     infos = infer_graph(project.graph)
     assert all(info.ok for info in infos.values()), [info.error for info in infos.values() if info.error]
     model = compile_graph(project.graph, infos).eval()
@@ -42,7 +44,7 @@ def test_template_compiles_and_forward_gives_the_inferred_shape(name):
         assert tuple(result.shape) == (3, project.graph.node(output_id).params["classes"])
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DRAWN)
 def test_every_template_node_has_a_position_left_to_right(name):
     project = load_template(name)
     positions = project.layout.positions
@@ -80,6 +82,20 @@ def test_resnet_mini_has_real_skip_connections():
         assert all(graph.node(n).params["kernel_size"] == 1 for n in skip_only if graph.node(n).type == "Conv2d")
     identity_adds = [add for add in adds if graph.node(graph.predecessors(add)[1]).type == "ReLU"]
     assert len(identity_adds) == 1
+
+
+def test_the_fine_tuning_template_starts_from_imagenet_weights_with_its_backbone_frozen():
+    project = load_template("finetune-mobilenet")
+    assert set(project.layout.positions) == set(project.graph.nodes)  # the importer's layout, in rows
+    weights = project.weights
+    assert (weights.kind, weights.model, weights.weights) == ("torchvision", "mobilenet_v3_small", "IMAGENET1K_V1")
+    assert set(weights.key_map) == set(compile_graph(project.graph).state_dict())
+    trained = [node.name for node in project.graph
+               if node.id not in project.frozen and any(key.startswith(f"{node.id}.") for key in weights.key_map)]
+    assert trained == ["classifier.0", "classifier.3"]  # only the classifier learns
+    assert all(project.graph.node(node_id).name.startswith("features") for node_id in project.frozen)
+    assert (project.data["path"], project.training["optimizer"], project.training["learning_rate"],
+            project.training["batch_size"]) == ("", "adam", 0.001, 32)
 
 
 def test_default_project_is_lenet5_on_the_bundled_digits():

@@ -27,6 +27,7 @@ _TITLES = {
     "vgg-mini": "VGG-style CNN",
     "resnet-mini": "ResNet-style CNN",
     "autoencoder": "Convolutional autoencoder",
+    "finetune-mobilenet": "Fine-tune a pretrained network",
 }
 
 
