@@ -574,6 +574,8 @@ class MainWindow(QMainWindow):
             self._file_watcher.addPath(str(path))  # a file replaced by a rename is no longer watched
         if not self._changed_on_disk() or self._asking_reload or self.training.is_running():
             return
+        if self.sweep_dialog is not None and self.sweep_dialog.is_running():
+            return  # the sweep records each trial's run in the file as it starts, as training does
         if _signature(path) == self._declined_signature:
             return  # this change was offered already
         self._asking_reload = True

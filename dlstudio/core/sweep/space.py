@@ -239,3 +239,68 @@ def apply_values(params: list[SweepParam], values: dict[str, Any], graph: Graph,
         except ParamError as error:
             raise SweepError(f"{param.target}: {error.message}") from None
     return graph, training
+
+
+# -- what a form offers (the window's Sweep dialog) --------------------------------------------------------------
+
+# Training settings worth searching, in the order a form lists them.
+SWEPT_SETTINGS = ("learning_rate", "batch_size", "optimizer", "weight_decay", "momentum", "epochs", "schedule",
+                  "early_stopping_patience", "pretrained_lr_multiplier")
+
+
+def sweepable_targets(graph: Graph) -> list[str]:
+    """Every ``training.SETTING`` and ``NODE.PARAMETER`` a sweep can vary, settings first, nodes in flow order."""
+    targets = [f"{TRAINING}.{name}" for name in SWEPT_SETTINGS]
+    for node_id in graph.topological_order():
+        node = graph.node(node_id)
+        targets += [f"{node.name}.{param.name}" for param in node.spec.params
+                    if param.kind in _RANGE_KINDS and param.kind != STR and not param.auto]  # auto: inferred
+    return targets
+
+
+def range_kinds(target: str, graph: Graph) -> tuple[str, ...]:
+    """The range kinds ``target`` accepts (int, log, float, choice); SweepError if it is not sweepable."""
+    owner, _, setting = target.rpartition(".")
+    spec, _ = _target_spec(target, owner, setting, graph)
+    return _RANGE_KINDS.get(spec.kind, ())
+
+
+def default_range(target: str, graph: Graph, current: dict[str, Any] | None = None) -> tuple[str, str, str]:
+    """A sensible first range for ``target`` as (kind, low, high or choices) texts, around its current value.
+
+    ``current`` holds the project's training settings (the schema's defaults when absent).
+    """
+    owner, _, setting = target.rpartition(".")
+    spec, node_id = _target_spec(target, owner, setting, graph)
+    if target == f"{TRAINING}.learning_rate":
+        return "log", "1e-4", "1e-1"
+    if target == f"{TRAINING}.batch_size":
+        return "choice", "", "32,64,128"
+    value = (current or {}).get(setting, spec.default) if node_id is None else graph.node(node_id).params.get(setting)
+    kinds = _RANGE_KINDS[spec.kind]
+    if kinds[0] == "choice" or spec.kind == BOOL:
+        choices = spec.choices if spec.kind == CHOICE else ("true", "false") if spec.kind == BOOL else (str(value),)
+        return "choice", "", ",".join(choices[:4])
+    if spec.kind == FLOAT:
+        number = float(value) if isinstance(value, (int, float)) and value else 0.0
+        if number > 0:
+            low, high = number / 10, number * 10
+            if spec.max is not None:
+                high = min(high, spec.max)
+            return "log", _value_text(low), _value_text(high)
+        return "float", _value_text(float(spec.min or 0.0)), _value_text(min(spec.max or 1.0, 0.5))
+    number = value if isinstance(value, int) and not isinstance(value, bool) else 4
+    low = max(int(spec.min) if spec.min is not None else 1, number // 2 or 1)
+    high = max(low + 1, number * 2)
+    if spec.max is not None:
+        high = min(high, int(spec.max))
+    return "int", str(low), str(high)
+
+
+def first_conv_channels(graph: Graph) -> str | None:
+    """``NAME.out_channels`` of the first convolution in flow order (a dialog's default row), or None."""
+    for node_id in graph.topological_order():
+        node = graph.node(node_id)
+        if node.type.startswith("Conv") and node.spec.has_param("out_channels"):
+            return f"{node.name}.out_channels"
+    return None
