@@ -8,9 +8,13 @@ graph. :func:`import_module_class` does the same for a person's own ``nn.Module`
 (``package.module:Class`` or ``file.py:Class``, built with their constructor arguments and weights), and
 :func:`import_onnx` an ONNX file (opset 13 or newer, through onnx2torch, with its weights). What
 cannot be mapped is listed in ``ImportResult.unmapped`` and refuses the import, except that
-``import_torchvision(..., opaque=True)`` keeps a torchvision submodule that has no layer type whole, as one
-opaque "Module (torchvision)" node with its weights (issue 12); operations in the model's own forward (or in a
-module taking several inputs) still refuse it.
+``import_torchvision(..., opaque=True)`` never refuses a torchvision classifier (issue 12): a submodule that
+has no layer type is kept whole as one opaque "Module (torchvision)" node with its weights; one that cannot
+be (it takes several inputs) gives way to the smallest module around it that can; and operations in the
+model's own forward (vit_b_16) make the whole model one such node.
+
+Every import arrives grouped into collapsed blocks by the source's module hierarchy (resnet's ``layer1.0``,
+densenet's ``features.denseblock1``) and laid out collapsed: see :mod:`dlstudio.core.importer.grouping`.
 """
 
 from __future__ import annotations

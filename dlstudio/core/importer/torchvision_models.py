@@ -28,12 +28,14 @@ def trace_torchvision(name: str, *, num_classes: int | None = None, opaque: bool
     """Build, trace and map ``name``; the result lists what could not be mapped instead of raising.
 
     With ``opaque``, a submodule that has no layer type (its class, or a function in its forward) becomes
-    one opaque "Module (torchvision)" node that keeps the submodule's weights (issue 12); what stays
-    unmapped then is an operation in the forward of the model itself or of a module that cannot be kept
-    whole (one taking several inputs or giving several outputs), e.g. vit_b_16's class token and reshapes.
+    one opaque "Module (torchvision)" node that keeps the submodule's weights (issue 12); a module that
+    cannot be kept whole (it takes several inputs or gives several outputs, as maxvit_t's window
+    partitions) gives way to the smallest module around it that can; and when the model's own forward
+    computes what no layer type expresses (vit_b_16's class token and reshapes), or torch.fx cannot trace
+    it, the whole model becomes one such node. Nothing stays unmapped then.
 
     Raises ModelImportError only when there is nothing to map: an unknown name, a model that is not a
-    classifier, or one that cannot be built or traced.
+    classifier, or one that cannot be built (or, without ``opaque``, traced).
     """
     import torchvision
     from torchvision.models import shufflenetv2
@@ -253,8 +255,8 @@ def import_torchvision(name: str, *, num_classes: int | None = None, opaque: boo
     ``num_classes`` sizes the classification head (default: the architecture's 1000). Raises
     ModelImportError (one line naming the first operation that has no layer type; ``error.result.unmapped``
     lists them all) when the model cannot be mapped completely. With ``opaque``, a submodule that has no
-    layer type becomes one opaque "Module (torchvision)" node that keeps its weights instead (see
-    :func:`trace_torchvision`); operations in a forward that cannot be kept whole still refuse the import.
+    layer type becomes one opaque "Module (torchvision)" node that keeps its weights instead, up to the
+    whole model as one node (see :func:`trace_torchvision`): a torchvision classifier is never refused.
     """
     result = trace_torchvision(name, num_classes=num_classes, opaque=opaque)
     result.refuse_unmapped()
