@@ -161,3 +161,17 @@ def test_script_export_needs_no_run_and_a_different_preprocess_json_is_kept(
     assert "standalone training script" in out and "kept the existing" in out
     assert (tmp_path / "preprocess.json").read_text(encoding="utf-8") == "{}\n"
     compile((tmp_path / "train.py").read_text(encoding="utf-8"), "train.py", "exec")
+
+
+def test_a_run_without_a_best_checkpoint_exports_its_last(capsys: pytest.CaptureFixture[str], trained_project: Path,
+                                                          tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / trained_project.name
+    shutil.copy(trained_project, copy)
+    shutil.copytree(trained_project.with_suffix(".runs"), copy.with_suffix(".runs"))
+    for best in copy.with_suffix(".runs").glob("*/best.pt"):
+        best.unlink()
+    code, out, err = run_cli(capsys, "export", str(copy), "--format", "safetensors", "-o", str(tmp_path / "w.st"))
+    assert code == 0, err
+    assert "(last.pt)" in out

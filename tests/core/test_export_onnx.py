@@ -121,3 +121,29 @@ def test_a_file_onnxruntime_cannot_run_is_refused_naming_the_node(tmp_path: Path
     message = caught.value.message
     assert message.startswith("my Conv2d (Conv2d): onnxruntime cannot run the exported file (Dilation not supported")
     assert "model.onnx was not kept" in message and not (tmp_path / "model.onnx").exists()
+
+
+def test_several_inputs_and_outputs_keep_their_order(tmp_path: Path) -> None:
+    graph = Graph()
+    graph.add_node("Input", {"shape": [6]}, node_id="a")
+    graph.add_node("Input", {"shape": [6]}, node_id="b")
+    graph.add_node("Add", node_id="sum")
+    graph.add_node("Linear", {"out_features": 3}, node_id="head1")
+    graph.add_node("Linear", {"out_features": 2}, node_id="head2")
+    graph.add_node("Output", {"classes": 3}, node_id="out1")
+    graph.add_node("Output", {"classes": 2}, node_id="out2")
+    for src, dst, port in (("a", "sum", "in1"), ("b", "sum", "in2"), ("sum", "head1", "in"), ("b", "head2", "in"),
+                           ("head1", "out1", "in"), ("head2", "out2", "in")):
+        graph.connect(src, "out", dst, port)
+    source = from_graph(graph, seed=0)
+    assert export_onnx(source, tmp_path / "two.onnx").max_abs_diff < 1e-4
+    assert export_torchscript(source, tmp_path / "two.pt").max_abs_diff <= 1e-6
+    session = onnxruntime.InferenceSession(str(tmp_path / "two.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input1", "input2"]
+    x, y = torch.randn(4, 6), torch.randn(4, 6)
+    first, second = session.run(None, {"input1": x.numpy(), "input2": y.numpy()})
+    with torch.no_grad():
+        want_first, want_second = source.model(x, y)
+    assert first.shape == (4, 3) and second.shape == (4, 2)
+    assert float(np.abs(first - want_first.numpy()).max()) < 1e-4
+    assert float(np.abs(second - want_second.numpy()).max()) < 1e-4
