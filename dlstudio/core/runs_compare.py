@@ -89,10 +89,9 @@ def flatten_settings(settings: dict[str, Any]) -> dict[str, Any]:
         spec = _TRAINING_SPECS[name]
         flat[f"training.{name}"] = training.get(name, spec.default)
         labels[f"training.{name}"] = _LABELS.get(f"training.{name}", spec.display_name)
-    for name, spec in _DATA_SPECS.items():
-        if name in data:  # data settings of an older format are left out rather than guessed
-            flat[f"data.{name}"] = data[name]
-            labels[f"data.{name}"] = spec.display_name
+    for name, spec in _DATA_SPECS.items():  # the same for data settings (a project file fills them in alike)
+        flat[f"data.{name}"] = data.get(name, spec.default)
+        labels[f"data.{name}"] = spec.display_name
     nodes, edges = _graph_of(settings.get("graph"))
     flat[WEIGHTS_KEY] = _weights_text(settings.get("weights"))
     labels[WEIGHTS_KEY] = "Starting weights"

@@ -190,7 +190,8 @@ class _CompareCurves(pg.GraphicsLayoutWidget):
         style_plot(self.loss_plot, colours, "Loss")
         set_axis_label(self.accuracy_plot, "left", "%", colours)
         set_axis_label(self.loss_plot, "bottom", "epoch", colours)
-        legend = self.accuracy_plot.addLegend(offset=(-8, 8))
+        # Bottom right: accuracy curves rise towards the top right, where a legend would cover their ends.
+        legend = self.accuracy_plot.addLegend(offset=(-8, -8))
         self.series: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # "A val_accuracy" -> (epochs, values)
         for index, (label, row) in enumerate((("A", a), ("B", b))):
             colour = colours.overlay(index)

@@ -43,13 +43,14 @@ from PySide6.QtWidgets import (
 from dlstudio.core import runs_compare
 from dlstudio.gui.theme import DARK_CANVAS, LIGHT_CANVAS
 
-# The columns every run has: (key, title, header tooltip). The settings that differ go between
-# the first two and the rest, so that what was changed stands next to the run's name.
-_LEADING = (("run", "Run", "The run's folder, named by its start time"), ("status", "Status", "How the run ended"))
-_TRAILING = (("epochs", "Epochs", "Epochs finished (of those planned)"),
-             ("best", "Best val", "Best validation accuracy over the epochs"),
-             ("final", "Final val", "Validation accuracy of the last epoch"),
-             ("test", "Test", "Accuracy on the test split at the end of the run"),
+# The columns every run has: (key, title, header tooltip). The settings that differ go between the run's
+# result (name, status, best validation and test accuracy: what a narrow dock shows without scrolling) and
+# the rest, so that what was changed stands next to what it gave.
+_LEADING = (("run", "Run", "The run's folder, named by its start time"), ("status", "Status", "How the run ended"),
+            ("best", "Best val", "Best validation accuracy over the epochs"),
+            ("test", "Test", "Accuracy on the test split at the end of the run"))
+_TRAILING = (("final", "Final val", "Validation accuracy of the last epoch"),
+             ("epochs", "Epochs", "Epochs finished (of those planned)"),
              ("time", "Time", "Training time: the epochs' time together"),
              ("speed", "Samples/s", "Training samples per second, the mean over the epochs (blank when the run did "
                                     "not record it)"),
@@ -128,6 +129,7 @@ class RunsPanel(QWidget):
         self._tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self._tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self._tree.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self._tree.header().setTextElideMode(Qt.TextElideMode.ElideRight)  # a right-aligned title keeps its start
         self._tree.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self._tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self._tree.customContextMenuRequested.connect(self._on_tree_context_menu_requested)
@@ -459,7 +461,7 @@ class RunsPanel(QWidget):
                 self._tree.resizeColumnToContents(column)
                 content = max(self._tree.sizeHintForColumn(column), 24) + 16
                 title = header.sectionSizeHint(column)
-                self._tree.setColumnWidth(column, min(max(content, min(title, 96)), _MAX_COLUMN_WIDTH))
+                self._tree.setColumnWidth(column, min(max(content, min(title, 90)), _MAX_COLUMN_WIDTH))
         header.blockSignals(False)
 
     def _make_item(self, run: dict[str, Any]) -> QTreeWidgetItem:

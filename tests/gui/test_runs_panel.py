@@ -66,7 +66,7 @@ def test_rows_show_each_run_newest_first(panel: RunsPanel, runs: list[str]) -> N
     assert panel.runs() == [runs[2], runs[1], runs[0], runs[3]]
     newest = panel.item_for(runs[1])
     # Plain summaries (no settings read): no setting columns, the results only.
-    assert panel.visible_columns() == ["Run", "Status", "Epochs", "Best val", "Final val", "Test", "Time",
+    assert panel.visible_columns() == ["Run", "Status", "Best val", "Test", "Final val", "Epochs", "Time",
                                        "Samples/s", "Started"]
     assert [panel.cell(runs[1], title) for title in ("Run", "Status", "Epochs", "Best val", "Test", "Started")] == [
         "20261122-101010", "completed", "3", "95.0%", "93.0%", "2026-11-22 10:10"]

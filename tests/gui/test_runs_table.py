@@ -66,8 +66,8 @@ def _click_header(qtbot, panel: RunsPanel, title: str) -> None:
 
 
 def test_only_the_settings_that_differ_get_columns(panel: RunsPanel, runs: list[str]) -> None:
-    assert panel.visible_columns() == ["Run", "Status", "Learning rate", "Batch size", "Optimizer",
-                                       "hidden.out_features", "Epochs", "Best val", "Final val", "Test", "Time",
+    assert panel.visible_columns() == ["Run", "Status", "Best val", "Test", "Learning rate", "Batch size",
+                                       "Optimizer", "hidden.out_features", "Final val", "Epochs", "Time",
                                        "Samples/s", "Started"]
     assert [panel.cell(run, "Learning rate") for run in runs] == ["0.01", "3e-05", "0.1"]
     assert [panel.cell(run, "hidden.out_features") for run in runs] == ["128", "128", "256"]
