@@ -38,17 +38,18 @@ from dlstudio.core.inspect.errors import InspectError
 from dlstudio.core.inspect.filters import conv_weight, filter_mosaic
 from dlstudio.core.inspect.histograms import Histogram, gradient_histograms, histogram, weight_histograms
 from dlstudio.core.inspect.mistakes import SplitPredictions, mistakes, predict_split
+from dlstudio.core.inspect.input_recipe import InputRecipe, PreparedImage, recipe_for_run
 from dlstudio.core.inspect.preprocess import Preprocessor, save_png, to_uint8
 from dlstudio.core.inspect.saliency import Heatmap, colorize, default_cam_node, grad_cam, overlay, saliency
 from dlstudio.core.inspect.trained import TrainedModel, find_run_dir, load_trained
 from dlstudio.core.mosaic import Mosaic, channel_mosaic, scale_each, scale_together, tile
 
 __all__ = [
-    "ClassScore", "ClassifiedFile", "DreamStep", "Heatmap", "Histogram", "InspectError", "Mosaic", "Prediction",
-    "Preprocessor", "SplitPredictions", "TrainedModel", "activation_maximization", "all_feature_maps",
+    "ClassScore", "ClassifiedFile", "DreamStep", "Heatmap", "Histogram", "InputRecipe", "InspectError", "Mosaic",
+    "Prediction", "PreparedImage", "Preprocessor", "SplitPredictions", "TrainedModel", "activation_maximization", "all_feature_maps",
     "channel_activation", "channel_mosaic", "classify_files", "colorize", "conv_weight", "deep_dream",
     "default_cam_node", "feature_maps", "filter_mosaic", "find_images", "find_run_dir", "gradient_histograms",
     "grad_cam", "histogram", "load_trained", "mistakes", "most_responsive_channel", "node_ids", "node_output",
-    "overlay", "predict_split", "predictions", "probabilities", "save_png", "saliency", "scale_each", "scale_together",
+    "overlay", "predict_split", "predictions", "probabilities", "recipe_for_run", "save_png", "saliency", "scale_each", "scale_together",
     "spatial_nodes", "tile", "to_uint8", "weight_histograms",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import os
 from pathlib import Path
 
@@ -26,10 +26,15 @@ class ClassScore:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Softmax probabilities over all classes and the ``top`` k classes, most probable first."""
+    """Softmax probabilities over all classes and the ``top`` k classes, most probable first.
+
+    ``steps``: what was done to the picture to make it look like the training data, in words
+    ("cropped to the digit", "inverted to match the training data"); empty for a prepared tensor.
+    """
 
     probabilities: np.ndarray
     top: tuple[ClassScore, ...]
+    steps: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -111,24 +116,26 @@ def classify_files(model: torch.nn.Module, preprocessor: Preprocessor, class_nam
 
     A generator: a GUI worker shows progress per result and stops by not pulling more.
     """
-    pending: list[tuple[str, torch.Tensor | None, str | None]] = []
+    pending: list[tuple[str, torch.Tensor | None, tuple[str, ...], str | None]] = []
 
     def flush() -> Iterator[ClassifiedFile]:
-        tensors = [x for _, x, _ in pending if x is not None]
+        tensors = [x for _, x, _, _ in pending if x is not None]
         preds = iter(predictions(probabilities(model, torch.stack(tensors)), class_names, top_k)) if tensors else iter(())
-        for name, x, reason in pending:
-            yield ClassifiedFile(name, next(preds)) if x is not None else ClassifiedFile(name, error=reason)
+        for name, x, steps, reason in pending:
+            yield (ClassifiedFile(name, replace(next(preds), steps=steps)) if x is not None
+                   else ClassifiedFile(name, error=reason))
         pending.clear()
 
     for path, reason in find_images(paths):
-        tensor = None
+        tensor, steps = None, ()
         if reason is None:
             try:
-                tensor = preprocessor(path)
+                prepared = preprocessor.prepare(path)
+                tensor, steps = preprocessor.normalize(prepared.raw), prepared.steps
             except Exception as error:  # noqa: BLE001 - PIL raises many types for bad files; each becomes a reason
                 reason = _reason(error)
-        pending.append((str(path), tensor, reason))
-        if sum(x is not None for _, x, _ in pending) >= batch_size:
+        pending.append((str(path), tensor, steps, reason))
+        if sum(x is not None for _, x, _, _ in pending) >= batch_size:
             yield from flush()
     yield from flush()
 

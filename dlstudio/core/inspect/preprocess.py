@@ -4,8 +4,11 @@ The same loader code as the data sources is used: files are decoded by the
 one image reader (``data.reader.read_image``: size limit, bit depth, modes);
 an image-folder model gets PIL's channel conversion and bilinear resize as
 its folder did; digits and torchvision models get their images through
-``images.fit_images`` (torch, antialiased), as their datasets did. Then the
-run's normalization.
+``images.fit_images`` (torch, antialiased), as their datasets did. Before
+that resize, the run's :class:`~dlstudio.core.inspect.input_recipe.InputRecipe`
+replays how the training images were made (a typed digit cropped and reduced
+to 8×8 like sklearn's digits, inverted to white on black), and says so in the
+steps of :meth:`Preprocessor.prepare`. Then the run's normalization.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dlstudio.core.data.images import fit_images, image_input_shape
 from dlstudio.core.data.normalization import Normalization
 from dlstudio.core.data.reader import UnreadableImage, fit_pil_image, read_image
 from dlstudio.core.inspect.errors import InspectError
+from dlstudio.core.inspect.input_recipe import InputRecipe, PreparedImage
 
 ImageLike = Any  # a path (str or Path), a PIL image, a numpy array or a tensor of raw values
 _TABLE_SOURCES = ("csv",)
@@ -37,11 +41,16 @@ class UnreadableFile(InspectError):
 
 @dataclass(frozen=True)
 class Preprocessor:
-    """Prepares one sample for a model trained on ``source`` data with ``input_shape`` and ``normalization``."""
+    """Prepares one sample for a model trained on ``source`` data with ``input_shape`` and ``normalization``.
+
+    ``recipe`` replays how the training images were made (the default only resizes);
+    ``load_trained`` gives each run the recipe of its data settings.
+    """
 
     input_shape: tuple[int, ...]
     source: str = "digits"
     normalization: Normalization | None = None
+    recipe: InputRecipe = InputRecipe()
 
     @property
     def takes_images(self) -> bool:
@@ -71,14 +80,27 @@ class Preprocessor:
 
     def raw(self, image: ImageLike) -> torch.Tensor:
         """The sample before normalization: images (C, H, W) in [0, 1], table rows (F,) as given."""
+        return self.prepare(image).raw
+
+    def prepare(self, image: ImageLike, replay: bool = True) -> PreparedImage:
+        """The sample before normalization and the steps that made it look like the training data.
+
+        ``replay=False`` leaves the recipe out: for a picture that already is a
+        model input (an image of the training data shown by another view).
+        """
         if not self.takes_images:
-            return self._table_row(image)
+            return PreparedImage(self._table_row(image))
         channels, height, width = image_input_shape(self.input_shape, "this model")
         if isinstance(image, (str, Path)):
-            return self._from_file(Path(image), channels, height, width)
-        if _is_pil(image):
-            return self._from_pil(image, channels, height, width)
-        return self._from_array(image, channels, height, width)
+            native = self._from_file(Path(image), channels, height, width)
+        elif _is_pil(image):
+            native = self._from_pil(image, channels, height, width)
+        else:
+            native = self._from_array(image, channels, height, width)
+        prepared = self.recipe.apply(native) if replay else PreparedImage(native)
+        # Digits and torchvision images were resized by fit_images (torch), a folder's by PIL (done above:
+        # then this only converts the channels a recipe changed).
+        return PreparedImage(fit_images(prepared.raw.unsqueeze(0), (channels, height, width))[0], prepared.steps)
 
     def _from_file(self, path: Path, channels: int, height: int, width: int) -> torch.Tensor:
         folder = self.source == "folder"
@@ -86,19 +108,15 @@ class Preprocessor:
             array = read_image(path, channels, height, width, resize=folder)
         except UnreadableImage as error:
             raise UnreadableFile(path, str(error)) from None
-        raw = torch.from_numpy(array).float().div_(255.0)
-        # Digits and torchvision images were resized by fit_images (torch); the reader only decoded them.
-        return raw if folder else fit_images(raw.unsqueeze(0), (channels, height, width))[0]
+        return torch.from_numpy(array).float().div_(255.0)
 
     def _from_pil(self, image: Any, channels: int, height: int, width: int) -> torch.Tensor:
         # torch.tensor copies: PIL's buffers are read-only, which torch.from_numpy warns about.
         if self.source == "folder":
             array = fit_pil_image(image, channels, height, width)
-            return torch.tensor(array, dtype=torch.float32).div_(255.0)
-        # Digits and torchvision images were resized by fit_images (torch); only decode with PIL here.
-        array = fit_pil_image(image, channels, image.height, image.width)
-        raw = torch.tensor(array, dtype=torch.float32).div_(255.0)
-        return fit_images(raw.unsqueeze(0), (channels, height, width))[0]
+        else:
+            array = fit_pil_image(image, channels, image.height, image.width)  # only decoded: resized later
+        return torch.tensor(array, dtype=torch.float32).div_(255.0)
 
     def _from_array(self, image: Any, channels: int, height: int, width: int) -> torch.Tensor:
         array = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
@@ -121,7 +139,7 @@ class Preprocessor:
             pixels = np.rint(raw.numpy() * 255.0).astype(np.uint8)
             pil = Image.fromarray(pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0))
             return self._from_pil(pil, channels, height, width)
-        return fit_images(raw.unsqueeze(0), (channels, height, width))[0]
+        return fit_images(raw.unsqueeze(0), (channels, raw.shape[1], raw.shape[2]))[0]  # channels only
 
     def _table_row(self, row: Any) -> torch.Tensor:
         values = row.detach().cpu().float() if isinstance(row, torch.Tensor) else torch.as_tensor(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from dlstudio.core.data.normalization import Normalization
 from dlstudio.core.graph import Graph
 from dlstudio.core.inspect.classify import ClassifiedFile, Prediction, classify_files, predictions, probabilities
 from dlstudio.core.inspect.errors import InspectError
+from dlstudio.core.inspect.input_recipe import PreparedImage, recipe_for_run
 from dlstudio.core.inspect.preprocess import ImageLike, Preprocessor
 from dlstudio.core.training.runs import model_size
 
@@ -56,14 +57,21 @@ class TrainedModel:
         """One image (path, PIL image or array) as the model's input sample (no batch dimension, CPU)."""
         return self.preprocessor(image)
 
+    def prepare(self, image: ImageLike) -> PreparedImage:
+        """One image made to look like the training data, before normalization, with the steps taken."""
+        return self.preprocessor.prepare(image)
+
     def classify(self, images: torch.Tensor | Iterable[ImageLike], top_k: int = 5) -> list[Prediction]:
-        """Top-k predictions for a preprocessed batch (N, *input_shape) or for images to preprocess first."""
+        """Top-k predictions for a preprocessed batch (N, *input_shape) or for images to preprocess first
+        (their predictions carry the steps that made them look like the training data)."""
         self._check_classifier()
         if isinstance(images, torch.Tensor):
             batch = images if images.ndim == len(self.input_shape) + 1 else images.unsqueeze(0)
-        else:
-            batch = torch.stack([self.preprocess(image) for image in images])
-        return predictions(probabilities(self.model, batch), self.class_names, top_k)
+            return predictions(probabilities(self.model, batch), self.class_names, top_k)
+        prepared = [self.prepare(image) for image in images]
+        batch = self.preprocessor.normalize(torch.stack([p.raw for p in prepared]))
+        found = predictions(probabilities(self.model, batch), self.class_names, top_k)
+        return [replace(prediction, steps=p.steps) for prediction, p in zip(found, prepared)]
 
     def classify_paths(self, paths: Iterable[Path | str], top_k: int = 5,
                        batch_size: int = 64) -> Iterator[ClassifiedFile]:
@@ -168,7 +176,10 @@ def load_trained(run_dir_or_project: Path | str, which: str = "best", device: st
     what = f"run {run_dir.name}"
     input_shape = tuple(model.input_shapes[model.input_ids[0]])
     normalization = _normalization(meta.get("normalization", summary.get("normalization")), input_shape, what)
-    preprocessor = Preprocessor(input_shape, str(data_settings.get("source", "digits")), normalization)
+    # How the training images were made, replayed on a person's pictures (a folder's path resolved beside
+    # the project, as prepare_data does).
+    recipe = recipe_for_run(data_settings, base_dir=run_dir.parent.parent)
+    preprocessor = Preprocessor(input_shape, str(data_settings.get("source", "digits")), normalization, recipe)
     task = str(model.tasks[model.output_ids[0]].get("task", _CLASSIFICATION)) if model.output_ids else _CLASSIFICATION
     try:
         class_names = validated_class_names(meta.get("class_names") or summary.get("class_names") or [], what)
