@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dlstudio.commands.common import CommandError, check_writable, load
+from dlstudio.core.errors import DlstudioError
 from dlstudio.core.project.model import Project
 from dlstudio.core.text import printable
 
@@ -28,7 +29,13 @@ def _write_python(project: Project, path: Path, args: argparse.Namespace) -> lis
     code = export_python(project.graph, class_name=args.class_name, description=project.description)
     write_text(path, code)  # a unique temporary beside it, no links followed, then a rename
     lines = [f"wrote {path}: class {args.class_name}; run 'python {path.name}' to try it"]
-    source = _source(project, args, required=False)
+    try:
+        source = _source(project, args, required=False)
+    except DlstudioError as error:  # the code is written; a damaged run only changes what is said about weights
+        from dlstudio.core.export.source import from_project
+
+        lines.append(f"the latest run cannot be read ({error.message}); preprocess.json describes the project")
+        source = from_project(project)
     if source.trained:
         lines.append(f"the class is code only; load {source.weights_text()} with "
                      f"'dlstudio export {args.file} --format safetensors' and load_state_dict")
@@ -89,8 +96,12 @@ def _write_script(project: Project, path: Path, args: argparse.Namespace) -> lis
     write_text(path, code)
     source = from_graph(graph, data_settings=data, training_settings=training)
     source.data_dir = Path(args.file).resolve().parent
-    return [f"wrote {path}: a standalone training script with {where} (torch, torchvision, numpy, PIL and "
-            f"scikit-learn only); run 'python {path.name} --help'", *_write_preprocess(source, path, args)]
+    lines = [f"wrote {path}: a standalone training script with {where} (torch, torchvision, numpy, PIL and "
+             f"scikit-learn only); run 'python {path.name} --help'"]
+    if project.weights is not None or any(True for _ in project.frozen):
+        lines.append("the script starts from random weights and trains every layer: the project's starting "
+                     "weights and frozen nodes are not replayed")
+    return [*lines, *_write_preprocess(source, path, args)]
 
 
 # Format name -> writer(project, path, args) returning the lines to print. New formats go here.
