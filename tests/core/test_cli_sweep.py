@@ -114,3 +114,39 @@ def test_continuing_a_sweep_with_other_parameters_is_refused(tmp_path: Path,
     assert code == 2
     assert "the sweep 'sweep' in digits.sweep.db varies hidden.out_features=int:4:8" in err
     assert len(list((tmp_path / "digits.runs").iterdir())) == 1
+
+
+def test_ctrl_c_stops_the_running_trial_and_the_study_keeps_what_finished(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    from dlstudio.core.training.runs import MetricsCsv
+
+    write_row = MetricsCsv.on_epoch_end
+
+    def press_ctrl_c_after_the_first_epoch(self, trainer, metrics) -> None:  # type: ignore[no-untyped-def]
+        write_row(self, trainer, metrics)
+        if metrics.epoch == 1:
+            signal.raise_signal(signal.SIGINT)  # what the terminal sends; the command's handler takes it
+
+    monkeypatch.setattr(MetricsCsv, "on_epoch_end", press_ctrl_c_after_the_first_epoch)
+    path = mlp_project(tmp_path)
+    code, out, err = sweep(capsys, str(path), *DIVERGING, "--trials", "3", "--json")
+    assert code == 130, err
+    stopped = json.loads(out)
+    assert "stopping the sweep after this batch" in err
+    assert stopped["stopped"] and stopped["counts"]["done"] == 0 and stopped["counts"]["interrupted"] == 1
+    assert [trial["state"] for trial in stopped["trials"]] == ["stopped"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+
+    monkeypatch.setattr(MetricsCsv, "on_epoch_end", write_row)
+    code, out, err = sweep(capsys, str(path), *DIVERGING, "--trials", "1", "--epochs", "1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["counts"]["done"] == 1  # the stopped trial did not count; one more ran in its place
+
+
+def test_a_spent_time_budget_starts_no_trial(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = sweep(capsys, str(mlp_project(tmp_path)), *DIVERGING, "--trials", "3", "--timeout", "0")
+    assert code == 0, err
+    assert "0/3 trials done" in out and "time budget spent" in out
+    assert not (tmp_path / "digits.runs").exists()
