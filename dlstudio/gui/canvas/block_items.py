@@ -28,6 +28,7 @@ STACK_OFFSET = 5.0
 BLOCK_LINES = 4
 FRAME_MARGIN = 14.0
 FRAME_LABEL_HEIGHT = 22.0
+FRAME_LINK = 28.0  # half the width of the band joining two connected nodes of an expanded block
 BLOCK_GLYPH = "\u25a3"  # ▣, a square within a square
 
 
@@ -262,6 +263,8 @@ class BlockItem(QGraphicsObject):
 class BlockFrame(QGraphicsObject):
     """The light rounded frame behind an expanded block's nodes, labelled with its name.
 
+    It follows the nodes (each surrounded, joined along their connections) rather than their bounding
+    rectangle, so that a layer of another block that sits among them in a snake layout stays outside.
     Only the label takes the mouse (a click selects the block, its button or a double-click collapses
     it); the rest of the frame lets clicks and rubber bands through to the canvas.
     """
@@ -273,16 +276,32 @@ class BlockFrame(QGraphicsObject):
         self.name = ""
         self.frozen = "none"
         self._rect = QRectF()
+        self._path = QPainterPath()
+        self._anchor = QPointF()  # the label's top-left: above the block's first node
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setZValue(-1)
         self.setToolTip("Click to select the block; double-click or ⊟ to collapse it")
 
-    def set_frame(self, members: QRectF, name: str, frozen: str = "none") -> None:
-        """Surround ``members`` (their scene rectangle) and show ``name``."""
-        rect = members.adjusted(-FRAME_MARGIN, -FRAME_MARGIN - FRAME_LABEL_HEIGHT, FRAME_MARGIN, FRAME_MARGIN)
-        if rect != self._rect:
+    def set_frame(self, members: list[QRectF], links: list[tuple[int, int]], name: str,
+                  frozen: str = "none") -> None:
+        """Surround the ``members`` (the nodes' scene rectangles, the block's first node first), joined along
+        ``links`` (pairs of indices: the block's inner edges), and show ``name`` above the first."""
+        path = QPainterPath()
+        path.setFillRule(Qt.FillRule.WindingFill)
+        for rect in members:
+            path.addRoundedRect(rect.adjusted(-FRAME_MARGIN, -FRAME_MARGIN, FRAME_MARGIN, FRAME_MARGIN), 10, 10)
+        for a, b in links:
+            path.addRect(_link_band(members[a], members[b]))
+        anchor = QPointF()
+        if members:
+            first = members[0]
+            anchor = QPointF(first.left() - FRAME_MARGIN, first.top() - FRAME_MARGIN - FRAME_LABEL_HEIGHT)
+            path.addRoundedRect(QRectF(anchor, QPointF(first.right() + FRAME_MARGIN, first.top())), 10, 10)
+        path = path.simplified()
+        if path != self._path or anchor != self._anchor:
             self.prepareGeometryChange()
-            self._rect = rect
+            self._path, self._anchor = path, anchor
+            self._rect = path.boundingRect()
         self.name, self.frozen = name, frozen
         self.update()
 
@@ -293,7 +312,7 @@ class BlockFrame(QGraphicsObject):
         font = self._label_font()
         lock = {"all": " · frozen", "some": " · partly frozen"}.get(self.frozen, "")
         width = QFontMetricsF(font).horizontalAdvance(f"{BLOCK_GLYPH} {self.name}{lock}") + 40
-        return QRectF(self._rect.left(), self._rect.top(), min(width, max(self._rect.width(), 80.0)),
+        return QRectF(self._anchor.x(), self._anchor.y(), min(width, max(self._rect.width(), 80.0)),
                       FRAME_LABEL_HEIGHT)
 
     def collapse_button_rect(self) -> QRectF:
@@ -338,11 +357,13 @@ class BlockFrame(QGraphicsObject):
         colors = self.colors
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         accent = QColor(colors.selection if self.isSelected() else BLOCK_HEADER)
-        fill = QColor(BLOCK_HEADER)
-        fill.setAlpha(22)
-        painter.setPen(QPen(accent, 2.0 if self.isSelected() else 1.2, Qt.PenStyle.DashLine))
+        # The node text colour, faint: a tint that shows on the light and on the dark canvas alike.
+        fill = QColor(colors.node_subtext)
+        fill.setAlpha(24)
+        outline = accent if self.isSelected() else QColor(colors.node_subtext)
+        painter.setPen(QPen(outline, 2.0 if self.isSelected() else 1.2, Qt.PenStyle.DashLine))
         painter.setBrush(fill)
-        painter.drawRoundedRect(self._rect, 10, 10)
+        painter.drawPath(self._path)
         label = self.label_rect()
         tab = QPainterPath()
         tab.addRoundedRect(label, 8, 8)
@@ -360,3 +381,20 @@ class BlockFrame(QGraphicsObject):
         painter.drawRoundedRect(button.adjusted(2, 2, -2, -2), 2, 2)
         middle = button.center()
         painter.drawLine(QPointF(middle.x() - 3.5, middle.y()), QPointF(middle.x() + 3.5, middle.y()))
+
+
+def _link_band(a: QRectF, b: QRectF) -> QRectF:
+    """The band joining two connected nodes of an expanded block: as tall (or wide) as the two share
+    across the flow, so that neighbours in a row or a column make one solid frame."""
+    start, end = a.center(), b.center()
+    if abs(end.x() - start.x()) >= abs(end.y() - start.y()):  # side by side: join along x
+        top, bottom = max(a.top(), b.top()), min(a.bottom(), b.bottom())
+        if bottom - top < 2 * FRAME_LINK:
+            top, bottom = (start.y() + end.y()) / 2 - FRAME_LINK, (start.y() + end.y()) / 2 + FRAME_LINK
+        return QRectF(QPointF(min(start.x(), end.x()), top - FRAME_MARGIN),
+                      QPointF(max(start.x(), end.x()), bottom + FRAME_MARGIN))
+    left, right = max(a.left(), b.left()), min(a.right(), b.right())
+    if right - left < 2 * FRAME_LINK:
+        left, right = (start.x() + end.x()) / 2 - FRAME_LINK, (start.x() + end.x()) / 2 + FRAME_LINK
+    return QRectF(QPointF(left - FRAME_MARGIN, min(start.y(), end.y())),
+                  QPointF(right + FRAME_MARGIN, max(start.y(), end.y())))

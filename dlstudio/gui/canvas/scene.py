@@ -296,12 +296,15 @@ class GraphScene(QGraphicsScene):
             item.setPos(x, y)
 
     def _place_frame(self, block: Block) -> None:
-        rect = QRectF()
+        index: dict[str, int] = {}
+        rects: list[QRectF] = []
         for node_id in block.nodes:
             item = self.node_items.get(node_id)
             if item is not None:
-                rect = rect.united(item.mapRectToScene(QRectF(0, 0, *item.size())))
-        self.frame_items[block.id].set_frame(rect, block.name, self._frozen_state(block))
+                index[node_id] = len(rects)
+                rects.append(item.mapRectToScene(QRectF(0, 0, *item.size())))
+        links = [(index[e.src], index[e.dst]) for n in index for e in self.graph.output_edges(n) if e.dst in index]
+        self.frame_items[block.id].set_frame(rects, links, block.name, self._frozen_state(block))
 
     def _frozen_state(self, block: Block) -> str:
         count = sum(1 for n in block.nodes if n in self.frozen)
