@@ -131,3 +131,35 @@ def test_a_module_class_with_its_own_weights_file_and_a_later_run_started_from_a
     assert f"loaded 4 of 4 tensors from run {first_run}" in err.splitlines()
     code, out, err = run_cli(capsys, "train", str(path), "--resume", first_run, "--weights-from", first_run)
     assert code == 2 and "--weights-from starts a new run" in err
+
+
+def test_an_onnx_files_own_weights_are_kept_beside_the_project(capsys: pytest.CaptureFixture[str],
+                                                               tmp_path: Path) -> None:
+    import warnings
+
+    from torch import nn
+
+    from dlstudio.core.compiler import compile_graph
+    from dlstudio.core.training.pretrained import load_weights
+
+    torch.manual_seed(2)
+    source = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                           nn.Linear(4, 3)).eval()
+    onnx_path = tmp_path / "net.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter warns that it is deprecated
+        torch.onnx.export(source, (torch.randn(2, 3, 8, 8),), str(onnx_path), dynamo=False, opset_version=17,
+                          input_names=["input"], output_names=["scores"],
+                          dynamic_axes={"input": {0: "N"}, "scores": {0: "N"}})
+    path = tmp_path / "net.dlstudio"
+    code, out, err = run_cli(capsys, "import", str(onnx_path), "-o", str(path), "--weights", "default")
+    assert code == 0, err
+    assert "starting weights: file net.weights.safetensors" in out
+    project = load_project(path)
+    assert project.weights == WeightsSource("file", path="net.weights.safetensors")
+    model = compile_graph(project.graph).eval()
+    result = load_weights(model, project.graph, project.weights, base_dir=tmp_path)
+    assert result.tensors_loaded == result.tensors_total == 4
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(model(x), source(x), atol=1e-6)
