@@ -119,7 +119,8 @@ class RunsPanel(QWidget):
         self._rows: dict[str, dict[str, Any]] = {}  # by run folder, as given to set_runs
         self._columns: list[tuple[str, str, str]] = []  # (key, title, header tooltip) of the tree's columns
         self._differing: set[str] = set()  # setting column keys whose values differ between the runs
-        self._widths: dict[str, int] = {}  # column widths the person (or the first sizing) set, by key
+        self._widths: dict[str, int] = {}  # column widths the person set, by key
+        self._setting_widths: dict[str, int] = {}  # widths of setting columns, sized once when they appeared
         self.compare_dialog: QWidget | None = None
         self._tree = QTreeWidget()
         self._tree.setObjectName("RunsList")
@@ -427,13 +428,10 @@ class RunsPanel(QWidget):
 
     def _set_columns(self, runs: list[dict[str, Any]]) -> None:
         """The tree's columns for these runs: name, status, each setting, then the results."""
-        labels = runs_compare.setting_labels(runs)
-        self._differing = {_SETTING + key for key in runs_compare.differing_keys(runs)}
-        settings = [(_SETTING + key, labels.get(key, key), labels.get(key, key))
-                    for key in runs_compare.setting_keys(runs)
-                    if not key.startswith(runs_compare.NODE_PREFIX) or _SETTING + key in self._differing]
-        self._numeric_settings = {_SETTING + key for key in runs_compare.setting_keys(runs)
-                                  if runs_compare.is_numeric(runs, key)}
+        columns = runs_compare.table_columns(runs)
+        self._differing = {_SETTING + key for key in columns.differing}
+        self._numeric_settings = {_SETTING + key for key in columns.numeric}
+        settings = [(_SETTING + key, columns.labels.get(key, key), columns.labels.get(key, key)) for key in columns.keys]
         self._columns = [*_LEADING, *settings, *_TRAILING]
         self._tree.setColumnCount(len(self._columns))
         self._tree.setHeaderLabels([title for _key, title, _tip in self._columns])
@@ -457,11 +455,15 @@ class RunsPanel(QWidget):
                 continue
             if key in self._widths:
                 self._tree.setColumnWidth(column, self._widths[key])
+            elif key in self._setting_widths:  # sized when it first appeared: sizing is dear on a long list
+                self._tree.setColumnWidth(column, self._setting_widths[key])
             else:
-                self._tree.resizeColumnToContents(column)
                 content = max(self._tree.sizeHintForColumn(column), 24) + 16
                 title = header.sectionSizeHint(column)
-                self._tree.setColumnWidth(column, min(max(content, min(title, 90)), _MAX_COLUMN_WIDTH))
+                width = min(max(content, min(title, 90)), _MAX_COLUMN_WIDTH)
+                self._tree.setColumnWidth(column, width)
+                if key.startswith(_SETTING):
+                    self._setting_widths[key] = width
         header.blockSignals(False)
 
     def _make_item(self, run: dict[str, Any]) -> QTreeWidgetItem:

@@ -44,6 +44,8 @@ def test_a_row_holds_the_summary_settings_network_and_figures(three_runs: list[d
     assert len(first["curves"]) == 3 and first["nodes"]["linear1"]["name"] == "hidden"
     assert three_runs[1]["samples_per_second"] is None  # not recorded: no figure made up
     assert three_runs[2]["settings"]["frozen"] == "hidden"  # frozen layers by name
+    # Runs of one network are known as such: its layer parameters are compared once per network.
+    assert three_runs[0]["network_id"] == three_runs[1]["network_id"] != three_runs[2]["network_id"]
 
 
 def test_only_the_settings_that_differ_are_columns(three_runs: list[dict]) -> None:

@@ -78,6 +78,15 @@ def test_only_the_settings_that_differ_get_columns(panel: RunsPanel, runs: list[
     assert tip.startswith("Learning rate: 3e-05")
 
 
+def test_a_trained_run_reads_with_its_settings_curves_and_speed(digits_run) -> None:
+    row = read_runs_for_comparison([digits_run])[0]
+    assert row["status"] == "completed" and row["settings"]["training.learning_rate"] == 0.01
+    assert row["settings"]["training.device"] == "cpu" and row["settings"]["weights"] == "random"
+    assert [curve["epoch"] for curve in row["curves"]] == [1.0, 2.0]
+    assert row["seconds"] > 0 and row["samples_per_second"] > 0
+    assert row["final_val_accuracy"] == pytest.approx(row["curves"][-1]["val_accuracy"])
+
+
 def test_show_all_settings_shows_the_shared_ones_too(qtbot, panel: RunsPanel) -> None:
     assert "Weight decay" not in panel.visible_columns()
     panel.show_all_check.click()
