@@ -155,6 +155,7 @@ def run_sweep(settings: SweepSettings, project: Project | None = None,
     """
     control = control or SweepControl()
     emit = on_event or (lambda event: None)
+    settings = replace(settings, study=replace(settings.study, trials=settings.trials))
     if settings.trials < 1:
         raise SweepError("the number of trials must be at least 1")
     if settings.parallel < 1:

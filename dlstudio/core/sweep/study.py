@@ -20,8 +20,9 @@ SUFFIX = ".sweep.db"
 SAMPLERS = ("tpe", "random", "grid")
 # The metric a trial is judged by: the validation accuracy (higher is better) or loss (lower is better).
 METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}
-# Trials the median pruner lets finish before it compares, and epochs it waits in each trial.
-PRUNER_STARTUP_TRIALS = 2
+# Trials the median pruner lets finish before it compares (a quarter of the sweep, within these bounds; Optuna's
+# default is 5, too many for a sweep of 6), and epochs it waits in each trial.
+PRUNER_STARTUP_TRIALS = (2, 5)
 PRUNER_WARMUP_EPOCHS = 0
 # Seconds a process waits for the SQLite file another trial's process is writing.
 SQLITE_TIMEOUT_S = 60
@@ -45,6 +46,13 @@ class StudySpec:
     sampler: str = "tpe"
     metric: str = "val_accuracy"
     pruning: bool = True
+    trials: int = 0  # the sweep's target (the median pruner waits for a quarter of it); 0: unknown
+
+    @property
+    def startup_trials(self) -> int:
+        """Finished trials the median pruner waits for before it compares."""
+        low, high = PRUNER_STARTUP_TRIALS
+        return min(high, max(low, self.trials // 4))
 
     def definition(self) -> dict[str, Any]:
         """What the study file records of the sweep (compared when a sweep is continued)."""
@@ -87,7 +95,7 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     optuna = _quiet_optuna()
     if not spec.pruning:
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=PRUNER_WARMUP_EPOCHS)
+    return optuna.pruners.MedianPruner(n_startup_trials=spec.startup_trials, n_warmup_steps=PRUNER_WARMUP_EPOCHS)
 
 
 def open_study(spec: StudySpec, *, seed: int | None = None, create: bool = True) -> optuna.Study:
