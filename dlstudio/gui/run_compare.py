@@ -45,7 +45,7 @@ class RunCompareDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("RunCompareDialog")
         self.comparison: RunComparison = compare_runs(a, b)
-        self._a, self._b = a, b
+        self.run_dirs = (str(a["run_dir"]), str(b["run_dir"]))
         name_a, name_b = self.comparison.a, self.comparison.b
         self.setWindowTitle(f"Compare Runs: {name_a} and {name_b}")
         self.resize(1080, 620)

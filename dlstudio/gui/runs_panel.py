@@ -121,7 +121,7 @@ class RunsPanel(QWidget):
         self._differing: set[str] = set()  # setting column keys whose values differ between the runs
         self._widths: dict[str, int] = {}  # column widths the person set, by key
         self._setting_widths: dict[str, int] = {}  # widths of setting columns, sized once when they appeared
-        self.compare_dialog: QWidget | None = None
+        self.compare_dialog: Any = None  # the RunCompareDialog open, if any
         self._tree = QTreeWidget()
         self._tree.setObjectName("RunsList")
         self._tree.setRootIsDecorated(False)
@@ -213,6 +213,8 @@ class RunsPanel(QWidget):
             else "started"
         sort_order = self._tree.header().sortIndicatorOrder()
         self._rows = {str(run["run_dir"]): run for run in runs}
+        if self.compare_dialog is not None and not set(self.compare_dialog.run_dirs) <= set(self._rows):
+            self._close_compare_dialog()  # a run it shows was deleted, or another project opened
         self._tree.blockSignals(True)
         self._tree.setSortingEnabled(False)  # sorting while inserting would move rows under our hands
         self._tree.clear()
@@ -267,7 +269,7 @@ class RunsPanel(QWidget):
             return f"The settings of the run {unreadable[0]} cannot be read."
         return ""
 
-    def compare(self, run_dirs: list[str] | None = None) -> QWidget | None:
+    def compare(self, run_dirs: list[str] | None = None) -> Any:
         """Open the two runs (the selected ones by default) side by side, the older as A; None if they cannot be."""
         run_dirs = list(self._selected if run_dirs is None else run_dirs)
         if self.compare_blocked_reason(run_dirs):
@@ -275,12 +277,17 @@ class RunsPanel(QWidget):
         from dlstudio.gui.run_compare import RunCompareDialog
 
         first, second = sorted((self._rows[run_dir] for run_dir in run_dirs), key=lambda row: str(row.get("started")))
-        if self.compare_dialog is not None:
-            self.compare_dialog.close()
+        self._close_compare_dialog()
         self.compare_dialog = RunCompareDialog(first, second, self)
         self.compare_dialog.apply_requested.connect(self.apply_settings)
         self.compare_dialog.show()
         return self.compare_dialog
+
+    def _close_compare_dialog(self) -> None:
+        if self.compare_dialog is not None:
+            self.compare_dialog.close()
+            self.compare_dialog.deleteLater()
+            self.compare_dialog = None
 
     def apply_blocked_reason(self, run_dir: str) -> str:
         if not self._has_settings(run_dir):

@@ -147,7 +147,10 @@ def test_two_selected_runs_open_side_by_side(qtbot, panel: RunsPanel, runs: list
         assert len(dialog.curves.series[f"{label} val_loss"][0]) == 2
     legend = [label.text for _sample, label in dialog.curves.accuracy_plot.legend.items]
     assert legend == [f"A {NAMES[0]}", f"B {NAMES[2]}"]
-    dialog.close()
+    panel.set_runs(read_runs_for_comparison(runs))  # a refresh leaves it open
+    assert panel.compare_dialog is dialog and dialog.isVisible()
+    panel.set_runs(read_runs_for_comparison(runs[:2]))  # one of its runs is gone (deleted): it closes
+    assert panel.compare_dialog is None and not dialog.isVisible()
 
 
 def test_a_damaged_run_cannot_be_compared(qtbot, panel: RunsPanel, runs: list[str], tmp_path: Path) -> None:
