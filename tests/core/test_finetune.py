@@ -219,11 +219,13 @@ def test_torchvision_weights_bring_imagenet_normalization_into_the_run_and_its_c
     for label in ("cat", "dog"):
         (folder / label).mkdir(parents=True)
         for index in range(6):
-            Image.fromarray(generator.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / label / f"{index}.png")
+            pixels = generator.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / label / f"{index}.png")
 
     imported = import_torchvision("squeezenet1_1")
     project = imported.project
-    assert [(c.param, c.old, c.new) for c in replace_head(project, 2)] == [("out_channels", 1000, 2), ("classes", 1000, 2)]
+    changes = [(change.param, change.old, change.new) for change in replace_head(project, 2)]
+    assert changes == [("out_channels", 1000, 2), ("classes", 1000, 2)]
     input_node = next(node for node in project.graph if node.type == "Input")
     project.graph.set_param(input_node.id, "shape", [3, 64, 64])  # small images, quick steps
     project.data.update({"source": "folder", "path": str(folder), "val_fraction": 0.5, "test_fraction": 0.0})

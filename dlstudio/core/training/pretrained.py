@@ -67,7 +67,8 @@ class LoadResult:
 
     @property
     def summary(self) -> str:
-        """E.g. "loaded 60 of 62 tensors from torchvision resnet18 (IMAGENET1K_V1); fc: shape (1000, 512) vs (5, 512)"."""
+        """One line, e.g. "loaded 60 of 62 tensors from torchvision resnet18 (IMAGENET1K_V1); fc: shape (1000, 512)
+        vs (5, 512)" (at most three skipped nodes named, the rest counted)."""
         line = f"loaded {self.tensors_loaded} of {self.tensors_total} tensors from {self.source}"
         if self.skipped:
             shown = "; ".join(str(item) for item in self.skipped[:_SUMMARY_NAMES])
