@@ -55,6 +55,10 @@ class GraphScene(QGraphicsScene):
         self._blocks_dirty = True
         self._block_drag_start: dict[str, Point] = {}
         self._hidden: dict[str, str] = {}  # node id -> the collapsed block drawn in its place
+        # Each block's crossing edges and each node's block, worked out once per change of the graph or the
+        # blocks (the core's Blocks.boundary walks every edge, for one block).
+        self._boundaries: dict[str, tuple[list[Edge], list[Edge]]] | None = None
+        self._owners: dict[str, str] = {}
         self._batch_depth = 0
         self._pending: set[str] = set()
         self._removed: set[str] = set()
@@ -134,6 +138,7 @@ class GraphScene(QGraphicsScene):
     # -- model events --------------------------------------------------------
 
     def _on_node_added(self, node: Node) -> None:
+        self._boundaries = None
         item = NodeItem(node, self.colors)
         position = self.layout.position(node.id) or (0.0, 0.0)
         item.setPos(*position)
@@ -149,11 +154,13 @@ class GraphScene(QGraphicsScene):
         item = self.node_items.pop(node.id, None)
         if item is not None:
             self.removeItem(item)
+        self._boundaries = None
         self._blocks_dirty = self._blocks_dirty or bool(self.block_items or self.frame_items)
         self._removed.add(node.id)
         self._touch()
 
     def _on_edge_added(self, edge: Edge) -> None:
+        self._boundaries = None
         source = self.node_items[edge.src].port(edge.src_port, OUTPUT)
         target = self.node_items[edge.dst].port(edge.dst_port, INPUT)
         item = EdgeItem(edge, source, target, self.colors)
@@ -167,6 +174,7 @@ class GraphScene(QGraphicsScene):
         self._touch(edge.src, edge.dst)
 
     def _on_edge_removed(self, edge: Edge) -> None:
+        self._boundaries = None
         item = self.edge_items.pop(edge, None)
         if item is not None:
             item.detach()
@@ -196,15 +204,40 @@ class GraphScene(QGraphicsScene):
         item = self.node_items.get(node_id)
         if item is not None and new is not None and (item.pos().x(), item.pos().y()) != new:
             item.setPos(*new)
-        block = self.blocks.block_of(node_id)
+        block = self._block_of(node_id)
         if block is not None and block.id in self.block_items:
             self._place_block_item(block)
 
     # -- blocks ----------------------------------------------------------------
 
     def _on_blocks_changed(self) -> None:
+        self._boundaries = None
         self._blocks_dirty = True
         self._touch()
+
+    def _block_index(self) -> dict[str, tuple[list[Edge], list[Edge]]]:
+        if self._boundaries is None:
+            self._owners = {n: block.id for block in self.blocks for n in block.nodes}
+            boundaries: dict[str, tuple[list[Edge], list[Edge]]] = {block.id: ([], []) for block in self.blocks}
+            for edge in self.graph.edges:
+                src, dst = self._owners.get(edge.src), self._owners.get(edge.dst)
+                if src == dst:
+                    continue
+                if dst is not None:
+                    boundaries[dst][0].append(edge)
+                if src is not None:
+                    boundaries[src][1].append(edge)
+            self._boundaries = boundaries
+        return self._boundaries
+
+    def _boundary(self, block_id: str) -> tuple[list[Edge], list[Edge]]:
+        """The edges entering and leaving the block, in graph order (as ``Blocks.boundary``)."""
+        return self._block_index().get(block_id, ([], []))
+
+    def _block_of(self, node_id: str) -> Block | None:
+        self._block_index()
+        block_id = self._owners.get(node_id)
+        return self.blocks.get(block_id) if block_id is not None and block_id in self.blocks else None
 
     def _on_frozen_changed(self, node_ids: tuple[str, ...], frozen: bool) -> None:
         for node_id in node_ids:
@@ -242,7 +275,7 @@ class GraphScene(QGraphicsScene):
                 item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, not self.read_only)
                 self.addItem(item)
                 self.block_items[block.id] = item
-            entering, leaving = self.blocks.boundary(block.id)
+            entering, leaving = self._boundary(block.id)
             item.set_ports(list(dict.fromkeys(self._port_key(e.src, e.src_port) for e in entering)),
                            list(dict.fromkeys(self._port_key(e.src, e.src_port) for e in leaving)))
             self._place_block_item(block)
@@ -312,7 +345,7 @@ class GraphScene(QGraphicsScene):
 
     def block_summary(self, block: Block) -> BlockSummary:
         """Name, size, boundary shapes (from the shape engine), totals and errors of a block."""
-        entering, leaving = self.blocks.boundary(block.id)
+        entering, leaving = self._boundary(block.id)
         summary = BlockSummary(block.name, len(block.nodes), frozen=self._frozen_state(block))
         for src, port in dict.fromkeys((e.src, e.src_port) for e in entering):
             summary.input_shapes.append(self.inference.info(src).output_shapes.get(port))
@@ -356,12 +389,12 @@ class GraphScene(QGraphicsScene):
         other way."""
         if isinstance(item, BlockItem):
             if item.block_id in self.blocks:
-                entering, leaving = self.blocks.boundary(item.block_id)
+                entering, leaving = self._boundary(item.block_id)
                 self._orient(item.block_id, *[e.src for e in entering], *[e.dst for e in leaving])
             return
         if item.node_id in self.node_items:
             self._orient(item.node_id, *self.graph.predecessors(item.node_id), *self.graph.successors(item.node_id))
-            block = self.blocks.block_of(item.node_id)
+            block = self._block_of(item.node_id)
             if block is not None and block.id in self.frame_items:
                 self._place_frame(block)
 
@@ -377,7 +410,7 @@ class GraphScene(QGraphicsScene):
             item: NodeItem | BlockItem | None
             if item_id in self.block_items and item_id in self.blocks:
                 item = self.block_items[item_id]
-                entering, leaving = self.blocks.boundary(item_id)
+                entering, leaving = self._boundary(item_id)
                 sources, targets = [e.src for e in entering], [e.dst for e in leaving]
             elif item_id in self.graph and item_id in self.node_items:
                 item = self.node_items[item_id]
