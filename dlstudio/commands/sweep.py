@@ -125,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{where} complete: best val accuracy {_metric_text(event.value, metric)}", file=out, flush=True)
         elif event.state == "pruned":
             print(f"{where} pruned at epoch {event.pruned_at}: {printable(event.message)}", file=out, flush=True)
+        elif event.run_dir is None:  # refused before it started: the values are not printed yet
+            print(f"{where} {event.state}: {_params_text(event.params)}: {printable(event.message)}", file=out,
+                  flush=True)
         else:
             print(f"{where} {event.state}: {printable(event.message)}", file=out, flush=True)
 

@@ -1189,11 +1189,12 @@ class MainWindow(QMainWindow):
         if self.sweep_dialog is not None:
             self.sweep_dialog.deleteLater()
         self.sweep_dialog = SweepDialog(self.project, self)
+        self.sweep_dialog.run_started.connect(self._on_sweep_run_finished)  # listed at once, as training does
         self.sweep_dialog.run_finished.connect(self._on_sweep_run_finished)
         self.sweep_dialog.show()
 
     def _on_sweep_run_finished(self, run_dir: str) -> None:
-        """A trial's run is complete (the sweep recorded it in the file): list it, as a run trained here is."""
+        """A trial's run started or ended (the sweep recorded it in the file): list it, as a run trained here is."""
         from dlstudio.core.training.runs import record_run
 
         if not self.document.owns(run_dir):

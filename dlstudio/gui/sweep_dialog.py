@@ -5,8 +5,9 @@ the number of trials, the sampler and pruning. Start checks every row with the c
 (an error names the row's parameter), then runs :func:`dlstudio.core.sweep.runner.run_sweep`
 on a :class:`~dlstudio.gui.worker.BackgroundTask`: the trials run one after another on that
 thread, each a normal run of the project. The table below shows each trial (values, state,
-validation accuracy) with the best one in bold; ``run_finished`` tells the window a trial's run
-folder is complete so the Runs dock lists it. Stop ends the running trial after its batch.
+validation accuracy) with the best one in bold; ``run_started`` and ``run_finished`` tell the window
+about each trial's run folder so the project and the Runs dock list it. Stop ends the running trial
+after its batch.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def _snapshot(project: Project) -> Project:
 class SweepDialog(QDialog):
     """Set up and watch a sweep of ``project`` (saved: its runs and study file live beside it)."""
 
+    run_started = Signal(str)  # a trial's run folder, once it exists (the sweep listed it in the project file)
     run_finished = Signal(str)  # a trial's run folder, once the trial ended
     sweep_ended = Signal(str)  # how the sweep ended, in words
 
@@ -329,7 +331,9 @@ class SweepDialog(QDialog):
         if state == "complete" and value is not None:
             self._values[number] = float(value)
             self._highlight_best()
-        if state != "running" and event.get("run_dir"):
+        if event.get("run_dir") and state == "running" and not event["epoch"]:
+            self.run_started.emit(str(event["run_dir"]))
+        elif event.get("run_dir") and state != "running":
             self.run_finished.emit(str(event["run_dir"]))
         self.table.scrollToItem(self.table.item(row, TRIAL))
 

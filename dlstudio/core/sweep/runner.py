@@ -41,6 +41,7 @@ from dlstudio.core.sweep.study import (
     grid_size,
     open_study,
 )
+from dlstudio.core.training.callbacks import Callback
 
 if TYPE_CHECKING:
     import optuna
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
     from dlstudio.core.project.model import Project
     from dlstudio.core.project.pretrained import WeightsSource
     from dlstudio.core.training.control import TrainControl
+    from dlstudio.core.training.events import EpochMetrics
+    from dlstudio.core.training.trainer import Trainer
 
 # Seconds a parallel process waits for another to take its trial from the study.
 ASK_LOCK_TIMEOUT_S = 120
@@ -72,7 +75,8 @@ class SweepSettings:
 class TrialEvent:
     """What happened to a trial, as plain data (it crosses threads and processes).
 
-    ``state``: running (``epoch`` finished so far, ``value`` its metric), complete, pruned
+    ``state``: running (first with ``epoch`` 0 once its run folder exists, then after each epoch with
+    ``value``, the best metric so far), complete, pruned
     (``pruned_at``: the last epoch it trained), failed (``message`` says why) or stopped.
     """
 
@@ -234,42 +238,35 @@ def _run_trials(settings: SweepSettings, base: _Base, target: int, started: floa
     return ran, False
 
 
-class _ReportToOptuna:
-    """A trainer callback (made lazily: the trainer's module imports torch) that reports each epoch's metric
-    to the trial and stops the trainer when the pruner gives up on it."""
+class _ReportToOptuna(Callback):
+    """Reports each epoch's metric to the trial, and stops the trainer when the pruner gives up on it."""
 
-    def __new__(cls, *args: Any) -> Any:
-        from dlstudio.core.training.callbacks import Callback
+    def __init__(self, trial: optuna.Trial, metric: str, event: TrialEvent, emit: Callable[[TrialEvent], None],
+                 last_epoch: int) -> None:
+        self.trial = trial
+        self.metric = metric
+        self.event = event
+        self.emit = emit
+        self.last_epoch = last_epoch
+        self.pruned_at: int | None = None
+        self.values: list[float] = []
 
-        class ReportToOptuna(Callback):
-            def __init__(self, trial: optuna.Trial, metric: str, event: TrialEvent,
-                         emit: Callable[[TrialEvent], None], last_epoch: int) -> None:
-                self.trial = trial
-                self.metric = metric
-                self.event = event
-                self.emit = emit
-                self.last_epoch = last_epoch
-                self.pruned_at: int | None = None
-                self.values: list[float] = []
+    def on_epoch_end(self, trainer: Trainer, metrics: EpochMetrics) -> None:
+        value = getattr(metrics, self.metric)
+        if value is None or not math.isfinite(value):
+            return  # a diverged epoch: the trainer fails it on its own (non-finite loss)
+        self.values.append(float(value))
+        self.trial.report(float(value), metrics.epoch)
+        self.event.epoch, self.event.value = metrics.epoch, self.best()
+        self.emit(TrialEvent(**asdict(self.event)))
+        if metrics.epoch < self.last_epoch and self.trial.should_prune():
+            self.pruned_at = metrics.epoch
+            trainer.control.stop()  # after this epoch: the trainer returns "stopped" with its checkpoint
 
-            def on_epoch_end(self, trainer: Any, metrics: Any) -> None:
-                value = getattr(metrics, self.metric)
-                if value is None or not math.isfinite(value):
-                    return  # a diverged epoch: the trainer fails it on its own (non-finite loss)
-                self.values.append(float(value))
-                self.trial.report(float(value), metrics.epoch)
-                self.event.epoch, self.event.value = metrics.epoch, self.best()
-                self.emit(TrialEvent(**asdict(self.event)))
-                if metrics.epoch < self.last_epoch and self.trial.should_prune():
-                    self.pruned_at = metrics.epoch
-                    trainer.control.stop()  # after this epoch: the trainer returns "stopped" with its checkpoint
-
-            def best(self) -> float | None:
-                if not self.values:
-                    return None
-                return max(self.values) if METRICS[self.metric] == "maximize" else min(self.values)
-
-        return ReportToOptuna(*args)
+    def best(self) -> float | None:
+        if not self.values:
+            return None
+        return max(self.values) if METRICS[self.metric] == "maximize" else min(self.values)
 
 
 def _run_trial(study: optuna.Study, trial: optuna.Trial, base: _Base, settings: SweepSettings, target: int,
@@ -283,7 +280,6 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, base: _Base, settings: 
     spec = settings.study
     values = {param.target: param.suggest(trial) for param in spec.params}
     event = TrialEvent(trial.number, "running", dict(values), target)
-    emit(TrialEvent(**asdict(event)))
 
     def finish(state: TrialState, value: float | None = None, message: str = "", **attrs: Any) -> None:
         for key, attr in {**attrs, "message": message}.items():
@@ -314,6 +310,7 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, base: _Base, settings: 
         session.record_in_file()
         trial.set_user_attr("run_dir", session.run_dir.name)
         event.run_dir, event.epochs = str(session.run_dir), session.config.epochs
+        emit(TrialEvent(**asdict(event)))  # started: its run folder exists and the project file lists it
         reporter = _ReportToOptuna(trial, spec.metric, event, emit, session.config.epochs)
         trainer = session.trainer([reporter])
     except BaseException as error:
