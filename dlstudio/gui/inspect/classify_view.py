@@ -68,6 +68,7 @@ class _Source:
     name: str
     path: str | None = None
     pixels: np.ndarray | None = None
+    replay: bool = True  # False: the pixels already are a model input (another view's image of the data)
 
 
 def _original_pixels(path: str, size: int) -> np.ndarray:
@@ -86,9 +87,13 @@ def _classify_sources(context: TaskContext, trained: Any, sources: list[_Source]
 
     Files go through ``classify_paths`` (the core's preprocessing and its
     reasons for unreadable files); pixels through the preprocessor. All
-    classes are kept so that the top-k spin box needs no new pass.
+    classes are kept so that the top-k spin box needs no new pass. ``steps``
+    says what the run's recipe did to make the picture look like the training
+    data ("inverted to match the training data").
     """
     import torch
+
+    from dlstudio.core.inspect.input_recipe import describe
 
     classes = max(1, len(trained.class_names))
     results: dict[int, dict[str, Any]] = {}
@@ -103,14 +108,15 @@ def _classify_sources(context: TaskContext, trained: Any, sources: list[_Source]
                 continue
             raw = trained.preprocessor.raw(source.path).numpy()
             results[source.key] = {"raw": raw, "original": _original_pixels(source.path, _ORIGINAL_PIXELS),
-                                   "probabilities": outcome.prediction.probabilities}
+                                   "probabilities": outcome.prediction.probabilities,
+                                   "steps": describe(outcome.prediction.steps)}
     arrays = [source for source in sources if source.pixels is not None]
     if arrays:
-        raws = [trained.preprocessor.raw(source.pixels) for source in arrays]
-        batch = trained.preprocessor.normalize(torch.stack(raws))
-        for source, raw, prediction in zip(arrays, raws, trained.classify(batch, top_k=classes)):
-            results[source.key] = {"raw": raw.numpy(), "original": _reduced(source.pixels),
-                                   "probabilities": prediction.probabilities}
+        prepared = [trained.preprocessor.prepare(source.pixels, replay=source.replay) for source in arrays]
+        batch = trained.preprocessor.normalize(torch.stack([p.raw for p in prepared]))
+        for source, done, prediction in zip(arrays, prepared, trained.classify(batch, top_k=classes)):
+            results[source.key] = {"raw": done.raw.numpy(), "original": _reduced(source.pixels),
+                                   "probabilities": prediction.probabilities, "steps": describe(done.steps)}
     return [{"key": source.key, **results[source.key]} for source in sources]
 
 
@@ -328,11 +334,20 @@ class ImageCard(QFrame):
         self.status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.bars = ProbabilityBars()
         self.bars.hide()
+        self.steps = QLabel()  # what was done to look like the training data: "Inverted to match…"
+        self.steps.setObjectName("CardSteps")
+        self.steps.setWordWrap(True)
+        self.steps.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        steps_font = self.steps.font()
+        steps_font.setPointSizeF(steps_font.pointSizeF() * 0.85)
+        self.steps.setFont(steps_font)
+        self.steps.hide()
         details = QVBoxLayout()
         details.setSpacing(6)
         details.addWidget(self.title)
         details.addWidget(self.status)
         details.addWidget(self.bars)
+        details.addWidget(self.steps)
         details.addStretch(1)
 
         layout = QHBoxLayout(self)
@@ -349,6 +364,7 @@ class ImageCard(QFrame):
     def set_pending(self, message: str = "Classifying…") -> None:
         self.raw, self.probabilities, self.error = None, None, None
         self.bars.hide()
+        self.steps.hide()
         self.status.setText(message)
         self.status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.status.setStyleSheet("")
@@ -359,6 +375,8 @@ class ImageCard(QFrame):
         self.error = result.get("error")
         self.raw = result.get("raw")
         self.probabilities = result.get("probabilities")
+        self.steps.setText(result.get("steps") or "")
+        self.steps.setVisible(self.error is None and bool(result.get("steps")))
         if self.error is not None:
             self.bars.hide()
             self.status.setText(f"Cannot classify this file: {self.error}")
@@ -691,8 +709,14 @@ class ClassifyView(QWidget):
         self.folder_panel.save_requested.connect(self._on_save_requested)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
+        # Imported here: the pad's module uses this one's probability bars.
+        from dlstudio.gui.inspect.drawing_pad import DrawingPad
+
+        self.pad = DrawingPad(session)
         self.tabs.addTab(self.cards_scroll, "Images")
         self.tabs.addTab(self.folder_panel, "Folder")
+        self.tabs.addTab(self.pad, "Draw")
+        self.tabs.currentChanged.connect(self._on_tab_changed)
 
         content = QWidget()
         content_layout = QVBoxLayout(content)
@@ -716,6 +740,7 @@ class ClassifyView(QWidget):
         session.unloaded.connect(self.clear)
         if session.is_loaded:
             self.class_names = list(session.trained.class_names)
+            self._set_pad_model()
         self.stack.setCurrentIndex(1 if session.is_loaded else 0)
 
     # -- adding images ---------------------------------------------------------------------------
@@ -737,7 +762,8 @@ class ClassifyView(QWidget):
 
     def add_raw(self, raw: np.ndarray, name: str) -> None:
         """An image another view already holds as raw (C, H, W) floats in [0, 1] becomes a card."""
-        self._add_sources([_Source(next(self._keys), name, pixels=np.asarray(raw, dtype=np.float32))])
+        # Already a model input (e.g. a training image from the mistakes gallery): no recipe replayed on it.
+        self._add_sources([_Source(next(self._keys), name, pixels=np.asarray(raw, dtype=np.float32), replay=False)])
 
     def paste(self) -> bool:
         """Classify the clipboard's image, or its image files. Returns whether there was something to paste."""
@@ -782,6 +808,7 @@ class ClassifyView(QWidget):
         self._folder_rows = []
         self._select_key = None
         self.folder_panel.reset()
+        self.pad.clear()
         self.tabs.setCurrentWidget(self.cards_scroll)
         if not self.session.is_loaded:
             self.class_names = []
@@ -957,6 +984,20 @@ class ClassifyView(QWidget):
     def _on_top_k_changed(self, value: int) -> None:
         for card in self.cards:
             card.set_top_k(self.class_names, value)
+        self.pad.set_top_k(value)
+
+    @Slot(int)
+    def _on_tab_changed(self, index: int) -> None:
+        # The pad has its own Clear beside the canvas; the toolbar's removes image cards, which the pad hides.
+        self.clear_button.setVisible(self.tabs.widget(index) is not self.pad)
+
+    def show_pad(self) -> None:
+        """Show the drawing pad (the window's "Draw a digit" entry, and tests)."""
+        self.tabs.setCurrentWidget(self.pad)
+
+    def _set_pad_model(self) -> None:
+        recipe = getattr(self.session.trained.preprocessor, "recipe", None)
+        self.pad.set_model(self.class_names, bool(getattr(recipe, "light_on_dark", False)))
 
     @Slot(object)
     def _on_card_task_finished(self, results: list[dict[str, Any]]) -> None:
@@ -1037,6 +1078,7 @@ class ClassifyView(QWidget):
         self.class_names = list(info.get("class_names") or [])
         self.placeholder.setText(PLACEHOLDER)
         self.stack.setCurrentIndex(1)
+        self._set_pad_model()
         # The cards were classified by the previous model (or wait for one): classify them all again.
         if self._card_task is not None:
             self._card_task.cancel()
