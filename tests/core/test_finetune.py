@@ -242,6 +242,12 @@ def test_torchvision_weights_bring_imagenet_normalization_into_the_run_and_its_c
     run = load_trained(session.run_dir, which="last", device="cpu")
     assert run.normalization.mean == pytest.approx(IMAGENET_MEAN)
     assert run.normalization.std == pytest.approx(IMAGENET_STD)
+    # That run, used as the start of another, passes ImageNet's statistics on.
+    project.set_weights(WeightsSource("run", path=str(session.run_dir)))
+    again = start_project_session(project)
+    assert again.data.normalization.mean == pytest.approx(IMAGENET_MEAN) and again.weights_summary.startswith(
+        f"loaded {len(again.model.state_dict())} of {len(again.model.state_dict())} tensors from run ")
+    again.close()
 
 
 def test_replace_head_sets_the_last_linear_and_the_output() -> None:

@@ -110,12 +110,21 @@ def torchvision_cache_path(entry: Any) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / weights_file_name(entry)
 
 
-def weights_normalization(source: WeightsSource | None) -> Normalization | None:
+def weights_normalization(source: WeightsSource | None, base_dir: Path | None = None) -> Normalization | None:
     """The input normalization the source's weights were trained with (torchvision's mean/std), else None.
 
     Inputs of a network starting from ImageNet weights must be normalized as ImageNet's were, not with the
-    statistics of the person's own training split.
+    statistics of the person's own training split. An earlier run that trained with such fixed statistics
+    passes them on (a network fine-tuned from ImageNet weights, used again as a start); a run that used its
+    own split's statistics does not (the new data's are as good).
     """
+    if source is not None and source.kind == "run":
+        from dlstudio.core.training.runs import read_run_settings
+
+        try:
+            return recorded_normalization(read_run_settings(_resolve(source.path, base_dir)))
+        except (OSError, ValueError, DlstudioError):
+            return None  # an unreadable run is refused, with its reason, when its weights are read
     if source is None or source.kind != "torchvision":
         return None
     entry = torchvision_weights(source.model, source.weights)

@@ -231,12 +231,13 @@ def _recorded_start(settings: dict[str, Any], graph: Graph, where: str
     return frozen, pretrained, normalization, str(weights.get("summary", ""))
 
 
-def _fitting_normalization(source: WeightsSource | None, graph: Graph) -> Normalization | None:
-    """The normalization of torchvision weights when the Input has as many channels as it has values."""
+def _fitting_normalization(source: WeightsSource | None, graph: Graph, base_dir: Path) -> Normalization | None:
+    """The normalization the starting weights were trained with (torchvision's, or an earlier run's fixed one)
+    when the Input has as many channels as it has values."""
     from dlstudio.core.project.normalization import input_shape
     from dlstudio.core.training.pretrained import weights_normalization
 
-    fixed = weights_normalization(source)
+    fixed = weights_normalization(source, base_dir)
     shape = input_shape(graph)
     if fixed is None or shape is None or len(shape) != 3 or shape[0] != len(fixed.mean):
         return None
@@ -386,7 +387,7 @@ def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[st
                 recorded, graph, f"cannot resume: run {resume_dir.name}: settings.json")
         else:
             frozen_ids = tuple(sorted(node_id for node_id in set(frozen) if node_id in graph))
-            fixed = _fitting_normalization(weights, graph)
+            fixed = _fitting_normalization(weights, graph, project_path.parent)
         overrides = {key: value for key, value in (("epochs", epochs), ("device", device)) if value is not None}
         config = TrainConfig.from_settings(training, **overrides)
         resolve_device(config.device)
