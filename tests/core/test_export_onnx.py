@@ -9,7 +9,7 @@ import onnx
 import onnxruntime
 import pytest
 import torch
-from export_cases import CASES, TEMPLATE_NAMES, source_for
+from export_cases import CASES, DIGITS_TEMPLATES, source_for
 from test_layer_specs import CASES as SPEC_CASES
 
 from dlstudio.core.export import onnx_export
@@ -37,7 +37,7 @@ def test_onnx_export_reproduces_the_model(case: str, tmp_path: Path) -> None:
     path = tmp_path / "model.onnx"
     verification = export_onnx(source, path)
     assert verification.passed and verification.max_abs_diff < 1e-4
-    if case in TEMPLATE_NAMES:  # templates read the digits: real validation samples were compared too
+    if case in DIGITS_TEMPLATES:  # their data is at hand: real validation samples were compared too
         assert verification.real_samples == 8
     model = onnx.load(str(path))
     onnx.checker.check_model(model)
