@@ -138,3 +138,16 @@ def test_a_dark_on_light_picture_card_says_it_was_inverted(qtbot, view) -> None:
     qtbot.waitUntil(lambda: len(view.cards) == 2 and view.cards[0].ok, timeout=TIMEOUT_MS)
     assert not view.cards[0].steps.isVisible()
     np.testing.assert_allclose(view.cards[0].raw, card.raw, atol=1e-6)
+
+
+def test_a_model_of_table_rows_gets_no_pad(qtbot, view) -> None:
+    pad = view.pad
+    pad.set_model(["a", "b"], light_on_dark=False, takes_images=False)
+    assert not pad.canvas.isEnabled() and "table rows" in pad.confidence.text()
+    draw_seven(pad.canvas)
+    assert pad.canvas.empty and pad._task is None
+    pad.set_model(view.class_names, light_on_dark=True)  # an image model again: drawing works, black paper
+    assert pad.canvas.isEnabled() and pad.confidence.text() == "Draw to see what the model thinks"
+    with qtbot.waitSignal(pad.predicted, timeout=TIMEOUT_MS):
+        draw_seven(pad.canvas)
+    qtbot.waitUntil(lambda: pad._task is None and not pad._throttle.isActive(), timeout=TIMEOUT_MS)

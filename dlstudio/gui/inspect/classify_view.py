@@ -996,8 +996,10 @@ class ClassifyView(QWidget):
         self.tabs.setCurrentWidget(self.pad)
 
     def _set_pad_model(self) -> None:
-        recipe = getattr(self.session.trained.preprocessor, "recipe", None)
-        self.pad.set_model(self.class_names, bool(getattr(recipe, "light_on_dark", False)))
+        preprocessor = self.session.trained.preprocessor
+        recipe = getattr(preprocessor, "recipe", None)
+        self.pad.set_model(self.class_names, bool(getattr(recipe, "light_on_dark", False)),
+                           bool(getattr(preprocessor, "takes_images", True)))
 
     @Slot(object)
     def _on_card_task_finished(self, results: list[dict[str, Any]]) -> None:

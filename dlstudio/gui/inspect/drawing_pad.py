@@ -277,11 +277,17 @@ class DrawingPad(QWidget):
 
     # -- public ---------------------------------------------------------------------------------
 
-    def set_model(self, class_names: list[str], light_on_dark: bool) -> None:
-        """A model was loaded: draw in its training data's polarity, and answer with its classes."""
+    def set_model(self, class_names: list[str], light_on_dark: bool, takes_images: bool = True) -> None:
+        """A model was loaded: draw in its training data's polarity, and answer with its classes.
+
+        A model of table rows cannot read a drawing: the pad says so and takes no strokes.
+        """
         self.class_names = list(class_names)
         self._task = None
-        self.canvas.set_light_on_dark(light_on_dark)
+        self.drawing.setEnabled(takes_images)
+        self.canvas.set_light_on_dark(light_on_dark)  # clears, and shows the empty answer
+        if not takes_images:
+            self.confidence.setText("This model reads table rows, not pictures: there is nothing to draw for it.")
 
     def set_top_k(self, top_k: int) -> None:
         self.top_k = top_k
@@ -357,6 +363,8 @@ class DrawingPad(QWidget):
         self.confidence.setText(f"{probability:.1%} sure")
 
     def _show_nothing(self) -> None:
+        if not self.drawing.isEnabled():
+            return  # keeps saying why there is nothing to draw
         self.probabilities = None
         self.bars.set_rows([])
         self.bars.hide()
