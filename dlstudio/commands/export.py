@@ -8,7 +8,6 @@ is written; a ``preprocess.json`` beside the file says how to prepare inputs.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,6 @@ from dlstudio.commands.common import CommandError, check_writable, load
 from dlstudio.core.errors import DlstudioError
 from dlstudio.core.project.model import Project
 from dlstudio.core.text import printable
-
-# Formats that hold weights: a trained run is needed (random weights would be exported silently otherwise).
-_WEIGHT_FORMATS = ("torchscript", "onnx", "safetensors")
 
 
 def _write_python(project: Project, path: Path, args: argparse.Namespace) -> list[str]:
@@ -46,31 +42,32 @@ def _write_python(project: Project, path: Path, args: argparse.Namespace) -> lis
 
 
 def _write_torchscript(project: Project, path: Path, args: argparse.Namespace) -> list[str]:
-    from dlstudio.core.export.torchscript import export_torchscript
-
     source = _source(project, args, required=True)
-    verification = export_torchscript(source, path)
+    done = _verified(source, "torchscript", path, args)
     return [f"wrote {path}: TorchScript (traced), {source.weights_text()}; load it with torch.jit.load",
-            verification.text(), *_write_preprocess(source, path, args)]
+            done.verification.text(), _preprocess_line(done.preprocess_path, done.preprocess_written)]
 
 
 def _write_onnx(project: Project, path: Path, args: argparse.Namespace) -> list[str]:
-    from dlstudio.core.export.onnx_export import export_onnx
-
     source = _source(project, args, required=True)
-    verification = export_onnx(source, path, opset=args.opset)
+    done = _verified(source, "onnx", path, args)
     return [f"wrote {path}: ONNX opset {args.opset}, dynamic batch axis, {source.weights_text()}; checked by "
-            f"onnx.checker", f"onnxruntime {verification.text()}", *_write_preprocess(source, path, args)]
+            f"onnx.checker", f"onnxruntime {done.verification.text()}",
+            _preprocess_line(done.preprocess_path, done.preprocess_written)]
 
 
 def _write_safetensors(project: Project, path: Path, args: argparse.Namespace) -> list[str]:
-    from dlstudio.core.export.safetensors_weights import export_safetensors
-
     source = _source(project, args, required=True)
-    result = export_safetensors(source, path)
-    return [f"wrote {path}: {result['tensors']} tensors, {source.weights_text()}; class names, normalization, "
-            f"Input shape and the graph in its metadata", f"reloaded and {result['verification'].text()}",
-            *_write_preprocess(source, path, args)]
+    done = _verified(source, "safetensors", path, args)
+    return [f"wrote {path}: {done.tensors} tensors, {source.weights_text()}; class names, normalization, "
+            f"Input shape and the graph in its metadata", f"reloaded and {done.verification.text()}",
+            _preprocess_line(done.preprocess_path, done.preprocess_written)]
+
+
+def _verified(source: Any, format_name: str, path: Path, args: argparse.Namespace) -> Any:
+    from dlstudio.core.export.verified import export_verified
+
+    return export_verified(source, format_name, path, opset=args.opset, replace_preprocess=args.force)
 
 
 def _write_script(project: Project, path: Path, args: argparse.Namespace) -> list[str]:
@@ -177,17 +174,12 @@ def _source(project: Project, args: argparse.Namespace, *, required: bool) -> An
 
 def _write_preprocess(source: Any, export_path: Path, args: argparse.Namespace) -> list[str]:
     """preprocess.json beside the export; one that exists with other contents is kept unless --force."""
-    from dlstudio.core.export.preprocess_info import preprocess_description, preprocess_path
-    from dlstudio.core.safe_io import write_text
+    from dlstudio.core.export.preprocess_info import write_preprocess
 
-    path = preprocess_path(export_path)
-    text = json.dumps(preprocess_description(source), indent=2) + "\n"
-    if path.exists() and not args.force:
-        try:
-            same = path.read_text(encoding="utf-8") == text
-        except (OSError, UnicodeDecodeError):
-            same = False
-        if not same:
-            return [f"kept the existing {path} (it describes another model; --force replaces it)"]
-    write_text(path, text)
-    return [f"wrote {path}: how to prepare inputs (channels, size, normalization, class names)"]
+    return [_preprocess_line(*write_preprocess(source, export_path, replace=args.force))]
+
+
+def _preprocess_line(path: Path, written: bool) -> str:
+    if not written:
+        return f"kept the existing {path} (it describes another model; --force replaces it)"
+    return f"wrote {path}: how to prepare inputs (channels, size, normalization, class names)"

@@ -96,3 +96,24 @@ def _recorded_image_making(settings: dict[str, Any]) -> Any:
 def preprocess_path(export_path: Path) -> Path:
     """Where the preprocess.json of an export goes: beside it."""
     return export_path.with_name(PREPROCESS_FILE)
+
+
+def write_preprocess(source: ExportSource, export_path: Path, *, replace: bool = False) -> tuple[Path, bool]:
+    """Write preprocess.json beside ``export_path``; (its path, whether it was written).
+
+    One that exists with other contents (it describes another model) is kept unless ``replace``.
+    """
+    import json
+
+    from dlstudio.core.safe_io import write_text
+
+    path = preprocess_path(export_path)
+    text = json.dumps(preprocess_description(source), indent=2) + "\n"
+    if path.exists() and not replace:
+        try:
+            if path.read_text(encoding="utf-8") != text:
+                return path, False
+        except (OSError, UnicodeDecodeError):
+            return path, False
+    write_text(path, text)
+    return path, True
