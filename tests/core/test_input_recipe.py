@@ -45,8 +45,9 @@ def test_a_dark_drawing_on_light_paper_is_inverted_and_said_so() -> None:
     dark = recipe.apply(drawn_seven(white_on_black=False))
     assert dark.inverted and INVERTED in dark.description
     torch.testing.assert_close(dark.raw, light.raw)
-    assert describe(dark.steps).startswith("Cropped to the digit") and describe(dark.steps).endswith(
-        "inverted to match the training data.")
+    # Said first: it is what a person most needs to know about the picture the model saw.
+    assert describe(dark.steps) == ("Inverted to match the training data, cropped to the digit, strokes thickened, "
+                                    "reduced to 8×8 like the training digits.")
 
 
 def test_a_blank_picture_is_resized_as_it_is() -> None:

@@ -78,7 +78,7 @@ class PreparedImage:
 
     @property
     def description(self) -> str:
-        """The steps as one phrase for a card: "cropped to the digit, reduced to 8×8, inverted to match…"."""
+        """The steps as one phrase: "inverted to match the training data, cropped to the digit, …"."""
         return ", ".join(self.steps)
 
 
@@ -111,12 +111,12 @@ class InputRecipe:
         if self.kind == DIGITS:
             digit, thickened = _nist_digit(ink)
             done = ["cropped to the digit"] + (["strokes thickened"] if thickened else [])
-            return PreparedImage(digit[None], tuple(done + ["reduced to 8×8 like the training digits"] + steps))
+            return PreparedImage(digit[None], tuple(steps + done + ["reduced to 8×8 like the training digits"]))
         if self.kind == MNIST:
             return PreparedImage(_mnist_digit(ink)[None], tuple(
-                ["cropped to the digit", "fitted into 20×20 and centred in 28×28 like MNIST"] + steps))
+                steps + ["cropped to the digit", "fitted into 20×20 and centred in 28×28 like MNIST"]))
         return PreparedImage(_centred(ink, 28, 28)[None], tuple(
-            ["cropped to the object", "fitted into 28×28 like Fashion-MNIST"] + steps))
+            steps + ["cropped to the object", "fitted into 28×28 like Fashion-MNIST"]))
 
     def _polarity_only(self, image: torch.Tensor) -> PreparedImage:
         if self.light_on_dark and _border_mean(_grey(image)) > _LIGHT:
