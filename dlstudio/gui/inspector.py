@@ -16,9 +16,10 @@ from PySide6.QtWidgets import (QCheckBox, QFormLayout, QFrame, QLabel, QLineEdit
 
 from dlstudio.core.errors import ParamError
 from dlstudio.core.graph import Graph
-from dlstudio.core.project.blocks import FrozenNodes
+from dlstudio.core.project.blocks import Blocks, FrozenNodes
 from dlstudio.core.layers.spec import ParamSpec, format_shape
 from dlstudio.core.shapes import ShapeInference
+from dlstudio.gui.canvas.block_items import shapes_text, summarize_block
 from dlstudio.gui.canvas.items import format_count
 from dlstudio.gui.commands import check_param_value
 from dlstudio.gui.param_editors import make_editor, set_editor_value
@@ -31,13 +32,17 @@ class Inspector(QWidget):
     rename_requested = Signal(str, str)
     fix_requested = Signal(str)
     freeze_requested = Signal(str, bool)  # node id, frozen
+    block_rename_requested = Signal(str, str)  # block id, name
+    block_freeze_requested = Signal(str, bool)  # block id, frozen (all its nodes)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.graph: Graph | None = None
         self.inference: ShapeInference | None = None
         self.frozen: FrozenNodes | None = None
+        self.blocks: Blocks | None = None
         self.node_id: str | None = None
+        self.block_id: str | None = None  # a block shown instead of a node (selected on the canvas)
         self.editors: dict[str, QWidget] = {}
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -82,12 +87,17 @@ class Inspector(QWidget):
         layout.addStretch(1)
         self.show_node(None)
 
-    def set_model(self, graph: Graph, inference: ShapeInference, frozen: FrozenNodes | None = None) -> None:
+    def set_model(self, graph: Graph, inference: ShapeInference, frozen: FrozenNodes | None = None,
+                  blocks: Blocks | None = None) -> None:
         if self.frozen is not None:
             self.frozen.changed.disconnect(self._on_frozen_changed)
-        self.graph, self.inference, self.frozen = graph, inference, frozen
+        if self.blocks is not None:
+            self.blocks.changed.disconnect(self._on_blocks_changed)
+        self.graph, self.inference, self.frozen, self.blocks = graph, inference, frozen, blocks
         if frozen is not None:
             frozen.changed.connect(self._on_frozen_changed)
+        if blocks is not None:
+            blocks.changed.connect(self._on_blocks_changed)
         self.show_node(None)
 
     # -- showing -------------------------------------------------------------
@@ -95,6 +105,8 @@ class Inspector(QWidget):
     def show_node(self, node_id: str | None, selected_count: int = 0) -> None:
         """Build the editors for ``node_id`` (or a summary when none or many are selected)."""
         self.node_id = node_id if self.graph is not None and node_id in (self.graph or {}) else None
+        self.block_id = None
+        self.frozen_box.setTristate(False)  # a block's box shows "some frozen" as partly checked
         self.refusal.clear()
         while self.form.rowCount():
             self.form.removeRow(0)
@@ -124,6 +136,47 @@ class Inspector(QWidget):
             self.editors[param.name] = editor
         self.refresh()
 
+    def show_block(self, block_id: str) -> None:
+        """Show a block: its name (editable), layers, boundary shapes, totals, errors and frozen state."""
+        if self.blocks is None or block_id not in self.blocks:
+            self.show_node(None)
+            return
+        self.show_node(None)
+        self.block_id = block_id
+        self.name_edit.setVisible(True)
+        self.frozen_box.setVisible(self.frozen is not None)
+        self.help.setText("A block of layers. Double-click it on the canvas to show its layers (or collapse them "
+                          "again from its frame); Edit › Ungroup Block dissolves it.")
+        self.refresh()
+
+    def _refresh_block(self) -> None:
+        if self.blocks is None or self.block_id not in self.blocks or self.graph is None or self.inference is None:
+            self.show_node(None)
+            return
+        block = self.blocks.get(self.block_id)
+        hint = tone_color(self.palette(), HINT).name()
+        self.title.setText(f"<b>Block</b> &nbsp;<span style='color:{hint}'>{html.escape(block.name)}</span>")
+        if not self.name_edit.hasFocus():
+            self.name_edit.setText(block.name)
+        frozen = self.frozen if self.frozen is not None else frozenset()
+        summary = summarize_block(block, self.blocks.boundary(block.id), self.graph, self.inference, frozen)
+        state = {"all": Qt.CheckState.Checked, "some": Qt.CheckState.PartiallyChecked}.get(summary.frozen,
+                                                                                          Qt.CheckState.Unchecked)
+        self.frozen_box.setCheckState(state)
+        rows = [("Layers", str(summary.layers)), ("Input", shapes_text(summary.input_shapes)),
+                ("Output", shapes_text(summary.output_shapes) if not summary.blocked else "?"),
+                ("Parameters", f"{summary.params:,} ({format_count(summary.params)})"),
+                ("MACs", f"{summary.macs:,} ({format_count(summary.macs)})")]
+        self.shapes.setText("<table>" + "".join(f"<tr><td>{name}</td><td>&nbsp;{html.escape(value)}</td></tr>"
+                                                for name, value in rows) + "</table>")
+        self.error_label.setVisible(bool(summary.errors))
+        self.error_label.setText("\n".join(summary.errors))
+        self.fix_button.hide()
+
+    def _on_blocks_changed(self) -> None:
+        if self.block_id is not None:
+            self.refresh()
+
     def _show_title(self) -> None:
         if self.node_id is None or self.graph is None or self.node_id not in self.graph:
             return
@@ -140,6 +193,9 @@ class Inspector(QWidget):
 
     def refresh(self) -> None:
         """Re-read the node: values, name, shapes, error (after any model change)."""
+        if self.block_id is not None:
+            self._refresh_block()
+            return
         if self.node_id is None or self.graph is None:
             return
         if self.node_id not in self.graph:
@@ -169,6 +225,9 @@ class Inspector(QWidget):
         self.fix_button.setText(f"Fix: {fix.description}" if fix is not None else "")
 
     def on_infos_changed(self, node_ids: list[str]) -> None:
+        if self.block_id is not None:
+            self.refresh()
+            return
         if self.node_id is not None and (self.node_id in node_ids or self.node_id not in (self.graph or {})):
             self.refresh()
 
@@ -200,6 +259,15 @@ class Inspector(QWidget):
             set_editor_value(editor, self.graph.node(self.node_id).params[param.name])
 
     def _on_name_edited(self) -> None:
+        if self.block_id is not None and self.blocks is not None and self.block_id in self.blocks:
+            name = self.name_edit.text().strip()
+            current = self.blocks.get(self.block_id).name
+            if not name:
+                self.refusal.setText("A block name may not be empty.")
+                self.name_edit.setText(current)
+            elif name != current:
+                self.block_rename_requested.emit(self.block_id, name)
+            return
         if self.node_id is None or self.graph is None:
             return
         name = self.name_edit.text().strip()
@@ -212,10 +280,19 @@ class Inspector(QWidget):
             self.rename_requested.emit(self.node_id, name)
 
     def _on_frozen_changed(self, node_ids: tuple[str, ...], frozen: bool) -> None:
-        if self.node_id in node_ids and self.frozen is not None:
+        if self.block_id is not None:
+            self.refresh()
+        elif self.node_id in node_ids and self.frozen is not None:
             self.frozen_box.setChecked(self.node_id in self.frozen)
 
     def _on_frozen_clicked(self, checked: bool) -> None:
+        if self.block_id is not None and self.blocks is not None and self.frozen is not None:
+            # A click freezes the block's layers unless all are frozen already (then it unfreezes them).
+            block = self.blocks.get(self.block_id)
+            freeze = not all(n in self.frozen for n in block.nodes)
+            self.refresh()  # the model says, once the change is made
+            self.block_freeze_requested.emit(self.block_id, freeze)
+            return
         if self.node_id is None or self.frozen is None:
             return
         self.frozen_box.setChecked(self.node_id in self.frozen)  # the model says, once the change is made

@@ -123,7 +123,6 @@ class MainWindow(QMainWindow):
         self.inspector.param_edit_requested.connect(self.set_param)
         self.inspector.rename_requested.connect(self.rename_node)
         self.inspector.fix_requested.connect(self.apply_fix)
-        self.inspector.freeze_requested.connect(lambda node_id, frozen: self.block_actions.set_frozen([node_id], frozen))
         self.palette_dock = self._dock("Layers", "PaletteDock", self.palette, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.inspector_dock = self._dock("Inspector", "InspectorDock", self.inspector,
                                          Qt.DockWidgetArea.RightDockWidgetArea)
@@ -284,6 +283,9 @@ class MainWindow(QMainWindow):
         self.palette.saved_block_activated.connect(
             lambda path: self.block_actions.insert_saved_block(path, self.view.center_scene_pos()))
         self.view.saved_block_dropped.connect(self.block_actions.insert_saved_block)
+        self.inspector.freeze_requested.connect(self.block_actions.freeze_node)
+        self.inspector.block_rename_requested.connect(self.block_actions.rename)
+        self.inspector.block_freeze_requested.connect(self.block_actions.freeze_block)
 
     def _create_menus(self) -> None:
         bar = self.menuBar()
@@ -410,7 +412,7 @@ class MainWindow(QMainWindow):
         self.view.setScene(self.scene)
         if tidy:
             self._tidy_cramped_layout()
-        self.inspector.set_model(project.graph, self.inference, project.frozen)
+        self.inspector.set_model(project.graph, self.inference, project.frozen, project.blocks)
         self.undo_stack.clear()
         self.undo_stack.setClean()
         self.training.set_document(document)
@@ -1265,6 +1267,10 @@ class MainWindow(QMainWindow):
 
     def _on_scene_selection_changed(self) -> None:
         nodes = self.scene.selected_node_ids()
+        blocks = self.scene.selected_block_ids()
+        if len(blocks) == 1 and set(nodes) <= set(self.project.blocks.get(blocks[0]).nodes):
+            self.inspector.show_block(blocks[0])  # one block selected (collapsed, or by its frame's label)
+            return
         single = nodes[0] if len(nodes) == 1 else None
         if single != self.inspector.node_id or single is None:
             self.inspector.show_node(single, len(nodes))

@@ -123,3 +123,34 @@ def test_cut_of_a_frozen_node_in_a_block_undoes_exactly(make_window):
     window.undo()
     assert window.project.blocks.get(next(iter(window.project.blocks)).id).nodes == tuple(ids[1:4])
     assert ids[2] in window.project.frozen
+
+
+def test_a_selected_block_shows_in_the_inspector_where_its_box_freezes_all_and_its_name_renames(make_window):
+    window, ids = lenet_window(make_window)
+    members = ids[1:4]
+    window.scene.select_nodes(members)
+    window.block_actions.group_action.trigger()  # the new block is selected
+    (block,) = list(window.project.blocks)
+    inspector = window.inspector
+    assert inspector.block_id == block.id and block.name in inspector.title.text()
+    assert "(N, 1, 28, 28)" in inspector.shapes.text() and "(N, 6, 14, 14)" in inspector.shapes.text()
+    window.block_actions.set_frozen([members[0]], True)
+    assert inspector.frozen_box.checkState() == Qt.CheckState.PartiallyChecked
+    QTest.mouseClick(inspector.frozen_box, Qt.MouseButton.LeftButton)
+    assert set(window.project.frozen) == set(members)
+    assert inspector.frozen_box.checkState() == Qt.CheckState.Checked
+    QTest.mouseClick(inspector.frozen_box, Qt.MouseButton.LeftButton)
+    assert len(window.project.frozen) == 0
+    inspector.name_edit.setFocus()
+    inspector.name_edit.selectAll()
+    QTest.keyClicks(inspector.name_edit, "stem")
+    QTest.keyClick(inspector.name_edit, Qt.Key.Key_Return)
+    assert window.project.blocks.get(block.id).name == "stem"
+    window.undo()
+    assert window.project.blocks.get(block.id).name == block.name
+    # A node selected again: the inspector is the node's, with a two-state box.
+    window.scene.select_block(block.id)
+    window.block_actions.expand_action.trigger()
+    window.scene.select_nodes([members[0]])
+    assert inspector.node_id == members[0] and inspector.block_id is None
+    assert not inspector.frozen_box.isTristate()

@@ -174,6 +174,13 @@ class BlockActions(QObject):
             return False
         return self.set_frozen(nodes, frozen)
 
+    def freeze_node(self, node_id: str, frozen: bool) -> bool:
+        return self.set_frozen([node_id], frozen)
+
+    def freeze_block(self, block_id: str, frozen: bool) -> bool:
+        """Freeze or unfreeze all the layers of a block (the inspector's box for a selected block)."""
+        return self.set_frozen(list(self.host.project.blocks.get(block_id).nodes), frozen)
+
     def set_frozen(self, node_ids: list[str], frozen: bool) -> bool:
         project = self.host.project
         command = FreezeCommand(project.frozen, project.graph, node_ids, frozen)

@@ -14,8 +14,10 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, 
 from PySide6.QtWidgets import (QGraphicsItem, QGraphicsObject, QGraphicsSceneMouseEvent, QStyleOptionGraphicsItem,
                                QWidget)
 
-from dlstudio.core.layers.spec import format_shape
-from dlstudio.core.layers.spec import Shape
+from dlstudio.core.graph import Edge, Graph
+from dlstudio.core.layers.spec import Shape, format_shape
+from dlstudio.core.project.blocks import Block, FrozenNodes
+from dlstudio.core.shapes import ShapeInference
 from dlstudio.gui.canvas.items import (CORNER, HEADER_HEIGHT, HEADER_TITLE_PX, INPUT, LINE_HEIGHT, NODE_WIDTH,
                                        OUTPUT, PORT_SPACING, ErrorBadge, LockBadge, NodeItem, PortItem,
                                        format_count)
@@ -45,6 +47,32 @@ class BlockSummary:
     errors: list[str] = field(default_factory=list)  # "conv1: expects (N, C, H, W) ..." per failing member
     blocked: bool = False  # an input of the block has an error upstream
     frozen: str = "none"  # "none", "some" or "all" of the members
+
+
+def frozen_state(block: Block, frozen: FrozenNodes) -> str:
+    """"none", "some" or "all": how many of the block's nodes training leaves alone."""
+    count = sum(1 for n in block.nodes if n in frozen)
+    return "none" if count == 0 else "all" if count == len(block.nodes) else "some"
+
+
+def summarize_block(block: Block, boundary: tuple[list[Edge], list[Edge]], graph: Graph,
+                    inference: ShapeInference, frozen: FrozenNodes) -> BlockSummary:
+    """What a block shows, from the shape engine's infos: the shapes on the edges crossing its
+    ``boundary`` (one per distinct connection), its nodes' summed parameters and MACs, their errors."""
+    entering, leaving = boundary
+    summary = BlockSummary(block.name, len(block.nodes), frozen=frozen_state(block, frozen))
+    for src, port in dict.fromkeys((e.src, e.src_port) for e in entering):
+        summary.input_shapes.append(inference.info(src).output_shapes.get(port))
+    for src, port in dict.fromkeys((e.src, e.src_port) for e in leaving):
+        summary.output_shapes.append(inference.info(src).output_shapes.get(port))
+    for node_id in block.nodes:
+        info = inference.info(node_id)
+        summary.params += info.params
+        summary.macs += info.macs
+        if info.error is not None:
+            summary.errors.append(f"{graph.node(node_id).name}: {info.error.message}")
+        summary.blocked = summary.blocked or info.blocked
+    return summary
 
 
 def shapes_text(shapes: list[Shape | None]) -> str:

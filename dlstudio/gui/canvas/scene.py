@@ -19,7 +19,7 @@ from dlstudio.core.layers.spec import format_shape
 from dlstudio.core.layout import Layout, Point
 from dlstudio.core.project.blocks import Block, Blocks, FrozenNodes
 from dlstudio.core.shapes import ShapeInference
-from dlstudio.gui.canvas.block_items import BlockFrame, BlockItem, BlockSummary
+from dlstudio.gui.canvas.block_items import BlockFrame, BlockItem, BlockSummary, frozen_state, summarize_block
 from dlstudio.gui.canvas.connect import ConnectGesture
 from dlstudio.gui.canvas.items import INPUT, OUTPUT, EdgeItem, NodeItem, PortItem
 from dlstudio.gui.theme import CanvasColors
@@ -340,25 +340,11 @@ class GraphScene(QGraphicsScene):
         self.frame_items[block.id].set_frame(rects, links, block.name, self._frozen_state(block))
 
     def _frozen_state(self, block: Block) -> str:
-        count = sum(1 for n in block.nodes if n in self.frozen)
-        return "none" if count == 0 else "all" if count == len(block.nodes) else "some"
+        return frozen_state(block, self.frozen)
 
     def block_summary(self, block: Block) -> BlockSummary:
         """Name, size, boundary shapes (from the shape engine), totals and errors of a block."""
-        entering, leaving = self._boundary(block.id)
-        summary = BlockSummary(block.name, len(block.nodes), frozen=self._frozen_state(block))
-        for src, port in dict.fromkeys((e.src, e.src_port) for e in entering):
-            summary.input_shapes.append(self.inference.info(src).output_shapes.get(port))
-        for src, port in dict.fromkeys((e.src, e.src_port) for e in leaving):
-            summary.output_shapes.append(self.inference.info(src).output_shapes.get(port))
-        for node_id in block.nodes:
-            info = self.inference.info(node_id)
-            summary.params += info.params
-            summary.macs += info.macs
-            if info.error is not None:
-                summary.errors.append(f"{self.graph.node(node_id).name}: {info.error.message}")
-            summary.blocked = summary.blocked or info.blocked
-        return summary
+        return summarize_block(block, self._boundary(block.id), self.graph, self.inference, self.frozen)
 
     def _update_block_summaries(self) -> None:
         for block in self.blocks:
