@@ -43,6 +43,7 @@ def small_cnn(classes: int = 5, names: bool = True) -> Graph:
 
 def test_torchvision_weights_are_read_from_torchs_cache_under_torchvisions_own_file_name(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """squeezenet1_1 (no BatchNorm, a 1x1 convolution as its head); mobilenet_v3_small is the next test."""
     import torchvision
 
     from dlstudio.core.importer import import_torchvision
@@ -85,6 +86,57 @@ def test_torchvision_weights_are_read_from_torchs_cache_under_torchvisions_own_f
     assert head.reason == "shape (1000, 512, 1, 1) vs (5, 512, 1, 1)"
     assert head.name in {node.name for node in small_graph} and resized.tensors_loaded == resized.tensors_total - 2
     assert resized.summary.endswith(f"; {head.name}: shape (1000, 512, 1, 1) vs (5, 512, 1, 1)")
+
+
+def test_a_network_with_batch_norms_computes_what_torchvision_computes_with_the_same_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchvision
+
+    from dlstudio.core.importer import import_torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    entry = torchvision_weights("mobilenet_v3_small", "DEFAULT")
+    reference = torchvision.models.mobilenet_v3_small()
+    with torch.no_grad():  # statistics a fresh model does not have, so that they are seen to load
+        for module in reference.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 1.5)
+    path = torchvision_cache_path(entry)
+    path.parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), path)
+    result = import_torchvision("mobilenet_v3_small", opaque=True)
+    graph = result.project.graph
+    model = compile_graph(graph).eval()
+    loaded = load_weights(model, graph, WeightsSource("torchvision", "mobilenet_v3_small", entry.name,
+                                                      key_map=result.key_map))
+    assert loaded.skipped == [] and loaded.tensors_loaded == len(model.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    # A file without BatchNorm's batch counters (written before torch kept them) loads as well: they are not
+    # weights, and are neither counted nor listed when the file lacks them.
+    torch.save({k: v for k, v in reference.state_dict().items() if not k.endswith("num_batches_tracked")}, path)
+    counters = sum(key.endswith("num_batches_tracked") for key in model.state_dict())
+    older = load_weights(compile_graph(graph), graph, WeightsSource("torchvision", "mobilenet_v3_small",
+                                                                    entry.name, key_map=result.key_map))
+    assert older.skipped == [] and older.tensors_loaded == older.tensors_total == len(model.state_dict()) - counters
+    with torch.no_grad():
+        assert torch.allclose(model(x), reference.eval()(x), atol=1e-5)
+
+
+def test_densenets_published_keys_are_renamed_as_torchvision_renames_them() -> None:
+    import re
+
+    import torchvision
+
+    from dlstudio.core.training.pretrained import modern_torchvision_keys
+
+    # The files were written before BatchNorm counted its batches: no num_batches_tracked in them.
+    keys = [key for key in torchvision.models.densenet121().state_dict() if not key.endswith("num_batches_tracked")]
+    published = [re.sub(r"(denselayer\d+\.(?:norm|relu|conv))([12])\.", r"\1.\2.", key) for key in keys]
+    assert "features.denseblock1.denselayer1.norm.1.weight" in published  # the files' own spelling
+    renamed = modern_torchvision_keys("densenet121", {old: torch.zeros(1) for old in published})
+    assert sorted(renamed) == sorted(keys)
+    assert modern_torchvision_keys("resnet18", {"layer1.0.conv1.weight": 1}) == {"layer1.0.conv1.weight": 1}
 
 
 def test_unknown_torchvision_names_are_refused_in_one_line() -> None:

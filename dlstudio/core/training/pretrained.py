@@ -175,7 +175,24 @@ def _torchvision_state(source: WeightsSource, allow_download: bool, progress: Pr
             raise WeightsError(f"{source.model} {entry.name} weights are not on this machine: put {path.name} in "
                                f"{path.parent} (or connect to the internet and train again)")
         download_weights(entry.url, path, progress)
-    return _read_torch_file(path)
+    return modern_torchvision_keys(source.model, _read_torch_file(path))
+
+
+# DenseNet's published files predate the rule that module names hold no dots: a dense layer's "norm1" is stored
+# as "norm.1" (torchvision renames them when it loads the file itself).
+_DENSENET_OLD_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|running_var))$")
+
+
+def modern_torchvision_keys(model: str, tensors: dict[str, Any]) -> dict[str, Any]:
+    """A torchvision weights file's keys as the model's ``state_dict`` has them today."""
+    if not model.startswith("densenet"):
+        return tensors
+    renamed = {}
+    for key, value in tensors.items():
+        old = _DENSENET_OLD_KEY.match(key)
+        renamed[old.group(1) + old.group(2) if old else key] = value
+    return renamed
 
 
 # -- files and runs ---------------------------------------------------------------------------------------
@@ -310,6 +327,9 @@ def apply_state(model: torch.nn.Module, graph: Graph, tensors: Mapping[str, Any]
                 found = candidate
                 break
         if found is None:
+            if key.endswith(".num_batches_tracked"):  # a BatchNorm's counter, not a weight: older files lack it
+                result.tensors_total -= 1
+                continue
             skipped.setdefault(node_id, "not in the weights")
             continue
         value = tensors[found]
