@@ -346,3 +346,22 @@ def test_a_broken_saved_block_is_refused_in_the_status_bar(make_window, saved_bl
     assert window.statusBar().currentMessage() == "Cannot add the block: bad.json: layer a: unknown layer type 'Warp'"
     assert window.palette.reload_saved_blocks() == []
     assert "bad.json" in window.palette.my_blocks.toolTip(0)
+
+
+def test_auto_layout_places_a_collapsed_block_as_one_item_and_keeps_its_layers_arrangement(make_window):
+    window, ids = lenet_window(make_window)
+    members = ids[1:4]
+    block_id = group(window, members)
+    layout = window.project.layout
+    inside = {n: (layout.position(n)[0] - layout.position(members[0])[0],
+                  layout.position(n)[1] - layout.position(members[0])[1]) for n in members}
+    window.auto_layout_action.trigger()
+    anchor = layout.position(members[0])
+    for n in members:
+        assert layout.position(n) == pytest.approx((anchor[0] + inside[n][0], anchor[1] + inside[n][1]))
+    item = window.scene.block_items[block_id]
+    assert (item.pos().x(), item.pos().y()) == anchor
+    drawn = [i.sceneBoundingRect() for i in visible_items(window)]
+    assert not any(a.intersects(b) for k, a in enumerate(drawn) for b in drawn[k + 1:])
+    window.undo()
+    assert item.pos().x() == pytest.approx(layout.position(members[0])[0])
