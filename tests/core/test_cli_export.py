@@ -73,6 +73,7 @@ def test_onnx_export_prints_its_verification_and_writes_preprocess_json(
     assert preprocess["input_shape"] == [1, 28, 28] and preprocess["class_names"] == [str(i) for i in range(10)]
     assert preprocess["image"] == {**preprocess["image"], "mode": "L", "width": 28, "height": 28}
     assert len(preprocess["normalization"]["mean"]) == 1 and "8x8" in preprocess["training_images"]
+    assert preprocess["image_making"]["recipe"] == "digits" and preprocess["image_making"]["light_on_dark"] is True
 
 
 def test_the_readme_predict_py_classifies_a_png_with_onnxruntime_alone(

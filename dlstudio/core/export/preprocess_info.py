@@ -65,9 +65,9 @@ def preprocess_description(source: ExportSource) -> dict[str, Any]:
             "alpha": "composited onto black",
         }
     description["steps"] = _steps(images, source.normalization is not None)
-    recorded = _recorded_image_making(source.run_settings)
-    if recorded is not None:
-        description["image_making"] = recorded
+    making = _image_making(source) if images else None
+    if making is not None:
+        description["image_making"] = making
     if source.run_dir is not None:
         description["run"] = source.run_dir.name
     return description
@@ -83,14 +83,24 @@ def _steps(images: bool, normalized: bool) -> list[str]:
     return steps
 
 
-def _recorded_image_making(settings: dict[str, Any]) -> Any:
-    """What the run recorded about how its images were made (newer runs record it; older ones do not)."""
-    for holder in (settings, settings.get("data_summary") or {}):
-        if isinstance(holder, dict):
-            for key in ("image_making", "preprocessing", "image_origin"):
-                if key in holder:
-                    return holder[key]
-    return None
+def _image_making(source: ExportSource) -> dict[str, Any] | None:
+    """How the training images were made, as dlstudio's classification replays it (core.inspect.input_recipe)."""
+    from dlstudio.core.inspect.input_recipe import recipe_for_run
+
+    try:
+        recipe = recipe_for_run(source.data_settings, source.data_dir)
+    except (OSError, ValueError):  # a folder that cannot be sampled now: nothing to say about it
+        return None
+    replay = {
+        "digits": "crop to the ink, size-normalize into a 32x32 bitmap as the UCI digits were, count 4x4 blocks "
+                  "into 8x8, then resize to the Input",
+        "mnist": "crop to the ink, fit into 20x20, centre by the centre of mass in 28x28",
+        "fashion": "crop to the object, fit into 28x28, centred",
+    }.get(recipe.kind, "resize as the training images were")
+    return {"recipe": recipe.kind, "light_on_dark": recipe.light_on_dark,
+            "to_replay_on_your_pictures": replay + ("; invert a picture with a light background" if
+                                                     recipe.light_on_dark else ""),
+            "note": "dlstudio classify replays this before the steps above; the README's predict.py does not"}
 
 
 def preprocess_path(export_path: Path) -> Path:
