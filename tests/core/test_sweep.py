@@ -78,8 +78,11 @@ def test_the_median_pruner_stops_a_hopeless_trial_after_its_first_epoch(tmp_path
     assert [row["state"] for row in rows] == ["complete", "complete", "pruned"]
     assert rows[2]["pruned_at"] == 1 and rows[2]["message"] == "pruned after epoch 1"
     assert rows[2]["value"] < rows[0]["value"]
-    metrics = (tmp_path / "digits.runs" / rows[2]["run_dir"] / "metrics.csv").read_text().splitlines()
-    assert len(metrics) == 2  # the header and the one epoch it trained
+    pruned_run = tmp_path / "digits.runs" / rows[2]["run_dir"]
+    assert len((pruned_run / "metrics.csv").read_text().splitlines()) == 2  # the header and the one epoch it trained
+    result = json.loads((pruned_run / "result.json").read_text())
+    assert result["status"] == "stopped" and result["epochs"] == 1
+    assert result["message"] == "pruned by the sweep 'sweep' after epoch 1 (median pruner)"
     assert [event.state for event in events if event.number == 2] == ["running", "running", "pruned"]
 
 

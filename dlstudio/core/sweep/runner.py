@@ -325,6 +325,8 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, base: _Base, settings: 
         result = trainer.fit()
     finally:
         control.attach(None)
+    if reporter.pruned_at is not None:  # the run's result.json says why it stopped (its status stays "stopped")
+        result.message = f"pruned by the sweep {spec.name!r} after epoch {reporter.pruned_at} (median pruner)"
     session.finish(result)
     epochs = result.epochs_completed
     if reporter.pruned_at is not None:
