@@ -35,12 +35,30 @@ STOP_WAIT_MS = 60_000
 
 
 def _run_sweep_job(context: Any, settings: Any, project: Project, control: SweepControl) -> Any:
-    """On the worker thread: the sweep, each trial's events sent to the dialog as they happen."""
+    """On the worker thread: the trials a continued study holds already, then the sweep's events as they happen."""
     from dataclasses import asdict
 
     from dlstudio.core.sweep.runner import run_sweep
 
+    for event in _earlier_trials(settings):
+        context.report(event, force=True)
     return run_sweep(settings, project, lambda event: context.report(asdict(event), force=True), control)
+
+
+def _earlier_trials(settings: Any) -> list[dict[str, Any]]:
+    """The trials of the study this sweep continues, as trial events (no run folder: they are listed already)."""
+    from dlstudio.core.sweep.space import SweepError
+    from dlstudio.core.sweep.study import open_study, trial_rows
+
+    if not settings.study.path.is_file():
+        return []
+    try:
+        rows = trial_rows(open_study(settings.study, create=False))
+    except SweepError:
+        return []  # no study of this name yet; another refusal is the sweep's own to report
+    return [{"number": row["number"], "state": row["state"], "params": row["params"], "target": settings.trials,
+             "value": row["value"], "epoch": 0, "epochs": row["epochs"] or 0, "pruned_at": row["pruned_at"],
+             "run_dir": None, "message": row["message"]} for row in rows if row["state"] != "running"]
 
 
 def _snapshot(project: Project) -> Project:

@@ -115,3 +115,29 @@ def test_stop_ends_the_running_trial_and_the_sweep(make_window, qtbot, tmp_path)
     assert "Sweep stopped: 0/4 trials" in dialog.status.text()
     qtbot.waitUntil(lambda: not dialog.is_running(), timeout=5000)
     dialog.close()
+
+
+def test_a_sweep_of_3_trials_continues_to_6_from_the_window(make_window, qtbot, tmp_path):
+    window = make_window(digits_project(tmp_path))
+    window.sweep_action.trigger()
+    dialog = window.sweep_dialog
+    only_learning_rate(dialog, "1e-4", "1")
+    dialog.trials.setValue(3)
+    with qtbot.waitSignal(dialog.sweep_ended, timeout=SWEEP_TIMEOUT_MS):
+        click(dialog.start_button)
+    assert dialog.table.rowCount() == 3 and "3/3 trials" in dialog.status.text()
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=5000)
+
+    # Continued from the study file: the earlier trials are listed again, three more run.
+    dialog.trials.setValue(6)
+    with qtbot.waitSignal(dialog.sweep_ended, timeout=SWEEP_TIMEOUT_MS) as ended:
+        click(dialog.start_button)
+    assert ended.args == ["done"]
+    assert [dialog.table.item(row, 0).text() for row in range(dialog.table.rowCount())] == ["1", "2", "3", "4", "5",
+                                                                                           "6"]
+    states = [dialog.table.item(row, 2).text() for row in range(6)]
+    assert all(state == "complete" or state.startswith("pruned at epoch") for state in states)
+    assert "6/6 trials" in dialog.status.text()
+    assert len(window.document.run_dirs()) == 6 and len(load_project(tmp_path / "digits.dlstudio").runs) == 6
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=5000)
+    dialog.close()
