@@ -197,3 +197,28 @@ def test_the_python_export_builds_the_module_from_torchvision_and_runs(tmp_path:
                             cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "output shape: (2, 4)"
+
+
+@pytest.mark.timeout(60)
+def test_a_model_torch_fx_cannot_trace_is_kept_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dlstudio.core.importer import torchvision_models
+
+    def untraceable(name, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202 - stands in for the tracer
+        raise torchvision_models._Untraceable(f"{name} cannot be traced by torch.fx: symbolically traced "
+                                              "variables cannot be used as inputs to control flow",
+                                              "symbolically traced variables cannot be used as inputs to control flow")
+
+    monkeypatch.setattr(torchvision_models, "_trace_and_map", untraceable)
+    torch.manual_seed(0)
+    result = import_torchvision("resnet18", num_classes=10, opaque=True)
+    (node,) = [node for node in result.project.graph if node.type == "TorchvisionModule"]
+    assert node.params["reason"] == ("The whole model is one node: torch.fx cannot trace its forward (symbolically "
+                                     "traced variables cannot be used as inputs to control flow).")
+    model = compile_graph(result.project.graph).eval()
+    result.load_into(model)
+    x = torch.randn(2, 3, 64, 64)  # resnet takes any size; the node was traced for 224, the module does not mind
+    with torch.no_grad():
+        assert torch.equal(model.model(x), result.source(x))
+    # Without opaque nodes the same model is refused, in one line.
+    with pytest.raises(ModelImportError, match="^resnet18 cannot be traced by torch.fx: symbolically"):
+        import_torchvision("resnet18", num_classes=10)
