@@ -199,7 +199,9 @@ def run_sweep(settings: SweepSettings, project: Project | None = None,
 
 
 def _check_project(project: Project) -> None:
-    val_fraction = project.data.get("val_fraction", 0)
+    from dlstudio.core.project.settings import default_data_settings
+
+    val_fraction = project.data.get("val_fraction", default_data_settings()["val_fraction"])
     if not val_fraction:
         raise SweepError("a sweep judges trials on the validation split: set data.val_fraction above 0")
 
