@@ -233,6 +233,9 @@ class MainWindow(QMainWindow):
         self.import_model_action = self._action("&Import Model…", self.import_model, None,
                                                 "Open a torchvision architecture as an editable network")
         self.export_python_action = self._action("Export &Python Code…", self.export_python_code)
+        self.export_model_action = self._action(
+            "&Export Model…", self.export_model, "Ctrl+E",
+            "The trained network as ONNX, TorchScript, safetensors or a training script, checked as it is written")
         self.sweep_action = self._action("S&weep…", self.show_sweep, None,
                                          "Train many runs over ranges of settings and node parameters (Optuna)")
         self.sweep_dialog: SweepDialog | None = None
@@ -297,6 +300,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addActions([self.save_action, self.save_as_action])
         file_menu.addSeparator()
+        file_menu.addAction(self.export_model_action)
         file_menu.addAction(self.export_python_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
@@ -346,6 +350,7 @@ class MainWindow(QMainWindow):
                 (self.new_action, "new", "New"), (self.new_from_template_action, "new", None),
                 (self.open_action, "open", "Open"), (self.save_action, "save", "Save"),
                 (self.save_as_action, "save_as", None), (self.export_python_action, "export", None),
+                (self.export_model_action, "export", None),
                 (self.import_model_action, "open", None),
                 (self.undo_action, "undo", "Undo"), (self.redo_action, "redo", "Redo"),
                 (self.cut_action, "cut", None), (self.copy_action, "copy", None), (self.paste_action, "paste", None),
@@ -766,6 +771,24 @@ class MainWindow(QMainWindow):
     def save_quietly(self) -> bool:
         """Save to the project's own file (after a run was recorded in it), without asking."""
         return self.project.path is not None and self._save_to(self.project.path)
+
+    def export_model(self) -> None:
+        """File › Export Model: a dialog that writes and verifies ONNX, TorchScript, safetensors or a script."""
+        self._open_export_dialog(self._trained_runs())
+
+    def _trained_runs(self) -> list[tuple[str, Path]]:
+        """The project's runs that hold a checkpoint, newest first, labelled as Start from run labels them."""
+        return [(label, run_dir) for label, run_dir in self._runs_to_start_from()
+                if (run_dir / "best.pt").is_file() or (run_dir / "last.pt").is_file()]
+
+    def _open_export_dialog(self, runs: list[tuple[str, Path]]) -> None:
+        from dlstudio.gui.export_dialog import ExportDialog
+
+        dialog = ExportDialog(self.project, runs, self)
+        try:
+            dialog.exec()
+        finally:
+            dialog.deleteLater()
 
     def export_python_code(self) -> None:
         from dlstudio.core.export.python_code import export_python  # torch-free here, but only needed now

@@ -1,0 +1,238 @@
+"""File › Export Model: write the trained network as ONNX, TorchScript, safetensors or a training script.
+
+Every file that carries weights is checked as it is written (:func:`dlstudio.core.export.verified.
+export_verified`: reloaded and compared with the model on random inputs and validation samples), and the
+dialog shows that result; a file that does not match is removed and the reason shown. The work runs on a
+worker thread; the dialog stays open to export again in another format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QVBoxLayout, QWidget)
+
+from dlstudio.gui.theme import ERROR, HINT, set_tone
+from dlstudio.gui.worker import BackgroundTask
+
+# Format id -> (menu text, file suffix, what it is for).
+FORMATS: dict[str, tuple[str, str, str]] = {
+    "onnx": ("ONNX", ".onnx", "Runs with onnxruntime in any language; checked against onnxruntime."),
+    "torchscript": ("TorchScript", ".pt", "Loads with torch.jit.load, without dlstudio or the model's code."),
+    "safetensors": ("Weights (safetensors)", ".safetensors",
+                    "The trained weights with class names, normalization and input shape in the file."),
+    "script": ("Training script (Python)", ".py",
+               "A standalone script that trains this network on this data as dlstudio does."),
+}
+NEEDS_RUN = ("onnx", "torchscript", "safetensors")
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to write: ``format`` (a FORMATS key), the run whose weights go in (None: none), and where."""
+
+    format: str
+    run_dir: Path | None
+    path: Path
+    project_path: Path | None = None
+
+
+def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data: dict[str, Any],
+               training: dict[str, Any], description: str) -> list[str]:
+    """Write and verify the export (on a worker thread); returns the lines the dialog shows.
+
+    ``graph``, ``data`` and ``training`` are plain copies of the project's (used by the training script
+    when no run is chosen). Raises DlstudioError (one line) when the export is refused.
+    """
+    from dlstudio.core.export.preprocess_info import write_preprocess
+    from dlstudio.core.export.source import from_graph, from_run
+    from dlstudio.core.graph import Graph
+
+    context.report("Writing…", force=True)
+    if request.format == "script":
+        from dlstudio.core.export.training_script import export_training_script
+        from dlstudio.core.safe_io import write_text
+
+        if request.run_dir is not None:
+            from dlstudio.core.training.runs import validated_run_settings
+
+            _, run_graph, data, training = validated_run_settings(request.run_dir, for_resume=False)
+            graph = run_graph.to_dict()
+        data = dict(data)
+        if data.get("source") == "folder" and data.get("path") and request.project_path is not None \
+                and not Path(data["path"]).expanduser().is_absolute():
+            # The script may run from anywhere: a folder relative to the project is written out in full.
+            data["path"] = str((request.project_path.parent / data["path"]).resolve())
+        network = Graph.from_dict(graph)
+        write_text(request.path, export_training_script(network, data, training, description=description))
+        source = from_graph(network, data_settings=data, training_settings=training)
+        _, written = write_preprocess(source, request.path)
+        return [f"Wrote {request.path.name}: a standalone training script (torch, torchvision, numpy, PIL and "
+                f"scikit-learn only). Run: python {request.path.name} --help",
+                "preprocess.json written beside it." if written else "preprocess.json beside it was kept."]
+    from dlstudio.core.export.verified import export_verified
+
+    source = from_run(request.run_dir)
+    done = export_verified(source, request.format, request.path)
+    check = done.verification
+    lines = [f"Wrote {request.path.name} with the {source.weights_text()}.",
+             f"{'✓' if check.passed else '✗'} {check.text()[:1].upper()}{check.text()[1:]}."]
+    lines.append("preprocess.json (input size, channels, normalization, class names) written beside it."
+                 if done.preprocess_written else "preprocess.json beside it was kept (it already describes "
+                                                 "this model).")
+    return lines
+
+
+class ExportDialog(QDialog):
+    """Choose the format, the run and the file; Export writes and verifies it and shows the result."""
+
+    def __init__(self, project: Any, runs: list[tuple[str, Path]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export Model")
+        self.setMinimumWidth(560)
+        self.project = project
+        self.task: BackgroundTask | None = None
+        self.format_box = QComboBox()
+        for key, (text, _suffix, _help) in FORMATS.items():
+            self.format_box.addItem(text, key)
+        self.format_help = QLabel()
+        self.format_help.setWordWrap(True)
+        set_tone(self.format_help, HINT)
+        self.run_box = QComboBox()
+        for label, run_dir in runs:
+            self.run_box.addItem(label, str(run_dir))
+        self.run_box.addItem("None: the project's settings (training script only)", "")
+        self.path_edit = QLineEdit()
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(lambda _checked=False: self._browse())
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("Format:", self.format_box)
+        form.addRow("", self.format_help)
+        form.addRow("Weights from:", self.run_box)
+        form.addRow("File:", path_row)
+        self.result_label = QLabel()
+        self.result_label.setObjectName("export_result")
+        self.result_label.setWordWrap(True)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label = QLabel()
+        self.error_label.setObjectName("export_error")
+        self.error_label.setWordWrap(True)
+        set_tone(self.error_label, ERROR)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.ActionRole)
+        self.export_button.setDefault(True)
+        self.export_button.clicked.connect(lambda _checked=False: self.start_export())
+        self.folder_button = self.buttons.addButton("Show in Folder", QDialogButtonBox.ButtonRole.ActionRole)
+        self.folder_button.clicked.connect(lambda _checked=False: self._show_folder())
+        self.folder_button.hide()
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.result_label)
+        layout.addWidget(self.error_label)
+        layout.addStretch(1)
+        layout.addWidget(self.buttons)
+        self.format_box.currentIndexChanged.connect(lambda _index: self._format_changed())
+        self.run_box.currentIndexChanged.connect(lambda _index: self._update_button())
+        self.path_edit.textChanged.connect(lambda _text: self._update_button())
+        self._written: Path | None = None
+        self._reason = ""  # why Export is disabled, as shown in the error line
+        self._format_changed()
+
+    @property
+    def format(self) -> str:
+        return str(self.format_box.currentData())
+
+    def select_format(self, key: str) -> None:
+        self.format_box.setCurrentIndex(list(FORMATS).index(key))
+
+    def _run_dir(self) -> Path | None:
+        value = self.run_box.currentData()
+        return Path(value) if value else None
+
+    def _format_changed(self) -> None:
+        text, suffix, help_text = FORMATS[self.format]
+        self.format_help.setText(help_text)
+        path = self.path_edit.text().strip()
+        if path:
+            self.path_edit.setText(str(Path(path).with_suffix(suffix)))
+        else:
+            folder = self.project.path.parent if self.project.path is not None else Path.home()
+            name = self.project.name + ("_train" if self.format == "script" else "")
+            self.path_edit.setText(str(folder / f"{name}{suffix}"))
+        self._update_button()
+
+    def _update_button(self) -> None:
+        reason = ""
+        if self.format in NEEDS_RUN and self._run_dir() is None:
+            reason = ("Train the network first: this format carries a run's trained weights."
+                      if self.run_box.count() == 1 else "Choose the run whose trained weights to export.")
+        elif not self.path_edit.text().strip():
+            reason = "Choose where to write the file."
+        busy = self.task is not None
+        self.export_button.setEnabled(not reason and not busy)
+        self.export_button.setToolTip(reason)
+        if reason and not busy:
+            self.error_label.setText(reason)
+        elif self.error_label.text() == self._reason:  # the reason no longer holds; a failure's message stays
+            self.error_label.setText("")
+        self._reason = reason
+
+    def _browse(self) -> None:
+        text, suffix, _ = FORMATS[self.format]
+        path = QFileDialog.getSaveFileName(self, f"Export {text}", self.path_edit.text(), f"{text} (*{suffix})")[0]
+        if path:
+            self.path_edit.setText(path)
+
+    def start_export(self) -> bool:
+        """Write the chosen export on a worker thread; the result arrives in the dialog."""
+        if self.task is not None or not self.export_button.isEnabled():
+            return False
+        import copy
+
+        request = ExportRequest(self.format, self._run_dir(), Path(self.path_edit.text().strip()).expanduser(),
+                                self.project.path)
+        self.result_label.setText(f"Writing {request.path.name} and checking it…")
+        self.error_label.setText("")
+        self.folder_button.hide()
+        self.task = BackgroundTask(run_export, request, copy.deepcopy(self.project.graph.to_dict()),
+                                   copy.deepcopy(self.project.data), copy.deepcopy(self.project.training),
+                                   self.project.description, parent=self)
+        self.task.finished.connect(lambda lines: self._show_result(request.path, lines))
+        self.task.failed.connect(self._show_failure)
+        self.task.done.connect(self._task_done)
+        self._update_button()
+        self.task.start()
+        return True
+
+    def _show_result(self, path: Path, lines: list[str]) -> None:
+        self.result_label.setText("\n".join(lines))
+        self._written = path
+        self.folder_button.show()
+
+    def _show_failure(self, message: str) -> None:
+        self.result_label.setText("")
+        self.error_label.setText(f"Not exported: {message}")
+
+    def _task_done(self) -> None:
+        if self.task is not None:
+            self.task.deleteLater()
+        self.task = None
+        self._update_button()
+
+    def _show_folder(self) -> None:
+        if self._written is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._written.parent)))
+
+    def done(self, result: int) -> None:
+        if self.task is not None:
+            self.task.wait(60_000)  # an export takes seconds; the file is written whole or not at all
+        super().done(result)
