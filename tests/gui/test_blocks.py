@@ -365,3 +365,14 @@ def test_auto_layout_places_a_collapsed_block_as_one_item_and_keeps_its_layers_a
     assert not any(a.intersects(b) for k, a in enumerate(drawn) for b in drawn[k + 1:])
     window.undo()
     assert item.pos().x() == pytest.approx(layout.position(members[0])[0])
+
+
+def test_a_connection_can_end_only_at_drawn_ports_not_at_a_collapsed_blocks_hidden_layers(make_window):
+    window, ids = lenet_window(make_window)
+    members = ids[1:4]
+    block_id = group(window, members)
+    ports = window.scene.all_ports()  # what a connection drag snaps to
+    assert ports and all(p.node_id not in members and p.node_item.isVisible() for p in ports)
+    window.scene.select_block(block_id)
+    window.block_actions.expand_action.trigger()
+    assert {p.node_id for p in window.scene.all_ports()} >= set(members)

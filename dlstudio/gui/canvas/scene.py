@@ -465,7 +465,9 @@ class GraphScene(QGraphicsScene):
             block_item.set_colors(colors)
 
     def all_ports(self) -> list[PortItem]:
-        return [port for item in self.node_items.values() for port in (*item.inputs.values(), *item.outputs.values())]
+        """The ports a connection can start or end at: those of the nodes drawn (not hidden in a block)."""
+        return [port for item in self.node_items.values() if item.isVisible()
+                for port in (*item.inputs.values(), *item.outputs.values())]
 
     def set_read_only(self, read_only: bool) -> None:
         """While read-only (training), nodes cannot be moved and ports start no connection; selection still works."""
