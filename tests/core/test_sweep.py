@@ -136,3 +136,13 @@ def test_parallel_processes_share_the_study_and_run_exactly_the_trials_asked_for
     assert len(list((tmp_path / "digits.runs").iterdir())) == 3 and len(load_project(path).runs) == 3
     assert sorted(event.number for event in events if event.state == "complete") == [0, 1, 2]
     assert counts(open_study(settings.study))["running"] == 0
+
+
+def test_a_grid_sweep_tries_each_point_once_and_stops_at_the_grids_size(tmp_path: Path) -> None:
+    path = digits_project(tmp_path, epochs=1)
+    settings = settings_for(path, "training.batch_size=choice:64,128", trials=5)
+    settings = SweepSettings(path, StudySpec(settings.study.path, "grid", settings.study.params, "grid"), 5)
+    outcome = run_sweep(settings)
+    assert outcome.target == 2 and outcome.counts["done"] == 2
+    rows = trial_rows(open_study(settings.study))
+    assert sorted(row["params"]["training.batch_size"] for row in rows) == [64, 128]

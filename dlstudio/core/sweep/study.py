@@ -83,7 +83,14 @@ def grid_size(params: tuple[SweepParam, ...]) -> int:
 def make_sampler(spec: StudySpec, seed: int | None) -> optuna.samplers.BaseSampler:
     optuna = _quiet_optuna()
     if spec.sampler == "grid":
-        return optuna.samplers.GridSampler({param.target: param.grid_values() for param in spec.params}, seed=seed)
+        class AskAndTellGrid(optuna.samplers.GridSampler):
+            """Optuna's grid, without its stop at the last point: ``Study.stop`` only works inside
+            ``optimize``, and the sweep, which asks and tells, counts its trials itself (at most the grid)."""
+
+            def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+                pass
+
+        return AskAndTellGrid({param.target: param.grid_values() for param in spec.params}, seed=seed)
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if spec.sampler == "tpe":
