@@ -157,3 +157,19 @@ def test_a_model_of_table_rows_gets_no_pad(qtbot, view) -> None:
     with qtbot.waitSignal(pad.predicted, timeout=TIMEOUT_MS):
         draw_seven(pad.canvas)
     qtbot.waitUntil(lambda: pad._task is None and not pad._throttle.isActive(), timeout=TIMEOUT_MS)
+
+
+def test_a_newer_model_keeps_the_drawing_and_answers_again(qtbot, view) -> None:
+    pad = view.pad
+    with qtbot.waitSignal(pad.predicted, timeout=TIMEOUT_MS):
+        draw_seven(pad.canvas)
+    qtbot.waitUntil(lambda: pad._task is None and not pad._throttle.isActive(), timeout=TIMEOUT_MS)
+    drawn = pad.canvas.pixels()
+    with qtbot.waitSignal(pad.predicted, timeout=TIMEOUT_MS):
+        with qtbot.waitSignal(view.session.model_loaded, timeout=TIMEOUT_MS):
+            view.session.load(view.session.run_dir, "last")
+    np.testing.assert_array_equal(pad.canvas.pixels(), drawn)
+    qtbot.waitUntil(lambda: pad._task is None, timeout=TIMEOUT_MS)
+    # A model trained on dark drawings on light paper gets light paper: what was drawn in white goes.
+    pad.set_model(view.class_names, light_on_dark=False)
+    assert pad.canvas.empty and pad.canvas.pixels().min() == 255

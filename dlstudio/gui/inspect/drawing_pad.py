@@ -71,6 +71,10 @@ class DrawingCanvas(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # so that Delete reaches the pad after drawing
         self.setToolTip(HINT)
 
+    @property
+    def light_on_dark(self) -> bool:
+        return self.paper == QColor("black")
+
     def set_light_on_dark(self, light_on_dark: bool) -> None:
         """Draw white on black (the digits, MNIST) or black on white, as the training data looks; clears."""
         self.ink, self.paper = (QColor("white"), QColor("black")) if light_on_dark else (QColor("black"),
@@ -285,6 +289,9 @@ class DrawingPad(QWidget):
         self.class_names = list(class_names)
         self._task = None
         self.drawing.setEnabled(takes_images)
+        if takes_images and light_on_dark == self.canvas.light_on_dark and not self.canvas.empty:
+            self._classify_now()  # the same paper (a newer run of the project): the drawing stays, asked again
+            return
         self.canvas.set_light_on_dark(light_on_dark)  # clears, and shows the empty answer
         if not takes_images:
             self.confidence.setText("This model reads table rows, not pictures: there is nothing to draw for it.")
