@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
                                QHeaderView, QLabel, QLineEdit, QPushButton, QSpinBox, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
+from dlstudio.gui.theme import ERROR, HINT, set_tone
 from dlstudio.gui.worker import BackgroundTask
 
 if TYPE_CHECKING:
@@ -319,8 +320,7 @@ class SweepDialog(QDialog):
 
     def _say(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
-        self.status.setProperty("error", error)
-        self.status.setStyleSheet("color: palette(link-visited);" if error else "")
+        set_tone(self.status, ERROR if error else HINT)  # readable in both themes
 
     def _on_task_progress(self, event: dict[str, Any]) -> None:
         number = int(event["number"])
