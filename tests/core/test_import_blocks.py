@@ -12,7 +12,7 @@ pytest.importorskip("torchvision")
 
 from dlstudio.core.graph import check_node_id  # noqa: E402
 from dlstudio.core.importer import import_module_class, import_torchvision  # noqa: E402
-from dlstudio.core.importer.grouping import ModuleKind, onnx_module_paths, plan_blocks  # noqa: E402
+from dlstudio.core.importer.grouping import ModuleKind, onnx_scope_path, plan_blocks  # noqa: E402
 from dlstudio.core.project import load_project, save_project  # noqa: E402
 from dlstudio.core.project.model import Project  # noqa: E402
 
@@ -157,8 +157,8 @@ def test_block_ids_never_take_a_node_id() -> None:
 
 
 def test_onnx_scope_names_read_back_as_module_paths() -> None:
-    paths = onnx_module_paths(["layer1/layer1/0/conv1/Conv", "layer2/layer2/0/downsample/downsample/0/Conv",
-                               "layer1/layer1/0/Add", "fc/Gemm", "Conv_0"])
-    assert paths == {"layer1/layer1/0/conv1/Conv": "layer1.0.conv1",
-                     "layer2/layer2/0/downsample/downsample/0/Conv": "layer2.0.downsample.0",
-                     "layer1/layer1/0/Add": "layer1.0", "fc/Gemm": "fc", "Conv_0": ""}
+    names = {"/layer1/layer1.0/conv1/Conv": "layer1.0.conv1",
+             "/layer2/layer2.0/downsample/downsample.0/Conv": "layer2.0.downsample.0",
+             "/layer1/layer1.0/Add": "layer1.0", "/fc/Gemm": "fc", "Conv_0": "", "/Sub": "",
+             "/features/features.2/features.2.1/block/block.1/block.1.2/Mul": "features.2.1.block.1.2"}
+    assert {name: onnx_scope_path(name) for name in names} == names

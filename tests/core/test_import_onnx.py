@@ -313,5 +313,15 @@ def test_a_torchvision_model_exported_to_onnx_imports_grouped(name: str, tmp_pat
     # Grouped by the exporter's module scopes, as the torchvision import is: features.3, features.4, ...
     names = [block.name for block in project.blocks]
     assert "features.3" in names and all(block.collapsed for block in project.blocks)
+    # As the torchvision import groups it, but for the stem and the last convolution: numbered children
+    # (features.0.0, .1, .2) make a module look like an nn.Sequential, which is opened.
+    from dlstudio.core.importer import import_torchvision
+
+    imported = import_torchvision(name, num_classes=10).project
+    assert set(names) <= {block.name for block in imported.blocks}
+    # Nodes are named by module path, as the torchvision import names them.
+    graph = project.graph
+    assert graph.node_named("features.3.expand1x1" if name == "squeezenet1_1" else "features.3.block.0.0").type \
+        == "Conv2d"
     hidden = {node_id for block in project.blocks for node_id in block.nodes[1:]}
     assert len([node_id for node_id in project.graph.nodes if node_id not in hidden]) <= 30

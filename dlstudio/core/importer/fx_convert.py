@@ -703,6 +703,8 @@ def _onnx_by_constant(conv: Converter, node: fx.Node, operation: str, tensor: An
     bias = {"Add": "same", "Sub": "negative"}.get(operation)
     result = conv.add("Conv2d", {"in_channels": channels, "out_channels": channels, "kernel_size": 1,
                                  "groups": channels, "bias": bias is not None}, str(node.target), [conv.value(tensor)])
+    if result is MISSING:  # its input was not mapped
+        return result
     node_id = result[0]
     conv.derived[f"{node_id}.weight"] = (key, weight)
     if bias is not None:

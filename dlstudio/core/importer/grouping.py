@@ -129,24 +129,24 @@ def _block_id(path: str, used: set[str]) -> str:
     return candidate
 
 
-def onnx_module_paths(module_names: Iterable[str]) -> dict[str, str]:
-    """The source module path of each onnx2torch module, from its name (the ONNX node's, dots made slashes).
+def onnx_scope_path(node_name: str) -> str:
+    """The source module path in the name torch's exporter gives an ONNX node, '' when it has no scopes.
 
-    torch's exporter names a node by its module scopes and its operation, each scope named from its parent
-    (``/layer1/layer1.0/conv1/Conv``), which onnx2torch turns into ``layer1/layer1/0/conv1/Conv``: a scope
-    that repeats the one before it is that parent's prefix, so this reads back ``layer1.0.conv1``. A name
-    without scopes (``Conv_0`` from another exporter) has the path ''.
+    The exporter names a node by its module scopes and its operation, a scope inside a container by the
+    dotted path from the first named one: ``/layer1/layer1.0/conv1/Conv`` is ``layer1.0.conv1``,
+    ``/features/features.2/features.2.1/block/block.1/Mul`` is ``features.2.1.block.1``.
     """
-    paths: dict[str, str] = {}
-    for name in module_names:
-        scopes = [part for part in name.split("/") if part][:-1]
-        parts: list[str] = []
-        for scope in scopes:
-            if parts and scope == parts[-1]:
-                continue
-            parts.append(scope)
-        paths[name] = ".".join(parts)
-    return paths
+    if not node_name.startswith("/"):
+        return ""  # another exporter's name (Conv_0): no scopes to read
+    parts: list[str] = []
+    previous = ""
+    for scope in node_name.split("/")[1:-1]:
+        if previous and scope.startswith(previous + "."):
+            parts.extend(scope[len(previous) + 1:].split("."))
+        elif scope:
+            parts.extend(scope.split("."))
+        previous = scope
+    return ".".join(parts)
 
 
 def collapsed_layout(order: Sequence[str], edges: Sequence[tuple[str, str]],

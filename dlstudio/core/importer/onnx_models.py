@@ -8,6 +8,7 @@ the functions: they load only for an ONNX import.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +60,12 @@ def import_onnx(path: str | Path, *, refuse_larger_than: int = MAX_ONNX_BYTES) -
         module = onnx2torch.convert(model)
     except Exception as error:  # noqa: BLE001 - onnx2torch raises NotImplementedError, KeyError, ... per operation
         raise ModelImportError(f"onnx2torch cannot convert {name}: {_one_line(error)}") from None
+    scopes = _scope_paths(model)
     result = convert_module(name, module.eval(), shape, None, leaf_modules=onnx2torch_modules(),
-                            description=f"{name}, imported from ONNX (opset {opset})",
-                            data_source=_data_source(shape), module_paths=_source_module_paths)
+                            description=f"{name}, imported from ONNX (opset {opset})", data_source=_data_source(shape),
+                            module_paths=lambda node_paths: _source_module_paths(node_paths, scopes))
     result.refuse_unmapped()
+    _name_by_source_path(result.project.graph, model)
     return result
 
 
@@ -165,24 +168,91 @@ def _constants_as_initializers(model: Any) -> None:
         graph.node.remove(node)
 
 
-def _source_module_paths(node_paths: dict[str, str]) -> tuple[dict[str, str], dict[str, Any]]:
-    """The source's module path of each node (from onnx2torch's module names) and the containers among them.
+def _name_by_source_path(graph: Any, model: Any) -> None:
+    """Name each node by its source's module path, as a torchvision import does (``layer1.0.conv1``).
 
-    The exporter's names say nothing of module types; a module whose children are numbered (``layer1.0``,
-    ``layer1.1``) is taken for a container (``nn.Sequential``), so its children are the blocks.
+    A node is named after the onnx2torch module it came from (``layer1/layer1/0/conv1/Conv``, the ONNX
+    node's name); the exporter's scopes give the module path, which names the node when it is the only one
+    of that module, else with the operation after it (``layer1.0.Add``). A file without scopes keeps its
+    names.
     """
-    from dlstudio.core.importer.grouping import ModuleKind, onnx_module_paths
+    from dlstudio.core.importer.grouping import onnx_scope_path
 
-    paths = onnx_module_paths(set(node_paths.values()))
-    source = {node_id: paths[path] for node_id, path in node_paths.items()}
+    sources: dict[str, tuple[str, str]] = {}  # onnx2torch module name -> (module path, operation)
+    seen: dict[str, int] = {}
+    for node in model.graph.node:
+        base = _module_name(node)
+        count = seen.get(base, 0)
+        seen[base] = count + 1
+        if node.name.startswith("/"):
+            sources[base + (f"_{count}" if count else "")] = (onnx_scope_path(node.name), node.name.split("/")[-1])
+    named = []
+    for node in graph:
+        module, _, word = node.name.rpartition(".")
+        if node.name in sources:
+            named.append((node.id, sources[node.name]))
+        elif module in sources:  # a function in an onnx2torch module's forward (``...Concat.cat``)
+            named.append((node.id, (sources[module][0], word)))
+    per_path: dict[str, int] = {}
+    for _, (path, _) in named:
+        per_path[path] = per_path.get(path, 0) + 1
+    # A module with submodules (layer1.0) computes its own operations between them: those get a word more.
+    composite = {".".join(path.split(".")[:end]) for _, (path, _) in named for end in range(1, path.count(".") + 1)}
+    for node_id, (path, operation) in named:
+        alone = path and per_path[path] == 1 and path not in composite
+        wanted = path if alone else ".".join(filter(None, (path, operation)))
+        if wanted and wanted != graph.node(node_id).name:
+            graph.rename(node_id, graph.unique_name(wanted))
+
+
+def _module_name(node: Any) -> str:
+    """The name onnx2torch gives the module of an ONNX node, before a ``_1`` for a repeated one."""
+    return (f"{node.domain}/" + (node.name.replace(".", "/") or node.op_type)).lstrip("/")
+
+
+def _scope_paths(model: Any) -> dict[str, str]:
+    """The source module path of each module onnx2torch makes, by its name (see ``onnx_scope_path``).
+
+    onnx2torch names the module of a node as ``OnnxGraph`` does: the domain and the node's name with dots
+    made slashes (or its operation type when it has no name), and ``_1``, ``_2``, ... after a repeated one.
+    """
+    from dlstudio.core.importer.grouping import onnx_scope_path
+
+    paths: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for node in model.graph.node:
+        base = _module_name(node)
+        count = seen.get(base, 0)
+        seen[base] = count + 1
+        paths[base + (f"_{count}" if count else "")] = onnx_scope_path(node.name)
+    return paths
+
+
+def _source_module_paths(node_paths: dict[str, str], scopes: dict[str, str]) -> tuple[dict[str, str], dict[str, Any]]:
+    """The source's module path of each node (from its onnx2torch module's name) and the modules on them.
+
+    The exporter's names say nothing of module types. A module whose children are numbered (``layer1.0``,
+    ``layer1.1``) is taken for a container (``nn.Sequential``), so its children are the blocks; modules
+    named alike (``layer1.0`` and ``layer2.0``, ``denseblock1`` and ``denseblock2``) are taken for one type,
+    so that they stay blocks as repeated modules do (see ``plan_blocks``).
+    """
+    from dlstudio.core.importer.grouping import ModuleKind
+
+    source = {node_id: scopes.get(path, "") for node_id, path in node_paths.items()}
     children: dict[str, set[str]] = {}
     for path in source.values():
         parts = path.split(".") if path else []
         for end in range(1, len(parts)):
             children.setdefault(".".join(parts[:end]), set()).add(parts[end])
-    modules = {prefix: ModuleKind(None, container=all(child.isdigit() for child in names))
+    modules = {prefix: ModuleKind(_kind_of_name(prefix), container=all(child.isdigit() for child in names))
                for prefix, names in children.items()}
     return source, modules
+
+
+def _kind_of_name(path: str) -> str:
+    """A stand-in for the module type of ``path``: its name without a number (``denseblock1`` -> ``denseblock``)."""
+    name = path.rpartition(".")[2]
+    return re.sub(r"\d+$", "", name) or "#"
 
 
 def _one_line(error: BaseException) -> str:
