@@ -96,6 +96,7 @@ class SweepDialog(QDialog):
         self.ranges = QTableWidget(0, 4)
         self.ranges.setHorizontalHeaderLabels(["Setting or node parameter", "Range", "Low", "High or choices"])
         self.ranges.horizontalHeader().setSectionResizeMode(TARGET, QHeaderView.ResizeMode.Stretch)
+        self.ranges.setColumnWidth(HIGH, 150)  # room for "32,64,128" and the header's words
         self.ranges.verticalHeader().setVisible(False)
         self.ranges.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         add = QPushButton("Add")
@@ -132,6 +133,7 @@ class SweepDialog(QDialog):
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["Trial", "Values", "State", "Val accuracy"])
         self.table.horizontalHeader().setSectionResizeMode(VALUES, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(STATE, QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
 
