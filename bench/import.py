@@ -77,12 +77,17 @@ def frozen_backbone(name: str, size: int) -> tuple[object, list[str]]:
     return graph, frozen
 
 
-def hand_finetune_loop(model, frozen: list[str], x, y, batch_size: int, epochs: int):  # noqa: ANN001, ANN201
+def hand_finetune_loop(model, frozen: list[str], x, y, batch_size: int, epochs: int,  # noqa: ANN001, ANN201
+                       channels_last: bool = False):
     """The reference: a frozen backbone written out by hand (requires_grad off, eval mode, only the trainable
-    parameters in Adam), slicing in-memory tensors by a shuffled index."""
+    parameters in Adam), slicing in-memory tensors by a shuffled index; optionally in channels-last layout."""
     import torch
     from torch.nn import functional
     from train import chunk_bounds
+
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
 
     for node_id in frozen:
         getattr(model, node_id).requires_grad_(False)
@@ -105,11 +110,13 @@ def hand_finetune_loop(model, frozen: list[str], x, y, batch_size: int, epochs: 
                 yield
 
 
-def trainer_finetune_loop(model, frozen: list[str], data, batch_size: int, epochs: int):  # noqa: ANN001, ANN201
-    """dlstudio's Trainer with the same nodes frozen, on a thread, one chunk at a time (bench/train.py's hand-off)."""
+def trainer_finetune_loop(model, frozen: list[str], data, batch_size: int, epochs: int,  # noqa: ANN001, ANN201
+                          notes: dict[str, str]):
+    """dlstudio's Trainer with the same nodes frozen, on a thread, one chunk at a time (bench/train.py's hand-off);
+    ``notes`` receives the layout it ended in (its tuner may switch to channels-last on a long enough run)."""
     import threading
 
-    from train import _HandOff
+    from train import _HandOff, layout_note
 
     from dlstudio.core.training import TrainConfig, Trainer
 
@@ -122,6 +129,7 @@ def trainer_finetune_loop(model, frozen: list[str], data, batch_size: int, epoch
     def work() -> None:
         try:
             trainer.fit()
+            notes["layout"] = layout_note(trainer)
         finally:
             done.set()
             handoff.to_main.release()
@@ -136,7 +144,8 @@ def trainer_finetune_loop(model, frozen: list[str], data, batch_size: int, epoch
     thread.join()
 
 
-def time_finetune(name: str, size: int, samples: int, epochs: int, batch_size: int = 32) -> dict[str, float]:
+def time_finetune(name: str, size: int, samples: int, epochs: int, notes: dict[str, str],
+                  batch_size: int = 32) -> dict[str, float]:
     """Samples/s of one fine-tuning epoch per variant (chunks interleaved, the order turning each round)."""
     import copy
 
@@ -158,7 +167,8 @@ def time_finetune(name: str, size: int, samples: int, epochs: int, batch_size: i
     fresh = lambda: copy.deepcopy(model)  # noqa: E731 - every variant starts from the same weights
     running = {"reference": hand_finetune_loop(fresh(), frozen, x, y, batch_size, epochs),
                "reference-A/A": hand_finetune_loop(fresh(), frozen, x, y, batch_size, epochs),
-               "trainer": trainer_finetune_loop(fresh(), frozen, data, batch_size, epochs)}
+               "channels-last": hand_finetune_loop(fresh(), frozen, x, y, batch_size, epochs, channels_last=True),
+               "trainer": trainer_finetune_loop(fresh(), frozen, data, batch_size, epochs, notes)}
     times: dict[str, list[list[float]]] = {variant: [[] for _ in range(CHUNKS_PER_EPOCH)] for variant in running}
     for epoch in range(epochs):
         for position in range(CHUNKS_PER_EPOCH):
@@ -176,14 +186,17 @@ def time_finetune(name: str, size: int, samples: int, epochs: int, batch_size: i
 
 
 def print_finetune(args: argparse.Namespace) -> None:
-    rates = time_finetune(args.finetune, args.finetune_size, args.finetune_samples, args.finetune_epochs)
-    reference = rates["reference"]
+    notes: dict[str, str] = {}
+    rates = time_finetune(args.finetune, args.finetune_size, args.finetune_samples, args.finetune_epochs, notes)
+    # Ratios to the faster hand-written loop, as bench/train.py gives them.
+    faster = max(("reference", "channels-last"), key=rates.__getitem__)
     print(f"fine-tuning {args.finetune} at 3x{args.finetune_size}x{args.finetune_size}, batch 32, backbone frozen, "
           f"{args.finetune_samples} synthetic samples, {args.finetune_epochs - 1} measured epoch(s) "
-          f"(chunks of 1/10 epoch, interleaved):")
+          f"(chunks of 1/10 epoch, interleaved); ratios to the faster hand loop ({faster}):")
     for variant, rate in rates.items():
-        print(f"  {variant:14s} {rate:8.1f} samples/s   {rate / reference:5.3f}x the hand loop"
+        print(f"  {variant:14s} {rate:8.1f} samples/s   {rate / rates[faster]:5.3f}x"
               + ("   (target >= 0.97x)" if variant == "trainer" else ""))
+    print(f"  the trainer ended in {notes.get('layout', '?')}")
 
 
 def main() -> int:
