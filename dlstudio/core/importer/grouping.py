@@ -18,6 +18,7 @@ place, so that the collapsed view reads as a clean chain and an expanded block s
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -37,6 +38,9 @@ class ModuleKind:
 
     type_name: str | None
     container: bool = False
+
+
+_UNKNOWN = ModuleKind(None)
 
 
 @dataclass(frozen=True)
@@ -59,24 +63,21 @@ def plan_blocks(order: Sequence[str], node_paths: Mapping[str, str], modules: Ma
     units = _units(order, node_paths, modules, opened)
     while True:
         count = _top_level_count(order, units)
+        blocks = _blocks_of(units)
+        types = Counter(modules.get(unit, _UNKNOWN).type_name for unit in blocks)
         trials = []
-        by_type: dict[str, list[str]] = {}
-        for unit in _blocks_of(units):
-            type_name = modules.get(unit, ModuleKind(None)).type_name
-            if type_name is not None:
-                by_type.setdefault(type_name, []).append(unit)
-        for type_name, same in by_type.items():
-            if len(same) > 1:
-                continue  # a repeated module (resnet's bottlenecks, a stem and a head alike) is a block
-            opening = set(same)
-            trial = _units(order, node_paths, modules, opened | opening)
+        for unit in blocks:
+            type_name = modules.get(unit, _UNKNOWN).type_name
+            if type_name is None or types[type_name] > 1:
+                continue  # a repeated module (resnet's bottlenecks, a stem and a head alike) stays a block
+            trial = _units(order, node_paths, modules, opened | {unit})
             trial_count = _top_level_count(order, trial)
             if trial_count <= limit:
-                trials.append((trial_count - count, type_name, opening, trial))
+                trials.append((trial_count - count, unit, trial))
         if not trials:
             break
-        _, _, opening, units = min(trials, key=lambda item: (item[0], item[1]))
-        opened |= opening
+        _, unit, units = min(trials, key=lambda trial: (trial[0], trial[1]))
+        opened.add(unit)
 
     used = set(taken_ids)
     planned = []
@@ -97,7 +98,7 @@ def _units(order: Sequence[str], node_paths: Mapping[str, str], modules: Mapping
         unit = None
         for end in range(1, len(parts) + 1):
             prefix = ".".join(parts[:end])
-            if prefix in opened or modules.get(prefix, ModuleKind(None)).container:
+            if prefix in opened or modules.get(prefix, _UNKNOWN).container:
                 continue
             unit = prefix
             break
