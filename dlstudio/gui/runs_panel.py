@@ -168,7 +168,8 @@ class RunsPanel(QWidget):
         self.compare_button = QPushButton("Compare")
         self.compare_button.setObjectName("runs_compare")
         self.compare_button.clicked.connect(self._on_compare_button_clicked)
-        self.continue_button = QPushButton("Continue Training")
+        # "Continue" alone: with Compare and Delete it keeps the dock narrow enough for a 700-pixel window.
+        self.continue_button = QPushButton("Continue")
         self.continue_button.setObjectName("runs_continue")
         self.continue_button.clicked.connect(self._on_continue_button_clicked)
         self.delete_button = QPushButton("Delete…")
@@ -178,6 +179,10 @@ class RunsPanel(QWidget):
         self._refusal.setObjectName("runs_refusal")
         self._refusal.setWordWrap(True)
         self._refusal.hide()
+        for button in (self.compare_button, self.continue_button, self.delete_button):
+            # Narrower than the style's 80-pixel minimum, wide enough for the word: the dock (beside the
+            # Metrics dock) then fits a 700-pixel window.
+            button.setMinimumWidth(button.fontMetrics().horizontalAdvance(button.text()) + 12)
         buttons = QHBoxLayout()
         buttons.setContentsMargins(4, 0, 4, 4)
         buttons.addWidget(self._refusal, 1)

@@ -194,7 +194,7 @@ class DrawingPad(QWidget):
         self.pen_slider.setValue(DEFAULT_PEN)
         self.pen_slider.setToolTip("Pen width")
         self.pen_slider.valueChanged.connect(self._on_pen_changed)
-        self.pen_slider.setFixedWidth(84)
+        self.pen_slider.setFixedWidth(64)  # narrow: the Inspect dock beside Runs fits a 700-pixel window
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Clear the drawing (Delete)")
         self.clear_button.clicked.connect(self.clear)
