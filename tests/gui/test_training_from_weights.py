@@ -61,3 +61,32 @@ def test_a_run_started_from_an_earlier_run_with_frozen_layers_keeps_them_and_say
         assert torch.equal(before[f"{node.id}.weight"], after[f"{node.id}.weight"])
     trained = [key for key in after if key.split(".")[0] not in {n.id for n in convs}]
     assert any(not torch.equal(before[key], after[key]) for key in trained)  # the rest learned
+
+
+@pytest.mark.timeout(120)
+def test_missing_torchvision_weights_are_refused_before_the_run_with_where_to_put_them(make_window, qtbot,
+                                                                                       monkeypatch, tmp_path):
+    import urllib.error
+    import urllib.request
+
+    from dlstudio.core.project.pretrained import WeightsSource
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+
+    def offline(*args, **kwargs):  # never the network in a test: the download fails as an offline machine's
+        raise urllib.error.URLError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    project = load_template("lenet5")
+    project.set_weights(WeightsSource("torchvision", model="resnet18", weights="IMAGENET1K_V1"))
+    project.training.update({"epochs": 1, "device": "cpu"})
+    save_project(project, tmp_path / "net.dlstudio")
+    window = make_window(load_project(tmp_path / "net.dlstudio"))
+    QTest.mouseClick(window.training.panel.buttons["start"], Qt.MouseButton.LeftButton)
+    worker = window.training.worker
+    if worker is not None:
+        with qtbot.waitSignal(worker.ended, timeout=SIGNAL_TIMEOUT_MS):
+            pass
+    error = window.training.panel.error_label.text()
+    assert "resnet18-f37072fd.pth" in error and str(tmp_path / "torch-home") in error, error
+    assert load_project(tmp_path / "net.dlstudio").runs == []  # refused before a run folder was made

@@ -161,7 +161,9 @@ def download_weights(url: str, destination: Path, progress: Progress | None = No
                                "train again to retry")
         os.replace(temporary, destination)
     except OSError as error:
-        raise WeightsError(f"cannot download {destination.name}: {error.strerror or error}") from None
+        reason = getattr(error, "reason", None) or error.strerror or error  # URLError keeps the cause in reason
+        raise WeightsError(f"cannot download {destination.name} ({reason}): put the file in {destination.parent} "
+                           "or connect to the internet and train again") from None
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
