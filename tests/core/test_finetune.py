@@ -242,6 +242,13 @@ def test_torchvision_weights_bring_imagenet_normalization_into_the_run_and_its_c
     run = load_trained(session.run_dir, which="last", device="cpu")
     assert run.normalization.mean == pytest.approx(IMAGENET_MEAN)
     assert run.normalization.std == pytest.approx(IMAGENET_STD)
+    # Whoever prepares the run's data again (the mistakes gallery, an export's check) normalizes it the same way.
+    again_data = run.prepare_data()
+    assert again_data.normalization.mean == pytest.approx(IMAGENET_MEAN)
+    from dlstudio.core.export.source import from_run
+
+    expected = next(iter(again_data.val.in_order(2)))[0][:2].float()
+    assert torch.allclose(from_run(session.run_dir).validation_samples(2), expected)
     # That run, used as the start of another, passes ImageNet's statistics on.
     project.set_weights(WeightsSource("run", path=str(session.run_dir)))
     again = start_project_session(project)

@@ -80,10 +80,12 @@ class ExportSource:
             return None
         from dlstudio.core.data import DataRequirements, prepare_data
         from dlstudio.core.errors import DlstudioError
+        from dlstudio.core.training.pretrained import recorded_normalization
 
-        try:
+        try:  # normalized as the run was (a run from pretrained weights used the weights' statistics)
             prepared = prepare_data(self.data_settings, DataRequirements.from_model(self.model),
-                                    base_dir=self.data_dir, allow_download=False)
+                                    base_dir=self.data_dir, allow_download=False,
+                                    normalization=recorded_normalization(self.run_settings))
         except (DlstudioError, OSError):
             return None
         try:

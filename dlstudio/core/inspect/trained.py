@@ -86,12 +86,14 @@ class TrainedModel:
         (relative data paths are resolved beside the project).
         """
         from dlstudio.core.data import DataRequirements, prepare_data
+        from dlstudio.core.training.pretrained import recorded_normalization
 
         if self.run_dir is None or "data" not in self.settings:
             raise InspectError("this model was not loaded from a run folder, so its data settings are unknown")
         project_dir = self.run_dir.parent.parent
+        # A run that started from pretrained weights was normalized as those weights expect (ImageNet's).
         return prepare_data(self.settings["data"], DataRequirements.from_model(self.model), base_dir=project_dir,
-                            allow_download=allow_download)
+                            allow_download=allow_download, normalization=recorded_normalization(self.settings))
 
     def _check_classifier(self) -> None:
         if self.task != _CLASSIFICATION:
