@@ -10,6 +10,7 @@ files are the mistakes the model was surest of.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,12 @@ class Evaluation:
                  "predicted_probability": float(self.probabilities[i, self.predicted[i]]),
                  "true_probability": float(true_probability[i])} for i in order.tolist()]
 
+    def per_class(self) -> list[dict[str, Any]]:
+        """One row per class of :attr:`labels`: class, precision, recall, f1, support (the report's figures)."""
+        report = self.report()
+        return [_row(name, report[name]["precision"], report[name]["recall"], report[name]["f1-score"],
+                     report[name]["support"]) for name in (self.class_names[i] for i in self.labels)]
+
     def to_dict(self, worst: int = 10) -> dict[str, Any]:
         return {"folder": self.folder, "images": len(self.files), "accuracy": self.accuracy,
                 f"top_{min(self.top_k, len(self.class_names))}_accuracy": self.top_k_accuracy,
@@ -84,9 +91,42 @@ class Evaluation:
                 "worst": self.worst(worst), "skipped": [{"file": f, "reason": r} for f, r in self.skipped]}
 
 
-def evaluate_folder(trained: Any, folder: Path | str, top_k: int = 5) -> Evaluation:
+def per_class_from_confusion(matrix: Sequence[Sequence[int]] | np.ndarray,
+                             class_names: Sequence[str]) -> list[dict[str, Any]]:
+    """Per-class precision, recall, F1 and support of a confusion matrix (rows: true class, columns: predicted).
+
+    sklearn takes labels, not a matrix: the matrix is expanded back into the
+    (true, predicted) pairs it counts, which gives exactly the figures sklearn
+    gives on the predictions themselves. A class with no samples, or never
+    predicted, scores 0 where its ratio has no denominator (``zero_division=0``,
+    as :meth:`Evaluation.report`).
+    """
+    from sklearn.metrics import precision_recall_fscore_support
+
+    counts = np.asarray(matrix, dtype=np.int64)
+    size = len(class_names)
+    if size == 0 and counts.size == 0:
+        return []
+    if counts.shape != (size, size):
+        raise ValueError(f"the confusion matrix is {'×'.join(map(str, counts.shape))} but there are {size} classes")
+    cells = counts.reshape(-1)
+    true = np.repeat(np.repeat(np.arange(size), size), cells)
+    predicted = np.repeat(np.tile(np.arange(size), size), cells)
+    precision, recall, f1, support = precision_recall_fscore_support(true, predicted, labels=list(range(size)),
+                                                                     zero_division=0)
+    return [_row(name, *figures) for name, *figures in zip(class_names, precision, recall, f1, support, strict=True)]
+
+
+def _row(name: str, precision: float, recall: float, f1: float, support: float) -> dict[str, Any]:
+    return {"class": str(name), "precision": float(precision), "recall": float(recall), "f1": float(f1),
+            "support": int(support)}
+
+
+def evaluate_folder(trained: Any, folder: Path | str, top_k: int = 5,
+                    progress: Callable[[int, int], None] | None = None) -> Evaluation:
     """Classify every image under ``folder``'s class subfolders with ``trained`` (a TrainedModel).
 
+    ``progress(done, total)`` is called after each file (a GUI worker reports it and may raise to stop).
     InspectError when a subfolder is not one of the model's classes, or when no image could be read.
     """
     from dlstudio.core.data.errors import DataError
@@ -108,7 +148,9 @@ def evaluate_folder(trained: Any, folder: Path | str, top_k: int = 5) -> Evaluat
     skipped = [(entry.path, entry.reason) for entry in skipped_entries]
     kept_files: list[str] = []
     rows: list[np.ndarray] = []
-    for result in trained.classify_paths(paths, top_k=1):
+    for done, result in enumerate(trained.classify_paths(paths, top_k=1), start=1):
+        if progress is not None:
+            progress(done, len(paths))
         if not result.ok:
             skipped.append((result.path, result.error or "cannot be read"))
             continue
