@@ -180,7 +180,8 @@ def finetune_mobilenet() -> Project:
                         and node_has_weights(result.key_map, node.id)], True)
     project.description = ("Fine-tune a pretrained MobileNetV3 (small) on your own image folder: the ImageNet-trained "
                            "backbone is frozen, only the classifier learns. Choose a folder with one subfolder per "
-                           "class, then set the Output's classes to their number.")
+                           "class in the Data panel; the Training panel then offers to fit the classifier to "
+                           "their number.")
     project.data = {**default_data_settings(), "source": "folder", "path": ""}
     project.training = {**default_training_settings(), "optimizer": "adam", "learning_rate": 0.001,
                         "batch_size": 32, "epochs": 5}

@@ -407,7 +407,8 @@ class WelcomePage(QWidget):
                                       width=SIDEBAR_WIDTH)
         self.recent_section = _section("Recent projects", [self.recent_box, self.no_recent_label],
                                        width=SIDEBAR_WIDTH)
-        hint = QLabel("Each one is ready to train on the bundled handwritten digits. Click one to open it.")
+        hint = QLabel("Most train on the bundled handwritten digits at once; the fine-tuning one learns from a "
+                      "folder of your own pictures. Click one to open it.")
         hint.setObjectName("welcome_hint")
         hint.setWordWrap(True)
         self.templates_section = _section("Start from a template", [self.grid], under_heading=hint, gap=8)
