@@ -7,6 +7,13 @@ from collections.abc import Iterator
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def own_user_data_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets an empty user data folder (XDG_DATA_HOME): what a run remembers there (the layout
+    tuner's verdicts, saved blocks) neither reaches the person's own folder nor leaks into the next test."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("user-data")))
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread() -> Iterator[None]:
     """Tiny models run fastest on one thread; on a busy shared machine two threads can be 50x slower.

@@ -11,6 +11,14 @@ each epoch a few blocks of batches run in each layout, alternating, the
 ratio of their times joins a short window, and the layout follows the
 window's median. The blocks are real training steps, so measuring costs
 only the difference between the layouts on a few percent of the batches.
+
+Most runs started in the window are short (a few hundred steps or fewer), so
+a run's first epoch may give the comparison a larger share when that is the
+only way to fit one (:data:`SHORT_RUN_SHARE`, with the smallest blocks), and
+each verdict is remembered (:mod:`dlstudio.core.training.layout_memory`): the
+next run of the same network, batch size, device, threads and torch starts in
+the remembered layout without comparing; a long one checks again from its
+second epoch on.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import torch
+
+from dlstudio.core.training import layout_memory
 
 # The other layout must be this much faster (median of the recent paired ratios) to be switched to: a small
 # margin, because real gains of 5-10% are common, and a margin both ways so that noise does not flap.
@@ -39,7 +49,11 @@ MIN_BLOCK = 3
 MAX_BLOCK = 16
 # Comparing may take at most this share of an epoch's batches.
 MAX_EPOCH_SHARE = 0.25
-# Runs shorter than this many optimizer steps stay contiguous without comparing.
+# A run's first comparison may take up to this share of its first epoch when the usual share has no room
+# (a short run: LeNet-5 at batch 256 on 15,000 samples has ~53 batches an epoch): half its batches run in
+# the slower layout, which costs less than a whole run in the wrong one (0.8x seen).
+SHORT_RUN_SHARE = 0.4
+# Runs of at least this many optimizer steps (and room in an epoch) keep checking after a remembered verdict.
 MIN_RUN_STEPS = 200
 
 def has_conv2d(model: torch.nn.Module) -> bool:
@@ -106,6 +120,7 @@ class TuningEpoch:
                 seconds = {self.layouts[pair]: self._seconds[pair], self.layouts[pair + 1]: self._seconds[pair + 1]}
                 if seconds[True] > 0:
                     self.tuner.add_ratio(seconds[False] / seconds[True])
+        self.tuner.remember()
 
     def _close(self, index: int, now: float) -> None:
         if index in self._timed_from:
@@ -119,13 +134,18 @@ class LayoutTuner:
     recent ratios (contiguous seconds / channels-last seconds), None before any.
     """
 
-    def __init__(self, batches_per_epoch: int, *, margin: float = MARGIN, window: int = WINDOW) -> None:
+    def __init__(self, batches_per_epoch: int, *, margin: float = MARGIN, window: int = WINDOW,
+                 memory_key: str | None = None, remembered: bool | None = None) -> None:
         self.batches_per_epoch = batches_per_epoch
         self.block = max(MIN_BLOCK, min(MAX_BLOCK, round(batches_per_epoch * BLOCK_SHARE)))
         self.margin = margin
         self.ratios: deque[float] = deque(maxlen=window)
-        self.channels_last = False
+        # A remembered verdict: start in it and skip the first epoch's comparison.
+        self.channels_last = bool(remembered)
+        self._skip_epochs = 0 if remembered is None else 1
         self.epochs_tuned = 0
+        # Where each epoch's verdict is remembered (None: nowhere).
+        self.memory_key = memory_key
 
     @staticmethod
     def fits(batches_per_epoch: int) -> bool:
@@ -138,23 +158,35 @@ class LayoutTuner:
 
     def start_epoch(self, first_batch: int) -> TuningEpoch | None:
         """The comparison for an epoch starting at ``first_batch`` (a resumed one part-way); None when there is
-        no room for it."""
+        no room for it (or the run started from a remembered verdict and this is its first epoch)."""
+        if self._skip_epochs:
+            self._skip_epochs -= 1
+            return None
         first = self.epochs_tuned == 0
         # The first comparison starts with a pair of blocks that only warm up: the first steps in a layout
         # pay for its kernels and fresh memory well past one batch (they ran channels-last at 0.5-0.7x).
         warmup = 1 if first else 0
         pairs = FIRST_EPOCH_PAIRS if first else LATER_EPOCH_PAIRS
+        block = self.block
         remaining = self.batches_per_epoch - first_batch
-        if 2 * (warmup + pairs) * self.block > MAX_EPOCH_SHARE * remaining:
+        if 2 * (warmup + pairs) * block > MAX_EPOCH_SHARE * remaining:
             pairs = LATER_EPOCH_PAIRS
-            if 2 * (warmup + pairs) * self.block > MAX_EPOCH_SHARE * remaining:
-                return None
+            if 2 * (warmup + pairs) * block > MAX_EPOCH_SHARE * remaining:
+                # A short run: the smallest blocks, and a larger share of the first epoch.
+                block = MIN_BLOCK
+                if not first or 2 * (warmup + pairs) * block > SHORT_RUN_SHARE * remaining:
+                    return None
         layouts: list[bool] = []
         for pair in range(warmup + pairs):
             order = [False, True] if (pair + self.epochs_tuned) % 2 == 0 else [True, False]
             layouts.extend(order)
         self.epochs_tuned += 1
-        return TuningEpoch(self, first_batch, self.block, layouts, warmup)
+        return TuningEpoch(self, first_batch, block, layouts, warmup)
+
+    def remember(self) -> None:
+        """Keep the verdict for the next run of this network (after an epoch's comparison gave ratios)."""
+        if self.memory_key is not None and self.ratios:
+            layout_memory.remember(self.memory_key, self.channels_last, self.speedup, len(self.ratios))
 
     def add_ratio(self, ratio: float) -> None:
         """One paired ratio (contiguous seconds / channels-last seconds); the verdict follows the window."""
@@ -166,3 +198,39 @@ class LayoutTuner:
             self.channels_last = True
         elif self.channels_last and speedup <= 1.0 / (1.0 + self.margin):
             self.channels_last = False
+
+
+@dataclass
+class LayoutPlan:
+    """How a run starts: its layout, the tuner deciding while it trains (None: fixed), and whether the
+    layout came from a remembered verdict."""
+
+    channels_last: bool
+    tuner: LayoutTuner | None
+    remembered: bool
+
+
+def plan_layout(setting: str, model: torch.nn.Module, sample_shape: tuple[int, ...], device: torch.device,
+                autocast: torch.dtype | None, *, batches_per_epoch: int, epochs: int, batch_size: int,
+                compiled: bool) -> LayoutPlan:
+    """The layout a run starts in, and its tuner (see the module's docstring).
+
+    A setting of ``on``/``off`` always wins over what is remembered. A
+    compiled model is never compared (it would recompile on every switch).
+    """
+    layout = use_channels_last(setting, model, sample_shape, device, autocast)
+    if layout is not None:
+        return LayoutPlan(layout, None, False)
+    if compiled:
+        return LayoutPlan(False, None, False)
+    key = layout_memory.verdict_key(layout_memory.architecture_signature(model, sample_shape), batch_size, device)
+    remembered = layout_memory.recall(key)
+    fits = LayoutTuner.fits(batches_per_epoch)
+    if remembered is not None:
+        # A long run keeps checking from its second epoch on (the load may have changed); a short one does not.
+        long_run = fits and epochs > 1 and batches_per_epoch * epochs >= MIN_RUN_STEPS
+        tuner = LayoutTuner(batches_per_epoch, memory_key=key, remembered=remembered) if long_run else None
+        return LayoutPlan(remembered, tuner, True)
+    if not fits:
+        return LayoutPlan(False, None, False)
+    return LayoutPlan(False, LayoutTuner(batches_per_epoch, memory_key=key), False)

@@ -30,7 +30,7 @@ from dlstudio.core.training.config import TrainConfig
 from dlstudio.core.training.control import TrainControl
 from dlstudio.core.training.device import resolve_device, resolve_precision
 from dlstudio.core.training.host_memory import tune_host_allocator
-from dlstudio.core.training.layout import MIN_RUN_STEPS, LayoutTuner, TuningEpoch, layout_format, use_channels_last
+from dlstudio.core.training.layout import TuningEpoch, layout_format, plan_layout
 from dlstudio.core.training.events import BatchEnd, EpochMetrics, FitResult
 from dlstudio.core.training.optim import Schedule, make_optimizer, parameter_groups
 
@@ -88,15 +88,15 @@ class Trainer:
         self.autocast_dtype = resolve_precision(config.precision, self.device)
         self._classify = data.task == CLASSIFICATION
         self.batches_per_epoch = max(1, math.ceil(len(data.train) / config.batch_size))
-        layout = use_channels_last(config.channels_last, model, data.sample_shape, self.device, self.autocast_dtype)
+        # ``auto`` on the CPU: decided while training, or remembered from an earlier run of this network.
+        plan = plan_layout(config.channels_last, model, data.sample_shape, self.device, self.autocast_dtype,
+                           batches_per_epoch=self.batches_per_epoch, epochs=config.epochs,
+                           batch_size=config.batch_size, compiled=config.compile)
         # The model's layout (what checkpoints record); the stored samples follow it once the tuner settles.
-        self.channels_last = bool(layout)
+        self.channels_last = plan.channels_last
         self._data_channels_last = self.channels_last
-        long_enough = (self.batches_per_epoch * config.epochs >= MIN_RUN_STEPS
-                       and LayoutTuner.fits(self.batches_per_epoch))
-        # ``auto`` on the CPU: decided while training (a compiled model would recompile on every switch).
-        self.layout_tuner = (LayoutTuner(self.batches_per_epoch)
-                             if layout is None and long_enough and not config.compile else None)
+        self.layout_tuner = plan.tuner
+        self.layout_remembered = plan.remembered
         self.history: list[EpochMetrics] = []
         self.epoch = 0
         self.shuffle_generator = torch.Generator().manual_seed(config.seed)
