@@ -1,11 +1,12 @@
 """Use and look inside a trained model from the window: which run is loaded, and who follows what.
 
 The controller owns the :class:`ModelSession` and the Inspect dock's views
-(Classify, Feature maps, Saliency, Weights, Dream, Mistakes). It connects them
+(Classify, Feature maps, Saliency, Weights, Dream, Mistakes, Evaluate). It connects them
 to the rest of the window: a node clicked on the canvas is the layer the
 feature maps (and the weights and dream views) show; image files dropped on
 the window are classified; a click on a cell of the confusion matrix opens
-the gallery of those validation images; a finished run is loaded. Loading
+the gallery of those validation images; a worst-classified file of an
+evaluation opens in Classify; a finished run is loaded. Loading
 happens on first use, so the window paints before torch is imported.
 
 It works on the window's :class:`ProjectDocument`: :meth:`set_document`
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QTabW
 from dlstudio.core.project import ProjectDocument
 from dlstudio.gui.inspect.classify_view import ClassifyView
 from dlstudio.gui.inspect.dream_view import DreamView
+from dlstudio.gui.inspect.evaluate_view import EvaluateView
 from dlstudio.gui.inspect.feature_maps_view import FeatureMapsView
 from dlstudio.gui.inspect.mistakes_view import MistakesView
 from dlstudio.gui.inspect.model_session import ModelSession
@@ -57,13 +59,15 @@ class InspectController(QObject):
         self.dream = DreamView(self.session)
         self.mistakes = MistakesView(self.session)
         self.mistakes.image_activated.connect(self._on_mistakes_image_activated)
+        self.evaluate = EvaluateView(self.session)
+        self.evaluate.file_activated.connect(self._on_evaluate_file_activated)
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("InspectTabs")
         self.tabs.setDocumentMode(True)
         for view, title in ((self.classify, "Classify"), (self.feature_maps, "Feature maps"),
                             (self.saliency, "Grad-CAM / saliency"), (self.weights, "Weights"),
-                            (self.dream, "Dream"), (self.mistakes, "Mistakes")):
+                            (self.dream, "Dream"), (self.mistakes, "Mistakes"), (self.evaluate, "Evaluate")):
             self.tabs.addTab(view, title)
 
         self.run_combo = QComboBox()
@@ -120,7 +124,8 @@ class InspectController(QObject):
         self.show_project()
 
     def _views(self) -> tuple[Any, ...]:
-        return (self.classify, self.feature_maps, self.saliency, self.weights, self.dream, self.mistakes)
+        return (self.classify, self.feature_maps, self.saliency, self.weights, self.dream, self.mistakes,
+                self.evaluate)
 
     def show_project(self) -> None:
         """Fill the run chooser for the window's (new) project; a model of another project is dropped."""
@@ -209,7 +214,13 @@ class InspectController(QObject):
         """Stop dreams and folder runs and wait for them (the window is closing)."""
         self.dream.stop()
         self.classify.cancel_folder()
+        self.evaluate.cancel()
         self.session.cancel_all()
+
+    def show_evaluate(self) -> None:
+        """Bring the Evaluate tab forward, loading the latest run if none is (for a menu entry)."""
+        self.ensure_loaded()
+        self._show_tab(self.evaluate)
 
     def _show_tab(self, view: QWidget) -> None:
         self.shown.emit()
@@ -250,3 +261,8 @@ class InspectController(QObject):
     def _on_mistakes_image_activated(self, raw: Any, label: str) -> None:
         self._show_tab(self.classify)
         self.classify.add_raw(raw, label)
+
+    @Slot(str)
+    def _on_evaluate_file_activated(self, path: str) -> None:
+        self._show_tab(self.classify)
+        self.classify.add_images([path])

@@ -59,7 +59,16 @@ def _read_current_run(context: TaskContext, run_dir: Path) -> dict[str, Any]:
         shown["class_names"] = [str(name) for name in names] if isinstance(names, list) else []
     except (OSError, ValueError):
         pass
+    if shown["confusion"] is not None and len(shown["confusion"]) == len(shown["class_names"]):
+        from dlstudio.core.inspect.evaluate import per_class_from_confusion
+
+        shown["per_class"] = per_class_from_confusion(shown["confusion"], shown["class_names"])
     return shown
+
+
+def _import_metrics(context: TaskContext) -> None:
+    """sklearn.metrics takes about a second to import: done off the GUI thread before the first epoch needs it."""
+    import sklearn.metrics  # noqa: F401
 
 
 def _read_curves(context: TaskContext, run_dirs: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -115,7 +124,7 @@ class TrainingController(QObject):
         self.curves = CurvesView()
         self.filters = FiltersView()
         self.filters.layer_chosen.connect(self._on_filters_layer_chosen)
-        self.confusion = ConfusionView()
+        self.confusion = ConfusionView(with_table=True)
         self.confusion.cell_clicked.connect(self._on_confusion_cell_clicked)
         self.metrics_tabs = QTabWidget()
         self.metrics_tabs.setObjectName("MetricsTabs")
@@ -217,6 +226,7 @@ class TrainingController(QObject):
         self.curves.show_history(summary["name"], summary.get("planned_epochs"), shown["rows"])
         if shown["confusion"] is not None and len(shown["confusion"]) == len(self.class_names):
             self.confusion.set_matrix(shown["confusion"], self.class_names)
+            self.confusion.set_per_class(shown.get("per_class") or [])
         self.plots_filled.emit()
 
     def _on_project_settings_changed(self, section: str, key: str, value: Any) -> None:
@@ -319,6 +329,7 @@ class TrainingController(QObject):
         self.training_started.emit()
         self.worker.start()
         QTimer.singleShot(0, self._warm_up_confusion)
+        self._run_in_background(_import_metrics, on_finished=_ignore)  # for the per-class table of each epoch
 
     def _warm_up_confusion(self) -> None:
         """Build the confusion view's cells for the Output's class count while the worker prepares the data.
@@ -401,7 +412,10 @@ class TrainingController(QObject):
         self.panel.show_epoch(metrics)
         self.curves.add_epoch(metrics)
         if metrics.get("confusion") is not None:
+            from dlstudio.core.inspect.evaluate import per_class_from_confusion
+
             self.confusion.set_matrix(metrics["confusion"], self.class_names)
+            self.confusion.set_per_class(per_class_from_confusion(metrics["confusion"], self.class_names))
         self.refresh_runs()  # the run's row shows its epochs and best accuracy so far
 
     def _on_worker_filters_updated(self, node_id: str, weights: Any) -> None:

@@ -4,7 +4,9 @@ One ImageItem holds all the cells (row-normalized: each row's colours show
 where that class's samples went); one more item paints the counts as text up
 to 15×15 (a text item per cell made the first matrix take 0.3-0.7 s).
 Hovering a cell says what it counts; clicking it emits ``cell_clicked`` so
-the owner can show those samples.
+the owner can show those samples. With ``with_table`` a per-class table
+(precision, recall, F1, support; ``set_per_class``) sits under the matrix in
+a splitter, or beside it when the view is much wider than tall.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPalette
-from PySide6.QtWidgets import QGraphicsItem, QStackedLayout, QStyleOptionGraphicsItem, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QSplitter, QStackedLayout, QStyleOptionGraphicsItem, QWidget
 
+from dlstudio.gui.plots.confusion_table import PerClassTable
 from dlstudio.gui.plots.style import (
     PlotColors,
     plot_colors,
@@ -34,6 +37,8 @@ _SHORT_NAME = 5
 # No more tick labels than this per axis; with more classes every k-th is labelled.
 _MAX_TICKS = 30
 EMPTY_HINT = "The confusion matrix appears after the first epoch"
+# Wider than tall by this much, the per-class table goes beside the matrix instead of under it.
+_SIDE_BY_SIDE_RATIO = 1.6
 
 
 class _CellCounts(QGraphicsItem):
@@ -107,8 +112,10 @@ class ConfusionView(QWidget):
 
     cell_clicked = Signal(int, int)  # (true class, predicted class)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, with_table: bool = False,
+                 accuracy_label: str = "Validation accuracy", empty_hint: str = EMPTY_HINT) -> None:
         super().__init__(parent)
+        self._accuracy_label = accuracy_label
         self._counts = np.zeros((0, 0), dtype=np.int64)
         self._names: list[str] = []
         self._rgba = np.zeros((0, 0, 4), dtype=np.uint8)
@@ -137,11 +144,24 @@ class ConfusionView(QWidget):
         # Refitted when the viewport is resized (see eventFilter) and when the axes or title change size.
         self._plot.vb.sigResized.connect(self._fit_plot)
         # Before the first matrix a one-line hint stands in for the (empty) axes.
-        self._hint_label = plot_hint(EMPTY_HINT)
+        self._hint_label = plot_hint(empty_hint)
         self._stack = QStackedLayout(self)
         self._stack.setContentsMargins(0, 0, 0, 0)
         self._stack.addWidget(self._hint_label)
-        self._stack.addWidget(self._canvas)
+        self.per_class_table: PerClassTable | None = None
+        self._splitter: QSplitter | None = None
+        if with_table:
+            self.per_class_table = PerClassTable()
+            self._splitter = QSplitter(Qt.Orientation.Vertical)
+            self._splitter.setObjectName("ConfusionSplitter")
+            self._splitter.setChildrenCollapsible(False)
+            self._splitter.addWidget(self._canvas)
+            self._splitter.addWidget(self.per_class_table)
+            self._splitter.setStretchFactor(0, 3)  # the matrix keeps most of the room; the handle moves it
+            self._splitter.setStretchFactor(1, 2)
+            self._stack.addWidget(self._splitter)
+        else:
+            self._stack.addWidget(self._canvas)
 
         # Hover through an event filter: pyqtgraph's sigMouseMoved drops moves that come quickly after
         # another, so the mouse could come to rest on a cell with the previous cell's tooltip.
@@ -170,10 +190,16 @@ class ConfusionView(QWidget):
             self._plot.setRange(xRange=(0, size), yRange=(0, size), padding=0.0)
         self._show_matrix(bool(size))
 
+    def set_per_class(self, rows: list[dict]) -> None:
+        """Fill the per-class table (rows as ``per_class_from_confusion`` gives them); needs ``with_table``."""
+        if self.per_class_table is not None:
+            self.per_class_table.set_rows(rows)
+
     def clear(self) -> None:
         """Back to the empty state: no matrix, the hint in its place (before the first epoch, a new project)."""
         self._counts = np.zeros((0, 0), dtype=np.int64)
         self._names = []
+        self.set_per_class([])
         self._redraw()
         self._set_ticks()
         self._show_matrix(False)
@@ -238,7 +264,7 @@ class ConfusionView(QWidget):
         if accuracy is None:
             title = "Confusion matrix"
         else:
-            title = f"Validation accuracy {accuracy:.1%} ({int(np.trace(self._counts))} of {int(self._counts.sum())})"
+            title = f"{self._accuracy_label} {accuracy:.1%} ({int(np.trace(self._counts))} of {int(self._counts.sum())})"
         if title != self._title:  # a new title re-lays out the plot: only when it reads differently
             self._title = title
             set_title(self._plot, self._colours, title)
@@ -301,7 +327,16 @@ class ConfusionView(QWidget):
         self._set_ticks()  # the axes' room follows the (new) font
 
     def _show_matrix(self, shown: bool) -> None:
-        self._stack.setCurrentWidget(self._canvas if shown else self._hint_label)
+        page = self._splitter if self._splitter is not None else self._canvas
+        self._stack.setCurrentWidget(page if shown else self._hint_label)
+
+    def resizeEvent(self, event: QEvent) -> None:
+        super().resizeEvent(event)
+        if self._splitter is not None:
+            wide = self.width() > _SIDE_BY_SIDE_RATIO * self.height()
+            orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+            if self._splitter.orientation() != orientation:
+                self._splitter.setOrientation(orientation)
 
     def _fit_plot(self) -> None:
         """Hold the plot to the square the cells fill in the space there is, plus its axes and title.
