@@ -101,6 +101,7 @@ class ImportDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(buttons)
         self._request: ImportRequest | None = None
+        self.model_filter.setFocus()  # type to narrow the list at once
 
     # -- tabs --------------------------------------------------------------
 

@@ -376,3 +376,25 @@ def test_a_connection_can_end_only_at_drawn_ports_not_at_a_collapsed_blocks_hidd
     window.scene.select_block(block_id)
     window.block_actions.expand_action.trigger()
     assert {p.node_id for p in window.scene.all_ports()} >= set(members)
+
+
+def test_expanding_an_imported_block_makes_room_for_its_layers_in_the_same_undo_step(make_window, qtbot):
+    pytest.importorskip("torchvision")
+    from dlstudio.core.importer import import_torchvision
+
+    project = import_torchvision("resnet18", opaque=True).project
+    window = make_window(project)
+    window.hide_welcome()
+    layer1 = next(b for b in project.blocks if b.name == "layer1.0")
+    assert not window.scene.drawn_items_overlap()
+    before = dict(project.layout.positions)
+    steps = window.undo_stack.count()
+    QTest.mouseDClick(window.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                      item_point(window, window.scene.block_items[layer1.id]))
+    assert not project.blocks.get(layer1.id).collapsed and window.undo_stack.count() == steps + 1
+    assert not window.scene.drawn_items_overlap()  # its seven layers pushed the rest aside
+    assert project.layout.positions != before
+    window.undo()  # one step: the layers go back where they were and the block collapses
+    assert project.blocks.get(layer1.id).collapsed and project.layout.positions == before
+    window.redo()
+    assert not project.blocks.get(layer1.id).collapsed and not window.scene.drawn_items_overlap()

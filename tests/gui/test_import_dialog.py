@@ -154,3 +154,11 @@ def test_an_import_that_fails_says_why_and_keeps_the_open_project(make_window, q
     assert window.project is before
     assert errors and errors[0][0] == "Cannot import the model" and "missing.onnx" in errors[0][1]
     assert "Error" not in errors[0][1].split(":")[0]  # a reason, not an exception's name
+
+
+def test_typing_at_once_filters_the_list(qtbot):
+    dialog = ImportDialog(MODELS, 10)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert dialog.focusWidget() is dialog.model_filter

@@ -17,10 +17,12 @@ from dlstudio.core.errors import DlstudioError, GraphError
 from dlstudio.core.project import Project
 from dlstudio.core.project.block_library import load_block, save_block
 from dlstudio.gui import clipboard
+from dlstudio.gui.canvas import arrange
 from dlstudio.gui.canvas.items import HEADER_HEIGHT, NODE_WIDTH
 from dlstudio.gui.canvas.scene import GraphScene
-from dlstudio.gui.commands import (AddNodeCommand, FreezeCommand, GroupBlockCommand, MacroCommand, RenameBlockCommand,
-                                   SetBlockCollapsedCommand, UngroupBlockCommand, check_block_name)
+from dlstudio.gui.commands import (AddNodeCommand, FreezeCommand, GroupBlockCommand, MacroCommand, MoveNodesCommand,
+                                   RenameBlockCommand, SetBlockCollapsedCommand, UngroupBlockCommand,
+                                   check_block_name)
 
 
 class BlockHost(Protocol):
@@ -28,6 +30,7 @@ class BlockHost(Protocol):
 
     project: Project
     scene: GraphScene
+    view: Any
 
     def push(self, command: QUndoCommand) -> bool: ...
 
@@ -133,17 +136,41 @@ class BlockActions(QObject):
             self._say(f"Select an {'expanded' if collapsed else 'collapsed'} block to "
                       f"{'collapse' if collapsed else 'expand'}")
             return False
-        return self._push_each([SetBlockCollapsedCommand(project.blocks, b, collapsed) for b in blocks],
-                               "Collapse" if collapsed else "Expand")
+        if not collapsed:
+            return self._expand(blocks)
+        return self._push_each([SetBlockCollapsedCommand(project.blocks, b, collapsed) for b in blocks], "Collapse")
 
     def set_collapsed(self, block_id: str, collapsed: bool) -> bool:
         """Collapse or expand one block (a double-click on it, the button on its frame)."""
         blocks = self.host.project.blocks
         if block_id not in blocks or blocks.get(block_id).collapsed == collapsed:
             return False
-        if not self.host.push(SetBlockCollapsedCommand(blocks, block_id, collapsed)):
+        pushed = (self._expand([block_id]) if not collapsed
+                  else self.host.push(SetBlockCollapsedCommand(blocks, block_id, collapsed)))
+        if pushed:
+            self.host.scene.select_block(block_id)
+        return pushed
+
+    def _expand(self, block_ids: list[str]) -> bool:
+        """Expand blocks as one undo step; when their layers would cover others, the network re-flows
+        (laid out as Auto-layout would) within that same step."""
+        blocks = self.host.project.blocks
+        commands = [SetBlockCollapsedCommand(blocks, b, False) for b in block_ids]
+        text = commands[0].text() if len(commands) == 1 else f"Expand {len(commands)} blocks"
+        macro = MacroCommand(text, commands)
+        if not self.host.push(macro):
             return False
-        self.host.scene.select_block(block_id)
+        scene = self.host.scene
+        if scene.drawn_items_overlap():
+            layout = self.host.project.layout
+            new = arrange.layered_positions(self.host.project.graph, scene, self.host.view)
+            old = {node_id: layout.position(node_id) or (0.0, 0.0) for node_id in new}
+            changed = {node_id: point for node_id, point in new.items() if old[node_id] != point}
+            if changed:
+                # Added to the pushed step and applied here: undo moves them back, then collapses.
+                move = macro.add(MoveNodesCommand(layout, {n: old[n] for n in changed}, changed, text))
+                with scene.batched():
+                    move.redo()
         return True
 
     def rename_selection(self) -> bool:

@@ -98,6 +98,20 @@ class GraphScene(QGraphicsScene):
 
     # -- batching ----------------------------------------------------------
 
+    def drawn_items_overlap(self) -> bool:
+        """Whether any two drawn layers or collapsed blocks cover each other (an expanded block's layers
+        laid out for the collapsed network overlap what follows them)."""
+        rects = [item.sceneBoundingRect() for item in (*self.node_items.values(), *self.block_items.values())
+                 if item.isVisible()]
+        rects.sort(key=lambda rect: rect.left())
+        for index, rect in enumerate(rects):  # a sweep along x: only neighbours in x can overlap
+            for other in rects[index + 1:]:
+                if other.left() >= rect.right():
+                    break
+                if rect.intersects(other):
+                    return True
+        return False
+
     @contextmanager
     def batched(self) -> Iterator[None]:
         """Defer shape refreshes until the outermost block ends (paste, auto-layout, undo of a macro)."""
