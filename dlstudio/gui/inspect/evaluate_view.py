@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Signal, Slot
+from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QObject, QPersistentModelIndex, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QImage, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -46,6 +46,9 @@ WORST = 24
 THUMBNAIL = 56
 # Skipped files are listed one line each up to this many; the rest are counted.
 MAX_SKIPPED_SHOWN = 5
+# Wider than tall by this much, the table, matrix and worst files sit side by side.
+_SIDE_BY_SIDE_RATIO = 1.6
+_TABLE_WIDTH = 360
 
 
 # -- worker-thread job ------------------------------------------------------------------------------
@@ -163,14 +166,10 @@ class EvaluateView(QWidget):
         self.per_class_table = PerClassTable()
         self.confusion = ConfusionView(accuracy_label="Accuracy", empty_hint="")
         self.confusion.setMinimumSize(120, 120)
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.setChildrenCollapsible(False)
-        top.addWidget(self.per_class_table)
-        top.addWidget(self.confusion)
-        top.setStretchFactor(0, 1)
-        top.setStretchFactor(1, 1)
 
         self.worst_title = QLabel()
+        self.worst_title.setWordWrap(True)  # a long caption wraps rather than widening the dock
+        self.worst_title.setMinimumWidth(60)
         self.worst_model = WorstFilesModel(self)
         self.worst_list = QListView()
         self.worst_list.setObjectName("EvaluateWorst")
@@ -190,13 +189,13 @@ class EvaluateView(QWidget):
         worst_layout.addWidget(self.worst_title)
         worst_layout.addWidget(self.worst_list, 1)
 
+        # Table, matrix and worst files side by side in a wide dock, one above the other in a tall one.
         self.results = QSplitter(Qt.Orientation.Vertical)
         self.results.setObjectName("EvaluateResults")
         self.results.setChildrenCollapsible(False)
-        self.results.addWidget(top)
-        self.results.addWidget(worst)
-        self.results.setStretchFactor(0, 3)
-        self.results.setStretchFactor(1, 1)
+        for pane in (self.per_class_table, self.confusion, worst):
+            self.results.addWidget(pane)
+        self._split_arranged = False
 
         self.message = QLabel()
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -206,6 +205,7 @@ class EvaluateView(QWidget):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.message)
         self.stack.addWidget(self.results)
+        self.results.installEventFilter(self)  # its own size decides the panes' direction
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -274,6 +274,27 @@ class EvaluateView(QWidget):
         self.evaluate_button.setEnabled(self.session.is_loaded)
 
     # -- internals ---------------------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.results and event.type() == QEvent.Type.Resize:
+            self._arrange_split()
+        return super().eventFilter(watched, event)
+
+    def _arrange_split(self) -> None:
+        """The panes' direction follows the view's shape; their sizes are set when it changes, then are the person's."""
+        width, height = self.results.width(), self.results.height()
+        wide = width > _SIDE_BY_SIDE_RATIO * height
+        orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if self.results.orientation() == orientation and self._split_arranged:
+            return
+        self.results.setOrientation(orientation)
+        if wide:  # the table as wide as its columns need, the matrix about a square, the thumbnails the rest
+            table = min(_TABLE_WIDTH, width * 2 // 5)
+            matrix = min(height + 60, (width - table) // 2)
+            self.results.setSizes([table, matrix, width - table - matrix])
+        else:
+            self.results.setSizes([height * 3 // 10, height * 2 // 5, height * 3 // 10])
+        self._split_arranged = True
 
     def _show_message(self, text: str) -> None:
         self.message.setText(text)

@@ -39,6 +39,8 @@ _MAX_TICKS = 30
 EMPTY_HINT = "The confusion matrix appears after the first epoch"
 # Wider than tall by this much, the per-class table goes beside the matrix instead of under it.
 _SIDE_BY_SIDE_RATIO = 1.6
+# The per-class table's share beside the matrix: its five columns at ease, not more.
+_TABLE_WIDTH = 400
 
 
 class _CellCounts(QGraphicsItem):
@@ -150,6 +152,7 @@ class ConfusionView(QWidget):
         self._stack.addWidget(self._hint_label)
         self.per_class_table: PerClassTable | None = None
         self._splitter: QSplitter | None = None
+        self._split_arranged = False
         if with_table:
             self.per_class_table = PerClassTable()
             self._splitter = QSplitter(Qt.Orientation.Vertical)
@@ -333,10 +336,28 @@ class ConfusionView(QWidget):
     def resizeEvent(self, event: QEvent) -> None:
         super().resizeEvent(event)
         if self._splitter is not None:
-            wide = self.width() > _SIDE_BY_SIDE_RATIO * self.height()
-            orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
-            if self._splitter.orientation() != orientation:
-                self._splitter.setOrientation(orientation)
+            self._arrange_split()
+
+    def _arrange_split(self) -> None:
+        """Table beside the matrix in a wide view, under it in a tall one; the split set when that changes.
+
+        Beside: the table gets the width its five columns read well in (at
+        most half), the matrix the rest (its cells are square). Under:
+        the matrix keeps most of the height. After that the handle is the
+        person's; resizing keeps their proportions.
+        """
+        width, height = self.width(), self.height()
+        orientation = (Qt.Orientation.Horizontal if width > _SIDE_BY_SIDE_RATIO * height
+                       else Qt.Orientation.Vertical)
+        if self._splitter.orientation() == orientation and self._split_arranged:
+            return
+        self._splitter.setOrientation(orientation)
+        if orientation == Qt.Orientation.Horizontal:
+            table = min(_TABLE_WIDTH, width // 2)
+            self._splitter.setSizes([width - table, table])
+        else:
+            self._splitter.setSizes([height * 3 // 5, height - height * 3 // 5])
+        self._split_arranged = True
 
     def _fit_plot(self) -> None:
         """Hold the plot to the square the cells fill in the space there is, plus its axes and title.

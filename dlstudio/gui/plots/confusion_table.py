@@ -121,7 +121,10 @@ class PerClassTable(QTableView):
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # Columns as wide as their names and numbers (a narrow table scrolls rather than cutting them);
+        # room to spare goes to the last one.
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
         header.setMinimumSectionSize(36)
         header.setHighlightSections(False)
         # Small minimum: the table must never widen the dock it sits in (the window fits 700 px).
