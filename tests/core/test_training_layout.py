@@ -11,7 +11,7 @@ import torch
 from core_helpers import chain_graph
 from dlstudio.core.compiler import compile_graph
 from dlstudio.core.data import DataRequirements, LabeledTensors, prepare_data
-from dlstudio.core.training import TrainConfig, Trainer
+from dlstudio.core.training import Callback, TrainConfig, Trainer
 from dlstudio.core.training import trainer as trainer_module
 from dlstudio.core.training.layout import (
     FIRST_EPOCH_PAIRS,
@@ -155,3 +155,28 @@ def test_a_tuned_run_ends_in_the_faster_layout_with_the_weights_of_a_fixed_one(
     # Switching layouts back and forth changes only the rounding: the same training, weight for weight.
     for name, value in fixed.model.state_dict().items():
         assert torch.allclose(tuned.model.state_dict()[name], value, atol=1e-4), name
+
+
+class _WaitingCallback(Callback):
+    """Waits 100 s (on the fake clock) after every third batch, as a benchmark's hand-off between variants does."""
+
+    def __init__(self, clock: _Clock) -> None:
+        self.clock = clock
+
+    def on_batch_end(self, trainer: Trainer, batch: Any) -> None:
+        if batch.batch % 3 == 0:
+            self.clock.now += 100.0
+
+
+def test_time_spent_in_callbacks_is_left_out_of_the_comparison(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _Clock(0.5)
+    monkeypatch.setattr(trainer_module, "time", clock)
+    settings = {"batch_size": 4, "epochs": 1, "device": "cpu"}
+    tuned = Trainer(cnn(), _data(400), TrainConfig.from_settings(settings), callbacks=[_WaitingCallback(clock)])
+    assert tuned.layout_tuner is not None
+    clock.trainer = tuned
+    assert tuned.fit().status == "completed"
+    # Each block's batches were timed without the waits: every pair said "channels-last, twice as fast"
+    # (give or take the clock readings the callback timing itself adds).
+    assert tuned.layout_tuner.ratios and all(1.5 < ratio < 2.5 for ratio in tuned.layout_tuner.ratios)
+    assert tuned.channels_last

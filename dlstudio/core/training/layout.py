@@ -99,12 +99,19 @@ class TuningEpoch:
     warmup_pairs: int = 0  # leading pairs that only warm both layouts up (not timed)
     _timed_from: dict[int, float] = field(default_factory=dict)  # block -> when its second batch started
     _seconds: dict[int, float] = field(default_factory=dict)     # block -> seconds of its batches after the first
+    _excluded: float = 0.0  # seconds spent outside training steps so far (callbacks), left out of the blocks
 
     @property
     def end(self) -> int:
         return self.start + self.block * len(self.layouts)
 
+    def exclude(self, seconds: float) -> None:
+        """Leave ``seconds`` (a callback's time: the same in either layout, and it may wait on something else,
+        as a benchmark's hand-off between variants does) out of the block being timed."""
+        self._excluded += seconds
+
     def layout_for(self, batch: int, now: float) -> bool:
+        now -= self._excluded
         index, offset = divmod(batch - self.start, self.block)
         if offset == 1:
             self._timed_from[index] = now
@@ -114,7 +121,7 @@ class TuningEpoch:
 
     def finish(self, now: float) -> None:
         """Close the last block and give the tuner the ratios of the pairs that were timed whole."""
-        self._close(len(self.layouts) - 1, now)
+        self._close(len(self.layouts) - 1, now - self._excluded)
         for pair in range(2 * self.warmup_pairs, len(self.layouts) - 1, 2):
             if pair in self._seconds and pair + 1 in self._seconds:
                 seconds = {self.layouts[pair]: self._seconds[pair], self.layouts[pair + 1]: self._seconds[pair + 1]}

@@ -368,9 +368,12 @@ class Trainer:
                     correct += (output.detach().argmax(1) == y).sum()
                 self._next_batch = b + 1
                 if batch_hooks:
+                    hooks_started = time.perf_counter() if tuning is not None else 0.0
                     batch = BatchEnd(epoch, b + 1, batches, min(n, (b + 1) * size), loss, losses)
                     for callback in batch_hooks:
                         callback.on_batch_end(self, batch)
+                    if tuning is not None:  # the layouts are compared on training steps, not on callbacks
+                        tuning.exclude(time.perf_counter() - hooks_started)
                 if (b + 1) % NAN_CHECK_EVERY == 0:
                     self._check_finite(losses, b + 1 - NAN_CHECK_EVERY, b + 1, epoch)
         except KeyboardInterrupt:
