@@ -1,10 +1,16 @@
-"""``dlstudio train``: train a project headless, with a progress line on stderr and a run folder."""
+"""``dlstudio train``: train a project headless, with a progress line on stderr and a run folder.
+
+Started by ``torchrun --nproc_per_node=N -m dlstudio train FILE``, each of the N processes trains its share
+of every epoch in DistributedDataParallel (see :mod:`dlstudio.core.training.distributed`); rank 0 alone
+writes the run folder and the project file and prints, and a failure on any rank ends all of them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -25,6 +31,11 @@ _JSON_HELP = (
 EXIT_FAILED = 1
 EXIT_REFUSED = 2  # also: a checkpoint could not be written (disk full); the run stops, the last checkpoint stays
 EXIT_INTERRUPTED = 130
+
+# For tests only (not documented to users): under torchrun, the rank named here fails after its first epoch,
+# and every rank writes its final weights' SHA-256 into the folder named by DLSTUDIO_DDP_DUMP (rankR.sha256).
+FAIL_RANK_VARIABLE = "DLSTUDIO_DDP_FAIL_RANK"
+DUMP_VARIABLE = "DLSTUDIO_DDP_DUMP"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -93,10 +104,84 @@ def _ctrl_c_stops(control: Any) -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dlstudio.core.training.distributed import from_environment
+
+    project = load(args.file)
+    # Under torchrun: join the other processes (gloo on the CPU, NCCL on CUDA) before anything is prepared.
+    distributed = from_environment(args.device or str(project.training.get("device", "auto")))
+    if distributed is None:
+        return _train(args, project, None)
+    try:
+        return _train(args, project, distributed)
+    except BaseException as error:
+        return _distributed_failure(distributed, error)
+    finally:
+        distributed.close()
+
+
+def _distributed_failure(distributed: Any, error: BaseException) -> int:
+    """How a process under torchrun ends on an error: the rank's own line on stderr and a non-zero status
+    (torchrun then ends the other processes, which may already have stopped on the broken connection)."""
+    from dlstudio.core.errors import DlstudioError
+    from dlstudio.core.training.distributed import PeerFailed
+
+    if isinstance(error, PeerFailed):
+        return EXIT_REFUSED  # rank 0 says why
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(error, DlstudioError):
+        message = error.message
+        status = EXIT_REFUSED
+    elif _is_collective_failure(error):
+        # The gloo/NCCL message of a broken connection ("Connection closed by peer ... GLHF!"), made plain.
+        message = "stopped: another process failed or ended (its own line says why)"
+        status = EXIT_FAILED
+    else:
+        message = one_line(str(error))[:300] or "it failed without a message"
+        status = EXIT_FAILED
+    prefix = "" if re.match(r"rank \d+: ", message) else f"rank {distributed.rank}: "  # rank 0 may name another
+    print(f"dlstudio: error: {printable(prefix + one_line(message))}", file=sys.stderr)
+    return status
+
+
+def _is_collective_failure(error: BaseException) -> bool:
+    """Whether ``error`` came from torch.distributed (a peer that went away, a collective that timed out)."""
+    import torch.distributed
+
+    if isinstance(error, torch.distributed.DistError):
+        return True
+    # A collective inside backward (DistributedDataParallel's gradient averaging) fails as a plain RuntimeError.
+    text = str(error)
+    return isinstance(error, RuntimeError) and any(mark in text for mark in ("gloo", "NCCL", "closed by peer"))
+
+
+def _failing_after_first_epoch() -> Any:
+    """The test hook of FAIL_RANK_VARIABLE: a callback that makes this rank fail once its first epoch is done."""
+    from dlstudio.core.training import Callback
+
+    class FailAfterFirstEpoch(Callback):
+        def on_epoch_end(self, trainer: Any, metrics: Any) -> None:
+            raise RuntimeError(f"failing on purpose after epoch {metrics.epoch} ({FAIL_RANK_VARIABLE})")
+
+    return FailAfterFirstEpoch()
+
+
+def _dump_weights(folder: str, rank: int, model: Any) -> None:
+    """The test hook of DUMP_VARIABLE: the SHA-256 of this rank's final weights (every tensor, in key order)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for key, value in model.state_dict().items():
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    Path(folder, f"rank{rank}.sha256").write_text(digest.hexdigest() + "\n")
+
+
+def _train(args: argparse.Namespace, project: Any, distributed: Any) -> int:
     from dlstudio.core.training import ProgressBar
     from dlstudio.core.training.session import start_session
 
-    project = load(args.file)
+    main = distributed is None or distributed.is_main
     project_path = Path(args.file)
     if project_path.is_symlink():  # runs go beside the real file, which records them (relative to itself)
         project_path = Path(os.path.realpath(project_path))
@@ -111,11 +196,11 @@ def run(args: argparse.Namespace) -> int:
     session = start_session(project.graph, dict(project.data), dict(project.training), project_path,
                             epochs=args.epochs, device=args.device, resume=args.resume, weights=weights,
                             frozen=tuple(project.frozen), allow_download=not args.offline,
-                            progress=DownloadProgress(sys.stderr))
-    if session.weights_summary and not session.is_resumed:
+                            progress=DownloadProgress(sys.stderr) if main else None, distributed=distributed)
+    if session.weights_summary and not session.is_resumed and main:
         print(printable(session.weights_summary), file=sys.stderr)
     skipped = session.data.skipped
-    if skipped:
+    if skipped and main:
         print(f"skipped {len(skipped)} unreadable file(s), e.g. {printable(skipped[0].path)}: "
               f"{printable(skipped[0].reason)}",
               file=sys.stderr)
@@ -123,13 +208,20 @@ def run(args: argparse.Namespace) -> int:
         # Re-read, merged and saved under the project's lock: edits saved meanwhile (the window, another
         # train) are kept. The project loaded above is not written back.
         session.record_in_file()
-        trainer = session.trainer([ProgressBar(sys.stderr)])
+        callbacks: list[Any] = [ProgressBar(sys.stderr)] if main else []
+        if distributed is not None and os.environ.get(FAIL_RANK_VARIABLE) == str(distributed.rank):
+            callbacks.append(_failing_after_first_epoch())
+        trainer = session.trainer(callbacks)
     except BaseException:
         session.close()
         raise
     with _ctrl_c_stops(trainer.control):
         result = trainer.fit()  # a resumed session's trainer already stands at its checkpoint
     summary = session.finish(result)
+    if distributed is not None and os.environ.get(DUMP_VARIABLE):
+        _dump_weights(os.environ[DUMP_VARIABLE], distributed.rank, trainer.model)
+    if not main:  # rank 0 reports the run
+        return _exit_status(result, trainer)
     last = result.last
     if args.json:
         print(json.dumps(summary))
@@ -140,6 +232,11 @@ def run(args: argparse.Namespace) -> int:
               f"run folder {printable(session.run_dir)}")
     if result.status == "failed":
         print(f"dlstudio: error: {printable(one_line(result.message))}", file=sys.stderr)
+    return _exit_status(result, trainer)
+
+
+def _exit_status(result: Any, trainer: Any) -> int:
+    if result.status == "failed":
         # A checkpoint that could not be written (a full disk) is a refusal of the system, not of the model.
         return EXIT_REFUSED if trainer.write_failure is not None else EXIT_FAILED
     return EXIT_INTERRUPTED if result.status == "stopped" else 0

@@ -452,7 +452,7 @@ def test_settings_schemas_have_the_documented_names_and_defaults():
     assert default_training_settings() == {
         "optimizer": "adam", "learning_rate": 0.001, "momentum": 0.9, "weight_decay": 0.0, "batch_size": 64,
         "epochs": 10, "pretrained_lr_multiplier": 0.1, "schedule": "none", "seed": 0, "early_stopping_patience": 0, "device": "auto",
-        "precision": "auto", "channels_last": "auto", "compile": False,
+        "precision": "auto", "channels_last": "auto", "compile": False, "sync_batchnorm": False,
     }
     for spec in DATA_SETTINGS + TRAINING_SETTINGS:
         assert spec.help, spec.name

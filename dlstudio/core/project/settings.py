@@ -74,6 +74,9 @@ TRAINING_SETTINGS: tuple[ParamSpec, ...] = (
                                                "recent GPUs.", choices=("auto", "on", "off"), label="Channels last"),
     ParamSpec("compile", BOOL, False, "Compile the model with torch.compile: slower start, faster steps.",
               label="torch.compile"),
+    ParamSpec("sync_batchnorm", BOOL, False, "Under torchrun (several processes on CUDA), compute BatchNorm "
+                                             "statistics over all processes' batches; ignored in one process.",
+              label="Synchronized BatchNorm"),
 )
 
 

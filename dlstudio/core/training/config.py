@@ -31,6 +31,7 @@ class TrainConfig:
     precision: str = "auto"
     channels_last: str = "auto"
     compile: bool = False
+    sync_batchnorm: bool = False
     monitor: str = "val_loss"
 
     @classmethod

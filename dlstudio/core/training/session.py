@@ -31,6 +31,7 @@ from dlstudio.core.training.callbacks import Callback
 from dlstudio.core.training.checkpoint import LAST, load_checkpoint
 from dlstudio.core.training.config import TrainConfig
 from dlstudio.core.training.device import resolve_device
+from dlstudio.core.training.distributed import Distributed, PeerFailed
 from dlstudio.core.training.events import EpochMetrics, FitResult
 from dlstudio.core.training.optim import NothingToTrain
 from dlstudio.core.training.runs import (
@@ -70,6 +71,8 @@ class TrainingSession:
     ``settings`` is what was written to the run's ``settings.json``.
     ``frozen``: node ids training leaves alone; ``pretrained``: node ids that started from the run's
     starting weights (a second optimizer group); ``weights_summary``: the one-line load summary ("" for none).
+    ``distributed``: this process's place under torchrun (None for one process); only rank 0 writes the
+    run folder and the project file, the other ranks know its path.
     """
 
     project_path: Path
@@ -85,10 +88,16 @@ class TrainingSession:
     frozen: tuple[str, ...] = ()
     pretrained: tuple[str, ...] = ()
     weights_summary: str = ""
+    distributed: Distributed | None = None
 
     @property
     def is_resumed(self) -> bool:
         return self.resume_dir is not None
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run's files: always, except the ranks after 0 under torchrun."""
+        return self.distributed is None or self.distributed.is_main
 
     def close(self) -> None:
         """Let the run folder go (its lock): :meth:`finish` does it; call it when a session is abandoned."""
@@ -101,7 +110,7 @@ class TrainingSession:
         Returns the project as saved, or None for a resumed run (listed already).
         See :func:`dlstudio.core.training.runs.record_run_in_file`.
         """
-        if self.is_resumed:
+        if self.is_resumed or not self.writes:
             return None
         return record_run_in_file(self.project_path, self.run_dir, self.settings)
 
@@ -112,7 +121,7 @@ class TrainingSession:
         ``project.normalization``, with the data settings and Input shape they came from.
         The caller saves the project afterwards, so the file lists every run it has.
         """
-        return None if self.is_resumed else record_run(project, self.run_dir, self.settings)
+        return None if self.is_resumed or not self.writes else record_run(project, self.run_dir, self.settings)
 
     def trainer(self, callbacks: list[Callback] | tuple[Callback, ...] = (), *,
                 control: TrainControl | None = None) -> Trainer:
@@ -122,9 +131,11 @@ class TrainingSession:
         epoch, ``history``), so whoever reports the run can show its past epochs before
         the fit starts; call ``fit()`` without ``resume`` to continue it.
         """
+        writers = [MetricsCsv(self.run_dir)] if self.writes else []
         trainer = Trainer(self.model, self.data, self.config,
-                          callbacks=[MetricsCsv(self.run_dir), *callbacks, _LetTheRunGo(self)],
-                          control=control, run_dir=self.run_dir, frozen=self.frozen, pretrained=self.pretrained)
+                          callbacks=[*writers, *callbacks, _LetTheRunGo(self)], control=control,
+                          run_dir=self.run_dir if self.writes else None, frozen=self.frozen,
+                          pretrained=self.pretrained, distributed=self.distributed)
         if self.resume_dir is not None:
             try:
                 state = load_checkpoint(self.resume_dir, trainer.device)
@@ -157,6 +168,8 @@ class TrainingSession:
         (the run's metrics and checkpoints still tell the story).
         """
         try:
+            if not self.writes:
+                return self.summary(result)
             write_run_result(self.run_dir, {"status": result.status, "message": result.message,
                                             "epochs": result.epochs_completed, "best_epoch": result.best_epoch,
                                             "test_loss": result.test_loss, "test_accuracy": result.test_accuracy})
@@ -352,7 +365,7 @@ def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[st
                   *, epochs: int | None = None, device: str | None = None,
                   resume: Path | str | None = None, weights: WeightsSource | None = None,
                   frozen: Iterable[str] = (), allow_download: bool = False,
-                  progress: Progress | None = None) -> TrainingSession:
+                  progress: Progress | None = None, distributed: Distributed | None = None) -> TrainingSession:
     """Prepare a run of ``graph`` on ``data_settings`` with ``training`` settings, beside ``project_path``.
 
     ``epochs`` and ``device`` override the settings (with ``resume``, epochs is the total).
@@ -364,6 +377,11 @@ def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[st
     Everything that can be refused is checked before the run folder is created, with
     a one-line DlstudioError (ProjectError for a setting, DeviceError, DataError,
     ShapeError/GraphError from the compiler, WeightsError, SessionError).
+
+    ``distributed`` (under torchrun): every process prepares the same model and data; when one cannot,
+    rank 0 refuses naming that rank and the others raise PeerFailed (nothing to add). Then rank 0 alone
+    locks, creates and fills the run folder and tells the others its path. A run resumes under as many
+    processes as it trained with.
     """
     import torch
 
@@ -375,14 +393,18 @@ def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[st
     project_path = Path(project_path)
     resume_dir = Path(resume) if resume is not None else None
     lock = None
+    writes = distributed is None or distributed.is_main
+    agreed = distributed is None
     if resume_dir is not None:
         if not resume_dir.is_dir():
             raise SessionError(f"{resume_dir} is not a run folder")
-        lock = lock_run(resume_dir)  # before anything is read: no other trainer writes it meanwhile
+        if writes:
+            lock = lock_run(resume_dir)  # before anything is read: no other trainer writes it meanwhile
     try:
         recorded: dict[str, Any] = {}
         if resume_dir is not None:
             recorded, graph, data_settings, training = _resume_settings(resume_dir)
+            _check_same_processes(recorded, resume_dir, distributed)
             frozen_ids, pretrained, fixed, weights_summary = _recorded_start(
                 recorded, graph, f"cannot resume: run {resume_dir.name}: settings.json")
         else:
@@ -391,6 +413,9 @@ def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[st
         overrides = {key: value for key, value in (("epochs", epochs), ("device", device)) if value is not None}
         config = TrainConfig.from_settings(training, **overrides)
         resolve_device(config.device)
+        if distributed is not None and config.sync_batchnorm and distributed.backend != "nccl":
+            raise SessionError("training.sync_batchnorm needs CUDA devices (NCCL); this run trains on the CPU "
+                               "with gloo: turn it off")
         try:
             check_model_size(graph, "the model")
         except RunDataError as error:
@@ -411,7 +436,12 @@ def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[st
         data = prepare_data(data_settings, DataRequirements.from_model(model), base_dir=project_path.parent,
                             normalization=fixed)
         settings: dict[str, Any] = {}
-        if resume_dir is None:
+        if distributed is not None:
+            agreed = True
+            _agree_to_start(distributed, None)
+        if not writes:  # rank 0 makes the run folder (or uses the resumed one) and says where it is
+            run_dir = _folder_from_rank_0(distributed)  # type: ignore[arg-type]
+        elif resume_dir is None:
             run_dir = create_run_dir(project_path)
             lock = lock_run(run_dir)
             settings = {
@@ -423,17 +453,68 @@ def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[st
                     "source": weights.to_doc(), **loaded.to_doc(),  # type: ignore[union-attr]
                     "normalization": fixed.to_dict() if fixed is not None else None},
             }
+            if distributed is not None:
+                settings["distributed"] = distributed.describe(config.batch_size)
             write_run_files(run_dir, settings, data.class_names)
         else:
             run_dir = resume_dir
-        # Every file skipped, found now or while streaming during the fit, is listed in the run folder.
-        data.log_skipped(run_dir / "skipped.jsonl")
-    except BaseException:
+        if writes:
+            # Every file skipped, found now or while streaming during the fit, is listed in the run folder.
+            data.log_skipped(run_dir / "skipped.jsonl")
+            if distributed is not None:
+                distributed.share(("folder", str(run_dir)))
+    except BaseException as error:
         if lock is not None:
             lock.release()
+        if distributed is not None and not agreed:
+            _agree_to_start(distributed, error)  # raises: this process (at least) could not start
+        elif distributed is not None and writes and not isinstance(error, PeerFailed):
+            distributed.share(("failed", _reason(error)))  # the others wait for the run folder's path
         raise
     return TrainingSession(project_path, graph, dict(data_settings), config, model, data, run_dir, resume_dir,
-                           settings, lock, frozen_ids, pretrained, weights_summary)
+                           settings, lock, frozen_ids, pretrained, weights_summary, distributed)
+
+
+def _reason(error: BaseException) -> str:
+    return error.message if isinstance(error, DlstudioError) else _plain(error)
+
+
+def _agree_to_start(distributed: Distributed, error: BaseException | None) -> None:
+    """Every process says whether it could prepare the run; when one could not, all stop: rank 0 with
+    SessionError naming the first such rank and its reason, the others with PeerFailed."""
+    reports = distributed.gather(None if error is None else _reason(error))
+    failed = [(rank, reason) for rank, reason in enumerate(reports) if reason is not None]
+    if not failed:
+        return
+    rank, reason = failed[0]
+    if distributed.is_main:
+        raise SessionError(f"rank {rank}: {reason}") from error
+    raise PeerFailed(f"rank {distributed.rank}: stopped: rank {rank} could not start ({reason})") from error
+
+
+def _folder_from_rank_0(distributed: Distributed) -> Path:
+    """The run folder rank 0 created (or resumes), or PeerFailed when it could not."""
+    kind, value = distributed.share(None)
+    if kind != "folder":
+        raise PeerFailed(f"rank {distributed.rank}: stopped: rank 0 could not prepare the run folder ({value})")
+    return Path(value)
+
+
+def _check_same_processes(recorded: dict[str, Any], run_dir: Path, distributed: Distributed | None) -> None:
+    """A run continues under as many processes as it trained with: its epochs are split into that many shares
+    (the checkpoint's position and the schedule's steps count batches of one share)."""
+    entry = recorded.get("distributed")
+    trained = entry.get("world_size") if isinstance(entry, dict) else 1
+    if not isinstance(trained, int) or isinstance(trained, bool) or trained < 1:
+        raise SessionError(f"cannot resume: run {run_dir.name}: settings.json: distributed.world_size is not a "
+                           f"number of processes")
+    now = distributed.world_size if distributed is not None else 1
+    if trained == now:
+        return
+    if trained == 1:
+        raise SessionError(f"run {run_dir.name} trained in one process; continue it without torchrun")
+    raise SessionError(f"run {run_dir.name} trained in {trained} processes; continue it with as many "
+                       f"(torchrun --nproc_per_node={trained} -m dlstudio train FILE --resume RUN)")
 
 
 def start_project_session(project: Project, project_path: Path | str | None = None, **options: Any) -> TrainingSession:

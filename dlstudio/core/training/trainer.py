@@ -29,6 +29,7 @@ from dlstudio.core.training.checkpoint import BEST, LAST, capture_rng, load_chec
 from dlstudio.core.training.config import TrainConfig
 from dlstudio.core.training.control import TrainControl
 from dlstudio.core.training.device import resolve_device, resolve_precision
+from dlstudio.core.training.distributed import Distributed
 from dlstudio.core.training.host_memory import tune_host_allocator
 from dlstudio.core.training.layout import TuningEpoch, layout_format, plan_layout
 from dlstudio.core.training.events import BatchEnd, EpochMetrics, FitResult
@@ -49,6 +50,13 @@ class _Stopped(Exception):
     """Raised inside the batch loop when the user asked to stop; caught by fit()."""
 
 
+class _NeverPending:
+    """Stands in for the control in a distributed batch loop: there a stop is agreed by all processes at the
+    periodic check (a process stopping alone would leave the others waiting for it)."""
+
+    pending = False
+
+
 class Trainer:
     """Trains ``model`` on ``data`` with ``config``; hooks go to ``callbacks``.
 
@@ -64,12 +72,23 @@ class Trainer:
     (``requires_grad=False``, left out of the optimizer) and whose modules stay in eval mode, so
     BatchNorm statistics do not drift. ``pretrained``: node ids that start from pretrained weights;
     those not frozen train at ``learning_rate * pretrained_lr_multiplier`` (a second parameter group).
+
+    ``distributed``: this process's place among torchrun's processes (:mod:`.distributed`), or None for
+    the ordinary single-process run. Then the model trains in DistributedDataParallel on this rank's share of
+    each epoch, metrics are summed over the processes, a stop is agreed by all of them, ``auto`` memory layout
+    on the CPU stays contiguous (timing verdicts could differ between processes) and only a trainer given a
+    ``run_dir`` (rank 0's) writes checkpoints.
     """
 
     def __init__(self, model: torch.nn.Module, data: PreparedData, config: TrainConfig, *,
                  callbacks: Iterable[Callback] = (), control: TrainControl | None = None,
                  run_dir: Path | str | None = None, meta: dict[str, Any] | None = None,
-                 frozen: Iterable[str] = (), pretrained: Iterable[str] = ()) -> None:
+                 frozen: Iterable[str] = (), pretrained: Iterable[str] = (),
+                 distributed: Distributed | None = None) -> None:
+        self.distributed = distributed
+        if distributed is not None and config.sync_batchnorm:
+            # Replaces BatchNorm children in place (the same Parameter objects), before frozen modules are looked up.
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model
         children = dict(model.named_children())
         self.frozen = tuple(node_id for node_id in frozen if node_id in children)
@@ -84,10 +103,14 @@ class Trainer:
                      "normalization": data.normalization.to_dict() if data.normalization else None,
                      **(meta or {})}
         self.device = resolve_device(config.device)
+        if distributed is not None and self.device.type == "cuda":
+            self.device = torch.device("cuda", distributed.local_rank)
         tune_host_allocator()
         self.autocast_dtype = resolve_precision(config.precision, self.device)
         self._classify = data.task == CLASSIFICATION
-        self.batches_per_epoch = max(1, math.ceil(len(data.train) / config.batch_size))
+        # Under torchrun each process trains on its share of the split (batch_size is per process).
+        samples = len(data.train) if distributed is None else distributed.shard_length(len(data.train))
+        self.batches_per_epoch = max(1, math.ceil(samples / config.batch_size))
         # ``auto`` on the CPU: decided while training, or remembered from an earlier run of this network.
         plan = plan_layout(config.channels_last, model, data.sample_shape, self.device, self.autocast_dtype,
                            batches_per_epoch=self.batches_per_epoch, epochs=config.epochs,
@@ -97,6 +120,10 @@ class Trainer:
         self._data_channels_last = self.channels_last
         self.layout_tuner = plan.tuner
         self.layout_remembered = plan.remembered
+        if distributed is not None and config.channels_last == "auto" and self.device.type == "cpu":
+            # Every process must train in one layout; a measured (or remembered) verdict could differ between them.
+            self.channels_last = self._data_channels_last = False
+            self.layout_tuner = None
         self.history: list[EpochMetrics] = []
         self.epoch = 0
         self.shuffle_generator = torch.Generator().manual_seed(config.seed)
@@ -126,7 +153,12 @@ class Trainer:
         self.schedule = Schedule(self.optimizer, self.config, self.batches_per_epoch)
         fp16 = self.autocast_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(self.device.type) if fp16 else None
-        self._forward: Callable[..., Any] = torch.compile(self.model) if self.config.compile else self.model
+        trained: torch.nn.Module = self.model
+        if self.distributed is not None:
+            trained = self.distributed.wrap(self.model, self.device)
+        self._forward: Callable[..., Any] = torch.compile(trained) if self.config.compile else trained
+        # Under torchrun evaluation runs the plain model: DistributedDataParallel is for training steps.
+        self._eval_forward: Callable[..., Any] = self._forward if self.distributed is None else self.model
 
     def _use_layout(self, channels_last: bool) -> None:
         """Put the model and the stored samples in a layout (a resumed run keeps the one it started with)."""
@@ -291,7 +323,7 @@ class Trainer:
             if patience and self._stale_epochs >= patience:
                 return FitResult("early_stopped", self.epoch, list(self.history), self._best_epoch,
                                  f"no better {self.monitor} for {patience} epochs (best: epoch {self._best_epoch})")
-            if self.control.stop_requested:
+            if self._stop_requested():
                 return FitResult("stopped", self.epoch, list(self.history), self._best_epoch,
                                  "stopped by request; resume from the run's last checkpoint")
         return FitResult("completed", self.epoch, list(self.history), self._best_epoch)
@@ -309,6 +341,11 @@ class Trainer:
             first = int(position["batch"])
             # Checkpoints written before the sizes were kept: every batch counted as full.
             sizes = list(position.get("sizes") or _full_batch_sizes(n, size))
+            if self.distributed is not None and not self.distributed.is_main:
+                # The checkpoint holds the sums of all processes so far: counted once, by rank 0.
+                losses.zero_()
+                correct.zero_()
+                sizes = [0] * batches
         else:
             permutation = torch.randperm(n, generator=self.shuffle_generator)
             losses = torch.zeros(batches, device=device)
@@ -322,12 +359,17 @@ class Trainer:
         generator, control, classify = self.shuffle_generator, self.control, self._classify
         batch_hooks = self._hooks["on_batch_end"]
         loss_of = self._loss
+        order, step, check = permutation, size, self._check_finite
+        if self.distributed is not None:
+            order, step, check = self.distributed.shard(permutation), size * self.distributed.world_size, \
+                self._check_together
+            control = _NeverPending()  # type: ignore[assignment]
         tuning: TuningEpoch | None = self.layout_tuner.start_epoch(first) if self.layout_tuner is not None else None
         compare_until = tuning.end if tuning is not None else -1
         started = time.perf_counter()
         try:
             # In memory: slices of the stored tensors. Streaming: decoded by workers, in the same order.
-            for b, x, y in train.batches(permutation, first, size):
+            for b, x, y in train.batches(order, first, size):
                 if control.pending:
                     if tuning is not None:  # a pause would be timed as training: drop this epoch's comparison
                         tuning, compare_until = None, -1
@@ -369,28 +411,84 @@ class Trainer:
                 self._next_batch = b + 1
                 if batch_hooks:
                     hooks_started = time.perf_counter() if tuning is not None else 0.0
-                    batch = BatchEnd(epoch, b + 1, batches, min(n, (b + 1) * size), loss, losses)
+                    batch = BatchEnd(epoch, b + 1, batches, min(n, (b + 1) * step), loss, losses)
                     for callback in batch_hooks:
                         callback.on_batch_end(self, batch)
                     if tuning is not None:  # the layouts are compared on training steps, not on callbacks
                         tuning.exclude(time.perf_counter() - hooks_started)
-                if (b + 1) % NAN_CHECK_EVERY == 0:
-                    self._check_finite(losses, b + 1 - NAN_CHECK_EVERY, b + 1, epoch)
+                if (b + 1) % NAN_CHECK_EVERY == 0 and check(losses, b + 1 - NAN_CHECK_EVERY, b + 1, epoch):
+                    # Under torchrun: every process agreed to stop here.
+                    self._position = self._where_together(epoch, b + 1, permutation, losses, correct, sizes)
+                    raise _Stopped
         except KeyboardInterrupt:
-            if self._next_batch >= 0:
+            # Under torchrun the other processes' part of the epoch cannot be gathered: the epoch's checkpoint stays.
+            if self._next_batch >= 0 and self.distributed is None:
                 self._position = self._where(epoch, self._next_batch, permutation, losses, correct, sizes)
             raise
         finally:
             self._next_batch = -1
             if tuning is not None:  # the epoch ended inside the comparison (or failed): keep the verdict
                 self._settle_layout()
-        self._check_finite(losses, first, batches, epoch)
+        check(losses, first, batches, epoch)  # a stop asked for now is agreed at the epoch's end
+        weights = torch.tensor(sizes, dtype=losses.dtype, device=device)
+        if self.distributed is not None:
+            return self._epoch_together(losses, weights, correct, sizes, first, started)
         seconds = time.perf_counter() - started
         trained = max(1, sum(sizes))
-        weights = torch.tensor(sizes, dtype=losses.dtype, device=device)
         train_loss = float((losses * weights).sum()) / trained
         accuracy = float(correct) / trained if classify else None
         return train_loss, accuracy, seconds, sum(sizes[first:])
+
+    # -- under torchrun: what every process must agree on ----------------------
+
+    def _check_together(self, losses: torch.Tensor, start: int, stop: int, epoch: int) -> bool:
+        """The periodic check of all processes at once: a non-finite loss on any of them fails every one,
+        and True when any was asked to stop (all stop after this batch)."""
+        try:
+            self._check_finite(losses, start, stop, epoch)
+            failure = None
+        except _NonFiniteLoss as error:
+            failure = error
+        non_finite, stop_asked = self.distributed.any(failure is not None,  # type: ignore[union-attr]
+                                                      self.control.stop_requested)
+        if non_finite:
+            raise failure or _NonFiniteLoss(epoch, stop, float("nan"))
+        return stop_asked
+
+    def _stop_requested(self) -> bool:
+        """Whether to stop after this epoch: asked of this process, or under torchrun of any process."""
+        if self.distributed is None:
+            return self.control.stop_requested
+        return self.distributed.any(self.control.stop_requested)[0]
+
+    def _epoch_together(self, losses: torch.Tensor, weights: torch.Tensor, correct: torch.Tensor, sizes: list[int],
+                        first: int, started: float) -> tuple[float, float | None, float, int]:
+        """The epoch's loss, accuracy, seconds and samples over all processes; rank 0's buffers to all."""
+        distributed = self.distributed
+        assert distributed is not None
+        totals = torch.stack([(losses * weights).sum().double(), torch.tensor(float(sum(sizes)), device=self.device,
+                                                                              dtype=torch.float64),
+                              correct.double(), torch.tensor(float(sum(sizes[first:])), device=self.device,
+                                                             dtype=torch.float64)])
+        loss_sum, trained, right, samples = distributed.sum(totals).tolist()
+        if any(True for _ in self.model.buffers()):
+            distributed.broadcast_buffers(self.model)
+        seconds = time.perf_counter() - started
+        trained = max(1.0, trained)
+        return loss_sum / trained, (right / trained if self._classify else None), seconds, int(samples)
+
+    def _where_together(self, epoch: int, batch: int, permutation: torch.Tensor, losses: torch.Tensor,
+                        correct: torch.Tensor, sizes: list[int]) -> dict[str, Any]:
+        """:meth:`_where` with the sums of all processes, so that rank 0's checkpoint resumes all of them."""
+        distributed = self.distributed
+        assert distributed is not None
+        weights = torch.tensor(sizes, dtype=torch.float64, device=self.device)
+        sums = distributed.sum(torch.cat([losses.double() * weights, weights, correct.double().view(1)]))
+        count = len(sizes)
+        loss_sums, totals, right = sums[:count], sums[count:2 * count], sums[2 * count]
+        mean_losses = torch.where(totals > 0, loss_sums / totals.clamp(min=1), torch.zeros_like(totals))
+        return self._where(epoch, batch, permutation, mean_losses.to(losses.dtype), right.to(correct.dtype),
+                           [int(total) for total in totals.tolist()])
 
     @staticmethod
     def _where(epoch: int, batch: int, permutation: torch.Tensor, losses: torch.Tensor,
@@ -452,17 +550,27 @@ class Trainer:
         confusion = torch.zeros(classes * classes, dtype=torch.int64, device=self.device) if self._classify else None
         was_training = self.model.training
         self.model.eval()
+        # The training batch size: a batch that trained fits in memory (a fixed 512 need not).
+        batches: Iterable[tuple[torch.Tensor, torch.Tensor]] = data.in_order(self.config.batch_size)
+        if self.distributed is not None:  # each process its contiguous part of the split
+            start, stop = self.distributed.part(n)
+            batches = (batch[1:] for batch in data.batches(torch.arange(start, stop), 0, self.config.batch_size))
         with torch.inference_mode():
-            # The training batch size: a batch that trained fits in memory (a fixed 512 need not).
-            for x, y in data.in_order(self.config.batch_size):
+            for x, y in batches:
                 with self._autocast():
-                    output = self._forward(x)
+                    output = self._eval_forward(x)
                 loss_sum += self._loss(output, x, y, reduction="sum")
                 evaluated += len(y)
                 if confusion is not None:
                     confusion += torch.bincount(y * classes + output.argmax(1), minlength=classes * classes)
         if was_training:
             self._train_mode()
+        if self.distributed is not None:
+            sums = self.distributed.sum(torch.stack([loss_sum.double(), torch.tensor(
+                float(evaluated), dtype=torch.float64, device=self.device)]))
+            loss_sum, evaluated = sums[0], int(sums[1])
+            if confusion is not None:
+                self.distributed.sum(confusion)
         if evaluated == 0:
             return None, None, None
         if not self._classify:
