@@ -7,11 +7,15 @@ on a :class:`~dlstudio.gui.worker.BackgroundTask`: the trials run one after anot
 thread, each a normal run of the project. The table below shows each trial (values, state,
 validation accuracy) with the best one in bold; ``run_started`` and ``run_finished`` tell the window
 about each trial's run folder so the project and the Runs dock list it. Stop ends the running trial
-after its batch.
+after its batch. The Results tab plots Optuna's parameter importance and each trial's objective
+against a chosen parameter (:class:`~dlstudio.gui.sweep_results_view.SweepResultsView`), redrawn on
+the worker thread's data after every finished trial.
 """
 
 from __future__ import annotations
 
+import sys
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +23,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QCloseEvent, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QFormLayout, QHBoxLayout,
                                QHeaderView, QLabel, QLineEdit, QPushButton, QSpinBox, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
+from dlstudio.gui.sweep_results_view import SweepResultsView
 from dlstudio.gui.theme import ERROR, HINT, set_tone
 from dlstudio.gui.worker import BackgroundTask
 
@@ -36,14 +41,42 @@ STOP_WAIT_MS = 60_000
 
 
 def _run_sweep_job(context: Any, settings: Any, project: Project, control: SweepControl) -> Any:
-    """On the worker thread: the trials a continued study holds already, then the sweep's events as they happen."""
+    """On the worker thread: the trials a continued study holds already, then the sweep's events as they happen,
+    and the plots' data (``{"results": SweepResults}``) at the start and after each trial that ends."""
     from dataclasses import asdict
 
     from dlstudio.core.sweep.runner import run_sweep
 
+    def report(event: Any) -> None:
+        context.report(asdict(event), force=True)
+        if event.state in ("complete", "pruned"):
+            _report_results(context, settings)
+
     for event in _earlier_trials(settings):
         context.report(event, force=True)
-    return run_sweep(settings, project, lambda event: context.report(asdict(event), force=True), control)
+    _report_results(context, settings)
+    outcome = run_sweep(settings, project, report, control)
+    _report_results(context, settings)
+    return outcome
+
+
+def _report_results(context: Any, settings: Any) -> None:
+    """The sweep's importances and scatters as they stand (nothing while the study has no trials)."""
+    from dlstudio.core.sweep.results import sweep_results
+    from dlstudio.core.sweep.space import SweepError
+    from dlstudio.core.sweep.study import open_study
+
+    if not settings.study.path.is_file():
+        return
+    try:
+        study = open_study(settings.study, create=False)
+        results = sweep_results(study, settings.study.params, settings.study.metric)
+    except SweepError:
+        return  # no study of this name yet
+    except Exception:  # noqa: BLE001 - the plots must never end the sweep; the details go to the error log
+        traceback.print_exc(file=sys.stderr)
+        return
+    context.report({"results": results}, force=True)
 
 
 def _earlier_trials(settings: Any) -> list[dict[str, Any]]:
@@ -136,6 +169,11 @@ class SweepDialog(QDialog):
         self.table.horizontalHeader().setSectionResizeMode(STATE, QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.results_view = SweepResultsView()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.table, "Trials")
+        self.tabs.addTab(self.results_view, "Results")
+        self.tabs.setTabToolTip(1, "Parameter importance and each trial's result against a parameter")
 
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -161,7 +199,7 @@ class SweepDialog(QDialog):
         layout.addWidget(self.ranges, 2)
         layout.addLayout(range_buttons)
         layout.addLayout(form)
-        layout.addWidget(self.table, 3)
+        layout.addWidget(self.tabs, 3)
         layout.addLayout(buttons)
         self.resize(760, 620)
         self._add_default_rows()
@@ -325,6 +363,9 @@ class SweepDialog(QDialog):
         set_tone(self.status, ERROR if error else HINT)  # readable in both themes
 
     def _on_task_progress(self, event: dict[str, Any]) -> None:
+        if "results" in event:
+            self.results_view.show_results(event["results"])
+            return
         number = int(event["number"])
         row = self._rows_of_trials.get(number)
         if row is None:

@@ -1,0 +1,146 @@
+"""A sweep's results as two plots: Optuna's parameter importance (horizontal bars) and the objective of each
+trial against a chosen parameter (a scatter; pruned trials as crosses, at the value they were stopped at).
+
+It draws a :class:`dlstudio.core.sweep.results.SweepResults` (plain data made by the core); it never
+opens the study itself. A log-ranged parameter gets a log x axis, a choice its values as ticks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from dlstudio.gui.plots.style import plot_colors, set_axis_label, set_title, style_plot
+
+if TYPE_CHECKING:
+    from dlstudio.core.sweep.results import SweepResults
+
+METRIC_WORDS = {"val_accuracy": "Validation accuracy", "val_loss": "Validation loss"}
+BAR_HEIGHT = 0.6
+SYMBOL_SIZE = 9
+
+
+def _short_name(target: str) -> str:
+    return target.removeprefix("training.")
+
+
+class SweepResultsView(QWidget):
+    """Importance bars above, the objective-vs-parameter scatter (with its parameter chooser) below."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.results: SweepResults | None = None
+        self.note = QLabel("The plots appear when the sweep has finished trials.")
+        self.note.setWordWrap(True)
+
+        self.importance_plot = pg.PlotWidget()
+        self.importance_bars = pg.BarGraphItem(x0=[], y=[], width=[], height=BAR_HEIGHT)
+        self.importance_plot.addItem(self.importance_bars)
+
+        self.param_chooser = QComboBox()
+        self.param_chooser.setToolTip("The parameter on the scatter's x axis")
+        self.param_chooser.currentIndexChanged.connect(lambda _index: self._draw_scatter())
+        self.scatter_plot = pg.PlotWidget()
+        self.complete_points = pg.ScatterPlotItem(symbol="o", size=SYMBOL_SIZE, name="complete")
+        self.pruned_points = pg.ScatterPlotItem(symbol="x", size=SYMBOL_SIZE + 2, name="pruned")
+        self.scatter_plot.addItem(self.complete_points)
+        self.scatter_plot.addItem(self.pruned_points)
+        self.legend = self.scatter_plot.getPlotItem().addLegend(offset=(-10, 10))
+        self.legend.addItem(self.complete_points, "complete")
+        self.legend.addItem(self.pruned_points, "pruned (where it stopped)")
+        for plot in (self.importance_plot, self.scatter_plot):
+            plot.setMenuEnabled(False)
+            plot.hideButtons()
+            # pyqtgraph makes its options menu without a parent: parented here, it goes with the view.
+            menu = plot.getPlotItem().ctrlMenu
+            menu.setParent(self, menu.windowFlags())
+        self.importance_plot.setMouseEnabled(False, False)
+
+        chooser_row = QHBoxLayout()
+        chooser_row.addWidget(QLabel("Parameter"))
+        chooser_row.addWidget(self.param_chooser, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.note)
+        layout.addWidget(self.importance_plot, 1)
+        layout.addLayout(chooser_row)
+        layout.addWidget(self.scatter_plot, 2)
+        self._apply_style()
+
+    def show_results(self, results: SweepResults) -> None:
+        """Draw ``results`` (the scatter keeps the chosen parameter when the new results have it)."""
+        self.results = results
+        self._apply_style()  # the scatter's title names the metric
+        self.note.setText(results.importance_note)
+        self.note.setVisible(bool(results.importance_note))
+        self._draw_importance()
+        chosen = self.param_chooser.currentData()
+        self.param_chooser.blockSignals(True)
+        self.param_chooser.clear()
+        for target in results.scatter:
+            self.param_chooser.addItem(_short_name(target), target)
+        index = self.param_chooser.findData(chosen)
+        self.param_chooser.setCurrentIndex(max(0, index))
+        self.param_chooser.blockSignals(False)
+        self._draw_scatter()
+
+    def choose_param(self, target: str) -> None:
+        """Show ``target`` on the scatter's x axis."""
+        self.param_chooser.setCurrentIndex(self.param_chooser.findData(target))
+
+    def _draw_importance(self) -> None:
+        assert self.results is not None
+        # Largest on top: the bars go from the bottom up in reverse order.
+        ranked = list(reversed(self.results.importances))
+        self.importance_bars.setOpts(x0=[0.0] * len(ranked), y=list(range(len(ranked))),
+                                     width=[share for _, share in ranked], height=BAR_HEIGHT)
+        self.importance_plot.getAxis("left").setTicks([[(i, _short_name(name)) for i, (name, _) in enumerate(ranked)]])
+        plot = self.importance_plot.getPlotItem()
+        if ranked:
+            plot.setXRange(0, max(1e-9, max(share for _, share in ranked)) * 1.05, padding=0)
+            plot.setYRange(-0.5, len(ranked) - 0.5, padding=0.05)
+
+    def _draw_scatter(self) -> None:
+        if self.results is None:
+            return
+        points = self.results.scatter.get(self.param_chooser.currentData())
+        plot = self.scatter_plot.getPlotItem()
+        axis = plot.getAxis("bottom")
+        if points is None:
+            self.complete_points.setData(x=[], y=[])
+            self.pruned_points.setData(x=[], y=[])
+            return
+        # Log ranges are drawn against log10 of the value, with the axis labelling the powers of ten.
+        axis.setLogMode(points.log)
+        axis.setTicks([points.ticks] if points.ticks else None)
+        for item, pruned in ((self.complete_points, False), (self.pruned_points, True)):
+            xs, ys = points.points(pruned)
+            item.setData(x=[math.log10(x) for x in xs] if points.log else xs, y=ys,
+                         data=[number for number, flag in zip(points.trials, points.pruned) if flag is pruned])
+        colors = plot_colors(self.palette())
+        set_axis_label(plot, "bottom", _short_name(points.target), colors)
+        plot.enableAutoRange()
+
+    def _apply_style(self) -> None:
+        colors = plot_colors(self.palette())
+        for widget in (self.importance_plot, self.scatter_plot):
+            widget.setBackground(colors.background)
+            style_plot(widget.getPlotItem(), colors)
+        set_title(self.importance_plot.getPlotItem(), colors, "Parameter importance (Optuna, fANOVA)")
+        set_axis_label(self.importance_plot.getPlotItem(), "bottom", "share of the objective's variance", colors)
+        metric = METRIC_WORDS.get(self.results.metric, self.results.metric) if self.results else "Objective"
+        set_title(self.scatter_plot.getPlotItem(), colors, f"{metric} of each trial")
+        self.importance_bars.setOpts(brush=pg.mkBrush(colors.train), pen=pg.mkPen(None))
+        self.complete_points.setBrush(pg.mkBrush(colors.train))
+        self.complete_points.setPen(pg.mkPen(colors.foreground))
+        self.pruned_points.setBrush(pg.mkBrush(colors.mistake))
+        self.pruned_points.setPen(pg.mkPen(colors.mistake))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:  # the theme changed: plots follow it
+            self._apply_style()
+        super().changeEvent(event)
