@@ -47,8 +47,9 @@ THUMBNAIL = 56
 # Skipped files are listed one line each up to this many; the rest are counted.
 MAX_SKIPPED_SHOWN = 5
 # Wider than tall by this much, the table, matrix and worst files sit side by side.
-_SIDE_BY_SIDE_RATIO = 1.6
 _TABLE_WIDTH = 360
+# Side by side, the worst files want at least this much room (two or three thumbnails across).
+_WORST_WIDTH = 220
 
 
 # -- worker-thread job ------------------------------------------------------------------------------
@@ -189,12 +190,16 @@ class EvaluateView(QWidget):
         worst_layout.addWidget(self.worst_title)
         worst_layout.addWidget(self.worst_list, 1)
 
-        # Table, matrix and worst files side by side in a wide dock, one above the other in a tall one.
+        # The table beside the matrix; the worst files beside both in a wide dock, under them in a narrow one.
+        self._figures = QSplitter(Qt.Orientation.Horizontal)
+        self._figures.setChildrenCollapsible(False)
+        self._figures.addWidget(self.per_class_table)
+        self._figures.addWidget(self.confusion)
         self.results = QSplitter(Qt.Orientation.Vertical)
         self.results.setObjectName("EvaluateResults")
         self.results.setChildrenCollapsible(False)
-        for pane in (self.per_class_table, self.confusion, worst):
-            self.results.addWidget(pane)
+        self.results.addWidget(self._figures)
+        self.results.addWidget(worst)
         self._split_arranged = False
 
         self.message = QLabel()
@@ -281,19 +286,23 @@ class EvaluateView(QWidget):
         return super().eventFilter(watched, event)
 
     def _arrange_split(self) -> None:
-        """The panes' direction follows the view's shape; their sizes are set when it changes, then are the person's."""
+        """The panes follow the view's shape; their sizes are set when the direction changes, then are the person's."""
         width, height = self.results.width(), self.results.height()
-        wide = width > _SIDE_BY_SIDE_RATIO * height
+        table = min(_TABLE_WIDTH, width * 2 // 5)
+        # Wide enough for the table, a square matrix as tall as the view and a column of thumbnails.
+        wide = width >= table + height + _WORST_WIDTH
         orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
         if self.results.orientation() == orientation and self._split_arranged:
             return
         self.results.setOrientation(orientation)
         if wide:  # the table as wide as its columns need, the matrix about a square, the thumbnails the rest
-            table = min(_TABLE_WIDTH, width * 2 // 5)
             matrix = min(height + 60, (width - table) // 2)
-            self.results.setSizes([table, matrix, width - table - matrix])
+            self._figures.setSizes([table, matrix])
+            self.results.setSizes([table + matrix, width - table - matrix])
         else:
-            self.results.setSizes([height * 3 // 10, height * 2 // 5, height * 3 // 10])
+            table = min(_TABLE_WIDTH, width // 2)
+            self._figures.setSizes([table, width - table])
+            self.results.setSizes([height * 2 // 3, height - height * 2 // 3])
         self._split_arranged = True
 
     def _show_message(self, text: str) -> None:

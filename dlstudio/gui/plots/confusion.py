@@ -6,7 +6,7 @@ to 15×15 (a text item per cell made the first matrix take 0.3-0.7 s).
 Hovering a cell says what it counts; clicking it emits ``cell_clicked`` so
 the owner can show those samples. With ``with_table`` a per-class table
 (precision, recall, F1, support; ``set_per_class``) sits under the matrix in
-a splitter, or beside it when the view is much wider than tall.
+a splitter, or beside it when the view is wide enough for both.
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ _SHORT_NAME = 5
 # No more tick labels than this per axis; with more classes every k-th is labelled.
 _MAX_TICKS = 30
 EMPTY_HINT = "The confusion matrix appears after the first epoch"
-# Wider than tall by this much, the per-class table goes beside the matrix instead of under it.
-_SIDE_BY_SIDE_RATIO = 1.6
 # The per-class table's share beside the matrix: its five columns at ease, not more.
 _TABLE_WIDTH = 400
 
@@ -347,7 +345,8 @@ class ConfusionView(QWidget):
         person's; resizing keeps their proportions.
         """
         width, height = self.width(), self.height()
-        orientation = (Qt.Orientation.Horizontal if width > _SIDE_BY_SIDE_RATIO * height
+        # Beside it only where the matrix still gets a square as tall as the view next to most of the table.
+        orientation = (Qt.Orientation.Horizontal if width >= height + _TABLE_WIDTH * 3 // 4
                        else Qt.Orientation.Vertical)
         if self._splitter.orientation() == orientation and self._split_arranged:
             return
