@@ -16,7 +16,7 @@ from dlstudio.core.data import DataRequirements, LabeledTensors, prepare_data
 from dlstudio.core.training import Callback, TrainConfig, Trainer
 from dlstudio.core.training import layout_memory
 from dlstudio.core.training import trainer as trainer_module
-from dlstudio.core.training.layout import LayoutTuner
+from dlstudio.core.training.layout import MIN_BLOCK, SHORT_RUN_SHARE, LayoutTuner
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CPU = torch.device("cpu")
@@ -177,6 +177,7 @@ def test_the_file_keeps_only_the_newest_verdicts(monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_short_first_epoch_gets_a_comparison_of_the_smallest_blocks() -> None:
-    tuning = LayoutTuner(batches_per_epoch=53).start_epoch(0)  # lenet5, batch 256, 15,000 samples (90% train)
-    assert tuning is not None and tuning.end <= 0.4 * 53
-    assert LayoutTuner(batches_per_epoch=53).fits(53) and not LayoutTuner.fits(30)
+    tuning = LayoutTuner(batches_per_epoch=59).start_epoch(0)  # lenet5, batch 256, 15,000 samples
+    assert tuning is not None and tuning.block == MIN_BLOCK and tuning.end <= SHORT_RUN_SHARE * 59
+    assert LayoutTuner.fits(40)  # fine-tuning 1,280 images at batch 32
+    assert not LayoutTuner.fits(30)
