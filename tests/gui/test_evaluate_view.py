@@ -168,3 +168,33 @@ def test_the_per_class_table_under_a_reopened_runs_confusion_matrix_matches_skle
     assert [row["recall"] for row in rows] == pytest.approx(recall.tolist())
     assert [row["f1"] for row in rows] == pytest.approx(f1.tolist())
     assert [row["support"] for row in rows] == support.tolist()
+
+
+def test_the_per_class_table_follows_each_epochs_confusion_matrix(make_window, qtbot, tmp_path):
+    from dlstudio.core.project import save_project
+
+    project = chain_project(("Input", {"shape": [1, 8, 8]}), ("Flatten", {}), ("Linear", {"out_features": 10}),
+                            ("Output", {"task": "classification", "classes": 10}))
+    project.data = {"source": "digits"}
+    project.training = {"epochs": 2, "batch_size": 64, "learning_rate": 0.01, "channels_last": "off",
+                        "device": "cpu"}
+    save_project(project, tmp_path / "digits.dlstudio")
+    window = make_window(load_project(tmp_path / "digits.dlstudio"))
+    controller = window.training
+    seen: list[tuple[list[list[int]], list[dict]]] = []
+    QTest.mouseClick(controller.panel.buttons["start"], Qt.MouseButton.LeftButton)
+    worker = controller.worker
+    assert worker is not None
+    # After the controller's own slot: what the table shows once each epoch's matrix is on screen.
+    confusion = controller.confusion
+    worker.epoch_finished.connect(lambda metrics: seen.append((confusion.matrix().tolist(),
+                                                               confusion.per_class_table.rows())))
+    with qtbot.waitSignal(worker.ended, timeout=60_000):
+        pass
+    assert len(seen) == 2
+    for matrix, rows in seen:
+        true = np.repeat(np.arange(10), np.asarray(matrix).sum(axis=1))
+        predicted = np.concatenate([np.repeat(np.arange(10), row) for row in matrix])
+        _, _, f1, support = precision_recall_fscore_support(true, predicted, labels=range(10), zero_division=0)
+        assert [row["f1"] for row in rows] == pytest.approx(f1.tolist())
+        assert [row["support"] for row in rows] == support.tolist()

@@ -265,7 +265,8 @@ class ConfusionView(QWidget):
         if accuracy is None:
             title = "Confusion matrix"
         else:
-            title = f"{self._accuracy_label} {accuracy:.1%} ({int(np.trace(self._counts))} of {int(self._counts.sum())})"
+            right, total = int(np.trace(self._counts)), int(self._counts.sum())
+            title = f"{self._accuracy_label} {accuracy:.1%} ({right} of {total})"
         if title != self._title:  # a new title re-lays out the plot: only when it reads differently
             self._title = title
             set_title(self._plot, self._colours, title)

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, QPersistentModelIndex, QRect, QSortFilterProxyModel, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSortFilterProxyModel,
+    Qt,
+)
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -85,7 +93,8 @@ _HEADER_TIPS = ("The class (sorts in the model's order)",
 class _ScoreBarDelegate(QStyledItemDelegate):
     """The F1 cell: a bar as long as the score, red for 0 to the theme's correct colour for 1, under the number."""
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
         score = index.data(SORT_ROLE)
         if isinstance(score, float):
             colours = plot_colors(option.palette)
