@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from dlstudio.gui.plots.style import plot_colors, set_axis_label, set_title, style_plot
+from dlstudio.gui.plots.style import plot_colors, plot_font, set_axis_label, set_title, style_plot
 
 if TYPE_CHECKING:
     from dlstudio.core.sweep.results import SweepResults
@@ -45,13 +46,12 @@ class SweepResultsView(QWidget):
         self.param_chooser.setToolTip("The parameter on the scatter's x axis")
         self.param_chooser.currentIndexChanged.connect(lambda _index: self._draw_scatter())
         self.scatter_plot = pg.PlotWidget()
-        self.complete_points = pg.ScatterPlotItem(symbol="o", size=SYMBOL_SIZE, name="complete")
-        self.pruned_points = pg.ScatterPlotItem(symbol="x", size=SYMBOL_SIZE + 2, name="pruned")
+        self.complete_points = pg.ScatterPlotItem(symbol="o", size=SYMBOL_SIZE)
+        self.pruned_points = pg.ScatterPlotItem(symbol="x", size=SYMBOL_SIZE + 2)
         self.scatter_plot.addItem(self.complete_points)
         self.scatter_plot.addItem(self.pruned_points)
-        self.legend = self.scatter_plot.getPlotItem().addLegend(offset=(-10, 10))
-        self.legend.addItem(self.complete_points, "complete")
-        self.legend.addItem(self.pruned_points, "pruned (where it stopped)")
+        # Points at the plot's edges stay clear of the axes (a choice's first and last value sit there).
+        self.scatter_plot.getPlotItem().getViewBox().setDefaultPadding(0.08)
         for plot in (self.importance_plot, self.scatter_plot):
             plot.setMenuEnabled(False)
             plot.hideButtons()
@@ -59,6 +59,9 @@ class SweepResultsView(QWidget):
             menu = plot.getPlotItem().ctrlMenu
             menu.setParent(self, menu.windowFlags())
         self.importance_plot.setMouseEnabled(False, False)
+        # Shares and parameter values as they are: pyqtgraph's "(x0.001)" scaling made 0.72 read as 720.
+        for plot, side in ((self.importance_plot, "bottom"), (self.scatter_plot, "bottom"), (self.scatter_plot, "left")):
+            plot.getAxis(side).enableAutoSIPrefix(False)
 
         chooser_row = QHBoxLayout()
         chooser_row.addWidget(QLabel("Parameter"))
@@ -98,7 +101,12 @@ class SweepResultsView(QWidget):
         ranked = list(reversed(self.results.importances))
         self.importance_bars.setOpts(x0=[0.0] * len(ranked), y=list(range(len(ranked))),
                                      width=[share for _, share in ranked], height=BAR_HEIGHT)
-        self.importance_plot.getAxis("left").setTicks([[(i, _short_name(name)) for i, (name, _) in enumerate(ranked)]])
+        names = [_short_name(name) for name, _ in ranked]
+        axis = self.importance_plot.getAxis("left")
+        axis.setTicks([list(enumerate(names))])
+        # Room for the longest name: the axis does not grow to fit its tick labels.
+        metrics = QFontMetrics(plot_font(-1.0))
+        axis.setWidth(max([40, *(metrics.horizontalAdvance(name) + 16 for name in names)]))
         plot = self.importance_plot.getPlotItem()
         if ranked:
             plot.setXRange(0, max(1e-9, max(share for _, share in ranked)) * 1.05, padding=0)
@@ -116,6 +124,8 @@ class SweepResultsView(QWidget):
             return
         # Log ranges are drawn against log10 of the value, with the axis labelling the powers of ten.
         axis.setLogMode(points.log)
+        # On a log axis only the powers of ten are labelled: the 2..9 between them ran into each other.
+        axis.setStyle(maxTextLevel=0 if points.log else 2)
         axis.setTicks([points.ticks] if points.ticks else None)
         for item, pruned in ((self.complete_points, False), (self.pruned_points, True)):
             xs, ys = points.points(pruned)
@@ -133,7 +143,9 @@ class SweepResultsView(QWidget):
         set_title(self.importance_plot.getPlotItem(), colors, "Parameter importance (Optuna, fANOVA)")
         set_axis_label(self.importance_plot.getPlotItem(), "bottom", "share of the objective's variance", colors)
         metric = METRIC_WORDS.get(self.results.metric, self.results.metric) if self.results else "Objective"
-        set_title(self.scatter_plot.getPlotItem(), colors, f"{metric} of each trial")
+        # The markers are explained in the title: a legend box lay over the points.
+        set_title(self.scatter_plot.getPlotItem(), colors, f"{metric} of each trial (● complete, ✕ pruned, "
+                                                           f"at the epoch it stopped)")
         self.importance_bars.setOpts(brush=pg.mkBrush(colors.train), pen=pg.mkPen(None))
         self.complete_points.setBrush(pg.mkBrush(colors.train))
         self.complete_points.setPen(pg.mkPen(colors.foreground))
