@@ -326,6 +326,7 @@ class SweepDialog(QDialog):
         self._rows_of_trials.clear()
         self._values.clear()
         self.best_trial = None
+        self.results_view.clear()
         self.control = SweepControl()
         self.task = BackgroundTask(_run_sweep_job, settings, _snapshot(self.project), self.control, parent=self)
         self.task.progress.connect(self._on_task_progress)

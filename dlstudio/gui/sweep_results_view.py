@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 METRIC_WORDS = {"val_accuracy": "Validation accuracy", "val_loss": "Validation loss"}
 BAR_HEIGHT = 0.6
+EMPTY_NOTE = "The plots appear when the sweep has finished trials."
 SYMBOL_SIZE = 9
 
 
@@ -35,7 +36,7 @@ class SweepResultsView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.results: SweepResults | None = None
-        self.note = QLabel("The plots appear when the sweep has finished trials.")
+        self.note = QLabel(EMPTY_NOTE)
         self.note.setWordWrap(True)
 
         self.importance_plot = pg.PlotWidget()
@@ -90,6 +91,19 @@ class SweepResultsView(QWidget):
         self.param_chooser.setCurrentIndex(max(0, index))
         self.param_chooser.blockSignals(False)
         self._draw_scatter()
+
+    def clear(self) -> None:
+        """Nothing drawn (a new sweep starts: its study may have no trials yet)."""
+        self.results = None
+        self.note.setText(EMPTY_NOTE)
+        self.note.setVisible(True)
+        self.importance_bars.setOpts(x0=[], y=[], width=[], height=BAR_HEIGHT)
+        self.importance_plot.getAxis("left").setTicks(None)
+        self.param_chooser.blockSignals(True)
+        self.param_chooser.clear()
+        self.param_chooser.blockSignals(False)
+        self.complete_points.setData(x=[], y=[])
+        self.pruned_points.setData(x=[], y=[])
 
     def choose_param(self, target: str) -> None:
         """Show ``target`` on the scatter's x axis."""

@@ -60,4 +60,15 @@ def test_a_finished_sweep_shows_the_importance_and_the_scatter(make_window, qtbo
     view.choose_param("training.batch_size")
     assert shown_points(view) == (3 - pruned, pruned)
     assert not axis.logMode and axis._tickLevels == [[(0.0, "64"), (1.0, "128")]]
+
+    # Another sweep (a new study) starts from empty plots, not the last sweep's.
+    dialog.name.setText("another")
+    dialog.trials.setValue(1)
+    with qtbot.waitSignal(dialog.sweep_ended, timeout=SWEEP_TIMEOUT_MS):
+        click(dialog.start_button)
+        assert view.results is None and shown_points(view) == (0, 0) and view.note.isVisibleTo(dialog)
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=5000)
+    qtbot.waitUntil(lambda: view.results is not None and sum(shown_points(view)) == 1, timeout=5000)
+    assert view.results.importance_note == "importance needs 2 complete trials (1 so far)"
+    assert view.note.text() == view.results.importance_note and not view.results.importances
     dialog.close()
