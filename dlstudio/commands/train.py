@@ -35,6 +35,8 @@ EXIT_INTERRUPTED = 130
 # For tests only (not documented to users): under torchrun, the rank named here fails after its first epoch,
 # and every rank writes its final weights' SHA-256 into the folder named by DLSTUDIO_DDP_DUMP (rankR.sha256).
 FAIL_RANK_VARIABLE = "DLSTUDIO_DDP_FAIL_RANK"
+# Also for tests: "R:E:B" makes rank R (only) ask for a stop after batch B of epoch E, as Ctrl+C would.
+STOP_VARIABLE = "DLSTUDIO_DDP_STOP"
 DUMP_VARIABLE = "DLSTUDIO_DDP_DUMP"
 
 
@@ -166,6 +168,20 @@ def _failing_after_first_epoch() -> Any:
     return FailAfterFirstEpoch()
 
 
+def _stopping_at(where: str) -> Any:
+    """The test hook of STOP_VARIABLE: a callback that asks this rank's trainer to stop at epoch E, batch B."""
+    from dlstudio.core.training import Callback
+
+    epoch, batch = (int(part) for part in where.split(":"))
+
+    class StopAt(Callback):
+        def on_batch_end(self, trainer: Any, end: Any) -> None:
+            if end.epoch == epoch and end.batch == batch:
+                trainer.control.stop()
+
+    return StopAt()
+
+
 def _dump_weights(folder: str, rank: int, model: Any) -> None:
     """The test hook of DUMP_VARIABLE: the SHA-256 of this rank's final weights (every tensor, in key order)."""
     import hashlib
@@ -211,6 +227,9 @@ def _train(args: argparse.Namespace, project: Any, distributed: Any) -> int:
         callbacks: list[Any] = [ProgressBar(sys.stderr)] if main else []
         if distributed is not None and os.environ.get(FAIL_RANK_VARIABLE) == str(distributed.rank):
             callbacks.append(_failing_after_first_epoch())
+        rank, _, where = os.environ.get(STOP_VARIABLE, "").partition(":")
+        if distributed is not None and rank == str(distributed.rank):
+            callbacks.append(_stopping_at(where))
         trainer = session.trainer(callbacks)
     except BaseException:
         session.close()

@@ -57,13 +57,14 @@ def _metrics(run: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 def test_two_processes_train_the_project_like_one_with_the_same_global_batch(tmp_path: Path) -> None:
-    single = _project(tmp_path, "single", batch_size=64)
+    # Batches of 8 per process: 79 steps an epoch, so a stop can fall inside one (stops are agreed every 32).
+    single = _project(tmp_path, "single", batch_size=16)
     done = _train(single, "--json")
     assert done.returncode == 0, done.stderr
     single_result = json.loads(done.stdout)
     single_columns, single_rows = _metrics(_runs(single)[0])
 
-    distributed = _project(tmp_path, "ddp", batch_size=32)  # 2 x 32: the same 64 samples per step
+    distributed = _project(tmp_path, "ddp", batch_size=8)  # 2 x 8: the same 16 samples per step
     dumps = tmp_path / "dumps"
     dumps.mkdir()
     done = _train(distributed, "--json", processes=2, DLSTUDIO_DDP_DUMP=str(dumps))
@@ -81,8 +82,8 @@ def test_two_processes_train_the_project_like_one_with_the_same_global_batch(tmp
     assert set(hashes) == {"rank0.sha256", "rank1.sha256"} and hashes["rank0.sha256"] == hashes["rank1.sha256"]
     settings = json.loads((run / "settings.json").read_text())
     assert settings["distributed"] == {"world_size": 2, "backend": "gloo", "batch_size": "per process",
-                                       "global_batch_size": 64}
-    assert settings["training"]["batch_size"] == 32
+                                       "global_batch_size": 16}
+    assert settings["training"]["batch_size"] == 8
     assert json.loads((run / "result.json").read_text())["status"] == "completed"
     assert Path(run.relative_to(distributed.parent)).as_posix() in json.loads(distributed.read_text())["runs"]
 
@@ -91,8 +92,17 @@ def test_two_processes_train_the_project_like_one_with_the_same_global_batch(tmp
     assert failing.returncode != 0
     assert "dlstudio: error: rank 1: failing on purpose after epoch 1" in failing.stderr
     assert "dlstudio: error: rank 0: stopped: another process failed or ended" in failing.stderr
+    failed = _runs(distributed)[-1]
+    assert failed != run and len(_metrics(failed)[1]) == 1 and not (failed / "result.json").exists()
+
+    # Rank 1 alone is asked to stop at batch 40 of epoch 2: both stop after batch 64 (the next agreed check).
+    stopping = _train(distributed, processes=2, DLSTUDIO_DDP_STOP="1:2:40")
+    assert stopping.returncode != 0 and "stopped: stopped by request" in stopping.stderr
     stopped = _runs(distributed)[-1]
-    assert stopped != run and len(_metrics(stopped)[1]) == 1 and not (stopped / "result.json").exists()
+    assert json.loads((stopped / "result.json").read_text())["status"] == "stopped"
+    position = torch.load(stopped / "last.pt", weights_only=True)["position"]
+    assert position["epoch"] == 2 and position["batch"] == 64
+    assert position["sizes"][:64] == [16] * 64  # both ranks' samples, gathered by rank 0
 
     # One process cannot continue it; two continue it exactly as the uninterrupted run trained.
     refused = _train(distributed, "--resume", str(stopped))
@@ -103,10 +113,14 @@ def test_two_processes_train_the_project_like_one_with_the_same_global_batch(tmp
     resumed = _train(distributed, "--resume", str(stopped), processes=2, DLSTUDIO_DDP_DUMP=str(dumps))
     assert resumed.returncode == 0, resumed.stderr
     _, resumed_rows = _metrics(stopped)
-    assert [{key: value for key, value in row.items() if key not in TIMING} for row in resumed_rows] == \
-        [{key: value for key, value in row.items() if key not in TIMING} for row in rows]
+    for resumed_row, row in zip(resumed_rows, rows, strict=True):
+        for key, value in row.items():
+            if key == "train_loss":  # the stopped epoch's first batches come back as their mean over the ranks
+                assert float(resumed_row[key]) == pytest.approx(float(value), rel=1e-6)
+            elif key not in TIMING:
+                assert resumed_row[key] == value, key
     assert {path.read_text().strip() for path in dumps.iterdir()} == {hashes["rank0.sha256"]}
-    assert len(_runs(distributed)) == 2
+    assert len(_runs(distributed)) == 3
 
 
 @pytest.mark.parametrize("samples", [0, 1, 7, 8, 1259])
