@@ -82,9 +82,10 @@ class DownloadProgress:
 
 
 @contextmanager
-def _ctrl_c_stops(control: Any) -> Iterator[None]:
+def _ctrl_c_stops(control: Any, announce: bool = True) -> Iterator[None]:
     """The first Ctrl+C (or SIGTERM, e.g. from ``kill`` or a job scheduler) asks for a clean stop after the
-    current batch, which leaves a resumable checkpoint; a second one aborts."""
+    current batch, which leaves a resumable checkpoint; a second one aborts. Without ``announce`` (ranks after
+    0 under torchrun) nothing is printed."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -93,7 +94,8 @@ def _ctrl_c_stops(control: Any) -> Iterator[None]:
         if control.stop_requested:
             raise KeyboardInterrupt
         again = "Ctrl+C" if signum == signal.SIGINT else "another signal"
-        print(f"\nstopping after this batch ({again} again to abort)", file=sys.stderr)
+        if announce:
+            print(f"\nstopping after this batch ({again} again to abort)", file=sys.stderr)
         control.stop()
 
     handled = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
@@ -234,7 +236,7 @@ def _train(args: argparse.Namespace, project: Any, distributed: Any) -> int:
     except BaseException:
         session.close()
         raise
-    with _ctrl_c_stops(trainer.control):
+    with _ctrl_c_stops(trainer.control, announce=main):
         result = trainer.fit()  # a resumed session's trainer already stands at its checkpoint
     summary = session.finish(result)
     if distributed is not None and os.environ.get(DUMP_VARIABLE):
