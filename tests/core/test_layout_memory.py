@@ -181,3 +181,7 @@ def test_a_short_first_epoch_gets_a_comparison_of_the_smallest_blocks() -> None:
     assert tuning is not None and tuning.block == MIN_BLOCK and tuning.end <= SHORT_RUN_SHARE * 59
     assert LayoutTuner.fits(40)  # fine-tuning 1,280 images at batch 32
     assert not LayoutTuner.fits(30)
+    # Checking a remembered verdict again (a long run's later epochs) keeps to the usual share.
+    rechecking = LayoutTuner(batches_per_epoch=59, remembered=True)
+    assert rechecking.start_epoch(0) is None and rechecking.start_epoch(0) is None
+    assert LayoutTuner(batches_per_epoch=400, remembered=True).start_epoch(0) is None

@@ -151,6 +151,7 @@ class LayoutTuner:
         # A remembered verdict: start in it and skip the first epoch's comparison.
         self.channels_last = bool(remembered)
         self._skip_epochs = 0 if remembered is None else 1
+        self._knows_a_verdict = remembered is not None  # then checking again never takes a short run's share
         self.epochs_tuned = 0
         # Where each epoch's verdict is remembered (None: nowhere).
         self.memory_key = memory_key
@@ -180,9 +181,10 @@ class LayoutTuner:
         if 2 * (warmup + pairs) * block > MAX_EPOCH_SHARE * remaining:
             pairs = LATER_EPOCH_PAIRS
             if 2 * (warmup + pairs) * block > MAX_EPOCH_SHARE * remaining:
-                # A short run: the smallest blocks, and a larger share of the first epoch.
+                # A short run knowing nothing yet: the smallest blocks, and a larger share of the first epoch.
                 block = MIN_BLOCK
-                if not first or 2 * (warmup + pairs) * block > SHORT_RUN_SHARE * remaining:
+                if (not first or self._knows_a_verdict
+                        or 2 * (warmup + pairs) * block > SHORT_RUN_SHARE * remaining):
                     return None
         layouts: list[bool] = []
         for pair in range(warmup + pairs):
