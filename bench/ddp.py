@@ -66,7 +66,7 @@ def main() -> None:
     half = args.batch // 2
     print(f"{os.cpu_count()} CPU cores; global batch {args.batch} ({half} per process under torchrun); "
           f"{args.epochs} epochs on the digits, median of epochs 2..{args.epochs}, median of {args.repeats} runs")
-    print(f"{'template':10} {'1 process':>12} {'1 proc 1 thr':>13} {'2 processes':>12} {'2p / 1p':>8} "
+    print(f"{'template':10} {'1 process':>12} {'1 proc 1 thr':>13} {'2 processes':>12} {'2p / 1p':>8} {'2p / 1thr':>9} "
           f"{'step 1 thr':>11} {'step 2p':>9} {'overhead/step':>14}")
     with tempfile.TemporaryDirectory() as folder:
         for template in args.templates.split(","):
@@ -80,9 +80,10 @@ def main() -> None:
             one, one_thread, two = (statistics.median(rates[key]) for key in ("one", "one-thread", "two"))
             step_alone = half / one_thread          # seconds per step of batch B/2 in one process, one thread
             step_ranked = 2 * half / two            # seconds per (global) step of two ranks doing B/2 each
-            print(f"{template:10} {one:12,.0f} {one_thread:13,.0f} {two:12,.0f} {two / one:8.2f} "
+            print(f"{template:10} {one:12,.0f} {one_thread:13,.0f} {two:12,.0f} {two / one:8.2f} {two / one_thread:9.2f} "
                   f"{step_alone * 1e3:9.3f}ms {step_ranked * 1e3:7.3f}ms {(step_ranked - step_alone) * 1e3:12.3f}ms")
-    print("samples/s: training samples per second of all processes together (validation not counted)")
+    print("samples/s: training samples per second of all processes together (validation not counted); "
+          "2p / 1thr compares two processes of one thread with one (the same step per process)")
 
 
 if __name__ == "__main__":

@@ -112,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
 
     project = load(args.file)
     # Under torchrun: join the other processes (gloo on the CPU, NCCL on CUDA) before anything is prepared.
-    distributed = from_environment(args.device or str(project.training.get("device", "auto")))
+    distributed = from_environment(args.device or _recorded_device(args.resume)
+                                   or str(project.training.get("device", "auto")))
     if distributed is None:
         return _train(args, project, None)
     try:
@@ -121,6 +122,20 @@ def run(args: argparse.Namespace) -> int:
         return _distributed_failure(distributed, error)
     finally:
         distributed.close()
+
+
+def _recorded_device(run_dir: str | None) -> str | None:
+    """The device setting a run to resume trained with (its settings decide where it trains), if readable."""
+    if run_dir is None:
+        return None
+    from dlstudio.core.errors import DlstudioError
+    from dlstudio.core.training.runs import read_run_settings
+
+    try:
+        device = read_run_settings(Path(run_dir))["training"]["device"]
+    except (OSError, ValueError, KeyError, TypeError, DlstudioError):
+        return None  # the session refuses a damaged run with its own message
+    return device if isinstance(device, str) else None
 
 
 def _distributed_failure(distributed: Any, error: BaseException) -> int:

@@ -161,3 +161,29 @@ def test_a_run_resumes_under_as_many_processes_as_it_trained_with(tmp_path: Path
         _check_same_processes({"distributed": {"world_size": 2}}, tmp_path, None)
     with pytest.raises(SessionError, match="distributed.world_size is not a number of processes"):
         _check_same_processes({"distributed": {"world_size": "2"}}, tmp_path, None)
+
+
+def test_parameters_without_gradients_are_looked_for_only_when_a_branch_leads_nowhere(tmp_path: Path) -> None:
+    from dlstudio.core.compiler import compile_graph
+    from dlstudio.core.project.fileformat import load_project
+    from dlstudio.core.training.distributed import _has_dead_branches
+
+    graph = load_project(_project(tmp_path, "mlp", batch_size=8)).graph
+    assert not _has_dead_branches(compile_graph(graph))
+    dangling = graph.add_node("Linear", {"out_features": 3}, name="unused")
+    graph.connect("relu1", "out", dangling.id, "in")
+    assert _has_dead_branches(compile_graph(graph))
+    assert _has_dead_branches(torch.nn.Linear(2, 2))  # not a compiled graph: assume so
+
+
+def test_a_setting_every_rank_refuses_is_said_once_by_rank_0(tmp_path: Path) -> None:
+    project = _project(tmp_path, "sync", batch_size=8)
+    document = json.loads(project.read_text())
+    document["training"]["sync_batchnorm"] = True  # needs CUDA; this run is on the CPU
+    project.write_text(json.dumps(document))
+    refused = _train(project, processes=2)
+    assert refused.returncode != 0
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("dlstudio: error:")]
+    assert errors == ["dlstudio: error: rank 0: training.sync_batchnorm needs CUDA devices (NCCL); this run "
+                      "trains on the CPU with gloo: turn it off"]
+    assert not project.with_suffix(".runs").exists() or not _runs(project)

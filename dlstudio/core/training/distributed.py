@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from dlstudio.core.errors import DlstudioError
+from dlstudio.core.training.device import resolve_device
 
 # Set by torchrun in every process it starts.
 _ENVIRONMENT = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -143,7 +144,8 @@ class Distributed:
         # torch names that option forward_sync_buffers (the older name still works there, with a warning).
         newer = "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
         no_buffer_sync = {"forward_sync_buffers" if newer else "broadcast_buffers": False}
-        return DistributedDataParallel(model, device_ids=ids, **no_buffer_sync)
+        return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=_has_dead_branches(model),
+                                       **no_buffer_sync)
 
     def close(self) -> None:
         """Leave the process group (once the run is over, or failed)."""
@@ -154,6 +156,24 @@ class Distributed:
 
     def _device(self) -> torch.device:
         return torch.device("cuda", torch.cuda.current_device()) if self.backend == "nccl" else torch.device("cpu")
+
+
+def _has_dead_branches(model: torch.nn.Module) -> bool:
+    """Whether some trainable layer of ``model`` does not lead to its output (a branch left dangling): then
+    DistributedDataParallel must look for parameters without gradients after every step, which costs time,
+    so only then. A model that is not a compiled graph is assumed to have some."""
+    steps, outputs = getattr(model, "steps", None), getattr(model, "_output_slots", None)
+    if steps is None or outputs is None:
+        return True
+    needed = set(outputs)
+    used: set[str] = set()
+    for step in reversed(steps):  # steps are in topological order: consumers come after their sources
+        if step.output_slot in needed:
+            used.add(step.node_id)
+            needed.update(step.input_slots)
+    modules = dict(model.named_children())
+    return any(parameter.requires_grad for step in steps if step.node_id not in used
+               for parameter in modules[step.node_id].parameters())
 
 
 def _integer(environ: dict[str, str] | os._Environ[str], name: str) -> int:
@@ -178,6 +198,9 @@ def from_environment(device: str) -> Distributed | None:
     if world_size < 1 or rank >= world_size:
         raise DistributedError(f"rank {rank} does not fit a world of {world_size} process(es)")
     cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if not cuda and resolve_device(device).type != "cpu":
+        raise DistributedError(f"rank {rank}: training under torchrun runs on CUDA (NCCL) or the CPU (gloo), not "
+                               f"on {resolve_device(device).type}: set the device to cpu")
     if cuda:
         if not torch.cuda.is_available():
             raise DistributedError(f"rank {rank}: device 'cuda' was requested but CUDA is not available")

@@ -394,7 +394,8 @@ def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[st
     resume_dir = Path(resume) if resume is not None else None
     lock = None
     writes = distributed is None or distributed.is_main
-    agreed = distributed is None
+    # Under torchrun, how far the processes got together: each failure must meet the others at the same step.
+    stage = "prepare"
     if resume_dir is not None:
         if not resume_dir.is_dir():
             raise SessionError(f"{resume_dir} is not a run folder")
@@ -437,8 +438,9 @@ def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[st
                             normalization=fixed)
         settings: dict[str, Any] = {}
         if distributed is not None:
-            agreed = True
-            _agree_to_start(distributed, None)
+            stage = "agree"
+            _agree_to_start(distributed, None)  # raises on every process when one could not prepare
+            stage = "folder"
         if not writes:  # rank 0 makes the run folder (or uses the resumed one) and says where it is
             run_dir = _folder_from_rank_0(distributed)  # type: ignore[arg-type]
         elif resume_dir is None:
@@ -462,13 +464,14 @@ def start_session(graph: Graph, data_settings: dict[str, Any], training: dict[st
             # Every file skipped, found now or while streaming during the fit, is listed in the run folder.
             data.log_skipped(run_dir / "skipped.jsonl")
             if distributed is not None:
+                stage = "shared"
                 distributed.share(("folder", str(run_dir)))
     except BaseException as error:
         if lock is not None:
             lock.release()
-        if distributed is not None and not agreed:
+        if distributed is not None and stage == "prepare":
             _agree_to_start(distributed, error)  # raises: this process (at least) could not start
-        elif distributed is not None and writes and not isinstance(error, PeerFailed):
+        elif distributed is not None and stage == "folder" and writes:
             distributed.share(("failed", _reason(error)))  # the others wait for the run folder's path
         raise
     return TrainingSession(project_path, graph, dict(data_settings), config, model, data, run_dir, resume_dir,
