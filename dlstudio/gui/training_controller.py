@@ -66,9 +66,11 @@ def _read_current_run(context: TaskContext, run_dir: Path) -> dict[str, Any]:
     return shown
 
 
-def _import_metrics(context: TaskContext) -> None:
-    """sklearn.metrics takes about a second to import: done off the GUI thread before the first epoch needs it."""
-    import sklearn.metrics  # noqa: F401
+def _per_class(context: TaskContext, matrix: list[list[int]], class_names: list[str]) -> list[dict[str, Any]]:
+    """The per-class table of an epoch's confusion matrix, off the GUI thread (sklearn costs 10-40 ms a call)."""
+    from dlstudio.core.inspect.evaluate import per_class_from_confusion
+
+    return per_class_from_confusion(matrix, class_names)
 
 
 def _read_curves(context: TaskContext, run_dirs: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -329,7 +331,6 @@ class TrainingController(QObject):
         self.training_started.emit()
         self.worker.start()
         QTimer.singleShot(0, self._warm_up_confusion)
-        self._run_in_background(_import_metrics, on_finished=_ignore)  # for the per-class table of each epoch
 
     def _warm_up_confusion(self) -> None:
         """Build the confusion view's cells for the Output's class count while the worker prepares the data.
@@ -412,11 +413,21 @@ class TrainingController(QObject):
         self.panel.show_epoch(metrics)
         self.curves.add_epoch(metrics)
         if metrics.get("confusion") is not None:
-            from dlstudio.core.inspect.evaluate import per_class_from_confusion
-
             self.confusion.set_matrix(metrics["confusion"], self.class_names)
-            self.confusion.set_per_class(per_class_from_confusion(metrics["confusion"], self.class_names))
+            self._show_per_class(metrics["confusion"])
         self.refresh_runs()  # the run's row shows its epochs and best accuracy so far
+
+    def _show_per_class(self, matrix: list[list[int]]) -> None:
+        """Fill the table under the matrix once its figures are computed, if that matrix is still the one shown."""
+        import numpy as np
+
+        generation = self._generation
+
+        def shown(rows: list[dict[str, Any]]) -> None:
+            if generation == self._generation and np.array_equal(self.confusion.matrix(), np.asarray(matrix)):
+                self.confusion.set_per_class(rows)
+
+        self._run_in_background(_per_class, matrix, list(self.class_names), on_finished=shown)
 
     def _on_worker_filters_updated(self, node_id: str, weights: Any) -> None:
         if node_id == self.filters.current_layer():

@@ -181,17 +181,22 @@ def test_the_per_class_table_follows_each_epochs_confusion_matrix(make_window, q
     save_project(project, tmp_path / "digits.dlstudio")
     window = make_window(load_project(tmp_path / "digits.dlstudio"))
     controller = window.training
+    confusion = controller.confusion
+    table = confusion.per_class_table
+    # Each time the table is filled: the matrix on screen then, and the table's rows.
     seen: list[tuple[list[list[int]], list[dict]]] = []
+    table.table_model.modelReset.connect(
+        lambda: table.rows() and seen.append((confusion.matrix().tolist(), table.rows())))
+    epochs: list[list[list[int]]] = []
     QTest.mouseClick(controller.panel.buttons["start"], Qt.MouseButton.LeftButton)
     worker = controller.worker
     assert worker is not None
-    # After the controller's own slot: what the table shows once each epoch's matrix is on screen.
-    confusion = controller.confusion
-    worker.epoch_finished.connect(lambda metrics: seen.append((confusion.matrix().tolist(),
-                                                               confusion.per_class_table.rows())))
+    worker.epoch_finished.connect(lambda metrics: epochs.append(metrics["confusion"]))
     with qtbot.waitSignal(worker.ended, timeout=60_000):
         pass
-    assert len(seen) == 2
+    assert len(epochs) == 2
+    # The figures are computed on a worker thread: the last epoch's arrive shortly after it.
+    qtbot.waitUntil(lambda: bool(seen) and seen[-1][0] == [list(row) for row in epochs[-1]], timeout=TIMEOUT_MS)
     for matrix, rows in seen:
         true = np.repeat(np.arange(10), np.asarray(matrix).sum(axis=1))
         predicted = np.concatenate([np.repeat(np.arange(10), row) for row in matrix])
