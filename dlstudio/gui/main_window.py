@@ -239,6 +239,10 @@ class MainWindow(QMainWindow):
         self.sweep_action = self._action("S&weep…", self.show_sweep, None,
                                          "Train many runs over ranges of settings and node parameters (Optuna)")
         self.sweep_dialog: SweepDialog | None = None
+        self.evaluate_action = self._action(
+            "&Evaluate on a Labelled Folder…", self.evaluate_folder, None,
+            "Score the trained model on a folder with one subfolder per class: accuracy, per-class "
+            "precision, recall and F1, the confusion matrix and the worst-classified files")
         self.quit_action = self._action("&Quit", self.close, key.Quit)
 
         self.undo_action = self._action("&Undo", self.undo, key.Undo)
@@ -337,6 +341,7 @@ class MainWindow(QMainWindow):
         training_menu.addActions(self.training.actions)
         training_menu.addSeparator()
         training_menu.addAction(self.sweep_action)
+        training_menu.addAction(self.evaluate_action)
 
         help_menu = bar.addMenu("&Help")
         help_menu.addActions([self.welcome_action, self.layer_help_action, self.log_folder_action])
@@ -771,6 +776,29 @@ class MainWindow(QMainWindow):
     def save_quietly(self) -> bool:
         """Save to the project's own file (after a run was recorded in it), without asking."""
         return self.project.path is not None and self._save_to(self.project.path)
+
+    def evaluate_folder(self) -> None:
+        """Training › Evaluate on a Labelled Folder: the Inspect dock's Evaluate tab, then its folder dialog."""
+        self.inspect.show_evaluate()  # loads the latest run when none is (on a worker thread)
+        view = self.inspect.evaluate
+        if not view.session.is_loaded and not self.document.run_dirs():
+            view.evaluate("")  # says in the tab why not: there is no trained model yet
+            return
+        folder = self._ask_evaluate_folder()
+        if not folder:
+            return
+        if view.session.is_loaded:
+            view.evaluate(folder)
+            return
+
+        def when_loaded(_info: object) -> None:
+            view.session.model_loaded.disconnect(when_loaded)
+            view.evaluate(folder)
+
+        view.session.model_loaded.connect(when_loaded)
+
+    def _ask_evaluate_folder(self) -> str:
+        return self.inspect.evaluate.choose_folder()
 
     def export_model(self) -> None:
         """File › Export Model: a dialog that writes and verifies ONNX, TorchScript, safetensors or a script."""
