@@ -164,17 +164,21 @@ def parse_param(text: str, graph: Graph) -> SweepParam:
     return SweepParam(target, kind, setting, node_id, low=low, high=high)
 
 
+# Training settings that say how or where a run computes (or fix its randomness), not what it learns.
+_NOT_SWEPT = ("device", "precision", "channels_last", "compile", "sync_batchnorm", "seed")
+
+
 def _target_spec(target: str, owner: str, setting: str, graph: Graph) -> tuple[ParamSpec, str | None]:
     from dlstudio.core.project.settings import TRAINING_SETTINGS
 
     if owner == TRAINING:
         for spec in TRAINING_SETTINGS:
             if spec.name == setting:
-                if setting in ("device", "precision", "channels_last", "compile", "seed"):
+                if setting in _NOT_SWEPT:
                     break  # how or where a run computes, not what it learns: not a thing to search
                 return spec, None
         names = ", ".join(spec.name for spec in TRAINING_SETTINGS
-                          if spec.name not in ("device", "precision", "channels_last", "compile", "seed"))
+                          if spec.name not in _NOT_SWEPT)
         raise SweepError(f"{target}: no training setting {quote(setting)} to sweep (settings: {names})")
     node = graph.node_named(owner)
     if node is None:
