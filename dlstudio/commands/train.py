@@ -116,12 +116,15 @@ def run(args: argparse.Namespace) -> int:
                                    or str(project.training.get("device", "auto")))
     if distributed is None:
         return _train(args, project, None)
+    finished = False
     try:
-        return _train(args, project, distributed)
+        code = _train(args, project, distributed)
+        finished = True
+        return code
     except BaseException as error:
         return _distributed_failure(distributed, error)
     finally:
-        distributed.close()
+        distributed.close(finished)
 
 
 def _recorded_device(run_dir: str | None) -> str | None:

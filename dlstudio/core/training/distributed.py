@@ -147,12 +147,26 @@ class Distributed:
         return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=_has_dead_branches(model),
                                        **no_buffer_sync)
 
-    def close(self) -> None:
-        """Leave the process group (once the run is over, or failed)."""
+    def close(self, finished: bool = False) -> None:
+        """Leave the process group (once the run is over, or failed).
+
+        After a finished run every rank first waits for the others (a barrier): a rank that tears its
+        connections down while a peer still talks to it can abort the peer's communication threads at exit
+        ("terminate called without an active exception"). A failed run skips the barrier: a peer may be gone.
+        """
+        import gc
+
         import torch.distributed as dist
 
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        if not dist.is_initialized():
+            return
+        gc.collect()  # the DistributedDataParallel wrapper holds the group: let it go before the group does
+        if finished:
+            try:
+                dist.barrier()
+            except Exception:  # noqa: BLE001 - a peer went away at the very end: leave anyway
+                pass
+        dist.destroy_process_group()
 
     def _device(self) -> torch.device:
         return torch.device("cuda", torch.cuda.current_device()) if self.backend == "nccl" else torch.device("cpu")
