@@ -79,35 +79,10 @@ def frozen_backbone(name: str, size: int) -> tuple[object, list[str]]:
 
 def hand_finetune_loop(model, frozen: list[str], x, y, batch_size: int, epochs: int,  # noqa: ANN001, ANN201
                        channels_last: bool = False):
-    """The reference: a frozen backbone written out by hand (requires_grad off, eval mode, only the trainable
-    parameters in Adam), slicing in-memory tensors by a shuffled index; optionally in channels-last layout."""
-    import torch
-    from torch.nn import functional
-    from train import chunk_bounds
+    """The reference: the frozen backbone written out by hand, by bench/train.py's slicing loop."""
+    from train import slicing_loop
 
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-
-    for node_id in frozen:
-        getattr(model, node_id).requires_grad_(False)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    n = len(x)
-    batches = -(-n // batch_size)
-    ends = set(chunk_bounds(batches))
-    model.train()
-    for node_id in frozen:
-        getattr(model, node_id).eval()
-    for _ in range(epochs):
-        permutation = torch.randperm(n)
-        for b in range(batches):
-            index = permutation[b * batch_size:(b + 1) * batch_size]
-            loss = functional.cross_entropy(model(x[index]), y[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if b + 1 in ends:
-                yield
+    return slicing_loop(model, x, y, batch_size, epochs, channels_last=channels_last, frozen=frozen)
 
 
 def trainer_finetune_loop(model, frozen: list[str], data, batch_size: int, epochs: int,  # noqa: ANN001, ANN201

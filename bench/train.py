@@ -59,16 +59,24 @@ def chunk_bounds(batches: int) -> list[int]:
 
 
 def slicing_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, epochs: int,
-                 channels_last: bool = False) -> Iterator[None]:
-    """The reference: shuffle an index each epoch, slice the in-memory tensors."""
+                 channels_last: bool = False, frozen: Sequence[str] = ()) -> Iterator[None]:
+    """The reference: shuffle an index each epoch, slice the in-memory tensors.
+
+    ``frozen`` names submodules written out by hand as a frozen backbone is: requires_grad off, eval mode,
+    only the trainable parameters in Adam (the fine-tuning benchmark's reference).
+    """
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for name in frozen:
+        getattr(model, name).requires_grad_(False)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     n = len(x)
     batches = -(-n // batch_size)
     ends = set(chunk_bounds(batches))
     model.train()
+    for name in frozen:
+        getattr(model, name).eval()
     for _ in range(epochs):
         permutation = torch.randperm(n)
         for b in range(batches):

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from dlstudio.core.errors import DlstudioError
 from dlstudio.core.project.model import Project
@@ -34,3 +40,32 @@ def thousands(number: int) -> str:
 
 def one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+@contextmanager
+def ctrl_c_stops(control: Any, stopping: str | None = "stopping after this batch") -> Iterator[None]:
+    """The first Ctrl+C (or SIGTERM, e.g. from ``kill`` or a job scheduler) asks ``control`` for a clean stop
+    after the current batch, which leaves a resumable checkpoint; a second one aborts.
+
+    ``stopping`` is what the first one prints (None: nothing, for the ranks after 0 under torchrun).
+    Outside the main thread (where Python delivers signals) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if control.stop_requested:
+            raise KeyboardInterrupt
+        again = "Ctrl+C" if signum == signal.SIGINT else "another signal"
+        if stopping is not None:
+            print(f"\n{stopping} ({again} again to abort)", file=sys.stderr)
+        control.stop()
+
+    handled = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
+    previous = {signum: signal.signal(signum, on_signal) for signum in handled}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -5,15 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dlstudio.commands.common import load
+from dlstudio.commands.common import ctrl_c_stops, load
 from dlstudio.core.text import printable
 
 EXIT_INTERRUPTED = 130
@@ -59,28 +55,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              '"counts", "trials": [{"number", "state", "value", "params", "epochs", "pruned_at", '
                              '"run_dir", "message"}]}')
     parser.set_defaults(run=run)
-
-
-@contextmanager
-def _ctrl_c_stops(control: Any) -> Iterator[None]:
-    """The first Ctrl+C (or SIGTERM) stops the sweep after the running trial's batch; a second one aborts."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_signal(signum: int, frame: Any) -> None:
-        if control.stop_requested:
-            raise KeyboardInterrupt
-        print("\nstopping the sweep after this batch (Ctrl+C again to abort)", file=sys.stderr)
-        control.stop()
-
-    handled = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
-    previous = {signum: signal.signal(signum, on_signal) for signum in handled}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _params_text(params: dict[str, Any]) -> str:
@@ -132,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{where} {event.state}: {printable(event.message)}", file=out, flush=True)
 
     control = SweepControl()
-    with _ctrl_c_stops(control):
+    with ctrl_c_stops(control, "stopping the sweep after this batch"):
         outcome = run_sweep(settings, project, on_event, control)
     if args.json:
         study = open_study(spec)

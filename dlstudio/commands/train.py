@@ -11,15 +11,11 @@ import argparse
 import json
 import os
 import re
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dlstudio.commands.common import CommandError, load, one_line
+from dlstudio.commands.common import CommandError, ctrl_c_stops, load, one_line
 from dlstudio.core.text import printable
 
 _JSON_HELP = (
@@ -79,32 +75,6 @@ class DownloadProgress:
         size = f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
         end = "\n" if total and done >= total else ""
         print(f"\rdownloading pretrained weights: {size}", end=end, file=self.stream, flush=True)
-
-
-@contextmanager
-def _ctrl_c_stops(control: Any, announce: bool = True) -> Iterator[None]:
-    """The first Ctrl+C (or SIGTERM, e.g. from ``kill`` or a job scheduler) asks for a clean stop after the
-    current batch, which leaves a resumable checkpoint; a second one aborts. Without ``announce`` (ranks after
-    0 under torchrun) nothing is printed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_signal(signum: int, frame: Any) -> None:
-        if control.stop_requested:
-            raise KeyboardInterrupt
-        again = "Ctrl+C" if signum == signal.SIGINT else "another signal"
-        if announce:
-            print(f"\nstopping after this batch ({again} again to abort)", file=sys.stderr)
-        control.stop()
-
-    handled = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
-    previous = {signum: signal.signal(signum, on_signal) for signum in handled}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -254,7 +224,7 @@ def _train(args: argparse.Namespace, project: Any, distributed: Any) -> int:
     except BaseException:
         session.close()
         raise
-    with _ctrl_c_stops(trainer.control, announce=main):
+    with ctrl_c_stops(trainer.control, "stopping after this batch" if main else None):
         result = trainer.fit()  # a resumed session's trainer already stands at its checkpoint
     summary = session.finish(result)
     if distributed is not None and os.environ.get(DUMP_VARIABLE):

@@ -1200,12 +1200,16 @@ class MainWindow(QMainWindow):
         return ask_run(self, labels)
 
     def _runs_to_start_from(self) -> list[tuple[str, Path]]:
-        """The project's runs, newest first, labelled with their best validation accuracy."""
+        """The project's runs, newest first, labelled with their best validation accuracy.
+
+        The Runs panel's rows (read on a worker thread) say it; a run it has not listed yet is read here.
+        """
         from dlstudio.core.training.runs import summarize_run
 
         runs = []
         for run_dir in reversed(self.document.run_dirs()):
-            accuracy = summarize_run(run_dir).get("best_val_accuracy")
+            row = self.training.runs.run_row(str(run_dir)) or summarize_run(run_dir)
+            accuracy = row.get("best_val_accuracy")
             label = run_dir.name if accuracy is None else f"{run_dir.name} ({accuracy:.1%} validation accuracy)"
             runs.append((label, run_dir))
         return runs

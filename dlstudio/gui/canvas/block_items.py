@@ -19,7 +19,7 @@ from dlstudio.core.layers.spec import Shape, format_shape
 from dlstudio.core.project.blocks import Block, FrozenNodes
 from dlstudio.core.shapes import ShapeInference
 from dlstudio.gui.canvas.items import (CORNER, HEADER_HEIGHT, HEADER_TITLE_PX, INPUT, LINE_HEIGHT, NODE_WIDTH,
-                                       OUTPUT, PORT_SPACING, ErrorBadge, LockBadge, NodeItem, PortItem,
+                                       OUTPUT, PORT_SPACING, ErrorBadge, LockBadge, NodeItem, PortedItem, PortItem,
                                        format_count)
 from dlstudio.gui.theme import CanvasColors
 
@@ -79,7 +79,7 @@ def shapes_text(shapes: list[Shape | None]) -> str:
     return ", ".join(format_shape(s) if s is not None else "?" for s in shapes) or "—"
 
 
-class BlockItem(QGraphicsObject):
+class BlockItem(PortedItem):
     """A collapsed block: one node-like card, stacked, with the block's name, size, shapes and totals.
 
     It has ports like a node (one per distinct connection across its boundary) so that the scene can
@@ -188,21 +188,6 @@ class BlockItem(QGraphicsObject):
                f"out {shapes_text(summary.output_shapes)}", "Double-click to show its layers"]
         self.setToolTip("\n".join(summary.errors) if summary.errors else "\n".join(tip))
         self.update()
-
-    def set_colors(self, colors: CanvasColors) -> None:
-        self.colors = colors
-        self.update()
-        for port in [*self.inputs.values(), *self.outputs.values()]:
-            port.update()
-
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
-        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
-            for edge in self.edges:
-                edge.update_path()
-            follow = getattr(self.scene(), "node_item_moved", None)
-            if follow is not None:
-                follow(self)
-        return super().itemChange(change, value)
 
     def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         request = getattr(self.scene(), "block_collapse_requested", None)

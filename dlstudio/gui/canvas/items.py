@@ -191,7 +191,32 @@ class LockBadge(QGraphicsItem):
         painter.drawRoundedRect(body, 1.2, 1.2)
 
 
-class NodeItem(QGraphicsObject):
+class PortedItem(QGraphicsObject):
+    """An item with ports that edges attach to (a node, or a collapsed block): ``inputs``, ``outputs``
+    (port name -> PortItem), ``edges`` and ``colors`` are set by the subclass."""
+
+    colors: CanvasColors
+    inputs: dict[str, PortItem]
+    outputs: dict[str, PortItem]
+    edges: list[EdgeItem]
+
+    def set_colors(self, colors: CanvasColors) -> None:
+        self.colors = colors
+        self.update()
+        for port in [*self.inputs.values(), *self.outputs.values()]:
+            port.update()
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+            for edge in self.edges:
+                edge.update_path()
+            follow = getattr(self.scene(), "node_item_moved", None)
+            if follow is not None:
+                follow(self)
+        return super().itemChange(change, value)
+
+
+class NodeItem(PortedItem):
     """One layer on the canvas: header with the user's name, type and key parameters, output shape, counts."""
 
     def __init__(self, node: Node, colors: CanvasColors) -> None:
@@ -302,21 +327,6 @@ class NodeItem(QGraphicsObject):
         self.badge.setToolTip(error.message if error is not None else "")
         self.setToolTip(error.message if error is not None else key_param_text(self.node) or self.node.type)
         self.update()
-
-    def set_colors(self, colors: CanvasColors) -> None:
-        self.colors = colors
-        self.update()
-        for port in [*self.inputs.values(), *self.outputs.values()]:
-            port.update()
-
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
-        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
-            for edge in self.edges:
-                edge.update_path()
-            follow = getattr(self.scene(), "node_item_moved", None)
-            if follow is not None:
-                follow(self)
-        return super().itemChange(change, value)
 
     # -- drawing -----------------------------------------------------------
 
