@@ -253,3 +253,15 @@ def test_an_earlier_runs_checkpoint_loads_by_node_name_into_a_graph_with_other_i
         assert torch.allclose(model(x), trained(x))
     with pytest.raises(WeightsError, match="the run folder .*nowhere is not there"):
         load_weights(compile_graph(other), other, WeightsSource("run", path="nowhere"), base_dir=tmp_path)
+
+
+def test_a_weights_file_that_is_a_device_or_a_link_to_one_is_refused_as_not_a_regular_file(tmp_path: Path) -> None:
+    from dlstudio.core.compiler import compile_graph
+    from dlstudio.core.project.templates import load_template
+    from dlstudio.core.training.pretrained import WeightsError, load_weights
+
+    (tmp_path / "zero.pth").symlink_to("/dev/zero")
+    project = load_template("lenet5")
+    with pytest.raises(WeightsError, match=r"zero\.pth is not a regular file$"):
+        load_weights(compile_graph(project.graph), project.graph, WeightsSource("file", path="zero.pth"),
+                     base_dir=tmp_path)

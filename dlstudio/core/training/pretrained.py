@@ -201,7 +201,8 @@ def modern_torchvision_keys(model: str, tensors: dict[str, Any]) -> dict[str, An
 
 def _checked_size(path: Path) -> None:
     if not path.is_file():
-        raise WeightsError(f"the weights file {path} is not there")
+        there = path.exists() or path.is_symlink()
+        raise WeightsError(f"the weights file {path} is {'not a regular file' if there else 'not there'}")
     size = path.stat().st_size
     if size > MAX_WEIGHTS_FILE:
         raise WeightsError(f"the weights file {path} is {size / 1024**3:.1f} GB, more than the "
