@@ -7,8 +7,9 @@ efficientnet_b0). The first import in a process also pays for loading torchvisio
 The fine-tuning half (issue 12's target: >= 0.97x) trains an imported network with its backbone frozen (only
 the classifier learns; frozen BatchNorms in eval mode) on synthetic images, batch 32, through dlstudio's
 Trainer and through a hand-written loop on the same frozen model, with a second copy of the hand loop as the
-A/A control; the variants run interleaved in chunks of a tenth of an epoch (bench/train.py's method, see
-shared/performance.md), the first epoch is warm-up. Runs offscreen by default:
+A/A control; each variant runs in a process of its own and the variants run interleaved in chunks of a tenth
+of an epoch (bench/interleave.py, bench/train.py's method, see shared/performance.md), the first epoch is
+warm-up. Runs offscreen by default:
 
     python bench/import.py [--models resnet50,efficientnet_b0] [--repeats 5]
                            [--finetune mobilenet_v3_small] [--finetune-size 64] [--finetune-samples 1280]
@@ -23,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -77,34 +79,63 @@ def frozen_backbone(name: str, size: int) -> tuple[object, list[str]]:
     return graph, frozen
 
 
-def hand_finetune_loop(model, frozen: list[str], x, y, batch_size: int, epochs: int,  # noqa: ANN001, ANN201
-                       channels_last: bool = False):
+@dataclass
+class FinetuneCase:
+    """What every fine-tuning variant trains: the imported network (seed 0), its frozen backbone, samples."""
+
+    model: object
+    frozen: list[str]
+    data: object
+    batch_size: int
+    epochs: int
+
+
+def build_finetune_case(name: str, size: int, samples: int, batch_size: int, epochs: int) -> FinetuneCase:
+    """Built in each variant's process (bench/interleave.py), the same in every one (same seeds)."""
+    import torch
+
+    from dlstudio.core.compiler import compile_graph
+    from dlstudio.core.data import DataRequirements, LabeledTensors, prepare_data
+
+    graph, frozen = frozen_backbone(name, size)
+    torch.manual_seed(0)
+    model = compile_graph(graph)
+    requirements = DataRequirements.from_model(model)
+    generator = torch.Generator().manual_seed(0)
+    raw = LabeledTensors(torch.rand((samples, *requirements.input_shape), generator=generator),
+                         torch.randint(0, 10, (samples,), generator=generator), [str(i) for i in range(10)])
+    data = prepare_data({"val_fraction": 0.0, "test_fraction": 0.0}, requirements, data=raw)
+    return FinetuneCase(model, frozen, data, batch_size, epochs)
+
+
+def hand_finetune_variant(case: FinetuneCase, progress: object, report: dict, channels_last: bool = False):  # noqa: ANN201
     """The reference: the frozen backbone written out by hand, by bench/train.py's slicing loop."""
     from train import slicing_loop
 
-    return slicing_loop(model, x, y, batch_size, epochs, channels_last=channels_last, frozen=frozen)
+    train = case.data.train
+    return slicing_loop(case.model, train.x, train.y, case.batch_size, case.epochs, channels_last=channels_last,
+                        frozen=case.frozen)
 
 
-def trainer_finetune_loop(model, frozen: list[str], data, batch_size: int, epochs: int,  # noqa: ANN001, ANN201
-                          notes: dict[str, str]):
+def trainer_finetune_variant(case: FinetuneCase, progress: object, report: dict):  # noqa: ANN201
     """dlstudio's Trainer with the same nodes frozen, on a thread, one chunk at a time (bench/train.py's hand-off);
-    ``notes`` receives the layout it ended in (its tuner may switch to channels-last on a long enough run)."""
+    ``report`` receives the layout it ended in (its tuner may switch to channels-last on a long enough run)."""
     import threading
 
     from train import _HandOff, layout_note
 
     from dlstudio.core.training import TrainConfig, Trainer
 
-    config = TrainConfig.from_settings({"optimizer": "adam", "learning_rate": 1e-3, "batch_size": batch_size,
-                                        "epochs": epochs, "device": "cpu"})
-    handoff = _HandOff(-(-len(data.train) // batch_size))
-    trainer = Trainer(model, data, config, callbacks=[handoff], frozen=frozen)
+    config = TrainConfig.from_settings({"optimizer": "adam", "learning_rate": 1e-3, "batch_size": case.batch_size,
+                                        "epochs": case.epochs, "device": "cpu"})
+    handoff = _HandOff(-(-len(case.data.train) // case.batch_size))
     done = threading.Event()
 
     def work() -> None:
-        try:
+        try:  # made on the training thread, as the GUI's worker makes it: the main thread computes nothing
+            trainer = Trainer(case.model, case.data, config, callbacks=[handoff], frozen=case.frozen)
             trainer.fit()
-            notes["layout"] = layout_note(trainer)
+            report["layout"] = layout_note(trainer)
         finally:
             done.set()
             handoff.to_main.release()
@@ -119,59 +150,31 @@ def trainer_finetune_loop(model, frozen: list[str], data, batch_size: int, epoch
     thread.join()
 
 
-def time_finetune(name: str, size: int, samples: int, epochs: int, notes: dict[str, str],
-                  batch_size: int = 32) -> dict[str, float]:
-    """Samples/s of one fine-tuning epoch per variant (chunks interleaved, the order turning each round)."""
-    import copy
+def time_finetune(name: str, size: int, samples: int, epochs: int,
+                  batch_size: int = 32) -> tuple[dict[str, float], dict[str, dict]]:
+    """Samples/s of one fine-tuning epoch per variant, each in its own process, chunks interleaved (the order
+    turning each round); and each variant's report."""
+    from interleave import Variant, run_interleaved
 
-    import torch
-    from train import CHUNKS_PER_EPOCH
-
-    from dlstudio.core.compiler import compile_graph
-    from dlstudio.core.data import DataRequirements, LabeledTensors, prepare_data
-
-    graph, frozen = frozen_backbone(name, size)
-    torch.manual_seed(0)
-    model = compile_graph(graph)
-    requirements = DataRequirements.from_model(model)
-    generator = torch.Generator().manual_seed(0)
-    raw = LabeledTensors(torch.rand((samples, *requirements.input_shape), generator=generator),
-                         torch.randint(0, 10, (samples,), generator=generator), [str(i) for i in range(10)])
-    data = prepare_data({"val_fraction": 0.0, "test_fraction": 0.0}, requirements, data=raw)
-    x, y = data.train.x, data.train.y
-    fresh = lambda: copy.deepcopy(model)  # noqa: E731 - every variant starts from the same weights
-    running = {"reference": hand_finetune_loop(fresh(), frozen, x, y, batch_size, epochs),
-               "reference-A/A": hand_finetune_loop(fresh(), frozen, x, y, batch_size, epochs),
-               "channels-last": hand_finetune_loop(fresh(), frozen, x, y, batch_size, epochs, channels_last=True),
-               "trainer": trainer_finetune_loop(fresh(), frozen, data, batch_size, epochs, notes)}
-    times: dict[str, list[list[float]]] = {variant: [[] for _ in range(CHUNKS_PER_EPOCH)] for variant in running}
-    for epoch in range(epochs):
-        for position in range(CHUNKS_PER_EPOCH):
-            names = list(running)
-            turn = (epoch * CHUNKS_PER_EPOCH + position) % len(names)
-            for variant in names[turn:] + names[:turn]:
-                started = time.perf_counter()
-                next(running[variant])
-                if epoch > 0:  # the first epoch warms up caches, allocators and oneDNN kernels
-                    times[variant][position].append(time.perf_counter() - started)
-    for steps in running.values():
-        for _ in steps:
-            pass
-    return {variant: samples / sum(statistics.median(chunk) for chunk in chunks) for variant, chunks in times.items()}
+    variants = [Variant("reference", hand_finetune_variant), Variant("reference-A/A", hand_finetune_variant),
+                Variant("channels-last", hand_finetune_variant, (True,)),
+                Variant("trainer", trainer_finetune_variant)]
+    timings = run_interleaved(variants, build_finetune_case, (name, size, samples, batch_size, epochs), epochs)
+    return timings.samples_per_second(samples), timings.reports
 
 
 def print_finetune(args: argparse.Namespace) -> None:
-    notes: dict[str, str] = {}
-    rates = time_finetune(args.finetune, args.finetune_size, args.finetune_samples, args.finetune_epochs, notes)
+    rates, reports = time_finetune(args.finetune, args.finetune_size, args.finetune_samples, args.finetune_epochs)
     # Ratios to the faster hand-written loop, as bench/train.py gives them.
     faster = max(("reference", "channels-last"), key=rates.__getitem__)
     print(f"fine-tuning {args.finetune} at 3x{args.finetune_size}x{args.finetune_size}, batch 32, backbone frozen, "
           f"{args.finetune_samples} synthetic samples, {args.finetune_epochs - 1} measured epoch(s) "
-          f"(chunks of 1/10 epoch, interleaved); ratios to the faster hand loop ({faster}):")
+          f"(chunks of 1/10 epoch, interleaved, one process per variant); ratios to the faster hand loop ({faster}):")
     for variant, rate in rates.items():
-        print(f"  {variant:14s} {rate:8.1f} samples/s   {rate / rates[faster]:5.3f}x"
-              + ("   (target >= 0.97x)" if variant == "trainer" else ""))
-    print(f"  the trainer ended in {notes.get('layout', '?')}")
+        switches = reports[variant]["switches per chunk"]
+        print(f"  {variant:14s} {rate:8.1f} samples/s   {rate / rates[faster]:5.3f}x   {switches:5.0f} context switches "
+              "a chunk" + ("   (target >= 0.97x)" if variant == "trainer" else ""))
+    print(f"  the trainer ended in {reports['trainer'].get('layout', '?')}")
 
 
 def main() -> int:

@@ -16,26 +16,30 @@ by default) at batch 64 and 256, it times, in one process:
 The GUI variants (--gui, the default; --no-gui leaves them out) also print the main thread's
 event-loop delay during training (a 10 ms probe timer) and the curves' redraw rate.
 
-Variants run interleaved in chunks of a tenth of an epoch, round-robin in an
-order that turns by one each round, so a slow spell of this shared machine
-hits them alike and no variant always follows the same one. The first epoch is warm-up; a variant's epoch time is the sum over
-chunk positions of the median across the measured epochs. Prints samples/s
-and ratios to the faster hand-written loop (reference or channels-last).
+Each variant runs in a process of its own (bench/interleave.py says why: two threads of one process that
+both compute make OpenMP sleep between kernels, which once made the trainer, measured on a thread, look
+22-30% slower than the hand loop on the main thread). The variants run interleaved in chunks of a tenth of
+an epoch, one process at a time, round-robin in an order that turns by one each round, so a slow spell of
+this shared machine hits them alike and no variant always follows the same one. The first epoch is warm-up;
+a variant's epoch time is the sum over chunk positions of the median across the measured epochs. Prints
+samples/s and ratios to the faster hand-written loop (reference or channels-last).
 
     python bench/train.py [--quick] [--no-gui] [--epochs 3] [--samples 60000] [--models lenet5,mlp]
                           [--batch-sizes 64,256]
+
+Every process tunes glibc's malloc as the trainer does for its own (dlstudio.core.training.host_memory), so
+the ratios compare the loops, not the allocator's settings.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import os
-import statistics
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +50,11 @@ from dlstudio.core.compiler import compile_graph
 from dlstudio.core.data import DataRequirements, LabeledTensors, prepare_data
 from dlstudio.core.project import load_template
 from dlstudio.core.training import Callback, TrainConfig, Trainer
-from dlstudio.core.training.host_memory import tune_host_allocator
 
-CHUNKS_PER_EPOCH = 10
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from interleave import CHUNKS_PER_EPOCH, Progress, Variant, run_interleaved  # noqa: E402
+
 QUICK_SAMPLES = 15_000
-Variant = Callable[[], Iterator[None]]  # a generator that yields after every chunk
 
 
 def chunk_bounds(batches: int) -> list[int]:
@@ -138,11 +142,11 @@ def trainer_loop(model: torch.nn.Module, data: Any, batch_size: int, epochs: int
     config = TrainConfig.from_settings({"optimizer": "adam", "learning_rate": 1e-3, "batch_size": batch_size,
                                         "epochs": epochs, "device": "cpu"})
     handoff = _HandOff(-(-len(data.train) // batch_size))
-    trainer = Trainer(model, data, config, callbacks=[*callbacks, handoff])
     done = threading.Event()
 
     def work() -> None:
-        try:
+        try:  # made on the training thread, as the GUI's worker makes it: the main thread computes nothing
+            trainer = Trainer(model, data, config, callbacks=[*callbacks, handoff])
             trainer.fit()
             if notes is not None:
                 notes["layout"] = layout_note(trainer)
@@ -176,9 +180,11 @@ class AttachedGui:
 
     The main thread runs its event loop only during the GUI-attached variant's chunks (``spin``), with a
     10 ms probe timer measuring how late the loop answers; between chunks the other variants use the CPU.
+    ``progress`` says whether a chunk is measured (the warm-up epoch and the final drain are not).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         from PySide6.QtCore import QEventLoop, Qt, QTimer
         from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget
@@ -215,7 +221,7 @@ class AttachedGui:
         self.probe.setSingleShot(True)
         self.probe.timeout.connect(self._on_probe)
         self._armed = 0.0
-        self.measuring = False  # set by run_case: the warm-up epoch and the final drain are left out
+        self.measuring = False  # while spinning: whether this chunk counts
         self.delays: list[float] = []
         self.seconds = 0.0
         self.redraws = 0
@@ -247,8 +253,10 @@ class AttachedGui:
 
         QMetaObject.invokeMethod(self.loop, "quit", Qt.ConnectionType.QueuedConnection)
 
-    def spin(self) -> None:
-        """Run the main thread's event loop, probing it, until ``wake`` is called."""
+    def spin(self, measuring: bool | None = None) -> None:
+        """Run the main thread's event loop, probing it, until ``wake`` is called; measured as ``progress``
+        says unless ``measuring`` is given."""
+        self.measuring = self.progress.measuring if measuring is None else measuring
         started, cpu_started = time.perf_counter(), time.thread_time()
         redraws = self.curves.redraw_count
         self._arm()
@@ -264,11 +272,10 @@ class AttachedGui:
         from PySide6.QtCore import QTimer
 
         QTimer.singleShot(300, self.wake)  # the window's first layout and paint are not idle
-        self.spin()
-        self.measuring, kept = True, self.delays
-        self.delays = []
+        self.spin(measuring=False)
+        kept, self.delays = self.delays, []
         QTimer.singleShot(round(seconds * 1000), self.wake)
-        self.spin()
+        self.spin(measuring=True)
         idle, self.delays = self.delays, kept
         self.measuring, self.seconds, self.redraws, self.cpu_seconds = False, 0.0, 0, 0.0
         return idle
@@ -304,8 +311,8 @@ def worker_loop(model: torch.nn.Module, data: Any, batch_size: int, epochs: int,
                 notes: dict[str, str] | None = None) -> Iterator[None]:
     """The trainer inside the real TrainingWorker (QThread, GuiReporter callback, throttled signals), a chunk
     at a time. ``attached``: the main thread runs its event loop and the views redraw while a chunk trains;
-    not: nothing consumes the reports during training (the cost of the per-batch hooks alone; they are
-    delivered, to nothing, during the attached variant's chunks).
+    not: nothing consumes the reports during training (the cost of the per-batch hooks alone; they wait in
+    the main thread's queue until the run ends).
 
     Only the worker's work function is swapped: ``_train`` builds a session from a saved project, this one
     trains the in-memory data, with the same reporter, emit and control relay.
@@ -365,8 +372,27 @@ def worker_loop(model: torch.nn.Module, data: Any, batch_size: int, epochs: int,
         raise RuntimeError(f"the training worker failed: {failures[0]}")
 
 
-def run_case(template: str, batch_size: int, samples: int, epochs: int,
-             notes: dict[str, str] | None = None, gui: AttachedGui | None = None) -> dict[str, float]:
+@dataclass
+class Case:
+    """What every variant of one case trains: the template's model (seed 0) and random in-memory samples."""
+
+    template: str
+    batch_size: int
+    epochs: int
+    model: torch.nn.Module
+    data: Any
+
+    @property
+    def x(self) -> torch.Tensor:
+        return self.data.train.x
+
+    @property
+    def y(self) -> torch.Tensor:
+        return self.data.train.y
+
+
+def build_case(template: str, batch_size: int, samples: int, epochs: int) -> Case:
+    """Built in each variant's process, the same there as in every other (same seeds)."""
     project = load_template(template)
     torch.manual_seed(0)
     model = compile_graph(project.graph)
@@ -375,67 +401,69 @@ def run_case(template: str, batch_size: int, samples: int, epochs: int,
     raw = LabeledTensors(torch.rand((samples, *requirements.input_shape), generator=generator),
                          torch.randint(0, 10, (samples,), generator=generator), [str(i) for i in range(10)])
     data = prepare_data({"val_fraction": 0.0, "test_fraction": 0.0}, requirements, data=raw)
-    x, y = data.train.x, data.train.y
-    fresh = lambda: copy.deepcopy(model)  # noqa: E731 - every variant starts from the same weights
-    variants: dict[str, Variant] = {
-        "reference": lambda: slicing_loop(fresh(), x, y, batch_size, epochs),
-        "reference-A/A": lambda: slicing_loop(fresh(), x, y, batch_size, epochs),
-    }
-    if x.ndim == 4 and any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
-        variants["channels-last"] = lambda: slicing_loop(fresh(), x, y, batch_size, epochs, channels_last=True)
-    variants["dataloader"] = lambda: dataloader_loop(fresh(), x, y, batch_size, epochs)
-    variants["trainer"] = lambda: trainer_loop(fresh(), data, batch_size, epochs, notes=notes)
-    if gui is not None:
-        hooks_notes: dict[str, str] = {}
-        gui_notes: dict[str, str] = {}
-        variants["trainer+hooks"] = lambda: worker_loop(fresh(), data, batch_size, epochs, gui, attached=False,
-                                                        notes=hooks_notes)
-        variants["trainer+GUI"] = lambda: worker_loop(fresh(), data, batch_size, epochs, gui, attached=True,
-                                                      notes=gui_notes)
-
-    running = {name: make() for name, make in variants.items()}
-    times: dict[str, list[list[float]]] = {name: [[] for _ in range(CHUNKS_PER_EPOCH)] for name in variants}
-    for epoch in range(epochs):
-        if gui is not None:
-            gui.measuring = epoch > 0
-        for position in range(CHUNKS_PER_EPOCH):
-            # The order turns by one each round, so no variant always follows the same one: a variant run
-            # right after the GUI-attached one ran 7-14% faster than its own copy in a fixed order.
-            names = list(running)
-            turn = (epoch * CHUNKS_PER_EPOCH + position) % len(names)
-            for name in names[turn:] + names[:turn]:
-                steps = running[name]
-                started = time.perf_counter()
-                next(steps)
-                if epoch > 0:  # the first epoch warms up caches, allocators and oneDNN kernels
-                    times[name][position].append(time.perf_counter() - started)
-    if gui is not None:
-        gui.measuring = False
-    for steps in running.values():
-        for _ in steps:
-            pass
-    if gui is not None and notes is not None:
-        notes["hooks layout"] = hooks_notes.get("layout", "?")
-        notes["GUI layout"] = gui_notes.get("layout", "?")
-    return {name: samples / sum(statistics.median(chunk) for chunk in chunks) for name, chunks in times.items()}
+    return Case(template, batch_size, epochs, model, data)
 
 
-def print_gui_figures(rates: dict[str, float], notes: dict[str, str], gui: AttachedGui) -> None:
+# The variants, each made in its own process from the case (see bench/interleave.py).
+
+def reference_variant(case: Case, progress: Progress, report: dict[str, Any],
+                      channels_last: bool = False) -> Iterator[None]:
+    return slicing_loop(case.model, case.x, case.y, case.batch_size, case.epochs, channels_last=channels_last)
+
+
+def dataloader_variant(case: Case, progress: Progress, report: dict[str, Any]) -> Iterator[None]:
+    return dataloader_loop(case.model, case.x, case.y, case.batch_size, case.epochs)
+
+
+def trainer_variant(case: Case, progress: Progress, report: dict[str, Any]) -> Iterator[None]:
+    return trainer_loop(case.model, case.data, case.batch_size, case.epochs, notes=report)
+
+
+def worker_variant(case: Case, progress: Progress, report: dict[str, Any], attached: bool) -> Iterator[None]:
+    """The trainer inside the GUI's TrainingWorker, in a process with a Qt application (and, attached, the
+    Metrics views fed and redrawn while it trains); ``report`` gets the layout and the GUI's figures."""
+    gui = AttachedGui(progress)
+    if attached:
+        report["idle delays"] = gui.idle_delays(1.0)
+    yield from worker_loop(case.model, case.data, case.batch_size, case.epochs, gui, attached, notes=report)
+    report.update(delays=gui.delays, seconds=gui.seconds, redraws=gui.redraws, filter_updates=gui.filter_updates,
+                  cpu_seconds=gui.cpu_seconds)
+    gui.close()
+
+
+def run_case(template: str, batch_size: int, samples: int, epochs: int,
+             with_gui: bool = False) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
+    """Samples/s per variant, and each variant's report."""
+    conv = any(isinstance(module, torch.nn.Conv2d) for module in compile_graph(load_template(template).graph).modules())
+    variants = [Variant("reference", reference_variant), Variant("reference-A/A", reference_variant)]
+    if conv:
+        variants.append(Variant("channels-last", reference_variant, (True,)))
+    variants += [Variant("dataloader", dataloader_variant), Variant("trainer", trainer_variant)]
+    if with_gui:
+        variants += [Variant("trainer+hooks", worker_variant, (False,)), Variant("trainer+GUI", worker_variant, (True,))]
+    timings = run_interleaved(variants, build_case, (template, batch_size, samples, epochs), epochs)
+    return timings.samples_per_second(samples), timings.reports
+
+
+def print_gui_figures(rates: dict[str, float], reports: dict[str, dict[str, Any]]) -> None:
     """The GUI-attached figures of one case, against issue 4's targets."""
     headless = rates["trainer"]
     attached = rates["trainer+GUI"] / headless
     hooks = rates["trainer+hooks"] / headless
-    delays = gui.delays
-    print(f"  hooks layout: {notes.get('hooks layout', '?')}\n  GUI layout: {notes.get('GUI layout', '?')}")
+    gui = reports["trainer+GUI"]
+    idle, delays, seconds = gui["idle delays"], gui["delays"], gui["seconds"]
+    print(f"  hooks layout: {reports['trainer+hooks'].get('layout', '?')}\n  GUI layout: {gui.get('layout', '?')}")
     print(f"  GUI attached / headless     {attached:5.2f}x   (target >= 0.85)")
     print(f"  GUI hooks alone / headless  {hooks:5.2f}x   cost {(1 - hooks) * 100:+.1f}% (target <= 2%)")
-    print(f"  event-loop delay while training ({len(delays)} probes over {gui.seconds:.1f} s): "
+    print(f"  event-loop delay idle ({len(idle)} probes): p50 {_percentile(idle, 0.5) * 1e3:.1f} ms, "
+          f"p99 {_percentile(idle, 0.99) * 1e3:.1f} ms, max {max(idle, default=0.0) * 1e3:.1f} ms")
+    print(f"  event-loop delay while training ({len(delays)} probes over {seconds:.1f} s): "
           f"p50 {_percentile(delays, 0.5) * 1e3:.1f} ms, p99 {_percentile(delays, 0.99) * 1e3:.1f} ms "
           f"(target < 16), max {max(delays, default=0.0) * 1e3:.1f} ms (target < 50)")
-    fps = gui.redraws / gui.seconds if gui.seconds > 0 else 0.0
-    print(f"  curves: {gui.redraws} redraws in {gui.seconds:.1f} s = {fps:.1f} fps (target >= 25); "
-          f"filter images shown {gui.filter_updates}")
-    busy = gui.cpu_seconds / gui.seconds if gui.seconds > 0 else 0.0
+    fps = gui["redraws"] / seconds if seconds > 0 else 0.0
+    print(f"  curves: {gui['redraws']} redraws in {seconds:.1f} s = {fps:.1f} fps (target >= 25); "
+          f"filter images shown {gui['filter_updates']}")
+    busy = gui["cpu_seconds"] / seconds if seconds > 0 else 0.0
     print(f"  GUI thread's own CPU time while training: {busy * 100:.1f}% of one core")
 
 
@@ -447,41 +475,29 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="64,256")
     parser.add_argument("--gui", action=argparse.BooleanOptionalAction, default=True,
                         help="also time the trainer with the GUI attached (offscreen Qt; default on)")
-    parser.add_argument("--tune-malloc", action=argparse.BooleanOptionalAction, default=True,
-                        help="tune glibc's malloc before any variant runs, as the trainer does (default on)")
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_SAMPLES:,} samples instead of --samples: a run of a few minutes")
     args = parser.parse_args()
     samples = QUICK_SAMPLES if args.quick else args.samples
-    # The trainer tunes the C allocator for the whole process when it is created; tuning it first gives the
-    # hand-written loops the same allocator, so the ratios compare the loops, not malloc's settings.
-    tuned = tune_host_allocator() if args.tune_malloc else False
-    gui = AttachedGui() if args.gui else None
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {samples} samples, "
-          f"{args.epochs - 1} measured epoch(s), chunks of 1/{CHUNKS_PER_EPOCH} epoch; "
-          f"malloc tuned for all variants: {'yes' if tuned else 'no'}")
-    if gui is not None:
-        idle = gui.idle_delays(1.0)
-        print(f"GUI: offscreen ({os.environ.get('QT_QPA_PLATFORM')}); idle event-loop delay (10 ms probe, "
-              f"{len(idle)} samples): p50 {_percentile(idle, 0.5) * 1e3:.1f} ms, "
-              f"p99 {_percentile(idle, 0.99) * 1e3:.1f} ms, max {max(idle, default=0.0) * 1e3:.1f} ms")
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
         if samples < batch_size * CHUNKS_PER_EPOCH:  # every chunk needs a batch of its own
             parser.error(f"{samples} samples make fewer than {CHUNKS_PER_EPOCH} batches of {batch_size}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {samples} samples, "
+          f"{args.epochs - 1} measured epoch(s), chunks of 1/{CHUNKS_PER_EPOCH} epoch, one process per variant"
+          + (f"; GUI offscreen ({os.environ.get('QT_QPA_PLATFORM', 'offscreen')})" if args.gui else ""))
     for template in args.models.split(","):
         for batch_size in (int(b) for b in args.batch_sizes.split(",")):
-            notes: dict[str, str] = {}
-            if gui is not None:
-                gui.delays, gui.seconds, gui.redraws, gui.filter_updates, gui.cpu_seconds = [], 0.0, 0, 0, 0.0
-            rates = run_case(template, batch_size, samples, args.epochs, notes, gui)
+            rates, reports = run_case(template, batch_size, samples, args.epochs, with_gui=args.gui)
             fastest = max(rates.get("reference", 0.0), rates.get("channels-last", 0.0))
             print(f"\n{template}, batch {batch_size} (ratios to the faster hand-written loop, "
                   f"{fastest:,.0f} samples/s); load average {open('/proc/loadavg').read().split()[0]}")
             for name, rate in rates.items():
-                print(f"  {name:14s} {rate:10,.0f} samples/s   {rate / fastest:5.2f}x")
-            print(f"  trainer layout: {notes.get('layout', '?')}")
-            if gui is not None:
-                print_gui_figures(rates, notes, gui)
+                switches = reports[name]["switches per chunk"]
+                print(f"  {name:14s} {rate:10,.0f} samples/s   {rate / fastest:5.2f}x   "
+                      f"{switches:6.0f} context switches a chunk")
+            print(f"  trainer layout: {reports['trainer'].get('layout', '?')}")
+            if args.gui:
+                print_gui_figures(rates, reports)
 
 
 if __name__ == "__main__":
