@@ -128,7 +128,7 @@ def weights_source(choice: str, source: str, result: Any, output: Path) -> Any:
     if is_onnx_file(source):
         if choice.lower() != "default":
             raise CommandError(f"--weights for an ONNX file: default (its own weights) or none, got {choice!r}")
-        return WeightsSource("file", path=save_onnx_weights(result, output).name)
+        return save_onnx_weights(result, output)
     if is_module_class(source):
         raise CommandError(f"--weights for a module class: a .pth, .pt or .safetensors file, or none; got {choice!r}")
     name = "DEFAULT" if choice.lower() == "default" else choice
@@ -139,19 +139,12 @@ def weights_source(choice: str, source: str, result: Any, output: Path) -> Any:
     return WeightsSource("torchvision", source, entry.name, key_map=result.key_map)
 
 
-def save_onnx_weights(result: Any, output: Path) -> Path:
-    """The ONNX file's weights, keyed like the imported graph, as ``OUTPUT.weights.safetensors`` beside it."""
-    from safetensors.torch import save
+def save_onnx_weights(result: Any, output: Path) -> Any:
+    """The ONNX file's weights, keyed like the imported graph, as ``OUTPUT.weights.safetensors`` beside it;
+    returns the source naming that file."""
+    from dlstudio.core.importer.weights_file import imported_state, write_weights_beside
 
-    from dlstudio.core.compiler import compile_graph
-    from dlstudio.core.safe_io import write_file
-
-    compiled = compile_graph(result.project.graph)
-    state = {key: value.detach().contiguous() for key, value in result.state_dict_for(compiled).items()}
-    target = output.with_name(output.stem + ".weights.safetensors")
-    data = save(state)
-    write_file(target, data)  # the guarded writer: never half a file
-    return target
+    return write_weights_beside(imported_state(result), output)
 
 
 def parse_input_shape(text: str) -> tuple[int, ...]:

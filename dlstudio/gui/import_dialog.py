@@ -73,7 +73,12 @@ def run_import(context: Any, request: ImportRequest) -> Any:
         result = import_module_class(request.source, args=list(request.args), kwargs=dict(request.kwargs),
                                      input_shape=request.input_shape)
     else:
+        from dlstudio.core.importer.weights_file import imported_state, stash_weights
+
         result = import_onnx(request.source)
+        context.check()
+        # The file's own weights: kept in the user's data folder until the project is saved (then beside it).
+        result.project.set_weights(stash_weights(imported_state(result), Path(request.source).name))
     context.check()
     return result
 

@@ -41,6 +41,7 @@ from dlstudio.gui.inspect_controller import InspectController
 from dlstudio.gui.inspector import Inspector
 from dlstudio.gui.palette import Palette
 from dlstudio.gui.settings import MAX_RECENT_FILES
+from dlstudio.core.importer.weights_file import weights_for_saving
 from dlstudio.gui.starting_weights import StartingWeightsBox, ask_run, ask_weights_file
 from dlstudio.gui.theme import DARK, LIGHT, apply_theme, canvas_colors
 from dlstudio.gui.training_controller import TrainingController
@@ -664,12 +665,14 @@ class MainWindow(QMainWindow):
         self.set_project(project)
         self.hide_welcome()
         classes = result.num_classes or request.classes
-        if project.weights is not None:
+        if request.kind == "onnx" and project.weights is not None:
+            weights = f"starts from the weights in {Path(request.source).name}"
+        elif project.weights is not None:
             weights = f"starts from {project.weights.describe()} weights"
         elif request.kind == "torchvision":
             weights = "random weights"
         else:
-            weights = "its own weights are not kept yet: it trains from random weights"
+            weights = "random weights (a weights file can be chosen under Training › Starting weights)"
         self.statusBar().showMessage(f"Imported {request.title}: {len(project.graph)} layers, "
                                      f"{result.param_count:,} parameters, {classes} classes; {weights}", 10000)
 
@@ -709,7 +712,7 @@ class MainWindow(QMainWindow):
         """Save to ``path``; saved under a new name, the copy gets runs of its own (copied, never shared)."""
         path = Path(path)
         project = self.project
-        old_path, old_runs = project.path, list(project.runs)
+        old_path, old_runs, old_weights = project.path, list(project.runs), project.weights
         moved = old_path is None or os.path.abspath(old_path) != os.path.abspath(path)
         if not moved and self._changed_on_disk() and not self._ask_overwrite_changed_file():
             self.statusBar().showMessage(f"Not saved: {path.name} was changed by another program", 6000)
@@ -717,9 +720,15 @@ class MainWindow(QMainWindow):
         try:
             if moved and project.runs:
                 project.runs = copy_runs(project, path)
+            # An import's weights go beside the file; a weights path relative to the old folder follows it.
+            weights = weights_for_saving(old_weights, old_path, path)
+            if weights != old_weights:
+                project.set_weights(weights)
             save_project(project, path)
         except (DlstudioError, OSError) as error:
             project.path, project.runs = old_path, old_runs
+            if project.weights != old_weights:
+                project.set_weights(old_weights)
             message = getattr(error, "message", None) or f"{path.name}: {getattr(error, 'strerror', None) or error}"
             if not moved and self._ask_save_as_after_error(message):
                 return self.save_as()  # a read-only file, a full disk: the work goes elsewhere, not lost

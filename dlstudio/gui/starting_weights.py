@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QInputDialog
                                QToolButton, QVBoxLayout, QWidget)
 
 from dlstudio.core.errors import GraphError
+from dlstudio.core.importer.weights_file import is_stashed
 from dlstudio.core.project import Project
 from dlstudio.core.project.head import find_head
 from dlstudio.core.project.pretrained import WeightsSource
@@ -139,8 +140,13 @@ class StartingWeightsBox(QGroupBox):
         if project is None:
             return
         source = project.weights
-        self.source_label.setText("Random (trained from scratch)" if source is None
-                                  else f"From {source.describe()}")
+        if source is None:
+            text = "Random (trained from scratch)"
+        elif is_stashed(source):  # an import's own weights, not yet saved with the project
+            text = "From the imported network's own weights (written beside the project when it is saved)"
+        else:
+            text = f"From {source.describe()}"
+        self.source_label.setText(text)
         self.random_action.setEnabled(source is not None)
         details = []
         if source is not None:

@@ -71,6 +71,48 @@ def test_an_onnx_file_is_imported(make_window, qtbot, monkeypatch, tmp_path):
     assert types == sorted(["Input", "Conv2d", "ReLU", "Flatten", "Linear", "Output"])
     message = window.statusBar().currentMessage()
     assert "Imported small.onnx" in message and "3 classes" in message
+    assert "starts from the weights in small.onnx" in message
+
+
+@pytest.mark.timeout(120)
+def test_an_onnx_files_weights_are_kept_and_saved_beside_the_project(make_window, qtbot, monkeypatch, tmp_path):
+    """The window's ONNX import starts from the file's weights: kept in the user's data folder while the
+    project is unsaved, written beside it by the first save, loaded by name when a run starts."""
+    import torch
+    from torch import nn
+
+    from dlstudio.core.compiler import compile_graph
+    from dlstudio.core.training.pretrained import load_weights
+
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)).eval()
+    source = tmp_path / "trained.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 1, 8, 8),), str(source), dynamo=False, opset_version=17,
+                          input_names=["image"], dynamic_axes={"image": {0: "batch"}})
+    window = make_window(load_template("lenet5"))
+    import_through_window(window, qtbot, ImportRequest(ONNX, str(source)), monkeypatch)
+    stashed = window.project.weights
+    assert stashed is not None and stashed.kind == "file" and stashed.path.endswith(".weights.safetensors")
+    box = window.starting_weights
+    assert "imported network's own weights" in box.source_label.text()
+
+    folder = tmp_path / "projects"
+    folder.mkdir()
+    monkeypatch.setattr(window, "_ask_save_path", lambda: str(folder / "mine.dlstudio"))
+    assert window.save_action.trigger() is None
+    assert window.project.path == folder / "mine.dlstudio"
+    assert window.project.weights.path == "mine.weights.safetensors"  # relative: the two move together
+    assert (folder / "mine.weights.safetensors").is_file()
+    assert box.source_label.text() == "From file mine.weights.safetensors"
+
+    compiled = compile_graph(window.project.graph).eval()
+    loaded = load_weights(compiled, window.project.graph, window.project.weights, base_dir=folder)
+    assert loaded.tensors_loaded == loaded.tensors_total == 4
+    x = torch.randn(5, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(compiled(x), model(x), atol=1e-6)
 
 
 MODULE_SOURCE = '''
