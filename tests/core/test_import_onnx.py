@@ -208,7 +208,6 @@ def test_refusals_are_one_line(tmp_path: Path) -> None:
     folder.mkdir()
     cases.append((folder, "is not a file"))
     cases.append((tmp_path / "missing.onnx", "no such file"))
-    cases.append((_sub_model(tmp_path / "sub.onnx"), "Sub (OnnxBinaryMathOperation) has no layer type"))
     for path, fragment in cases:
         with pytest.raises(ModelImportError) as caught:
             import_onnx(path)
@@ -217,6 +216,24 @@ def test_refusals_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(ModelImportError) as caught:
         import_onnx(tmp_path / "old.onnx", refuse_larger_than=100)
     assert "larger than" in caught.value.message
+
+
+@pytest.mark.timeout(60)
+def test_an_operation_without_a_layer_type_is_kept_not_refused(tmp_path: Path) -> None:
+    """relu(x) - x has no layer type: it becomes a "Module (ONNX)" node (issue 12), no longer a refusal."""
+    torch.manual_seed(4)
+    path = _sub_model(tmp_path / "sub.onnx")
+    result = import_onnx(path)
+    (node,) = [node for node in result.project.graph if node.type == "OnnxModule"]
+    # Sub reads two tensors and the file has no scopes to find a module around it: the model is one node.
+    assert node.params["operations"] == "Relu, Sub, Gemm"
+    reason = node.params["reason"]
+    assert "Sub: no layer type for the ONNX operation Sub of two tensors" in reason, reason
+    assert "kept with the rest of the model: alone they take 2 tensors" in reason, reason
+    with torch.no_grad():
+        model = _compiled(result)
+        x = torch.randn(3, 6)
+        assert torch.allclose(model(x), _onnx_run(path, x), atol=1e-5)
 
 
 @pytest.mark.timeout(60)

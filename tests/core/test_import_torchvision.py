@@ -176,4 +176,4 @@ def test_cli_imports_swin_t_with_its_attention_blocks_as_opaque_modules(capsys: 
 def test_the_opaque_module_type_is_not_offered_in_the_palette() -> None:
     from dlstudio.core.layers import all_specs
 
-    assert [spec.type_id for spec in all_specs() if not spec.in_palette] == ["TorchvisionModule"]
+    assert [spec.type_id for spec in all_specs() if not spec.in_palette] == ["TorchvisionModule", "OnnxModule"]

@@ -90,6 +90,15 @@ CASES: dict[str, list[tuple[dict, list[tuple[int, ...]]]]] = {
     "TorchvisionModule": [({"model": "mobilenet_v3_small", "num_classes": 10, "path": "features.0",
                             "input_shape": [3, 32, 32], "output_shape": [16, 16, 16], "param_count": 464,
                             "reason": "An example."}, [(3, 32, 32)])],
+    # Opaque ONNX operations of an imported file: erf (the default), and a MatMul by a weight with an Add.
+    "OnnxModule": [({}, [(4,)]),
+                   ({"operations": "MatMul, Add", "input_shape": [5, 6], "output_shape": [5, 3],
+                     "onnx": json.dumps({"opset": 17, "input": "x", "input_dtype": 1, "output": "y", "nodes": [
+                         {"op_type": "MatMul", "domain": "", "inputs": ["x", "W"], "outputs": ["m"], "attributes": {}},
+                         {"op_type": "Add", "domain": "", "inputs": ["m", "b"], "outputs": ["y"], "attributes": {}}],
+                         "initializers": [{"name": "W", "dtype": 1, "shape": [6, 3]},
+                                          {"name": "b", "dtype": 1, "shape": [3], "values": [0.5, 1.0, -1.0]}]})},
+                    [(5, 6)])],
 }
 
 # type id -> (params, input shapes) that the layer must refuse with a ShapeError.
@@ -121,6 +130,7 @@ BAD_INPUTS: dict[str, tuple[dict, list[tuple[int, ...]]]] = {
     "Slice": ({"start": 4, "end": 9}, [(6, 4, 4)]),
     "ZeroPad2d": ({}, [(12,)]),
     "TorchvisionModule": ({}, [(3, 32, 32)]),
+    "OnnxModule": ({}, [(5,)]),
 }
 
 WEIGHTED = {"Linear", "Conv1d", "Conv2d", "ConvTranspose2d"}

@@ -51,22 +51,81 @@ def import_onnx(path: str | Path, *, refuse_larger_than: int = MAX_ONNX_BYTES) -
     shape = _input_shape(model, name)
     _inline_identities(model)
     _constants_as_initializers(model)
+    return _import_with_opaque_regions(model, name, shape, opset)
 
+
+_OPAQUE_ROUNDS = 8  # mappings of one file at most: each finds operations without a layer type downstream
+
+
+def _import_with_opaque_regions(model: Any, name: str, shape: tuple[int, ...], opset: int) -> ImportResult:
+    """Map the file; what has no layer type becomes opaque "Module (ONNX)" nodes, found in rounds.
+
+    The first round already keeps the operations that compute with shapes while running (onnx2torch's
+    Slice of such bounds cannot be traced); each round keeps the operations the last one could not map
+    (those downstream of them show only then). When a round cannot even trace the model, or names an
+    operation it cannot place, the whole model becomes one node.
+    """
+    from dlstudio.core.importer import onnx_opaque
+
+    onnx_opaque.register_converter()
+    whole = set(range(len(model.graph.node)))
+    reasons = onnx_opaque.shape_computations(model)
+    for _ in range(_OPAQUE_ROUNDS):
+        regions = onnx_opaque.plan_regions(model, reasons) if reasons else []
+        try:
+            cut = onnx_opaque.cut_regions(model, regions, opset) if regions else model
+        except ModelImportError as error:
+            raise ModelImportError(f"cannot import {name}: {error.message}") from None
+        try:
+            result = _convert(cut, name, shape, opset)
+        except ModelImportError as error:
+            if reasons.keys() == whole:
+                raise
+            reasons = dict.fromkeys(whole, f"cannot be followed by the import ({error.message})")
+            continue
+        if not result.unmapped:
+            _name_by_source_path(result.project.graph, cut)
+            return result
+        if reasons.keys() == whole:
+            break
+        found = onnx_opaque.unmapped_operations(cut, result.unmapped) or {}
+        found = {index: why for index, why in _original_indices(cut, model, found).items() if index not in reasons}
+        if found:
+            reasons.update(found)
+        else:  # nothing new to keep (or nothing to place it on): the whole model is one node
+            first = result.unmapped[0]
+            reasons = dict.fromkeys(whole, f"cannot be mapped ({first.name}: {first.reason})")
+    result.refuse_unmapped()
+    return result
+
+
+def _original_indices(cut: Any, model: Any, found: dict[int, str]) -> dict[int, str]:
+    """Node indices of ``cut`` (the model with regions replaced) as indices of ``model`` (the same nodes)."""
+    by_content = {node.SerializeToString(): index for index, node in enumerate(model.graph.node)}
+    result: dict[int, str] = {}
+    for index, why in found.items():
+        original = by_content.get(cut.graph.node[index].SerializeToString())
+        if original is not None:
+            result[original] = why
+    return result
+
+
+def _convert(model: Any, name: str, shape: tuple[int, ...], opset: int) -> ImportResult:
+    """One mapping of ``model`` through onnx2torch; the result lists what could not be mapped."""
     import onnx2torch
 
     from dlstudio.core.importer.fx_convert import onnx2torch_modules
+    from dlstudio.core.importer.onnx_opaque import RegionModule, map_region
 
     try:
         module = onnx2torch.convert(model)
     except Exception as error:  # noqa: BLE001 - onnx2torch raises NotImplementedError, KeyError, ... per operation
         raise ModelImportError(f"onnx2torch cannot convert {name}: {_one_line(error)}") from None
     scopes = _scope_paths(model)
-    result = convert_module(name, module.eval(), shape, None, leaf_modules=onnx2torch_modules(),
-                            description=f"{name}, imported from ONNX (opset {opset})", data_source=_data_source(shape),
-                            module_paths=lambda node_paths: _source_module_paths(node_paths, scopes))
-    result.refuse_unmapped()
-    _name_by_source_path(result.project.graph, model)
-    return result
+    return convert_module(name, module.eval(), shape, None,
+                          leaf_modules={**onnx2torch_modules(), RegionModule: map_region},
+                          description=f"{name}, imported from ONNX (opset {opset})", data_source=_data_source(shape),
+                          module_paths=lambda node_paths: _source_module_paths(node_paths, scopes))
 
 
 def _load(path: Path) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dlstudio.core.errors import GraphError
 from dlstudio.core.text import quote
 from dlstudio.core.layers import (
-    activations, conv, dense, imported, io, merges, normalization, pooling, structure,
+    activations, conv, dense, imported, imported_onnx, io, merges, normalization, pooling, structure,
 )
 from dlstudio.core.layers.spec import INT, LayerSpec, ParamSpec, Shape, format_shape
 
@@ -50,7 +50,7 @@ def all_specs() -> list[LayerSpec]:
     return sorted(_SPECS.values(), key=lambda spec: order[spec.category])
 
 
-for _module in (io, dense, conv, pooling, normalization, activations, merges, structure, imported):
+for _module in (io, dense, conv, pooling, normalization, activations, merges, structure, imported, imported_onnx):
     for _spec in _module.SPECS:
         register(_spec)
 

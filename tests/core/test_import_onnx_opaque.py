@@ -1,0 +1,137 @@
+"""ONNX operations without a layer type become opaque "Module (ONNX)" nodes instead of a refused import."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnx2torch")
+
+from torch import nn  # noqa: E402
+
+from dlstudio.core.compiler import compile_graph  # noqa: E402
+from dlstudio.core.importer import ImportResult, import_onnx  # noqa: E402
+from dlstudio.core.project import load_project, save_project  # noqa: E402
+
+
+class ErfNet(nn.Module):
+    """A convolution, erf (no layer type), a convolution, a head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.conv2 = nn.Conv2d(6, 4, 3)
+        self.head = nn.Linear(4 * 10 * 10, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.flatten(self.conv2(torch.erf(self.conv(x))), 1))
+
+
+def _export(model: nn.Module, path: Path, shape: tuple[int, ...]) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter warns that it is deprecated
+        torch.onnx.export(model.eval(), (torch.randn(1, *shape),), str(path), dynamo=False, opset_version=17,
+                          input_names=["input"], output_names=["scores"],
+                          dynamic_axes={"input": {0: "N"}, "scores": {0: "N"}},
+                          training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
+    return path
+
+
+def _compiled(result: ImportResult) -> torch.nn.Module:
+    model = compile_graph(result.project.graph).eval()
+    result.load_into(model)
+    return model
+
+
+def _onnxruntime(path: Path, x: torch.Tensor) -> torch.Tensor:
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (scores,) = session.run(None, {"input": x.numpy()})
+    return torch.from_numpy(scores)
+
+
+def _opaque(result: ImportResult) -> list:
+    return [node for node in result.project.graph if node.type == "OnnxModule"]
+
+
+@pytest.mark.timeout(60)
+def test_an_operation_without_a_layer_type_is_an_opaque_node_keeping_the_weights(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    source = ErfNet().eval()
+    shape = (3, 12, 12)
+    path = _export(source, tmp_path / "erf.onnx", shape)
+    assert "Erf" in {node.op_type for node in onnx.load(str(path)).graph.node}
+    result = import_onnx(path)
+    assert result.ok
+    (node,) = _opaque(result)
+    assert node.params["operations"] == "Erf"
+    assert node.params["input_shape"] == [6, 12, 12] and node.params["output_shape"] == [6, 12, 12]
+    reason = node.params["reason"]
+    assert reason.startswith("The ONNX operation Erf has no layer type") and "erf" in reason, reason
+    assert reason.endswith(".") and "\n" not in reason
+    assert str(path) not in node.params["onnx"] and str(tmp_path) not in node.params["onnx"]  # self-contained
+    with torch.no_grad():
+        model = _compiled(result)
+        x = torch.randn(3, *shape)
+        got = model(x)
+        assert torch.allclose(got, source(x), atol=1e-5), (got - source(x)).abs().max().item()
+        assert torch.allclose(got, _onnxruntime(path, x), atol=1e-5)
+    # The project file keeps the node; loaded again, it compiles and computes the same.
+    project_path = tmp_path / "erf.dlstudio"
+    save_project(result.project, project_path)
+    loaded = load_project(project_path)
+    assert loaded.graph.to_dict() == result.project.graph.to_dict()
+    with torch.no_grad():
+        again = compile_graph(loaded.graph).eval()
+        again.load_state_dict(model.state_dict())
+        assert torch.equal(again(x), got)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.filterwarnings("ignore:Using a non-tuple sequence:UserWarning")  # onnx2torch's Slice indexes so
+def test_shufflenet_exported_to_onnx_imports_with_opaque_nodes(tmp_path: Path) -> None:
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(1)
+    source = torchvision.models.get_model("shufflenet_v2_x0_5", weights=None, num_classes=10).eval()
+    shape = (3, 64, 64)
+    path = _export(source, tmp_path / "shufflenet.onnx", shape)
+    started = time.perf_counter()
+    result = import_onnx(path)
+    print(f"shufflenet_v2_x0_5: imported in {time.perf_counter() - started:.1f} s")
+    opaque = _opaque(result)
+    # Each block's channel shuffle (and the chunk of the blocks that split) computes with shapes while running.
+    assert opaque and all("computes with a tensor's shape while running" in node.params["reason"] for node in opaque)
+    assert any("Reshape" in node.params["operations"] for node in opaque)
+    with torch.no_grad():
+        model = _compiled(result)
+        x = torch.randn(2, *shape)
+        got = model(x)
+        difference = (got - source(x)).abs().max().item()
+        print(f"shufflenet_v2_x0_5: max abs difference {difference:.2e}")
+        assert torch.allclose(got, source(x), atol=1e-5), difference
+        assert torch.allclose(got, _onnxruntime(path, x), atol=1e-5)
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in source.parameters())
+
+
+@pytest.mark.timeout(180)
+def test_convnext_exported_to_onnx_imports_with_opaque_nodes(tmp_path: Path) -> None:
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(2)
+    source = torchvision.models.get_model("convnext_tiny", weights=None, num_classes=10).eval()
+    shape = (3, 64, 64)
+    path = _export(source, tmp_path / "convnext.onnx", shape)
+    result = import_onnx(path)
+    operations = {node.params["operations"] for node in _opaque(result)}
+    assert "Erf" in operations
+    with torch.no_grad():
+        model = _compiled(result)
+        x = torch.randn(2, *shape)
+        got = model(x)
+        difference = (got - source(x)).abs().max().item()
+        print(f"convnext_tiny: max abs difference {difference:.2e}")
+        assert torch.allclose(got, source(x), atol=1e-5), difference
