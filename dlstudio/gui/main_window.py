@@ -147,7 +147,8 @@ class MainWindow(QMainWindow):
         # Through lambdas: the dialogs are looked up when asked (tests answer them by replacing the methods).
         self.starting_weights = StartingWeightsBox(self.undo_stack, lambda: self._ask_weights_file(),
                                                    lambda labels: self._ask_starting_run(labels),
-                                                   self._runs_to_start_from)
+                                                   self._runs_to_start_from,
+                                                   params=lambda node_id: self.inference.info(node_id).params)
         self.training.panel.add_section(self.starting_weights)
         self.training_dock = self._dock("Training", "TrainingDock", self.training.panel,
                                         Qt.DockWidgetArea.RightDockWidgetArea)

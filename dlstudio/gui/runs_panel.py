@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from dlstudio.core import runs_compare
+from dlstudio.core.sweep.study import pruned_by_sweep
 from dlstudio.gui.theme import DARK_CANVAS, LIGHT_CANVAS
 
 # The columns every run has: (key, title, header tooltip). The settings that differ go between the run's
@@ -483,12 +484,14 @@ class RunsPanel(QWidget):
         run_dir = str(run["run_dir"])
         name = str(run.get("name") or Path(run_dir).name)
         status = str(run.get("status") or "")
+        message = str(run.get("message") or "")
+        shown = "pruned" if pruned_by_sweep(status, message) else _STATUS_TEXT.get(status, status)
         epochs, planned = run.get("epochs"), run.get("planned_epochs")
         best, test, final = run.get("best_val_accuracy"), run.get("test_accuracy"), run.get("final_val_accuracy")
         seconds, speed = run.get("seconds"), run.get("samples_per_second")
         cells = {
             "run": (name, name),
-            "status": (_STATUS_TEXT.get(status, status), status),
+            "status": (shown, status),
             "epochs": (_epochs_text(epochs, planned), epochs),
             "best": (_percent(best), best),
             "final": (_percent(final), final),
@@ -498,7 +501,7 @@ class RunsPanel(QWidget):
             "started": (_date_text(run.get("started")), run.get("started")),
         }
         settings = run.get("settings") or {}
-        message = run.get("message") or ("stopped by the user; it can be resumed" if status == "stopped" else "")
+        message = message or ("stopped by the user; it can be resumed" if status == "stopped" else "")
         tooltip = run_dir + (f"\n{message}" if message else "")
         for column, (key, title, _tip) in enumerate(self._columns):
             if key.startswith(_SETTING):

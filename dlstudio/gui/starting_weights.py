@@ -63,14 +63,17 @@ class StartingWeightsBox(QGroupBox):
     """Shows the project's starting weights and frozen layers; its menu changes the weights source.
 
     ``ask_file`` and ``ask_run`` are the window's dialogs (tests replace them); ``runs`` gives the
-    project's run folders, newest first, with their list labels.
+    project's run folders, newest first, with their list labels; ``params`` a node's parameter count (from
+    shape inference), so that only frozen layers with weights are counted (a frozen Add holds nothing).
     """
 
     def __init__(self, undo_stack: QUndoStack, ask_file: Callable[[], str], ask_run: Callable[[list[str]], str],
-                 runs: Callable[[], list[tuple[str, Path]]], parent: QWidget | None = None) -> None:
+                 runs: Callable[[], list[tuple[str, Path]]], params: Callable[[str], int] | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__("Starting weights", parent)
         self.setObjectName("starting_weights")
         self.undo_stack, self.ask_file, self.ask_run, self.runs = undo_stack, ask_file, ask_run, runs
+        self.params = params
         self.project: Project | None = None
         self.source_label = QLabel()
         self.source_label.setObjectName("starting_weights_source")
@@ -153,7 +156,8 @@ class StartingWeightsBox(QGroupBox):
             multiplier = project.training.get("pretrained_lr_multiplier", 0.1)
             details.append("pretrained layers learn at the full rate" if multiplier == 1
                            else f"pretrained layers learn at {multiplier:g}× the rate")
-        frozen = [project.graph.node(node_id).name for node_id in project.frozen if node_id in project.graph]
+        frozen = [project.graph.node(node_id).name for node_id in project.frozen
+                  if node_id in project.graph and (self.params is None or self.params(node_id) > 0)]
         if frozen:
             details.append(f"{len(frozen)} frozen layer{'s' if len(frozen) != 1 else ''}"
                            f" ({', '.join(frozen[:3])}{', …' if len(frozen) > 3 else ''})")

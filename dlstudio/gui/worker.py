@@ -450,7 +450,7 @@ def _train(context: TaskContext, request: TrainingRequest, relay: _ControlRelay,
         "conv_layers": layers, "filter_layer": filters.node_id,
         "history": [m.to_dict() for m in trainer.history],
         "skipped": [f"{s.path}: {s.reason}" for s in skipped],
-        "weights": session.weights_summary, "frozen": len(session.frozen),
+        "weights": session.weights_summary, "frozen": len(session.frozen_with_weights),
     }))
     relay.attach(control)
     result = trainer.fit()  # a resumed session's trainer already stands at its checkpoint
@@ -467,8 +467,8 @@ class TrainingWorker(QObject):
     ``started(dict)`` once the run is prepared (run_dir, device, class_names,
     epochs, batches_per_epoch, sizes, conv_layers, filter_layer, channels_last and
     layout_tuned (the memory layout is chosen while training), history of a
-    resumed run, skipped files, weights: the starting weights' load summary, frozen: how many nodes are
-    frozen); ``batches_progressed(dict)`` ~30 times a second
+    resumed run, skipped files, weights: the starting weights' load summary, frozen: how many layers with
+    weights are frozen); ``batches_progressed(dict)`` ~30 times a second
     (epoch, epochs, batch, batches, samples_per_second, eta_seconds,
     elapsed_seconds, and the new points: xs in epochs, losses);
     ``epoch_finished(dict)`` (EpochMetrics.to_dict(), with the confusion

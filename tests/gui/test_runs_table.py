@@ -189,3 +189,18 @@ def test_applying_a_runs_settings_is_one_undo_step(make_window, qtbot, tmp_path:
     assert window.project.graph.node("linear1").params["out_features"] == 128
     window.redo()
     assert window.project.training["learning_rate"] == 0.1
+
+
+def test_a_trial_the_sweep_pruned_reads_pruned_not_stopped(qtbot, panel: RunsPanel, runs: list[str]) -> None:
+    from dlstudio.core.training.runs import write_run_result
+    from dlstudio.core.sweep.study import PRUNED_MESSAGE
+
+    write_run_result(Path(runs[0]), {"status": "stopped", "message": PRUNED_MESSAGE.format(sweep="lr", epoch=1)})
+    write_run_result(Path(runs[1]), {"status": "stopped", "message": ""})
+    panel.set_runs(read_runs_for_comparison(runs))
+    tree, status = panel._tree, panel.column_of("Status")
+    shown = {Path(tree.topLevelItem(row).data(0, Qt.ItemDataRole.UserRole)).name: tree.topLevelItem(row)
+             for row in range(tree.topLevelItemCount())}
+    pruned, stopped = shown[NAMES[0]], shown[NAMES[1]]
+    assert pruned.text(status) == "pruned" and "pruned by the sweep 'lr' after epoch 1" in pruned.toolTip(status)
+    assert stopped.text(status) == "stopped" and "it can be resumed" in stopped.toolTip(status)

@@ -74,6 +74,17 @@ def test_frozen_layers_and_the_rate_multiplier_are_said_by_name(make_window):
     assert box.detail_label.text().startswith("pretrained layers learn at the full rate")
 
 
+def test_only_frozen_layers_with_weights_are_counted(make_window):
+    """Freezing a block freezes its activations and pooling too; they hold nothing, so they are not counted."""
+    window = make_window(load_template("lenet5"))
+    graph = window.project.graph
+    conv = next(node for node in graph if node.type == "Conv2d")
+    weightless = [node.id for node in graph if node.type in ("ReLU", "MaxPool2d", "Flatten")]
+    assert weightless
+    window.project.frozen.set([conv.id, *weightless], True)
+    assert window.starting_weights.detail_label.text() == f"1 frozen layer ({conv.name})"
+
+
 def test_another_project_shows_its_own_starting_weights(make_window):
     project = load_template("lenet5")
     project.set_weights(WeightsSource("file", path="a.pth"))

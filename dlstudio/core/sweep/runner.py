@@ -34,6 +34,7 @@ from dlstudio.core.sweep.space import SweepError, apply_values
 from dlstudio.core.sweep.study import (
     INTERRUPTED,
     METRICS,
+    PRUNED_MESSAGE,
     StudySpec,
     best_rows,
     counts,
@@ -328,7 +329,7 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, base: _Base, settings: 
     finally:
         control.attach(None)
     if reporter.pruned_at is not None:  # the run's result.json says why it stopped (its status stays "stopped")
-        result.message = f"pruned by the sweep {spec.name!r} after epoch {reporter.pruned_at} (median pruner)"
+        result.message = PRUNED_MESSAGE.format(sweep=spec.name, epoch=reporter.pruned_at)
     session.finish(result)
     epochs = result.epochs_completed
     if reporter.pruned_at is not None:

@@ -20,6 +20,14 @@ SUFFIX = ".sweep.db"
 SAMPLERS = ("tpe", "random", "grid")
 # The metric a trial is judged by: the validation accuracy (higher is better) or loss (lower is better).
 METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}
+
+PRUNED_MESSAGE = "pruned by the sweep {sweep!r} after epoch {epoch} (median pruner)"
+"""A pruned trial's run message (its run's status stays "stopped": it can be continued like any stopped run)."""
+
+
+def pruned_by_sweep(status: str, message: str) -> bool:
+    """Whether a run with this status and message is a sweep trial the pruner stopped."""
+    return status == "stopped" and message.startswith(PRUNED_MESSAGE.partition("{")[0])
 # Trials the median pruner lets finish before it compares (a quarter of the sweep, within these bounds; Optuna's
 # default is 5, too many for a sweep of 6), and epochs it waits in each trial.
 PRUNER_STARTUP_TRIALS = (2, 5)

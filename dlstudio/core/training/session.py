@@ -95,6 +95,13 @@ class TrainingSession:
         return self.resume_dir is not None
 
     @property
+    def frozen_with_weights(self) -> tuple[str, ...]:
+        """The frozen nodes that have weights: what freezing holds still (a frozen ReLU or Add has none)."""
+        children = dict(self.model.named_children())
+        return tuple(node_id for node_id in self.frozen
+                     if node_id in children and any(True for _ in children[node_id].parameters()))
+
+    @property
     def writes(self) -> bool:
         """Whether this process writes the run's files: always, except the ranks after 0 under torchrun."""
         return self.distributed is None or self.distributed.is_main
