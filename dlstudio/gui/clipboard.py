@@ -1,8 +1,10 @@
 """Copy and paste of graph fragments through the system clipboard, as JSON.
 
-A fragment holds the copied nodes, the edges among them and their positions.
-Pasting gives every node a fresh id and offsets it, as one undo step; since
-the clipboard is the system's, pasting into another window of the app works.
+A fragment holds the copied nodes, the edges among them, their positions, which
+of them are frozen, and the blocks whose nodes were all copied (a copied
+collapsed block pastes as a collapsed block of the copies). Pasting gives every
+node a fresh id and offsets it, as one undo step; since the clipboard is the
+system's, pasting into another window of the app works.
 """
 
 from __future__ import annotations
@@ -17,21 +19,29 @@ from PySide6.QtWidgets import QApplication
 from dlstudio.core.graph import Graph, check_node_id, unique_name
 from dlstudio.core.layers import get_spec
 from dlstudio.core.layout import Layout
-from dlstudio.gui.commands import AddNodeCommand, ConnectCommand, MacroCommand, describe_nodes
+from dlstudio.core.project.blocks import Blocks, FrozenNodes
+from dlstudio.gui.commands import (
+    AddNodeCommand, ConnectCommand, FreezeCommand, GroupBlockCommand, MacroCommand, describe_nodes,
+)
 
 FRAGMENT_MIME_TYPE = "application/x-dlstudio-fragment"
 FRAGMENT_FORMAT = "dlstudio-fragment"
 PASTE_OFFSET = 40.0
 
 
-def make_fragment(graph: Graph, layout: Layout, node_ids: list[str]) -> dict[str, Any]:
-    """The nodes, the edges among them, and their positions, as plain JSON data."""
+def make_fragment(graph: Graph, layout: Layout, node_ids: list[str], blocks: Blocks | None = None,
+                  frozen: FrozenNodes | None = None) -> dict[str, Any]:
+    """The nodes, the edges among them, their positions, the frozen ones among them and the blocks all of
+    whose nodes are among them, as plain JSON data."""
     chosen = set(node_ids)
     return {
         "format": FRAGMENT_FORMAT,
         "nodes": [graph.node(n).to_dict() for n in graph.nodes if n in chosen],
         "edges": [e.to_dict() for e in graph.edges if e.src in chosen and e.dst in chosen],
         "positions": {n: list(layout.position(n) or (0.0, 0.0)) for n in graph.nodes if n in chosen},
+        "frozen": [n for n in graph.nodes if n in chosen and frozen is not None and n in frozen],
+        "blocks": [{"name": block.name, "nodes": list(block.nodes), "collapsed": block.collapsed}
+                   for block in (blocks or ()) if set(block.nodes) <= chosen],
     }
 
 
@@ -71,8 +81,11 @@ def _paste_offset(layout: Layout, fragment: dict[str, Any], step: float) -> floa
 
 
 def make_paste_command(graph: Graph, layout: Layout, fragment: dict[str, Any], offset: float = PASTE_OFFSET,
-                       *, verb: str = "Paste") -> tuple[MacroCommand, list[str]]:
-    """One undo step adding the fragment's nodes (new ids, free names, offset) and edges.
+                       *, verb: str = "Paste", blocks: Blocks | None = None,
+                       frozen: FrozenNodes | None = None) -> tuple[MacroCommand, list[str]]:
+    """One undo step adding the fragment's nodes (new ids, free names, offset) and edges, and, given the
+    project's ``blocks`` and ``frozen`` nodes, its blocks (free names: "stem" pasted beside "stem" becomes
+    "stem 2") and frozen states.
 
     Returns the command and the new ids. The copies land ``offset`` (cascading) down and right of the
     originals; each gets a name no other node has (``conv1`` copied next to ``conv1`` and ``conv2``
@@ -101,12 +114,44 @@ def make_paste_command(graph: Graph, layout: Layout, fragment: dict[str, Any], o
     for edge in fragment["edges"]:
         macro.add(ConnectCommand(graph, renamed[edge["src"]], edge["src_port"], renamed[edge["dst"]],
                                  edge["dst_port"], names=new_names))
+    if frozen is not None:
+        listed = fragment.get("frozen")
+        copies = [renamed[node_id] for node_id in (listed if isinstance(listed, list) else ())
+                  if isinstance(node_id, str) and node_id in renamed]
+        if copies:
+            macro.add(FreezeCommand(frozen, graph, copies, True, names=new_names))
+    if blocks is not None:
+        _add_blocks(macro, blocks, graph, fragment.get("blocks", ()), renamed, new_names)
     return macro, list(renamed.values())
 
 
-def make_duplicate_command(graph: Graph, layout: Layout, node_ids: list[str]) -> tuple[MacroCommand, list[str]]:
+def _add_blocks(macro: MacroCommand, blocks: Blocks, graph: Graph, copied: Any, renamed: dict[str, str],
+                new_names: dict[str, str]) -> None:
+    """Group the copies of each copied block; ids and names chosen here, since none of them exists yet."""
+    taken_ids = {block.id for block in blocks}
+    taken_names = {block.name for block in blocks}
+    for entry in copied if isinstance(copied, list) else ():
+        if not isinstance(entry, dict) or not isinstance(entry.get("nodes"), list):
+            continue  # a fragment from elsewhere with something else here: its nodes paste ungrouped
+        members = [renamed[node_id] for node_id in entry["nodes"] if isinstance(node_id, str) and node_id in renamed]
+        if not members:
+            continue
+        number = 1
+        while f"block{number}" in taken_ids or f"block{number}" in graph or f"block{number}" in renamed.values():
+            number += 1
+        block_id = f"block{number}"
+        name = unique_name(str(entry.get("name") or "block"), taken_names)
+        taken_ids.add(block_id)
+        taken_names.add(name)
+        macro.add(GroupBlockCommand(blocks, graph, members, name, bool(entry.get("collapsed", True)),
+                                    names=new_names, block_id=block_id))
+
+
+def make_duplicate_command(graph: Graph, layout: Layout, node_ids: list[str], blocks: Blocks | None = None,
+                           frozen: FrozenNodes | None = None) -> tuple[MacroCommand, list[str]]:
     """Duplicate the nodes in place (offset, as a paste), undone as "Duplicate conv1"."""
-    return make_paste_command(graph, layout, make_fragment(graph, layout, node_ids), verb="Duplicate")
+    return make_paste_command(graph, layout, make_fragment(graph, layout, node_ids, blocks, frozen),
+                              verb="Duplicate", blocks=blocks, frozen=frozen)
 
 
 def paste_message(graph: Graph, fragment: dict[str, Any], new_ids: list[str], verb: str = "Pasted") -> str:

@@ -244,14 +244,15 @@ class GroupBlockCommand(QUndoCommand):
 
     def __init__(self, blocks: Blocks, graph: Graph, node_ids: list[str], name: str | None = None,
                  collapsed: bool = True, parent: QUndoCommand | None = None, *,
-                 names: Mapping[str, str] | None = None) -> None:
+                 names: Mapping[str, str] | None = None, block_id: str | None = None) -> None:
         super().__init__(parent)
         self.blocks = blocks
         order = list(graph.nodes)
         self.node_ids = list(dict.fromkeys(node_ids))
         if all(n in graph for n in self.node_ids):  # in the graph's order (``names``: nodes a macro adds first)
             self.node_ids.sort(key=order.index)
-        self.block_id = blocks.new_block_id()
+        # ``block_id``: given when one macro groups several blocks before any of them exists (a paste).
+        self.block_id = blocks.new_block_id() if block_id is None else block_id
         self.name = blocks.unique_name("block") if name is None else name
         self.collapsed = collapsed
         what = describe_nodes(node_name(graph, n, names) for n in self.node_ids)
@@ -329,12 +330,13 @@ class FreezeCommand(QUndoCommand):
     """Freeze (or unfreeze) the weights of nodes; undo changes back only those whose state it changed."""
 
     def __init__(self, frozen: FrozenNodes, graph: Graph, node_ids: list[str], freeze: bool,
-                 parent: QUndoCommand | None = None) -> None:
+                 parent: QUndoCommand | None = None, *, names: Mapping[str, str] | None = None) -> None:
         super().__init__(parent)
         self.frozen = frozen
         self.node_ids = [n for n in dict.fromkeys(node_ids) if (n in frozen) != bool(freeze)]
         self.freeze = bool(freeze)
-        what = describe_nodes(node_name(graph, n) for n in self.node_ids) if self.node_ids else "nothing"
+        # ``names``: nodes a macro adds before this command runs (a paste), not in the graph yet.
+        what = describe_nodes(node_name(graph, n, names) for n in self.node_ids) if self.node_ids else "nothing"
         self.setText(f"{'Freeze' if freeze else 'Unfreeze'} {what}")
 
     def redo(self) -> None:

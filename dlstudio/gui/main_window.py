@@ -955,7 +955,9 @@ class MainWindow(QMainWindow):
         nodes = self.scene.selected_node_ids()
         if not nodes:
             return False
-        clipboard.copy_to_clipboard(clipboard.make_fragment(self.project.graph, self.project.layout, nodes))
+        project = self.project
+        clipboard.copy_to_clipboard(clipboard.make_fragment(project.graph, project.layout, nodes, project.blocks,
+                                                            project.frozen))
         self.statusBar().showMessage(clipboard.copy_message(self.project.graph, nodes), 3000)
         return True
 
@@ -973,13 +975,15 @@ class MainWindow(QMainWindow):
     def duplicate(self) -> None:
         nodes = self.scene.selected_node_ids()
         if nodes:
-            self._paste_fragment(clipboard.make_fragment(self.project.graph, self.project.layout, nodes),
-                                 "Duplicate")
+            project = self.project
+            self._paste_fragment(clipboard.make_fragment(project.graph, project.layout, nodes, project.blocks,
+                                                         project.frozen), "Duplicate")
 
     def _paste_fragment(self, fragment: dict, verb: str = "Paste") -> None:
         try:
             command, new_ids = clipboard.make_paste_command(self.project.graph, self.project.layout, fragment,
-                                                            verb=verb)
+                                                            verb=verb, blocks=self.project.blocks,
+                                                            frozen=self.project.frozen)
         except (DlstudioError, KeyError, TypeError, ValueError) as error:
             self.statusBar().showMessage(f"Cannot {verb.lower()}: {error}", 6000)
             return

@@ -398,3 +398,40 @@ def test_expanding_an_imported_block_makes_room_for_its_layers_in_the_same_undo_
     assert project.blocks.get(layer1.id).collapsed and project.layout.positions == before
     window.redo()
     assert not project.blocks.get(layer1.id).collapsed and not window.scene.drawn_items_overlap()
+
+
+def test_a_copied_collapsed_frozen_block_pastes_as_a_collapsed_frozen_block_in_one_undo_step(make_window):
+    from PySide6.QtGui import QKeySequence
+
+    window, ids = lenet_window(make_window)
+    conv1, relu1, pool1 = ids[1:4]
+    block_id = group(window, [conv1, relu1, pool1])
+    window.project.blocks.rename(block_id, "stem")
+    window.project.frozen.set([conv1], True)
+    nodes_before, blocks_before = len(window.project.graph), len(window.project.blocks)
+    window.scene.select_block(block_id)
+    QTest.keySequence(window.view, QKeySequence(QKeySequence.StandardKey.Copy))
+    QTest.keySequence(window.view, QKeySequence(QKeySequence.StandardKey.Paste))
+
+    graph, blocks = window.project.graph, window.project.blocks
+    assert len(graph) == nodes_before + 3
+    (copy,) = [block for block in blocks if block.id != block_id]
+    assert copy.name != "stem" and copy.name.startswith("stem") and copy.collapsed
+    assert [graph.node(n).type for n in copy.nodes] == ["Conv2d", "ReLU", "MaxPool2d"]
+    assert [n for n in copy.nodes if n in window.project.frozen] == [copy.nodes[0]]  # the conv, as copied
+    item = window.scene.block_items[copy.id]
+    assert item.isVisible() and item.isSelected()  # the pasted block shows as one collapsed card, selected
+    assert window.undo_stack.undoText().startswith("Paste")
+
+    window.undo_stack.undo()  # all of it in one step
+    assert len(graph) == nodes_before and len(blocks) == blocks_before
+    assert list(window.project.frozen) == [conv1]
+    window.undo_stack.redo()
+    assert len(blocks) == blocks_before + 1 and len(window.project.frozen) == 2
+
+    # Duplicate (Ctrl+D) of the block and one loose node: the block comes along, the node stays loose.
+    window.scene.select_nodes([*copy.nodes, ids[4]])
+    window.duplicate_action.trigger()
+    assert len(blocks) == blocks_before + 2
+    newest = list(blocks)[-1]
+    assert len(newest.nodes) == 3 and ids[4] not in newest.nodes
