@@ -1,7 +1,8 @@
 """Graph -> a standalone, readable PyTorch module (source text).
 
 The generated file imports only ``torch`` (and what a layer's code says it needs: torchvision for a
-module kept opaque by an import). Submodules are attributes named by
+module kept opaque by an import; for operations kept from an ONNX file, the functions that rebuild them,
+written into the file, and numpy, onnx and onnx2torch). Submodules are attributes named by
 node id (dlstudio's stable keys), so the exported model's ``state_dict`` loads
 into the compiled :class:`GraphModule` and back with ``strict=True`` and gives
 the same outputs. Everything else a person reads is in the names they gave
@@ -53,8 +54,13 @@ def export_python(graph: Graph, class_name: str = "Model", description: str = ""
 
     # Layers that need more than torch say which import lines (e.g. torchvision for imported modules).
     extra = list(dict.fromkeys(line for node in layers for line in node.spec.code.imports))  # type: ignore[union-attr]
+    # ... and some the functions that make their modules, written into the file so that it needs no dlstudio.
+    definitions = dict.fromkeys(text for node in layers
+                                for text in node.spec.code.definitions)  # type: ignore[union-attr]
     lines = [*_module_docstring(graph, inputs, outputs, infos, description), "",
              "import torch", "from torch import nn", *extra, "", ""]
+    for text in definitions:
+        lines += [*text.rstrip().splitlines(), "", ""]
     lines.append(f"class {class_name}(nn.Module):")
     summary = description.strip().splitlines()[0] if description.strip() else "The network drawn in dlstudio."
     lines.append(_INDENT + _docstring_line(summary))

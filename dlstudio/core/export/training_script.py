@@ -1,7 +1,8 @@
 """A standalone training script: the model class, the project's data, split, augmentation and training loop.
 
 The script imports only torch, torchvision (when a layer needs it), numpy,
-PIL and scikit-learn. It replays what ``dlstudio train`` does, step for step
+PIL and scikit-learn (and onnx and onnx2torch for operations kept from an
+imported ONNX file, whose code it carries). It replays what ``dlstudio train`` does, step for step
 and draw for draw, so that the same seed gives the same run on the CPU:
 
 - the model is built right after ``torch.manual_seed(seed)`` (the compiled
@@ -23,6 +24,7 @@ compares their final validation accuracy.
 
 from __future__ import annotations
 
+import ast
 import json
 from typing import Any
 
@@ -98,9 +100,11 @@ def export_training_script(graph: Graph, data_settings: dict[str, Any], training
 
 
 def _split_module(module: str) -> tuple[list[str], str]:
-    """(extra import lines, the class definition) of export_python's module text."""
+    """(extra import lines, the definitions: functions a layer's module is made by, then the class) of
+    export_python's module text."""
     lines = module.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("class Model("))
+    start = next(statement.lineno - 1 for statement in ast.parse(module).body
+                 if isinstance(statement, (ast.FunctionDef, ast.ClassDef)))
     end = next((i for i, line in enumerate(lines) if line.startswith('if __name__ == "__main__":')), len(lines))
     header = lines[:start]
     imports = [line for line in header if (line.startswith("import ") or line.startswith("from "))

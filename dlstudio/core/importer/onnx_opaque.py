@@ -25,7 +25,8 @@ from torch import nn
 
 from dlstudio.core.importer.grouping import onnx_scope_path
 from dlstudio.core.importer.result import ModelImportError, Unmapped
-from dlstudio.core.layers.imported_onnx import SMALL_INITIALIZER, attribute_json, region_model
+from dlstudio.core.layers.imported_onnx import SMALL_INITIALIZER, attribute_json
+from dlstudio.core.layers.imported_onnx_code import region_model
 
 DOMAIN = "dlstudio"
 OPERATION = "Region"

@@ -179,6 +179,9 @@ class LayerCode:
     # Import lines the exported file needs besides torch (each with a comment saying why), e.g.
     # "import torchvision  # ...": written once however many nodes ask for them.
     imports: tuple[str, ...] = ()
+    # Top-level functions the ``module`` expression calls (their source text), written after the imports
+    # and once however many nodes ask for them, so the exported file needs no dlstudio.
+    definitions: tuple[str, ...] = ()
 
 
 def code_literal(value: Any) -> str:
