@@ -49,16 +49,19 @@ def check_node_id(node_id: Any) -> str:
 
 
 _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
+MAX_NAME_LENGTH = 80
+"""The longest node name (names appear in one-line messages, tables and node headers)."""
 
 
-def unique_name(base: str, taken: Iterable[str]) -> str:
-    """``base`` if no name in ``taken`` equals it, else the next free variant.
+def unique_name(base: str, taken: Iterable[str], limit: int = MAX_NAME_LENGTH) -> str:
+    """``base`` if no name in ``taken`` equals it, else the next free variant, at most ``limit`` characters.
 
     A name ending in a number continues its series (``conv1`` -> ``conv3`` when
     ``conv1`` and ``conv2`` exist); any other name gets a suffix (``classifier``
-    -> ``classifier_2``).
+    -> ``classifier_2``). A name at the length limit loses characters to make room for its suffix.
     """
     taken = set(taken)
+    base = base[:limit]
     if base not in taken:
         return base
     match = _TRAILING_NUMBER.match(base)
@@ -66,12 +69,19 @@ def unique_name(base: str, taken: Iterable[str]) -> str:
         stem = match.group(1)
         series = re.compile(re.escape(stem) + r"(\d+)$")
         used = [int(m.group(1)) for name in taken if (m := series.match(name))]
-        return f"{stem}{max(used, default=0) + 1}"
-    stem = match.group(1)[:-1] if match and match.group(1).endswith("_") else base
+        candidate = f"{stem}{max(used, default=0) + 1}"
+    else:
+        stem = match.group(1)[:-1] if match and match.group(1).endswith("_") else base
+        number = 2
+        while f"{stem}_{number}" in taken:
+            number += 1
+        candidate = f"{stem}_{number}"
     number = 2
-    while f"{stem}_{number}" in taken:
+    while len(candidate) > limit or candidate in taken:
+        suffix = f"_{number}"
+        candidate = base[:limit - len(suffix)] + suffix
         number += 1
-    return f"{stem}_{number}"
+    return candidate
 
 
 @dataclass
@@ -394,8 +404,8 @@ class Graph:
     def _check_name(name: Any) -> str:
         if not isinstance(name, str) or not name.strip():
             raise GraphError("a node name may not be empty")
-        if len(name) > 80:
-            raise GraphError("a node name may be at most 80 characters")
+        if len(name) > MAX_NAME_LENGTH:
+            raise GraphError(f"a node name may be at most {MAX_NAME_LENGTH} characters")
         if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
             # Names appear in one-line messages, tables and node headers.
             raise GraphError("a node name may not contain line breaks or control characters")

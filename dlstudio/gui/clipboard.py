@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication
 from dlstudio.core.graph import Graph, check_node_id, unique_name
 from dlstudio.core.layers import get_spec
 from dlstudio.core.layout import Layout
-from dlstudio.core.project.blocks import Blocks, FrozenNodes
+from dlstudio.core.project.blocks import MAX_BLOCK_NAME, Blocks, FrozenNodes
 from dlstudio.gui.commands import (
     AddNodeCommand, ConnectCommand, FreezeCommand, GroupBlockCommand, MacroCommand, describe_nodes,
 )
@@ -140,7 +140,7 @@ def _add_blocks(macro: MacroCommand, blocks: Blocks, graph: Graph, copied: Any, 
         while f"block{number}" in taken_ids or f"block{number}" in graph or f"block{number}" in renamed.values():
             number += 1
         block_id = f"block{number}"
-        name = unique_name(str(entry.get("name") or "block"), taken_names)
+        name = unique_name(" ".join(str(entry.get("name") or "block").split()) or "block", taken_names, MAX_BLOCK_NAME)
         taken_ids.add(block_id)
         taken_names.add(name)
         macro.add(GroupBlockCommand(blocks, graph, members, name, bool(entry.get("collapsed", True)),

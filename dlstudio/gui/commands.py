@@ -390,14 +390,32 @@ class MacroCommand(QUndoCommand):
     def __init__(self, text: str, commands: list[QUndoCommand] | None = None) -> None:
         super().__init__(text)
         self.commands: list[QUndoCommand] = list(commands or [])
+        self._applied = False
+
+    def apply(self) -> None:
+        """Do it now, before it is pushed, so that a failure (raised, nothing left half done) can be told
+        and nothing is pushed; the undo stack's own first redo then does nothing."""
+        self.redo()
+        self._applied = True
 
     def add(self, command: QUndoCommand) -> QUndoCommand:
         self.commands.append(command)
         return command
 
     def redo(self) -> None:
-        for command in self.commands:
-            command.redo()
+        """All or nothing: when one child fails, the ones done before it are undone and the error raised."""
+        if self._applied:  # done by apply() just before the push
+            self._applied = False
+            return
+        done: list[QUndoCommand] = []
+        try:
+            for command in self.commands:
+                command.redo()
+                done.append(command)
+        except BaseException:
+            for command in reversed(done):
+                command.undo()
+            raise
 
     def undo(self) -> None:
         for command in reversed(self.commands):

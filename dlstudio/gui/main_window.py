@@ -980,12 +980,16 @@ class MainWindow(QMainWindow):
                                                          project.frozen), "Duplicate")
 
     def _paste_fragment(self, fragment: dict, verb: str = "Paste") -> None:
+        if self._refuse_if_locked():
+            return
         try:
             command, new_ids = clipboard.make_paste_command(self.project.graph, self.project.layout, fragment,
                                                             verb=verb, blocks=self.project.blocks,
                                                             frozen=self.project.frozen)
+            with self.scene.batched():
+                command.apply()  # a clipboard from elsewhere may hold what the graph refuses: nothing half pasted
         except (DlstudioError, KeyError, TypeError, ValueError) as error:
-            self.statusBar().showMessage(f"Cannot {verb.lower()}: {error}", 6000)
+            self.statusBar().showMessage(f"Cannot {verb.lower()}: {getattr(error, 'message', None) or error}", 6000)
             return
         if self.push(command):
             self.scene.select_nodes(new_ids)

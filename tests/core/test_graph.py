@@ -203,6 +203,22 @@ def test_free_names_continue_a_series_or_take_a_suffix():
     assert unique_name("bn1d_1", {"bn1d_1", "bn1d_2"}) == "bn1d_3"
 
 
+def test_a_free_name_stays_within_the_length_limit():
+    """A copy of a layer whose name is at the limit (an imported module path) gets a name a node may have."""
+    from dlstudio.core.graph import MAX_NAME_LENGTH, unique_name
+
+    long = "features." + "x" * (MAX_NAME_LENGTH - 9)
+    assert len(long) == MAX_NAME_LENGTH
+    first = unique_name(long, {long})
+    second = unique_name(long, {long, first})
+    assert len(first) <= MAX_NAME_LENGTH and len(second) <= MAX_NAME_LENGTH and first != second != long
+    numbered = "block" * 15 + "99999"  # a series at the limit: its next number would not fit
+    assert len(unique_name(numbered, {numbered})) <= MAX_NAME_LENGTH
+    graph = Graph()
+    node = graph.add_node("Conv2d", name=long)
+    assert graph.add_node("Conv2d", name=graph.unique_name(node.name)).name == first
+
+
 def test_a_new_node_without_a_name_does_not_take_a_name_in_use():
     graph = Graph()
     first = graph.add_node("Conv2d")

@@ -435,3 +435,16 @@ def test_a_copied_collapsed_frozen_block_pastes_as_a_collapsed_frozen_block_in_o
     assert len(blocks) == blocks_before + 2
     newest = list(blocks)[-1]
     assert len(newest.nodes) == 3 and ids[4] not in newest.nodes
+
+
+def test_a_paste_the_graph_refuses_leaves_nothing_behind(make_window):
+    """A fragment from elsewhere with a parameter value the layer refuses: one line, no half paste, no undo step."""
+    from dlstudio.gui import clipboard
+
+    window, ids = lenet_window(make_window)
+    fragment = clipboard.make_fragment(window.project.graph, window.project.layout, ids[1:3])
+    fragment["nodes"][1]["params"] = {"not_a_parameter": 1}
+    before, steps = len(window.project.graph), window.undo_stack.count()
+    window._paste_fragment(fragment)
+    assert len(window.project.graph) == before and window.undo_stack.count() == steps
+    assert window.statusBar().currentMessage().startswith("Cannot paste: ")

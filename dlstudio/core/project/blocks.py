@@ -80,7 +80,7 @@ class Blocks:
         return f"block{number}"
 
     def unique_name(self, base: str) -> str:
-        return unique_name(base, {block.name for block in self._blocks.values()})
+        return unique_name(base, {block.name for block in self._blocks.values()}, MAX_BLOCK_NAME)
 
     def boundary(self, block_id: str) -> tuple[list[Edge], list[Edge]]:
         """The edges that enter the block from outside and that leave it, in graph order."""
