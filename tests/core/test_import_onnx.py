@@ -342,3 +342,23 @@ def test_a_torchvision_model_exported_to_onnx_imports_grouped(name: str, tmp_pat
         == "Conv2d"
     hidden = {node_id for block in project.blocks for node_id in block.nodes[1:]}
     assert len([node_id for node_id in project.graph.nodes if node_id not in hidden]) <= 30
+
+
+def test_module_names_are_the_ones_onnx2torch_gives() -> None:
+    """Nodes named with scopes, with dots, unnamed and repeated: each name is that of onnx2torch's module."""
+    import onnx2torch
+    from onnx import TensorProto, helper
+
+    from dlstudio.core.importer.onnx_module_names import onnx2torch_module_names
+
+    names = ["/layer1/Relu", "/layer1/Relu", "", "", "block.0.act", "/layer1/Relu"]
+    ops = ["Relu", "Relu", "Sigmoid", "Sigmoid", "Tanh", "Relu"]
+    nodes = [helper.make_node(op, [f"v{i}"], [f"v{i + 1}"], name=name)
+             for i, (op, name) in enumerate(zip(ops, names))]
+    graph = helper.make_graph(nodes, "names", [helper.make_tensor_value_info("v0", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info(f"v{len(nodes)}", TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    converted = onnx2torch.convert(model)
+    called = [node.target for node in converted.graph.nodes if node.op == "call_module"]
+    assert onnx2torch_module_names(model) == called
+    assert called[:2] == ["layer1/Relu", "layer1/Relu_1"]  # the names the test means to cover

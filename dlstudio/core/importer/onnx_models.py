@@ -236,15 +236,11 @@ def _name_by_source_path(graph: Any, model: Any) -> None:
     names.
     """
     from dlstudio.core.importer.grouping import onnx_scope_path
+    from dlstudio.core.importer.onnx_module_names import onnx2torch_module_names
 
-    sources: dict[str, tuple[str, str]] = {}  # onnx2torch module name -> (module path, operation)
-    seen: dict[str, int] = {}
-    for node in model.graph.node:
-        base = _module_name(node)
-        count = seen.get(base, 0)
-        seen[base] = count + 1
-        if node.name.startswith("/"):
-            sources[base + (f"_{count}" if count else "")] = (onnx_scope_path(node.name), node.name.split("/")[-1])
+    # onnx2torch's module name -> (the source module path, the operation)
+    sources = {module: (onnx_scope_path(node.name), node.name.split("/")[-1])
+               for module, node in zip(onnx2torch_module_names(model), model.graph.node) if node.name.startswith("/")}
     named = []
     for node in graph:
         module, _, word = node.name.rpartition(".")
@@ -264,27 +260,13 @@ def _name_by_source_path(graph: Any, model: Any) -> None:
             graph.rename(node_id, graph.unique_name(wanted))
 
 
-def _module_name(node: Any) -> str:
-    """The name onnx2torch gives the module of an ONNX node, before a ``_1`` for a repeated one."""
-    return (f"{node.domain}/" + (node.name.replace(".", "/") or node.op_type)).lstrip("/")
-
-
 def _scope_paths(model: Any) -> dict[str, str]:
-    """The source module path of each module onnx2torch makes, by its name (see ``onnx_scope_path``).
-
-    onnx2torch names the module of a node as ``OnnxGraph`` does: the domain and the node's name with dots
-    made slashes (or its operation type when it has no name), and ``_1``, ``_2``, ... after a repeated one.
-    """
+    """The source module path of each module onnx2torch makes, by its name (see ``onnx_scope_path``)."""
     from dlstudio.core.importer.grouping import onnx_scope_path
+    from dlstudio.core.importer.onnx_module_names import onnx2torch_module_names
 
-    paths: dict[str, str] = {}
-    seen: dict[str, int] = {}
-    for node in model.graph.node:
-        base = _module_name(node)
-        count = seen.get(base, 0)
-        seen[base] = count + 1
-        paths[base + (f"_{count}" if count else "")] = onnx_scope_path(node.name)
-    return paths
+    return {module: onnx_scope_path(node.name)
+            for module, node in zip(onnx2torch_module_names(model), model.graph.node)}
 
 
 def _source_module_paths(node_paths: dict[str, str], scopes: dict[str, str]) -> tuple[dict[str, str], dict[str, Any]]:

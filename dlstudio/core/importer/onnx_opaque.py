@@ -24,6 +24,7 @@ from onnx import ModelProto, helper, numpy_helper
 from torch import nn
 
 from dlstudio.core.importer.grouping import onnx_scope_path
+from dlstudio.core.importer.onnx_module_names import onnx2torch_module_names
 from dlstudio.core.importer.result import ModelImportError, Unmapped
 from dlstudio.core.layers.imported_onnx import SMALL_INITIALIZER, attribute_json
 from dlstudio.core.layers.imported_onnx_code import region_model
@@ -102,18 +103,6 @@ def shape_computations(model: ModelProto) -> dict[int, str]:
         if node.op_type in _SHAPE_SOURCES or reads_shape:
             found[index] = "computes with a tensor's shape while running, which no layer type expresses"
     return found
-
-
-def onnx2torch_module_names(model: ModelProto) -> list[str]:
-    """The name onnx2torch gives the module of each ONNX node: as ``OnnxGraph`` names them, ``_1`` on a repeat."""
-    names: list[str] = []
-    seen: dict[str, int] = {}
-    for node in model.graph.node:
-        base = (f"{node.domain}/" + (node.name.replace(".", "/") or node.op_type)).lstrip("/")
-        count = seen.get(base, 0)
-        seen[base] = count + 1
-        names.append(base + (f"_{count}" if count else ""))
-    return names
 
 
 def unmapped_operations(model: ModelProto, unmapped: list[Unmapped]) -> dict[int, str] | None:

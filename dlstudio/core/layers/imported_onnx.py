@@ -3,9 +3,10 @@
 An ONNX import keeps such operations as one "Module (ONNX)" node instead of refusing the file. The node
 holds the operations themselves, as JSON in its ``onnx`` parameter (see
 ``imported_onnx_code.region_model``): each operation's type, domain, inputs, outputs and attributes, the
-opset, and the initializers it reads by name, dtype and shape. An initializer of a few values (a Reshape's target shape, a Slice's bounds, a clamp's
-bound) is written out too, since onnx2torch reads those while converting; a weight is not: ``build``
-fills it with zeros and the import loads the file's values through its ``key_map``, as for every node.
+opset, and the initializers it reads by name, dtype and shape. An initializer of a few values (a Reshape's
+target shape, a Slice's bounds, a clamp's bound) is written out too, since onnx2torch reads those while
+converting; a weight is not: ``build`` fills it with zeros and the import loads the file's values through
+its ``key_map``, as for every node.
 
 So the project file stays self-contained (no path to the .onnx file), and shape inference stays torch-free:
 ``infer`` only checks that the input is the one recorded at import. ``build`` writes the operations as a
