@@ -9,6 +9,7 @@ the functions: they load only for an ONNX import.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ MAX_ONNX_BYTES = 512 * 1024 * 1024
 
 MIN_OPSET = 13
 _MAX_DIM = 100_000  # the Input layer's limit on one dimension
+_SLICE_WARNING = "Using a non-tuple sequence for multidimensional indexing"  # torch's words, silenced in _convert
 
 
 def import_onnx(path: str | Path, *, refuse_larger_than: int = MAX_ONNX_BYTES) -> ImportResult:
@@ -117,15 +119,21 @@ def _convert(model: Any, name: str, shape: tuple[int, ...], opset: int) -> Impor
     from dlstudio.core.importer.fx_convert import onnx2torch_modules
     from dlstudio.core.importer.onnx_opaque import RegionModule, map_region
 
-    try:
-        module = onnx2torch.convert(model)
-    except Exception as error:  # noqa: BLE001 - onnx2torch raises NotImplementedError, KeyError, ... per operation
-        raise ModelImportError(f"onnx2torch cannot convert {name}: {_one_line(error)}") from None
-    scopes = _scope_paths(model)
-    return convert_module(name, module.eval(), shape, None,
-                          leaf_modules={**onnx2torch_modules(), RegionModule: map_region},
-                          description=f"{name}, imported from ONNX (opset {opset})", data_source=_data_source(shape),
-                          module_paths=lambda node_paths: _source_module_paths(node_paths, scopes))
+    with warnings.catch_warnings():
+        # onnx2torch's Slice indexes a tensor with a list, which torch warns is deprecated, once per import
+        # of a file with a Slice (its modules run while the import records shapes): the person importing
+        # can do nothing about it, and it is no reason to stop.
+        warnings.filterwarnings("ignore", message=_SLICE_WARNING, category=UserWarning)
+        try:
+            module = onnx2torch.convert(model)
+        except Exception as error:  # noqa: BLE001 - onnx2torch raises NotImplementedError, KeyError, ... per operation
+            raise ModelImportError(f"onnx2torch cannot convert {name}: {_one_line(error)}") from None
+        scopes = _scope_paths(model)
+        return convert_module(name, module.eval(), shape, None,
+                              leaf_modules={**onnx2torch_modules(), RegionModule: map_region},
+                              description=f"{name}, imported from ONNX (opset {opset})",
+                              data_source=_data_source(shape),
+                              module_paths=lambda node_paths: _source_module_paths(node_paths, scopes))
 
 
 def _load(path: Path) -> Any:
