@@ -128,7 +128,12 @@ def test_the_event_loop_keeps_answering_while_a_cnn_trains(make_window, qtbot, t
     with qtbot.waitSignal(worker.ended, timeout=SIGNAL_TIMEOUT_MS):
         pass
     assert len(delays) > 40
-    assert max(delays) < 0.100, f"worst event-loop delay {max(delays) * 1000:.0f} ms"
+    # Work done on the GUI thread per epoch or per report (a checkpoint written there, a curve rebuilt) would
+    # delay it again and again; a busy machine's scheduler, once: the second-worst delay is held to 100 ms,
+    # and no delay may look like a stall.
+    worst, second = sorted(delays)[-1], sorted(delays)[-2]
+    assert second < 0.100, f"event-loop delays of {worst * 1000:.0f} and {second * 1000:.0f} ms"
+    assert worst < 0.500, f"worst event-loop delay {worst * 1000:.0f} ms"
 
 
 def test_editing_is_refused_while_training_and_allowed_after(make_window, qtbot, tmp_path):
