@@ -14,6 +14,7 @@ the worker thread's data after every finished trial.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -144,6 +145,11 @@ class SweepDialog(QDialog):
         self.trials.setRange(1, 10_000)
         self.trials.setValue(DEFAULT_TRIALS)
         self.trials.setToolTip("Trials the sweep holds when done, counting those of an earlier sweep of this name")
+        self.parallel = QSpinBox()
+        self.parallel.setRange(1, max(1, os.cpu_count() or 1))
+        self.parallel.setValue(1)
+        self.parallel.setToolTip("Trials trained at the same time, each in a process of its own with a share of the "
+                                 "CPU cores: it pays off on a machine with many cores, not on one with two")
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 100_000)
         self.epochs.setValue(int(project.training.get("epochs") or 10))
@@ -158,6 +164,7 @@ class SweepDialog(QDialog):
         self.name.setToolTip("The study's name in the study file: a sweep of the same name continues it")
         form = QFormLayout()
         form.addRow("Trials", self.trials)
+        form.addRow("Trials at once", self.parallel)
         form.addRow("Epochs per trial", self.epochs)
         form.addRow("Sampler", self.sampler)
         form.addRow("", self.pruning)
@@ -321,7 +328,8 @@ class SweepDialog(QDialog):
         path = Path(self.project.path)
         spec = StudySpec(study_path(path), name, tuple(params), str(self.sampler.currentData()), self._metric,
                          self.pruning.isChecked())
-        settings = SweepSettings(path, spec, self.trials.value(), epochs=self.epochs.value())
+        settings = SweepSettings(path, spec, self.trials.value(), epochs=self.epochs.value(),
+                                 parallel=self.parallel.value())
         self.table.setRowCount(0)
         self._rows_of_trials.clear()
         self._values.clear()
@@ -334,7 +342,8 @@ class SweepDialog(QDialog):
         self.task.failed.connect(self._on_task_failed)
         self.task.done.connect(self._on_task_done)
         self._set_running(True)
-        self._say(f"Sweeping: {self.trials.value()} trials…")
+        at_once = self.parallel.value()
+        self._say(f"Sweeping: {self.trials.value()} trials" + (f", {at_once} at once…" if at_once > 1 else "…"))
         self.task.start()
         return True
 
@@ -355,7 +364,7 @@ class SweepDialog(QDialog):
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
-        for widget in (self.ranges, self.trials, self.epochs, self.sampler, self.pruning, self.name,
+        for widget in (self.ranges, self.trials, self.parallel, self.epochs, self.sampler, self.pruning, self.name,
                        *self.range_buttons):
             widget.setEnabled(not running)
 

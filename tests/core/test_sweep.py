@@ -138,6 +138,20 @@ def test_parallel_processes_share_the_study_and_run_exactly_the_trials_asked_for
     assert counts(open_study(settings.study))["running"] == 0
 
 
+def test_parallel_processes_start_from_the_project_given_not_the_file(tmp_path: Path) -> None:
+    """The window sweeps what is on screen: its unsaved edits reach the trials of parallel processes too."""
+    path = digits_project(tmp_path, epochs=1)
+    edited = load_project(path)
+    edited.graph.set_param("linear1", "out_features", 7)  # not saved
+    settings = settings_for(path, "training.learning_rate=log:1e-2:1e-1", trials=2, parallel=2)
+    assert run_sweep(settings, project=edited).ran == 2
+    for run in (tmp_path / "digits.runs").iterdir():
+        graph = json.loads((run / "settings.json").read_text())["graph"]
+        (hidden,) = [node for node in graph["nodes"] if node["id"] == "linear1"]
+        assert hidden["params"]["out_features"] == 7
+    assert load_project(path).graph.node("linear1").params["out_features"] == 128
+
+
 def test_a_grid_sweep_tries_each_point_once_and_stops_at_the_grids_size(tmp_path: Path) -> None:
     path = digits_project(tmp_path, epochs=1)
     settings = settings_for(path, "training.batch_size=choice:64,128", trials=5)

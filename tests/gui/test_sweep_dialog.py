@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,26 @@ def test_a_two_trial_sweep_from_the_window_lists_its_runs(make_window, qtbot, tm
                     timeout=30_000)
     qtbot.waitUntil(lambda: not dialog.is_running(), timeout=5000)
     assert dialog.start_button.isEnabled() and not dialog.stop_button.isEnabled()
+    dialog.close()
+
+
+def test_two_trials_at_once_train_in_processes_of_their_own(make_window, qtbot, tmp_path):
+    window = make_window(digits_project(tmp_path))
+    window.sweep_action.trigger()
+    dialog = window.sweep_dialog
+    only_learning_rate(dialog)
+    dialog.trials.setValue(2)
+    dialog.parallel.setValue(2)
+    assert dialog.parallel.value() == min(2, os.cpu_count() or 1)
+    finished: list[str] = []
+    dialog.run_finished.connect(finished.append)
+    with qtbot.waitSignal(dialog.sweep_ended, timeout=SWEEP_TIMEOUT_MS) as ended:
+        click(dialog.start_button)
+        assert not dialog.parallel.isEnabled()
+    assert ended.args == ["done"]
+    assert [dialog.table.item(row, 2).text() for row in range(2)] == ["complete", "complete"]
+    assert len(finished) == 2 and len(load_project(tmp_path / "digits.dlstudio").runs) == 2
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=5000)
     dialog.close()
 
 

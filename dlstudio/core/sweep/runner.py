@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlstudio.core.errors import DlstudioError
 from dlstudio.core.graph import Graph
+from dlstudio.core.project.fileformat import project_to_json
 from dlstudio.core.safe_io import FileLock, LockHeld, WriteError
 from dlstudio.core.sweep.space import SweepError, apply_values
 from dlstudio.core.sweep.study import (
@@ -153,8 +154,8 @@ def run_sweep(settings: SweepSettings, project: Project | None = None,
               control: SweepControl | None = None) -> SweepOutcome:
     """Run trials until the study holds ``settings.trials`` finished ones, the time budget is spent, or a stop.
 
-    ``project`` is what trials start from (default: the project file, read now); parallel
-    processes always read the file. ``on_event`` sees every :class:`TrialEvent` on the calling
+    ``project`` is what trials start from (default: the project file, read now), in this process
+    and in parallel ones alike (they are sent it, so a window's unsaved edits reach them too). ``on_event`` sees every :class:`TrialEvent` on the calling
     thread. Raises SweepError (one line) when the sweep cannot start, e.g. another sweep of
     the same study is running.
     """
@@ -190,7 +191,7 @@ def run_sweep(settings: SweepSettings, project: Project | None = None,
         if settings.parallel == 1:
             ran, timed_out = _run_trials(settings, _Base.of(project), target, started, 0, emit, control)
         else:
-            ran, timed_out = _run_parallel(settings, target, started, emit, control)
+            ran, timed_out = _run_parallel(settings, project_to_json(project), target, started, emit, control)
         study = open_study(settings.study)
         tally = counts(study)
         return SweepOutcome(tally, best_rows(study, settings.study.metric), target, tally["done"] - before,
@@ -355,16 +356,18 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, base: _Base, settings: 
 # -- parallel processes --------------------------------------------------------------------------------------------
 
 
-def _run_parallel(settings: SweepSettings, target: int, started: float, emit: Callable[[TrialEvent], None],
-                  control: SweepControl) -> tuple[int, bool]:
-    """Run ``settings.parallel`` spawned processes on the study; forward their events; (trials run, timed out)."""
+def _run_parallel(settings: SweepSettings, project_json: str, target: int, started: float,
+                  emit: Callable[[TrialEvent], None], control: SweepControl) -> tuple[int, bool]:
+    """Run ``settings.parallel`` spawned processes on the study, each starting its trials from ``project_json``
+    (the project as its file would hold it); forward their events; (trials run, timed out)."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
     events = context.Queue()
     stop = context.Event()
     remaining = None if settings.timeout is None else max(0.0, settings.timeout - (time.monotonic() - started))
-    processes = [context.Process(target=_worker_main, args=(settings, remaining, target, worker, events, stop),
+    processes = [context.Process(target=_worker_main,
+                                 args=(settings, project_json, remaining, target, worker, events, stop),
                                  name=f"dlstudio-sweep-{worker}") for worker in range(settings.parallel)]
     for process in processes:
         process.start()
@@ -399,14 +402,14 @@ def _run_parallel(settings: SweepSettings, target: int, started: float, emit: Ca
     return ran, timed_out
 
 
-def _worker_main(settings: SweepSettings, timeout: float | None, target: int, worker: int, events: Any,
-                 stop: Any) -> None:
+def _worker_main(settings: SweepSettings, project_json: str, timeout: float | None, target: int, worker: int,
+                 events: Any, stop: Any) -> None:
     """A spawned process: its share of the CPU threads, trials from the shared study, events to the parent."""
     import signal
 
     import torch
 
-    from dlstudio.core.project import load_project
+    from dlstudio.core.project.fileformat import project_from_json
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl+C into ``stop``: a clean stop per trial
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // settings.parallel))
@@ -414,7 +417,7 @@ def _worker_main(settings: SweepSettings, timeout: float | None, target: int, wo
     watcher = threading.Thread(target=lambda: (stop.wait(), control.stop()), daemon=True)
     watcher.start()
     try:
-        project = load_project(settings.project_path)
+        project = project_from_json(project_json, str(settings.project_path))
         # The budget left when the parent started this process counts from now.
         ran, timed_out = _run_trials(replace(settings, timeout=timeout), _Base.of(project), target, time.monotonic(),
                                      worker, lambda event: events.put(("event", asdict(event))), control)
