@@ -122,15 +122,17 @@ def test_shufflenet_exported_to_onnx_imports_with_opaque_nodes(tmp_path: Path) -
 
 
 @pytest.mark.timeout(180)
-def test_convnext_exported_to_onnx_imports_with_opaque_nodes(tmp_path: Path) -> None:
+def test_convnext_exported_to_onnx_imports_without_opaque_nodes(tmp_path: Path) -> None:
     torchvision = pytest.importorskip("torchvision")
     torch.manual_seed(2)
     source = torchvision.models.get_model("convnext_tiny", weights=None, num_classes=10).eval()
     shape = (3, 64, 64)
     path = _export(source, tmp_path / "convnext.onnx", shape)
     result = import_onnx(path)
-    operations = {node.params["operations"] for node in _opaque(result)}
-    assert "Erf" in operations
+    # Each block's Linears (MatMul + Add, channels last) and exact GELU (Div, Erf, Add, Mul, Mul) are fused
+    # into layer types: nothing stays opaque.
+    assert not _opaque(result), [node.params["operations"] for node in _opaque(result)]
+    assert [node.type for node in result.project.graph].count("GELU") == 18
     with torch.no_grad():
         model = _compiled(result)
         x = torch.randn(2, *shape)
@@ -138,3 +140,44 @@ def test_convnext_exported_to_onnx_imports_with_opaque_nodes(tmp_path: Path) -> 
         difference = (got - source(x)).abs().max().item()
         print(f"convnext_tiny: max abs difference {difference:.2e}")
         assert torch.allclose(got, source(x), atol=1e-5), difference
+
+
+class ChannelsLastMlp(nn.Module):
+    """ConvNeXt's pattern: Linear, exact GELU and Linear on (N, H, W, C); then a Linear on (N, L, C) and x * erf(x)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.up = nn.Linear(4, 8)
+        self.act = nn.GELU()
+        self.down = nn.Linear(8, 4)
+        self.seq = nn.Linear(4, 6)
+        self.head = nn.Linear(6 * 100, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.down(self.act(self.up(self.conv(x).permute(0, 2, 3, 1))))
+        y = self.seq(y.reshape(-1, 100, 4))  # (N, L, C): no layer type takes it
+        return self.head((y * torch.erf(y)).reshape(-1, 600))
+
+
+@pytest.mark.timeout(60)
+def test_linear_and_gelu_patterns_map_to_their_layer_types(tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    source = ChannelsLastMlp().eval()
+    shape = (3, 12, 12)
+    path = _export(source, tmp_path / "mlp.onnx", shape)
+    result = import_onnx(path)
+    types = [node.type for node in result.project.graph]
+    assert types.count("GELU") == 1
+    # up and down are Linears on the channels (1x1 convolutions); seq's MatMul and Add, and x * erf(x),
+    # stay as the file wrote them.
+    operations = sorted(node.params["operations"] for node in _opaque(result))
+    assert any("MatMul" in ops for ops in operations) and any("Erf" in ops for ops in operations), operations
+    assert not any("Gelu" in ops or "Linear" in ops for ops in operations), operations
+    with torch.no_grad():
+        model = _compiled(result)
+        x = torch.randn(3, *shape)
+        got = model(x)
+        difference = (got - source(x)).abs().max().item()
+        assert torch.allclose(got, source(x), atol=1e-5), difference
+        assert torch.allclose(got, _onnxruntime(path, x), atol=1e-5)

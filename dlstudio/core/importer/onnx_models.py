@@ -65,11 +65,13 @@ def _import_with_opaque_regions(model: Any, name: str, shape: tuple[int, ...], o
     The first round already keeps the operations that compute with shapes while running (onnx2torch's
     Slice of such bounds cannot be traced); each round keeps the operations the last one could not map
     (those downstream of them show only then). When a round cannot even trace the model, or names an
-    operation it cannot place, the whole model becomes one node.
+    operation it cannot place, the whole model becomes one node. Outside the regions, the operations that
+    together are a Linear or a GELU are fused first (``onnx_fusions``).
     """
-    from dlstudio.core.importer import onnx_opaque
+    from dlstudio.core.importer import onnx_fusions, onnx_opaque
 
     onnx_opaque.register_converter()
+    onnx_fusions.register_converters()
     whole = set(range(len(model.graph.node)))
     reasons = onnx_opaque.shape_computations(model)
     for _ in range(_OPAQUE_ROUNDS):
@@ -78,19 +80,20 @@ def _import_with_opaque_regions(model: Any, name: str, shape: tuple[int, ...], o
             cut = onnx_opaque.cut_regions(model, regions, opset) if regions else model
         except ModelImportError as error:
             raise ModelImportError(f"cannot import {name}: {error.message}") from None
+        fused = onnx_fusions.fuse(cut)
         try:
-            result = _convert(cut, name, shape, opset)
+            result = _convert(fused.model, name, shape, opset)
         except ModelImportError as error:
             if reasons.keys() == whole:
                 raise
             reasons = dict.fromkeys(whole, f"cannot be followed by the import ({error.message})")
             continue
         if not result.unmapped:
-            _name_by_source_path(result.project.graph, cut)
+            _name_by_source_path(result.project.graph, fused.model)
             return result
         if reasons.keys() == whole:
             break
-        found = onnx_opaque.unmapped_operations(cut, result.unmapped) or {}
+        found = fused.original_indices(onnx_opaque.unmapped_operations(fused.model, result.unmapped) or {})
         found = {index: why for index, why in _original_indices(cut, model, found).items() if index not in reasons}
         if found:
             reasons.update(found)
