@@ -19,12 +19,13 @@ from dlstudio.core.text import printable
 
 
 def _write_python(project: Project, path: Path, args: argparse.Namespace) -> list[str]:
-    from dlstudio.core.export.python_code import export_python
+    from dlstudio.core.export.python_code import export_python, required_packages
     from dlstudio.core.safe_io import write_text
 
     code = export_python(project.graph, class_name=args.class_name, description=project.description)
     write_text(path, code)  # a unique temporary beside it, no links followed, then a rename
-    lines = [f"wrote {path}: class {args.class_name}; run 'python {path.name}' to try it"]
+    lines = [f"wrote {path}: class {args.class_name} (needs {', '.join(required_packages(project.graph))}); "
+             f"run 'python {path.name}' to try it"]
     try:
         source = _source(project, args, required=False)
     except DlstudioError as error:  # the code is written; a damaged run only changes what is said about weights
@@ -71,6 +72,7 @@ def _verified(source: Any, format_name: str, path: Path, args: argparse.Namespac
 
 
 def _write_script(project: Project, path: Path, args: argparse.Namespace) -> list[str]:
+    from dlstudio.core.export.python_code import required_packages
     from dlstudio.core.export.source import from_graph
     from dlstudio.core.export.training_script import export_training_script
     from dlstudio.core.safe_io import write_text
@@ -93,8 +95,9 @@ def _write_script(project: Project, path: Path, args: argparse.Namespace) -> lis
     write_text(path, code)
     source = from_graph(graph, data_settings=data, training_settings=training)
     source.data_dir = Path(args.file).resolve().parent
-    lines = [f"wrote {path}: a standalone training script with {where} (torch, torchvision, numpy, PIL and "
-             f"scikit-learn only); run 'python {path.name} --help'"]
+    needs = ", ".join(required_packages(graph, script=True))
+    lines = [f"wrote {path}: a standalone training script with {where} (needs {needs}); "
+             f"run 'python {path.name} --help'"]
     if project.weights is not None or any(True for _ in project.frozen):
         lines.append("the script starts from random weights and trains every layer: the project's starting "
                      "weights and frozen nodes are not replayed")
@@ -114,8 +117,9 @@ EXPORTERS: dict[str, Callable[[Project, Path, argparse.Namespace], list[str]]] =
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export", help="export the model (PyTorch code, TorchScript, ONNX, safetensors, a training script)",
-        description="Export a project's model. python: one standalone file that imports only torch, with a "
-                    "class whose state_dict keys are the node ids. torchscript, onnx, safetensors: the trained "
+        description="Export a project's model. python: one standalone file that imports torch (and "
+                    "torchvision or onnx2torch when imported modules need them), with a class whose "
+                    "state_dict keys are the node ids. torchscript, onnx, safetensors: the trained "
                     "weights of a run (--run, default: the project's latest run with a checkpoint; its best "
                     "checkpoint if kept, else its last), verified when written against the model on random "
                     "inputs and on validation samples (ONNX through onnxruntime, refused above a difference of "

@@ -55,6 +55,7 @@ def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data
 
     context.report("Writing…", force=True)
     if request.format == "script":
+        from dlstudio.core.export.python_code import required_packages
         from dlstudio.core.export.training_script import export_training_script
         from dlstudio.core.safe_io import write_text
 
@@ -72,8 +73,9 @@ def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data
         write_text(request.path, export_training_script(network, data, training, description=description))
         source = from_graph(network, data_settings=data, training_settings=training)
         _, written = write_preprocess(source, request.path)
-        return [f"Wrote {request.path.name}: a standalone training script (torch, torchvision, numpy, PIL and "
-                f"scikit-learn only). Run: python {request.path.name} --help",
+        needs = ", ".join(required_packages(network, script=True))
+        return [f"Wrote {request.path.name}: a standalone training script (needs {needs}). "
+                f"Run: python {request.path.name} --help",
                 "preprocess.json written beside it." if written else "preprocess.json beside it was kept."]
     from dlstudio.core.export.verified import export_verified
 

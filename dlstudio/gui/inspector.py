@@ -129,6 +129,8 @@ class Inspector(QWidget):
         self._show_title()
         self.help.setText(spec.help)
         for param in spec.params:
+            if param.hidden:
+                continue
             editor = self._make_editor(param)
             label = QLabel(param.display_name)
             label.setToolTip(param.help)

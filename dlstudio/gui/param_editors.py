@@ -14,7 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QLabel, QLineEdit, QSpinBox, QWidget,
+)
 
 from dlstudio.core.errors import ParamError
 from dlstudio.core.layers.spec import BOOL, CHOICE, FLOAT, INT, INTS, PADDING, SIZE, ParamSpec
@@ -115,7 +117,17 @@ def guard_wheel(widget: QWidget) -> QWidget:
 
 
 def make_editor(param: ParamSpec, commit: Commit, refuse: Refuse) -> QWidget:
-    """A widget that edits one value of ``param``; edits call ``commit`` (or ``refuse`` for unparsable text)."""
+    """A widget that edits one value of ``param``; edits call ``commit`` (or ``refuse`` for unparsable text).
+
+    A recorded value (an imported module's facts) gets a label whose text can be selected, not an editor.
+    """
+    if param.recorded:
+        shown = QLabel()
+        shown.setWordWrap(True)
+        shown.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        shown.setObjectName(f"param_{param.name}")
+        shown.setToolTip(param.help + " (recorded at import)")
+        return shown
     if param.kind == INT:
         spin = QSpinBox()
         low = int(param.min) if param.min is not None else -_INT_LIMIT
@@ -181,5 +193,8 @@ def set_editor_value(editor: QWidget, value: Any) -> None:
             editor.setCurrentText(str(value))
         elif isinstance(editor, QLineEdit) and not editor.hasFocus():
             editor.setText(param_text(value))
+        elif isinstance(editor, QLabel):
+            editor.setText(f"{value:,}" if isinstance(value, int) and not isinstance(value, bool)
+                           else param_text(value))
     finally:
         editor.blockSignals(False)

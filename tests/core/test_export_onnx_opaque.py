@@ -125,3 +125,15 @@ def test_exported_code_of_opaque_onnx_nodes_runs_without_dlstudio(tmp_path: Path
     assert torch.equal(exported, expected), (exported - expected).abs().max().item()
     assert torch.equal(scripted, expected), (scripted - expected).abs().max().item()
     assert torch.allclose(expected, from_source, atol=1e-5), (expected - from_source).abs().max().item()
+
+
+def test_the_packages_an_export_needs_are_named(tmp_path: Path) -> None:
+    """What dlstudio says an exported file needs includes what kept ONNX operations need."""
+    from dlstudio.core.export.python_code import required_packages
+    from dlstudio.core.project import load_template
+
+    graph, _, _ = _imported_project(tmp_path)
+    assert required_packages(graph) == ["torch", "numpy", "onnx", "onnx2torch"]
+    assert required_packages(graph, script=True) == ["torch", "torchvision", "numpy", "PIL", "scikit-learn", "onnx",
+                                                     "onnx2torch"]
+    assert required_packages(load_template("lenet5").graph) == ["torch"]

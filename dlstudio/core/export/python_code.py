@@ -31,6 +31,21 @@ _SMOKE_BATCH = 2
 _TAKEN = frozenset({"self", "torch", "nn"})
 
 
+SCRIPT_PACKAGES = ("torch", "torchvision", "numpy", "PIL", "scikit-learn")
+"""What a training script needs whatever its layers (data reading, digits, transforms)."""
+
+
+def required_packages(graph: Graph, *, script: bool = False) -> list[str]:
+    """The packages the exported model file (or, ``script``, the training script) needs to run: torch and
+    what its layers' code says (torchvision for imported torchvision modules, onnx and onnx2torch for kept
+    ONNX operations)."""
+    needed = list(SCRIPT_PACKAGES if script else ("torch",))
+    for node in graph:
+        code = node.spec.code
+        needed += list(code.packages) if code is not None else []
+    return list(dict.fromkeys(needed))
+
+
 def export_python(graph: Graph, class_name: str = "Model", description: str = "") -> str:
     """Python source of a module defining ``class_name``, equivalent to ``compile_graph(graph)``.
 

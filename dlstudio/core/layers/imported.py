@@ -68,19 +68,21 @@ SPECS = [
     LayerSpec(
         "TorchvisionModule", "Module (torchvision)", "Imported", _HELP,
         (
-            ParamSpec("model", STR, "mobilenet_v3_small", "The torchvision model the module belongs to."),
+            ParamSpec("model", STR, "mobilenet_v3_small", "The torchvision model the module belongs to.",
+                      recorded=True),
             ParamSpec("num_classes", INT, 1000, "The source model's number of classes (its constructor's "
-                      "num_classes).", min=2, max=100_000, label="classes"),
+                      "num_classes).", min=2, max=100_000, label="classes", recorded=True),
             ParamSpec("path", STR, "features.0", "The submodule's path in the source model, e.g. "
-                      "features.1.0.attn."),
+                      "features.1.0.attn.", recorded=True),
             ParamSpec("input_shape", INTS, [3, 224, 224], "The input shape the module was traced with "
-                      "(without the batch).", min=1, max_len=_MAX_RANK, label="input shape"),
+                      "(without the batch).", min=1, max_len=_MAX_RANK, label="input shape", recorded=True),
             ParamSpec("output_shape", INTS, [16, 112, 112], "The output shape recorded at import "
-                      "(without the batch).", min=1, max_len=_MAX_RANK, label="output shape"),
-            ParamSpec("param_count", INT, 464, "The module's number of parameters.", min=0, label="parameters"),
-            ParamSpec("reason", STR, "", "Why the module is opaque: what in it has no layer type."),
+                      "(without the batch).", min=1, max_len=_MAX_RANK, label="output shape", recorded=True),
+            ParamSpec("param_count", INT, 464, "The module's number of parameters.", min=0, label="parameters",
+                      recorded=True),
+            ParamSpec("reason", STR, "", "Why the module is opaque: what in it has no layer type.", recorded=True),
         ),
-        _infer, _build, key_params=("path",), id_stem="module", code=LayerCode(module=_code, imports=(_IMPORT,)),
+        _infer, _build, key_params=("path",), id_stem="module", code=LayerCode(module=_code, imports=(_IMPORT,), packages=("torchvision",)),
         in_palette=False,
     ),
 ]

@@ -98,18 +98,21 @@ SPECS = [
         "OnnxModule", "Module (ONNX)", "Imported", _HELP,
         (
             ParamSpec("operations", STR, "Erf", "The ONNX operations the node computes, in order (e.g. "
-                      "Transpose, MatMul)."),
+                      "Transpose, MatMul).", recorded=True),
             ParamSpec("onnx", STR, _EXAMPLE, "The operations as JSON: their types, attributes and inputs, the "
                       "opset, and the initializers they read (the weights' shapes; the values of small ones).",
-                      label="ONNX operations"),
+                      label="ONNX operations", recorded=True, hidden=True),
             ParamSpec("input_shape", INTS, [4], "The input shape recorded at import (without the batch).", min=1,
-                      max_len=_MAX_RANK, label="input shape"),
+                      max_len=_MAX_RANK, label="input shape", recorded=True),
             ParamSpec("output_shape", INTS, [4], "The output shape recorded at import (without the batch).",
-                      min=1, max_len=_MAX_RANK, label="output shape"),
-            ParamSpec("param_count", INT, 0, "The operations' number of parameters.", min=0, label="parameters"),
-            ParamSpec("reason", STR, "", "Why the operations are opaque: what in them has no layer type."),
+                      min=1, max_len=_MAX_RANK, label="output shape", recorded=True),
+            ParamSpec("param_count", INT, 0, "The operations' number of parameters.", min=0, label="parameters",
+                      recorded=True),
+            ParamSpec("reason", STR, "", "Why the operations are opaque: what in them has no layer type.",
+                      recorded=True),
         ),
         _infer, _build, key_params=("operations",), id_stem="onnx",
-        code=LayerCode(module=_code, imports=_IMPORTS, definitions=_DEFINITIONS), in_palette=False,
+        code=LayerCode(module=_code, imports=_IMPORTS, definitions=_DEFINITIONS,
+                       packages=("numpy", "onnx", "onnx2torch")), in_palette=False,
     ),
 ]

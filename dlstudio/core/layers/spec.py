@@ -55,6 +55,11 @@ class ParamSpec:
     max_len: int = 4
     allow_minus_one: bool = False  # INTS: one -1 may stand for "the rest" (Reshape)
     label: str = ""
+    # An imported module's facts (its source, the shapes it was traced with, why it is opaque): recorded at
+    # import, shown but not edited, since changing them would not change the module. ``hidden``: not shown
+    # at all (a machine-readable record, such as an ONNX node's operations as JSON).
+    recorded: bool = False
+    hidden: bool = False
 
     @property
     def display_name(self) -> str:
@@ -182,6 +187,8 @@ class LayerCode:
     # Top-level functions the ``module`` expression calls (their source text), written after the imports
     # and once however many nodes ask for them, so the exported file needs no dlstudio.
     definitions: tuple[str, ...] = ()
+    # Packages besides torch that running the code needs (what to install), e.g. ("torchvision",).
+    packages: tuple[str, ...] = ()
 
 
 def code_literal(value: Any) -> str:

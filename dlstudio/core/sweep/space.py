@@ -188,7 +188,11 @@ def _target_spec(target: str, owner: str, setting: str, graph: Graph) -> tuple[P
         names = ", ".join(spec.name for spec in layer.params) or "none"
         raise SweepError(f"{target}: {owner} ({layer.display_name}) has no parameter {quote(setting)} "
                          f"(its parameters: {names})")
-    return layer.param(setting), node.id
+    param = layer.param(setting)
+    if param.recorded:
+        raise SweepError(f"{target}: {owner}'s {param.display_name} was recorded at import; it is not a setting "
+                         "to sweep")
+    return param, node.id
 
 
 def _typed(target: str, spec: ParamSpec, text: str) -> Any:
@@ -257,8 +261,8 @@ def sweepable_targets(graph: Graph) -> list[str]:
     targets = [f"{TRAINING}.{name}" for name in SWEPT_SETTINGS]
     for node_id in graph.topological_order():
         node = graph.node(node_id)
-        targets += [f"{node.name}.{param.name}" for param in node.spec.params
-                    if param.kind in _RANGE_KINDS and param.kind != STR and not param.auto]  # auto: inferred
+        targets += [f"{node.name}.{param.name}" for param in node.spec.params  # auto: inferred; recorded: facts
+                    if param.kind in _RANGE_KINDS and param.kind != STR and not param.auto and not param.recorded]
     return targets
 
 
