@@ -106,6 +106,13 @@ def test_shufflenet_exported_to_onnx_imports_with_opaque_nodes(tmp_path: Path) -
     # Each block's channel shuffle (and the chunk of the blocks that split) computes with shapes while running.
     assert opaque and all("computes with a tensor's shape while running" in node.params["reason"] for node in opaque)
     assert any("Reshape" in node.params["operations"] for node in opaque)
+    # Named after their modules, as a torchvision import names its nodes: a block kept whole by its path, a
+    # block's shuffle beside its other layers, inside the block.
+    names = {node.name for node in opaque}
+    assert {"stage2.1", "stage3.7", "stage4.3", "stage2.0.Module"} <= names, sorted(names)
+    blocks = {block.name: block for block in result.project.blocks}
+    shuffle = result.project.graph.node_named("stage2.0.Module")
+    assert shuffle is not None and shuffle.id in blocks["stage2.0"].nodes
     with torch.no_grad():
         model = _compiled(result)
         x = torch.randn(2, *shape)

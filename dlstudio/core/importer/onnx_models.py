@@ -246,11 +246,13 @@ def _name_by_source_path(graph: Any, model: Any) -> None:
     of that module, else with the operation after it (``layer1.0.Add``). A file without scopes keeps its
     names.
     """
+    from dlstudio.core.graph import MAX_NAME_LENGTH
     from dlstudio.core.importer.grouping import onnx_scope_path
     from dlstudio.core.importer.onnx_module_names import onnx2torch_module_names
 
-    # onnx2torch's module name -> (the source module path, the operation)
-    sources = {module: (onnx_scope_path(node.name), node.name.split("/")[-1])
+    # onnx2torch's module name -> (the source module path, the operation); keyed as the import named the
+    # nodes, within the length of a node name (a long module name was cut short there).
+    sources = {module[:MAX_NAME_LENGTH]: (onnx_scope_path(node.name), node.name.split("/")[-1])
                for module, node in zip(onnx2torch_module_names(model), model.graph.node) if node.name.startswith("/")}
     named = []
     for node in graph:
@@ -273,6 +275,7 @@ def _name_by_source_path(graph: Any, model: Any) -> None:
 
 def _scope_paths(model: Any) -> dict[str, str]:
     """The source module path of each module onnx2torch makes, by its name (see ``onnx_scope_path``)."""
+    from dlstudio.core.graph import MAX_NAME_LENGTH
     from dlstudio.core.importer.grouping import onnx_scope_path
     from dlstudio.core.importer.onnx_module_names import onnx2torch_module_names
 

@@ -268,7 +268,9 @@ def cut_regions(model: ModelProto, regions: list[Region], opset: int) -> ModelPr
         dtype, dims = types.get(source, (1, []))
         region_json = json.dumps(_region_description(flow, nodes, source, dtype, result, opset))
         operations = ", ".join(dict.fromkeys(flow.nodes[i].op_type for i in nodes))
-        name = _common_directory([flow.nodes[i].name for i in sorted(members)]) + operations.replace(", ", "_")
+        # Named like the exporter names a node: its module's scopes, then a word for what it is, so the node
+        # is named after its module (stage2.1, or stage2.0.Module beside the module's other layers).
+        name = _common_directory([flow.nodes[i].name for i in sorted(members)]) + "Module"
         replaced[max(members)] = helper.make_node(
             OPERATION, [source], [result], name=name, domain=DOMAIN, region=region_json, operations=operations,
             reason=region.reason, input_dims=[str(d) for d in dims])
