@@ -84,8 +84,8 @@ def make_paste_command(graph: Graph, layout: Layout, fragment: dict[str, Any], o
                        *, verb: str = "Paste", blocks: Blocks | None = None,
                        frozen: FrozenNodes | None = None) -> tuple[MacroCommand, list[str]]:
     """One undo step adding the fragment's nodes (new ids, free names, offset) and edges, and, given the
-    project's ``blocks`` and ``frozen`` nodes, its blocks (free names: "stem" pasted beside "stem" becomes
-    "stem 2") and frozen states.
+    project's ``blocks`` and ``frozen`` nodes, its blocks (named "stem copy", "stem copy_2", ...) and frozen
+    states.
 
     Returns the command and the new ids. The copies land ``offset`` (cascading) down and right of the
     originals; each gets a name no other node has (``conv1`` copied next to ``conv1`` and ``conv2``
@@ -140,7 +140,10 @@ def _add_blocks(macro: MacroCommand, blocks: Blocks, graph: Graph, copied: Any, 
         while f"block{number}" in taken_ids or f"block{number}" in graph or f"block{number}" in renamed.values():
             number += 1
         block_id = f"block{number}"
-        name = unique_name(" ".join(str(entry.get("name") or "block").split()) or "block", taken_names, MAX_BLOCK_NAME)
+        # "stem copy", not "stem_2": a block's name is often a module path (stage3.0), whose next number
+        # (stage3.1) names another part of the network.
+        original = " ".join(str(entry.get("name") or "block").split()) or "block"
+        name = unique_name(f"{original[:MAX_BLOCK_NAME - 5]} copy", taken_names | graph.names(), MAX_BLOCK_NAME)
         taken_ids.add(block_id)
         taken_names.add(name)
         macro.add(GroupBlockCommand(blocks, graph, members, name, bool(entry.get("collapsed", True)),
