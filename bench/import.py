@@ -92,19 +92,10 @@ class FinetuneCase:
 
 def build_finetune_case(name: str, size: int, samples: int, batch_size: int, epochs: int) -> FinetuneCase:
     """Built in each variant's process (bench/interleave.py), the same in every one (same seeds)."""
-    import torch
-
-    from dlstudio.core.compiler import compile_graph
-    from dlstudio.core.data import DataRequirements, LabeledTensors, prepare_data
+    from train import seeded_model_and_data
 
     graph, frozen = frozen_backbone(name, size)
-    torch.manual_seed(0)
-    model = compile_graph(graph)
-    requirements = DataRequirements.from_model(model)
-    generator = torch.Generator().manual_seed(0)
-    raw = LabeledTensors(torch.rand((samples, *requirements.input_shape), generator=generator),
-                         torch.randint(0, 10, (samples,), generator=generator), [str(i) for i in range(10)])
-    data = prepare_data({"val_fraction": 0.0, "test_fraction": 0.0}, requirements, data=raw)
+    model, data = seeded_model_and_data(graph, samples)
     return FinetuneCase(model, frozen, data, batch_size, epochs)
 
 

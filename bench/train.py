@@ -395,16 +395,21 @@ class Case:
         return self.data.train.y
 
 
-def build_case(template: str, batch_size: int, samples: int, epochs: int) -> Case:
-    """Built in each variant's process, the same there as in every other (same seeds)."""
-    project = load_template(template)
+def seeded_model_and_data(graph: Any, samples: int) -> tuple[torch.nn.Module, Any]:
+    """``graph`` compiled after seed 0, and ``samples`` random inputs of its shape with 10 random classes, all
+    for training: the same in every process that makes them."""
     torch.manual_seed(0)
-    model = compile_graph(project.graph)
+    model = compile_graph(graph)
     requirements = DataRequirements.from_model(model)
     generator = torch.Generator().manual_seed(0)
     raw = LabeledTensors(torch.rand((samples, *requirements.input_shape), generator=generator),
                          torch.randint(0, 10, (samples,), generator=generator), [str(i) for i in range(10)])
-    data = prepare_data({"val_fraction": 0.0, "test_fraction": 0.0}, requirements, data=raw)
+    return model, prepare_data({"val_fraction": 0.0, "test_fraction": 0.0}, requirements, data=raw)
+
+
+def build_case(template: str, batch_size: int, samples: int, epochs: int) -> Case:
+    """Built in each variant's process, the same there as in every other (same seeds)."""
+    model, data = seeded_model_and_data(load_template(template).graph, samples)
     return Case(template, batch_size, epochs, model, data)
 
 
