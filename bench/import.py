@@ -108,37 +108,13 @@ def hand_finetune_variant(case: FinetuneCase, progress: object, report: dict, ch
                         frozen=case.frozen)
 
 
-def trainer_finetune_variant(case: FinetuneCase, progress: object, report: dict):  # noqa: ANN201
-    """dlstudio's Trainer with the same nodes frozen, on a thread, one chunk at a time (bench/train.py's hand-off);
+def trainer_finetune_variant(case: FinetuneCase, progress: object, report: dict, chunk_done) -> None:  # noqa: ANN001
+    """dlstudio's Trainer with the same nodes frozen, on the process's main thread as ``dlstudio train`` runs it;
     ``report`` receives the layout it ended in (its tuner may switch to channels-last on a long enough run)."""
-    import threading
+    from train import train_headless
 
-    from train import _HandOff, layout_note
-
-    from dlstudio.core.training import TrainConfig, Trainer
-
-    config = TrainConfig.from_settings({"optimizer": "adam", "learning_rate": 1e-3, "batch_size": case.batch_size,
-                                        "epochs": case.epochs, "device": "cpu"})
-    handoff = _HandOff(-(-len(case.data.train) // case.batch_size))
-    done = threading.Event()
-
-    def work() -> None:
-        try:  # made on the training thread, as the GUI's worker makes it: the main thread computes nothing
-            trainer = Trainer(case.model, case.data, config, callbacks=[handoff], frozen=case.frozen)
-            trainer.fit()
-            report["layout"] = layout_note(trainer)
-        finally:
-            done.set()
-            handoff.to_main.release()
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    handoff.to_main.acquire()
-    while not done.is_set():
-        yield
-        handoff.to_worker.release()
-        handoff.to_main.acquire()
-    thread.join()
+    train_headless(case.model, case.data, case.batch_size, case.epochs, chunk_done, notes=report,
+                   frozen=case.frozen)
 
 
 def time_finetune(name: str, size: int, samples: int, epochs: int,
@@ -149,7 +125,7 @@ def time_finetune(name: str, size: int, samples: int, epochs: int,
 
     variants = [Variant("reference", hand_finetune_variant), Variant("reference-A/A", hand_finetune_variant),
                 Variant("channels-last", hand_finetune_variant, (True,)),
-                Variant("trainer", trainer_finetune_variant)]
+                Variant("trainer", trainer_finetune_variant, drives=True)]
     timings = run_interleaved(variants, build_finetune_case, (name, size, samples, batch_size, epochs), epochs)
     return timings.samples_per_second(samples), timings.reports
 

@@ -23,7 +23,7 @@ import resource
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,15 +40,19 @@ class Progress:
 
 @dataclass(frozen=True)
 class Variant:
-    """``make(case, progress, report, *args)`` gives the variant's chunk generator; it runs in the child.
+    """How a variant runs in its child: ``make(case, progress, report, *args)`` gives a generator that yields
+    after each chunk; or, ``drives`` set, ``make(case, progress, report, chunk_done, *args)`` runs the whole
+    variant itself and calls ``chunk_done()`` after each chunk (a trainer's callback does, so the trainer
+    runs on the process's main thread as ``dlstudio train`` runs it, with no thread to hand chunks to).
 
     ``make`` must be a module-level function (it is pickled into the child). ``report`` is a dict the
-    child sends back once the generator is drained (notes, the GUI's figures).
+    child sends back once the variant has run to its end (notes, the GUI's figures).
     """
 
     name: str
-    make: Callable[..., Iterator[None]]
+    make: Callable[..., Any]
     args: tuple[Any, ...] = ()
+    drives: bool = False
 
 
 @dataclass
@@ -124,6 +128,38 @@ def _voluntary_switches() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
 
 
+class _ChunkClock:
+    """The child's side of the exchange: times each chunk from the parent's request to ``chunk_done``, then
+    waits for the next request. Once the parent has had all the chunks it asked for, ``chunk_done`` returns
+    at once and the variant runs to its end untimed."""
+
+    def __init__(self, connection: Any, progress: Progress) -> None:
+        self.connection, self.progress = connection, progress
+        self.open = True
+        self.started = 0.0
+        self.switched = 0
+        self.switches, self.measured = 0, 0
+
+    def wait_for_request(self) -> None:
+        epoch = self.connection.recv()
+        if epoch is None:
+            self.open = self.progress.measuring = False
+            return
+        self.progress.measuring = epoch > 0
+        self.switched = _voluntary_switches()
+        self.started = time.perf_counter()
+
+    def chunk_done(self) -> None:
+        if not self.open:
+            return
+        elapsed = time.perf_counter() - self.started
+        if self.progress.measuring:
+            self.switches += _voluntary_switches() - self.switched
+            self.measured += 1
+        self.connection.send(("chunk", elapsed))
+        self.wait_for_request()
+
+
 def _serve(connection: Any, build_case: Callable[..., Any], case_args: tuple[Any, ...], variant: Variant) -> None:
     """The child: build the case off the main thread, then run a chunk per request and say how long it took."""
     try:
@@ -144,22 +180,18 @@ def _serve(connection: Any, build_case: Callable[..., Any], case_args: tuple[Any
         if isinstance(built[0], BaseException):
             raise built[0]
         progress, report = Progress(), {}
-        steps = variant.make(built[0], progress, report, *variant.args)
+        clock = _ChunkClock(connection, progress)
         connection.send(("ready", None))
-        switches, measured = 0, 0
-        while (epoch := connection.recv()) is not None:
-            progress.measuring = epoch > 0
-            switched = _voluntary_switches()
-            started = time.perf_counter()
-            next(steps)
-            connection.send(("chunk", time.perf_counter() - started))
-            if progress.measuring:
-                switches, measured = switches + _voluntary_switches() - switched, measured + 1
-        progress.measuring = False
+        clock.wait_for_request()
+        if variant.drives:
+            variant.make(built[0], progress, report, clock.chunk_done, *variant.args)
+        else:
+            for _ in variant.make(built[0], progress, report, *variant.args):
+                clock.chunk_done()
+        if clock.open:
+            raise RuntimeError(f"the variant ended after {clock.measured} measured chunks, before the last one")
         # Thousands per chunk mean OpenMP sleeps between kernels (see above): a variant measured unfairly.
-        report["switches per chunk"] = switches / max(1, measured)
-        for _ in steps:  # the variant's last chunk and its own ending (a trainer's thread finishing its fit)
-            pass
+        report["switches per chunk"] = clock.switches / max(1, clock.measured)
         connection.send(("report", report))
     except BaseException:  # noqa: BLE001 - whatever failed is told to the parent, which raises it
         connection.send(("error", traceback.format_exc()))

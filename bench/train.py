@@ -1,13 +1,13 @@
 """Training throughput: the dlstudio trainer (headless) against hand-written PyTorch loops.
 
 For the lenet5 and mlp templates on 28x28 inputs (60,000 in-memory samples
-by default) at batch 64 and 256, it times, in one process:
+by default) at batch 64 and 256, it times, each in a process of its own:
 
   reference      a hand-written loop slicing X[idx], y[idx] by a shuffled index (no DataLoader)
   reference-A/A  the same loop again: the noise control (expect 0.95-1.05)
   channels-last  the reference with model and inputs in channels-last layout (conv models only)
   dataloader     DataLoader(TensorDataset, shuffle=True)
-  trainer        dlstudio's Trainer, headless (metrics on the device, as in `dlstudio train`)
+  trainer        dlstudio's Trainer, headless, on the process's main thread (as `dlstudio train` runs it)
   trainer+hooks  the Trainer inside the GUI's TrainingWorker (its reporter callback, throttled signals),
                  nothing consuming the reports while it trains: the cost of the GUI's per-batch hooks
   trainer+GUI    the same, with the GUI attached: an offscreen window's curves and filters fed by the
@@ -114,7 +114,8 @@ def dataloader_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ba
 
 
 class _HandOff(Callback):
-    """Runs the trainer's thread one chunk at a time: it and the main thread never compute together."""
+    """Runs the GUI worker's training thread one chunk at a time: it and the main thread never compute
+    together."""
 
     def __init__(self, batches: int) -> None:
         self.ends = set(chunk_bounds(batches))
@@ -137,33 +138,29 @@ def layout_note(trainer: Trainer) -> str:
     return f"{layout} (channels-last ran {tuner.speedup:.2f}x as fast, median of the last pairs: {ratios})"
 
 
-def trainer_loop(model: torch.nn.Module, data: Any, batch_size: int, epochs: int,
-                 callbacks: Sequence[Callback] = (), notes: dict[str, str] | None = None) -> Iterator[None]:
-    """dlstudio's Trainer on a thread, one chunk at a time; ``callbacks`` ride along (a GUI-attached variant
-    passes its worker's bridge here). ``notes`` receives the layout the trainer ended in."""
+class ChunkEnds(Callback):
+    """Calls ``chunk_done`` at the end of each chunk's last batch (the parent then runs another variant)."""
+
+    def __init__(self, batches: int, chunk_done: Callable[[], None]) -> None:
+        self.ends = set(chunk_bounds(batches))
+        self.chunk_done = chunk_done
+
+    def on_batch_end(self, trainer: Trainer, batch: Any) -> None:
+        if batch.batch in self.ends:
+            self.chunk_done()
+
+
+def train_headless(model: torch.nn.Module, data: Any, batch_size: int, epochs: int, chunk_done: Callable[[], None],
+                   notes: dict[str, Any] | None = None, **options: Any) -> None:
+    """dlstudio's Trainer with Adam at 1e-3 on this thread; ``options`` go to the Trainer (``frozen``);
+    ``notes`` receives the layout it ended in."""
     config = TrainConfig.from_settings({"optimizer": "adam", "learning_rate": 1e-3, "batch_size": batch_size,
                                         "epochs": epochs, "device": "cpu"})
-    handoff = _HandOff(-(-len(data.train) // batch_size))
-    done = threading.Event()
-
-    def work() -> None:
-        try:  # made on the training thread, as the GUI's worker makes it: the main thread computes nothing
-            trainer = Trainer(model, data, config, callbacks=[*callbacks, handoff])
-            trainer.fit()
-            if notes is not None:
-                notes["layout"] = layout_note(trainer)
-        finally:
-            done.set()
-            handoff.to_main.release()
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    handoff.to_main.acquire()  # the first chunk has run
-    while not done.is_set():
-        yield
-        handoff.to_worker.release()
-        handoff.to_main.acquire()
-    thread.join()
+    trainer = Trainer(model, data, config, callbacks=[ChunkEnds(-(-len(data.train) // batch_size), chunk_done)],
+                      **options)
+    trainer.fit()
+    if notes is not None:
+        notes["layout"] = layout_note(trainer)
 
 
 # -- the GUI attached ---------------------------------------------------------------------------------------------
@@ -424,8 +421,10 @@ def dataloader_variant(case: Case, progress: Progress, report: dict[str, Any]) -
     return dataloader_loop(case.model, case.x, case.y, case.batch_size, case.epochs)
 
 
-def trainer_variant(case: Case, progress: Progress, report: dict[str, Any]) -> Iterator[None]:
-    return trainer_loop(case.model, case.data, case.batch_size, case.epochs, notes=report)
+def trainer_variant(case: Case, progress: Progress, report: dict[str, Any], chunk_done: Callable[[], None]) -> None:
+    """dlstudio's Trainer on the process's main thread, as ``dlstudio train`` runs it; a callback hands each
+    chunk's end to the parent."""
+    train_headless(case.model, case.data, case.batch_size, case.epochs, chunk_done, notes=report)
 
 
 def worker_variant(case: Case, progress: Progress, report: dict[str, Any], attached: bool,
@@ -450,7 +449,7 @@ def run_case(template: str, batch_size: int, samples: int, epochs: int,
     variants = [Variant("reference", reference_variant), Variant("reference-A/A", reference_variant)]
     if conv:
         variants.append(Variant("channels-last", reference_variant, (True,)))
-    variants += [Variant("dataloader", dataloader_variant), Variant("trainer", trainer_variant)]
+    variants += [Variant("dataloader", dataloader_variant), Variant("trainer", trainer_variant, drives=True)]
     if with_gui:
         variants += [Variant("trainer+hooks", worker_variant, (False,)), Variant("trainer+GUI", worker_variant, (True,)),
                      Variant("trainer+GUI+probe", worker_variant, (True, True))]
