@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
@@ -56,3 +60,19 @@ def drag(viewport, start: QPoint, end: QPoint, steps: int = 6) -> None:
         point = start + (end - start) * (i / steps)
         QTest.mouseMove(viewport, point)
     QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+
+
+@contextmanager
+def session_heap_set_aside() -> Iterator[None]:
+    """Leave the test session's own objects out of the garbage collector while responsiveness is timed.
+
+    After a thousand tests the heap holds ~600,000 objects, and one full collection of them took 0.32 s
+    here (more on a slower machine): a pause the window, with its own small heap, never has. Frozen
+    (gc.freeze), they are not scanned; what the code under test allocates still is.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
