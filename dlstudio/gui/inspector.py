@@ -25,6 +25,8 @@ from dlstudio.gui.commands import check_param_value
 from dlstudio.gui.param_editors import make_editor, set_editor_value
 from dlstudio.gui.theme import ERROR, HINT, set_tone, tone_color
 
+IMPORTED = "Imported"  # the layer category of opaque imported modules (core.layers)
+
 class Inspector(QWidget):
     """Shows the selected node; one editor per parameter."""
 
@@ -218,13 +220,20 @@ class Inspector(QWidget):
         self.shapes.setText(f"<table><tr><td>Input</td><td>&nbsp;{inputs}</td></tr>"
                             f"<tr><td>Output</td><td>&nbsp;{output}</td></tr>"
                             f"<tr><td>Parameters</td><td>&nbsp;{info.params:,} ({format_count(info.params)})</td></tr>"
-                            f"<tr><td>MACs</td><td>&nbsp;{info.macs:,} ({format_count(info.macs)})</td></tr></table>")
+                            f"<tr><td>MACs</td><td>&nbsp;{self._macs_text(node, info.macs)}</td></tr></table>")
         error = info.error
         self.error_label.setVisible(error is not None)
         self.error_label.setText(error.message if error is not None else "")
         fix = error.fix if error is not None else None
         self.fix_button.setVisible(fix is not None)
         self.fix_button.setText(f"Fix: {fix.description}" if fix is not None else "")
+
+    @staticmethod
+    def _macs_text(node: Any, macs: int) -> str:
+        # An opaque imported module's operations are not counted (its shape is recorded, not computed).
+        if node.spec.category == IMPORTED and not macs:
+            return "not counted (opaque module)"
+        return f"{macs:,} ({format_count(macs)})"
 
     def on_infos_changed(self, node_ids: list[str]) -> None:
         if self.block_id is not None:

@@ -23,6 +23,7 @@ def test_an_opaque_modules_facts_are_labels_and_not_sweepable(make_window):
         assert isinstance(shown, QLabel) and not isinstance(shown, QLineEdit), name
     assert inspector.editors["param_count"].text() == f"{node.params['param_count']:,}"
     assert inspector.editors["model"].text() == "vit_b_16"
+    assert "MACs</td><td>&nbsp;not counted (opaque module)" in inspector.shapes.text()
     assert not any(target.startswith(f"{node.name}.") for target in sweepable_targets(graph))
     with pytest.raises(SweepError, match="recorded at import"):
         parse_param(f"{node.name}.num_classes=int:2:20", graph)
