@@ -27,6 +27,7 @@ from dlstudio.gui.theme import ERROR, HINT, set_tone, tone_color
 
 IMPORTED = "Imported"  # the layer category of opaque imported modules (core.layers)
 
+
 class Inspector(QWidget):
     """Shows the selected node; one editor per parameter."""
 
