@@ -23,6 +23,9 @@ def test_an_opaque_modules_facts_are_labels_and_not_sweepable(make_window):
         assert isinstance(shown, QLabel) and not isinstance(shown, QLineEdit), name
     assert inspector.editors["param_count"].text() == f"{node.params['param_count']:,}"
     assert inspector.editors["model"].text() == "vit_b_16"
+    assert f"MACs</td><td>&nbsp;{node.params['macs']:,} (" in inspector.shapes.text()  # counted at import
+    assert "macs" not in inspector.editors  # shown in the MACs row, not as a recorded fact of its own
+    graph.set_param(node.id, "macs", 0)  # as a project saved before MACs were counted
     assert "MACs</td><td>&nbsp;not counted (opaque module)" in inspector.shapes.text()
     assert not any(target.startswith(f"{node.name}.") for target in sweepable_targets(graph))
     with pytest.raises(SweepError, match="recorded at import"):

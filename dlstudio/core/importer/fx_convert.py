@@ -23,6 +23,7 @@ from torch import fx, nn
 
 from dlstudio.core.errors import DlstudioError
 from dlstudio.core.graph import RESERVED_IDS, Graph, unique_name
+from dlstudio.core.importer.opaque_macs import counted_macs
 from dlstudio.core.importer.result import Unmapped
 
 Value = tuple[str, str]  # (node id, output port) of a tensor in the dlstudio graph
@@ -257,10 +258,11 @@ class Converter:
             raise _Unmappable(f"{reason}; {why}")
         model, classes = self.opaque_source
         sentence = reason[:1].upper() + reason[1:]
-        params = {"model": model, "num_classes": classes, "path": str(node.target),
-                  "input_shape": [int(d) for d in self.shape(node.args[0])[1:]],
+        input_shape = [int(d) for d in self.shape(node.args[0])[1:]]
+        params = {"model": model, "num_classes": classes, "path": str(node.target), "input_shape": input_shape,
                   "output_shape": [int(d) for d in out.shape[1:]],
                   "param_count": sum(p.numel() for p in module.parameters()),
+                  "macs": counted_macs(module, input_shape),
                   "reason": sentence if sentence.endswith(".") else sentence + "."}
         return self.add("TorchvisionModule", params, str(node.target), [self.value(node.args[0])],
                         _state_keys(node, module))

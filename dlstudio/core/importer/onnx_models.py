@@ -275,7 +275,6 @@ def _name_by_source_path(graph: Any, model: Any) -> None:
 
 def _scope_paths(model: Any) -> dict[str, str]:
     """The source module path of each module onnx2torch makes, by its name (see ``onnx_scope_path``)."""
-    from dlstudio.core.graph import MAX_NAME_LENGTH
     from dlstudio.core.importer.grouping import onnx_scope_path
     from dlstudio.core.importer.onnx_module_names import onnx2torch_module_names
 

@@ -25,6 +25,7 @@ from torch import nn
 
 from dlstudio.core.importer.grouping import onnx_scope_path
 from dlstudio.core.importer.onnx_module_names import onnx2torch_module_names
+from dlstudio.core.importer.opaque_macs import counted_macs
 from dlstudio.core.importer.result import ModelImportError, Unmapped
 from dlstudio.core.layers.imported_onnx import SMALL_INITIALIZER, attribute_json
 from dlstudio.core.layers.imported_onnx_code import region_model
@@ -391,9 +392,10 @@ def register_converter() -> None:
 def map_region(conv: Any, node: Any, module: RegionModule) -> Any:
     """The Converter's mapper of a RegionModule: one OnnxModule node whose weights are the region's."""
     (arg,) = node.args
-    params = {"operations": module.operations, "onnx": module.region_json,
-              "input_shape": [int(d) for d in conv.shape(arg)[1:]],
+    input_shape = [int(d) for d in conv.shape(arg)[1:]]
+    params = {"operations": module.operations, "onnx": module.region_json, "input_shape": input_shape,
               "output_shape": [int(d) for d in conv.shape(node)[1:]],
-              "param_count": sum(p.numel() for p in module.module.parameters()), "reason": module.reason}
+              "param_count": sum(p.numel() for p in module.module.parameters()),
+              "macs": counted_macs(module.module, input_shape), "reason": module.reason}
     weights = {key: f"{node.target}.module.{key}" for key in module.module.state_dict()}
     return conv.add("OnnxModule", params, str(node.target), [conv.value(arg)], weights)

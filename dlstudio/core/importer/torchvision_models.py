@@ -10,6 +10,7 @@ import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dlstudio.core.importer.opaque_macs import counted_macs
 from dlstudio.core.importer.result import ImportResult, ModelImportError, Unmapped
 from dlstudio.core.layers.spec import format_shape
 
@@ -202,7 +203,7 @@ def _whole_model(name: str, model: Any, input_shape: tuple[int, ...], opaque_sou
     graph.add_node("Input", {"shape": list(input_shape)}, name="input", node_id="input")
     graph.add_node("TorchvisionModule", {
         "model": model_name, "num_classes": classes, "path": "", "input_shape": list(input_shape),
-        "output_shape": [int(out.shape[1])], "param_count": param_count,
+        "output_shape": [int(out.shape[1])], "param_count": param_count, "macs": counted_macs(model, input_shape),
         "reason": sentence if sentence.endswith(".") else sentence + "."}, name=name, node_id="model")
     graph.add_node("Output", {"task": "classification", "classes": int(out.shape[1])}, name="output",
                    node_id="output")

@@ -29,7 +29,8 @@ def _infer(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
     if tuple(shape) != traced:
         raise LayerShapeError(f"this imported module was traced for {format_shape(traced)}; it receives "
                               f"{format_shape(shape)}")
-    return Inferred((tuple(params["output_shape"]),), params=params["param_count"])
+    return Inferred((tuple(params["output_shape"]),), params=params["param_count"],
+                    macs=params["macs"])
 
 
 # Building the source model is the expensive part (a whole swin_t for one attention block): the last
@@ -80,6 +81,8 @@ SPECS = [
                       "(without the batch).", min=1, max_len=_MAX_RANK, label="output shape", recorded=True),
             ParamSpec("param_count", INT, 464, "The module's number of parameters.", min=0, label="parameters",
                       recorded=True),
+            ParamSpec("macs", INT, 0, "Multiply-accumulates of one sample, counted at import by torch's flop "
+                      "counter (0: not counted).", min=0, label="MACs", recorded=True, hidden=True),
             ParamSpec("reason", STR, "", "Why the module is opaque: what in it has no layer type.", recorded=True),
         ),
         _infer, _build, key_params=("path",), id_stem="module", code=LayerCode(module=_code, imports=(_IMPORT,), packages=("torchvision",)),

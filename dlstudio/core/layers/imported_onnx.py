@@ -50,7 +50,8 @@ def _infer(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
     if tuple(shape) != recorded:
         raise LayerShapeError(f"these ONNX operations were imported for {format_shape(recorded)}; they receive "
                               f"{format_shape(shape)}")
-    return Inferred((tuple(params["output_shape"]),), params=params["param_count"])
+    return Inferred((tuple(params["output_shape"]),), params=params["param_count"],
+                    macs=params["macs"])
 
 
 def attribute_json(attribute: Any) -> dict[str, Any]:
@@ -108,6 +109,8 @@ SPECS = [
                       min=1, max_len=_MAX_RANK, label="output shape", recorded=True),
             ParamSpec("param_count", INT, 0, "The operations' number of parameters.", min=0, label="parameters",
                       recorded=True),
+            ParamSpec("macs", INT, 0, "Multiply-accumulates of one sample, counted at import by torch's flop "
+                      "counter (0: not counted).", min=0, label="MACs", recorded=True, hidden=True),
             ParamSpec("reason", STR, "", "Why the operations are opaque: what in them has no layer type.",
                       recorded=True),
         ),
