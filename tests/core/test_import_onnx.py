@@ -18,6 +18,7 @@ from dlstudio.core.compiler import compile_graph  # noqa: E402
 from dlstudio.core.importer import ImportResult, ModelImportError, import_onnx  # noqa: E402
 from dlstudio.core.project import load_project  # noqa: E402
 from dlstudio.core.shapes import infer_graph  # noqa: E402
+from onnx_files import export_onnx  # noqa: E402
 
 SHAPE = (3, 12, 12)
 
@@ -273,21 +274,11 @@ class NormalizedNet(nn.Module):
         return self.head(torch.flatten(y, 1))
 
 
-def _export_at(model: nn.Module, path: Path, shape: tuple[int, ...]) -> Path:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter warns that it is deprecated
-        torch.onnx.export(model.eval(), (torch.randn(1, *shape),), str(path), dynamo=False, opset_version=17,
-                          input_names=["input"], output_names=["scores"],
-                          dynamic_axes={"input": {0: "N"}, "scores": {0: "N"}},
-                          training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
-    return path
-
-
 @pytest.mark.timeout(60)
 def test_a_normalization_preamble_a_clamp_and_a_transpose_map(tmp_path: Path) -> None:
     torch.manual_seed(6)
     source = NormalizedNet().eval()
-    path = _export_at(source, tmp_path / "normalized.onnx", SHAPE)
+    path = export_onnx(source, tmp_path / "normalized.onnx", SHAPE)
     ops = [node.op_type for node in onnx.load(str(path)).graph.node]
     assert {"Sub", "Div", "Clip", "Transpose", "Add"} <= set(ops)
     result = import_onnx(path)
@@ -319,7 +310,7 @@ def test_a_torchvision_model_exported_to_onnx_imports_grouped(name: str, tmp_pat
     torch.manual_seed(7)
     source = _randomized(torchvision.models.get_model(name, weights=None, num_classes=10))
     shape = (3, 64, 64)
-    path = _export_at(source, tmp_path / f"{name}.onnx", shape)
+    path = export_onnx(source, tmp_path / f"{name}.onnx", shape)
     result = import_onnx(path)
     project = result.project
     with torch.no_grad():

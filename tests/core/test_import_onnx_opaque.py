@@ -17,6 +17,7 @@ from torch import nn  # noqa: E402
 from dlstudio.core.compiler import compile_graph  # noqa: E402
 from dlstudio.core.importer import ImportResult, import_onnx  # noqa: E402
 from dlstudio.core.project import load_project, save_project  # noqa: E402
+from onnx_files import export_onnx  # noqa: E402
 
 
 class ErfNet(nn.Module):
@@ -30,16 +31,6 @@ class ErfNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.flatten(self.conv2(torch.erf(self.conv(x))), 1))
-
-
-def _export(model: nn.Module, path: Path, shape: tuple[int, ...]) -> Path:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter warns that it is deprecated
-        torch.onnx.export(model.eval(), (torch.randn(1, *shape),), str(path), dynamo=False, opset_version=17,
-                          input_names=["input"], output_names=["scores"],
-                          dynamic_axes={"input": {0: "N"}, "scores": {0: "N"}},
-                          training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
-    return path
 
 
 def _compiled(result: ImportResult) -> torch.nn.Module:
@@ -64,7 +55,7 @@ def test_an_operation_without_a_layer_type_is_an_opaque_node_keeping_the_weights
     torch.manual_seed(0)
     source = ErfNet().eval()
     shape = (3, 12, 12)
-    path = _export(source, tmp_path / "erf.onnx", shape)
+    path = export_onnx(source, tmp_path / "erf.onnx", shape)
     assert "Erf" in {node.op_type for node in onnx.load(str(path)).graph.node}
     result = import_onnx(path)
     assert result.ok
@@ -98,7 +89,7 @@ def test_shufflenet_exported_to_onnx_imports_with_opaque_nodes(tmp_path: Path) -
     torch.manual_seed(1)
     source = torchvision.models.get_model("shufflenet_v2_x0_5", weights=None, num_classes=10).eval()
     shape = (3, 64, 64)
-    path = _export(source, tmp_path / "shufflenet.onnx", shape)
+    path = export_onnx(source, tmp_path / "shufflenet.onnx", shape)
     started = time.perf_counter()
     result = import_onnx(path)
     print(f"shufflenet_v2_x0_5: imported in {time.perf_counter() - started:.1f} s")
@@ -134,7 +125,7 @@ def test_convnext_exported_to_onnx_imports_without_opaque_nodes(tmp_path: Path) 
     torch.manual_seed(2)
     source = torchvision.models.get_model("convnext_tiny", weights=None, num_classes=10).eval()
     shape = (3, 64, 64)
-    path = _export(source, tmp_path / "convnext.onnx", shape)
+    path = export_onnx(source, tmp_path / "convnext.onnx", shape)
     result = import_onnx(path)
     # Each block's Linears (MatMul + Add, channels last) and exact GELU (Div, Erf, Add, Mul, Mul) are fused
     # into layer types: nothing stays opaque.
@@ -172,7 +163,7 @@ def test_linear_and_gelu_patterns_map_to_their_layer_types(tmp_path: Path) -> No
     torch.manual_seed(3)
     source = ChannelsLastMlp().eval()
     shape = (3, 12, 12)
-    path = _export(source, tmp_path / "mlp.onnx", shape)
+    path = export_onnx(source, tmp_path / "mlp.onnx", shape)
     result = import_onnx(path)
     types = [node.type for node in result.project.graph]
     assert types.count("GELU") == 1

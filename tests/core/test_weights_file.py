@@ -70,3 +70,13 @@ def test_stashes_older_than_a_month_are_removed_at_the_next_import():
     os.utime(old.path, (month_ago, month_ago))
     recent = stash_weights({"w": torch.ones(1)}, "recent.onnx")
     assert not Path(old.path).exists() and Path(recent.path).exists()
+
+
+def test_a_planted_link_where_a_save_copies_the_stash_is_refused_and_the_stash_kept(tmp_path):
+    stashed = stash_weights({"w": torch.ones(3)}, "model.onnx")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    os.symlink(victim, tmp_path / "net.weights.safetensors")
+    with pytest.raises(WriteError):
+        weights_for_saving(stashed, None, tmp_path / "net.dlstudio")
+    assert victim.read_text() == "keep me" and Path(stashed.path).is_file()  # nothing lost: save elsewhere

@@ -11,6 +11,7 @@ then loads the source's weights into it (its ``state_dict`` keys are the submodu
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from dlstudio.core.errors import LayerShapeError
@@ -23,14 +24,22 @@ _IMPORT = ("import torchvision  # imported (opaque) modules are built from torch
 _MAX_RANK = 8  # dimensions after the batch an opaque module's input or output may have
 
 
-def _infer(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
-    (shape,) = in_shapes
-    traced = tuple(params["input_shape"])
-    if tuple(shape) != traced:
-        raise LayerShapeError(f"this imported module was traced for {format_shape(traced)}; it receives "
-                              f"{format_shape(shape)}")
-    return Inferred((tuple(params["output_shape"]),), params=params["param_count"],
-                    macs=params["macs"])
+def recorded_infer(recorded_for: str, receives: str) -> Callable[[list[Shape], dict[str, Any]], Inferred]:
+    """Shape inference of an opaque imported node, torch-free: the input must be the shape recorded at
+    import ("``recorded_for`` (3, 224, 224); ``receives`` (1, 28, 28)" otherwise), and the output shape,
+    parameters and MACs are the recorded ones."""
+
+    def infer(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
+        (shape,) = in_shapes
+        recorded = tuple(params["input_shape"])
+        if tuple(shape) != recorded:
+            raise LayerShapeError(f"{recorded_for} {format_shape(recorded)}; {receives} {format_shape(shape)}")
+        return Inferred((tuple(params["output_shape"]),), params=params["param_count"], macs=params["macs"])
+
+    return infer
+
+
+_infer = recorded_infer("this imported module was traced for", "it receives")
 
 
 # Building the source model is the expensive part (a whole swin_t for one attention block): the last

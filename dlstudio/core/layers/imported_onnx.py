@@ -20,11 +20,9 @@ import inspect
 import json
 from typing import Any
 
-from dlstudio.core.errors import LayerShapeError
+from dlstudio.core.layers.imported import recorded_infer
 from dlstudio.core.layers.imported_onnx_code import onnx_attribute, onnx_module, region_model
-from dlstudio.core.layers.spec import (
-    INT, INTS, STR, Inferred, LayerCode, LayerSpec, ParamSpec, Shape, code_literal, format_shape,
-)
+from dlstudio.core.layers.spec import INT, INTS, STR, LayerCode, LayerSpec, ParamSpec, Shape, code_literal
 
 SMALL_INITIALIZER = 64
 """Initializers with at most this many values are written into the node (onnx2torch reads them as settings)."""
@@ -44,14 +42,7 @@ _EXAMPLE = json.dumps({
 })
 
 
-def _infer(in_shapes: list[Shape], params: dict[str, Any]) -> Inferred:
-    (shape,) = in_shapes
-    recorded = tuple(params["input_shape"])
-    if tuple(shape) != recorded:
-        raise LayerShapeError(f"these ONNX operations were imported for {format_shape(recorded)}; they receive "
-                              f"{format_shape(shape)}")
-    return Inferred((tuple(params["output_shape"]),), params=params["param_count"],
-                    macs=params["macs"])
+_infer = recorded_infer("these ONNX operations were imported for", "they receive")
 
 
 def attribute_json(attribute: Any) -> dict[str, Any]:
