@@ -22,6 +22,7 @@ from dlstudio import __version__
 from dlstudio.core.autolayout import LEFT_TO_RIGHT, TOP_TO_BOTTOM
 from dlstudio.core.errors import DlstudioError, GraphError, ProjectError
 from dlstudio.core.graph import Edge
+from dlstudio.core.importer.weights_file import weights_for_saving
 from dlstudio.core.project import (DATA_SETTINGS, Project, ProjectDocument, copy_runs, default_project, list_templates,
                                    load_project, load_template, save_project, validate_settings)
 from dlstudio.core.project.fileformat import update_project_file
@@ -41,7 +42,6 @@ from dlstudio.gui.inspect_controller import InspectController
 from dlstudio.gui.inspector import Inspector
 from dlstudio.gui.palette import Palette
 from dlstudio.gui.settings import MAX_RECENT_FILES
-from dlstudio.core.importer.weights_file import weights_for_saving
 from dlstudio.gui.starting_weights import StartingWeightsBox, ask_run, ask_weights_file
 from dlstudio.gui.theme import DARK, LIGHT, apply_theme, canvas_colors
 from dlstudio.gui.training_controller import TrainingController
