@@ -18,6 +18,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QListWidget, QPushButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
+from dlstudio.gui.start_folders import MODELS, remember, start_folder
+
 TORCHVISION, MODULE, ONNX = "torchvision", "module", "onnx"
 
 
@@ -191,14 +193,18 @@ class ImportDialog(QDialog):
             self.model_list.setCurrentRow(first_visible)
 
     def _browse_python_file(self) -> None:
-        path = QFileDialog.getOpenFileName(self, "A Python file with your model class", "", "Python (*.py)")[0]
+        path = QFileDialog.getOpenFileName(self, "A Python file with your model class", start_folder(MODELS),
+                                           "Python (*.py)")[0]
+        remember(MODELS, path)
         if path:
             current = self.module_spec.text()
             cls = current.rpartition(":")[2] if ":" in current else "Model"
             self.module_spec.setText(f"{path}:{cls}")
 
     def _browse_onnx(self) -> None:
-        path = QFileDialog.getOpenFileName(self, "Import an ONNX model", "", "ONNX models (*.onnx)")[0]
+        path = QFileDialog.getOpenFileName(self, "Import an ONNX model", start_folder(MODELS),
+                                           "ONNX models (*.onnx)")[0]
+        remember(MODELS, path)
         if path:
             self.onnx_path.setText(path)
 

@@ -42,6 +42,7 @@ from dlstudio.gui.inspect_controller import InspectController
 from dlstudio.gui.inspector import Inspector
 from dlstudio.gui.palette import Palette
 from dlstudio.gui.settings import MAX_RECENT_FILES
+from dlstudio.gui.start_folders import EXPORTS, IMAGES, PROJECTS, remember, start_folder, start_path
 from dlstudio.gui.starting_weights import StartingWeightsBox, ask_run, ask_weights_file
 from dlstudio.gui.theme import DARK, LIGHT, apply_theme, canvas_colors
 from dlstudio.gui.training_controller import TrainingController
@@ -79,6 +80,7 @@ class MainWindow(QMainWindow):
         self._fitted_once = False
         self._state_restored = False  # whether the docks were put where the person left them
         self._plots_grown = False  # the Metrics strip grew once it had something to show
+        self._inspect_grown = False  # the Inspect dock grew once, the first time its tab was shown
         self.editing_locked = False
         self._import_task: BackgroundTask | None = None  # File > Import Model's worker, while it runs
 
@@ -663,6 +665,7 @@ class MainWindow(QMainWindow):
         project = result.project
         project.data = dict(self.project.data)  # the same data: a new network for it
         project.training = dict(self.project.training)
+        project.untitled_name = Path(request.title).stem  # resnet18, MyNet, or the ONNX file's name
         self.set_project(project)
         self.hide_welcome()
         classes = result.num_classes or request.classes
@@ -829,17 +832,15 @@ class MainWindow(QMainWindow):
             dialog.deleteLater()
 
     def export_python_code(self) -> None:
-        from dlstudio.core.export.python_code import export_python  # torch-free here, but only needed now
+        from dlstudio.core.export.python_code import class_name_for, export_python  # torch-free, only needed now
         from dlstudio.core.safe_io import write_text
 
         path = self._ask_export_path()
         if not path:
             return
-        class_name = "".join(part.capitalize() for part in self.project.name.replace("-", "_").split("_"))
-        if not class_name.isidentifier():
-            class_name = "Model"
         try:
-            code = export_python(self.project.graph, class_name=class_name, description=self.project.description)
+            code = export_python(self.project.graph, class_name=class_name_for(self.project.name),
+                                 description=self.project.description)
             write_text(Path(path), code)  # a unique temporary beside it, no links followed, then a rename
         except (DlstudioError, OSError) as error:
             self._show_error("Cannot export Python code", getattr(error, "message", None) or str(error))
@@ -1089,6 +1090,7 @@ class MainWindow(QMainWindow):
         text = str(path.resolve())
         files = [text, *(f for f in self.recent_files() if f != text)][:MAX_RECENT_FILES]
         self.settings.setValue("recent_files", files)
+        remember(PROJECTS, path)  # the next Open or Save As starts in this folder
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -1233,18 +1235,24 @@ class MainWindow(QMainWindow):
         return runs
 
     def _ask_image_folder(self) -> str:
-        return QFileDialog.getExistingDirectory(self, "Choose a folder of images (one subfolder per class)")
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of images (one subfolder per class)",
+                                                  start_folder(IMAGES))
+        remember(IMAGES, folder)
+        return folder
 
     def _ask_open_path(self) -> str:
-        return QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)[0]
+        return QFileDialog.getOpenFileName(self, "Open project", start_folder(PROJECTS), PROJECT_FILTER)[0]
 
     def _ask_save_path(self) -> str:
-        start = str(self.project.path or f"{self.project.name}.dlstudio")
+        start = str(self.project.path) if self.project.path else start_path(PROJECTS, f"{self.project.name}.dlstudio")
         return QFileDialog.getSaveFileName(self, "Save project", start, PROJECT_FILTER)[0]
 
     def _ask_export_path(self) -> str:
-        return QFileDialog.getSaveFileName(self, "Export Python code", f"{self.project.name}.py",
-                                           "Python files (*.py)")[0]
+        near = self.project.path.parent if self.project.path else None
+        start = start_path(EXPORTS, f"{self.project.name}.py", near)
+        path = QFileDialog.getSaveFileName(self, "Export Python code", start, "Python files (*.py)")[0]
+        remember(EXPORTS, path)
+        return path
 
     def _ask_template(self) -> str | None:
         templates = list_templates()
@@ -1456,13 +1464,22 @@ class MainWindow(QMainWindow):
         """A view of the Inspect dock was asked for (a drop, a confusion cell): show it with room to read it."""
         self.inspect_dock.show()
         self.inspect_dock.raise_()
+        self._give_inspect_room()
+
+    def _give_inspect_room(self) -> None:
+        # The drawing pad, image cards and feature-map grids need more height than the plots' strip.
         wanted = int(self.height() * 0.4)
         if not self.inspect_dock.isFloating() and self.inspect_dock.height() < wanted:
             self.resizeDocks([self.inspect_dock], [wanted], Qt.Orientation.Vertical)
 
     def _on_inspect_dock_visibility_changed(self, visible: bool) -> None:
-        if visible:
-            self.inspect.ensure_loaded()
+        if not visible:
+            return
+        self.inspect.ensure_loaded()
+        if not self._inspect_grown and not self._state_restored:
+            # The person's first look at it (its tab clicked): room to read it, once; a size they set stays.
+            self._inspect_grown = True
+            QTimer.singleShot(0, self._give_inspect_room)
 
     # -- dropping image files ----------------------------------------------------
 

@@ -24,6 +24,7 @@ from dlstudio.core.project import Project
 from dlstudio.core.project.head import find_head
 from dlstudio.core.project.pretrained import WeightsSource
 from dlstudio.gui.commands import MacroCommand, SetParamCommand
+from dlstudio.gui.start_folders import MODELS, PROJECTS, remember, start_folder
 from dlstudio.gui.theme import HINT, set_tone
 
 _HEAD_PARAMS = {"Linear": "out_features", "Conv2d": "out_channels"}
@@ -214,7 +215,8 @@ class StartingWeightsBox(QGroupBox):
         if not choice:
             return
         if choice == OTHER_RUN:
-            folder = QFileDialog.getExistingDirectory(self, "Choose a run folder (inside a project's .runs folder)")
+            folder = QFileDialog.getExistingDirectory(self, "Choose a run folder (inside a project's .runs folder)",
+                                                      start_folder(PROJECTS))
             if not folder:
                 return
             run_dir = Path(folder)
@@ -224,7 +226,9 @@ class StartingWeightsBox(QGroupBox):
 
 
 def ask_weights_file(parent: QWidget) -> str:
-    return QFileDialog.getOpenFileName(parent, "Start from a weights file", "", WEIGHT_FILES)[0]
+    path = QFileDialog.getOpenFileName(parent, "Start from a weights file", start_folder(MODELS), WEIGHT_FILES)[0]
+    remember(MODELS, path)
+    return path
 
 
 def ask_run(parent: QWidget, labels: list[str]) -> str:

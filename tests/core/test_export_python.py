@@ -17,7 +17,7 @@ import torch
 from dlstudio.core.compiler import compile_graph
 from dlstudio.core.errors import CompileError
 from dlstudio.core.export.errors import ExportError
-from dlstudio.core.export.python_code import export_python
+from dlstudio.core.export.python_code import class_name_for, export_python
 from dlstudio.core.graph import Graph
 from dlstudio.core.layers import all_specs
 
@@ -336,3 +336,12 @@ def test_every_layer_spec_knows_how_it_is_written() -> None:
             assert (spec.code.module is None) != (spec.code.inline is None), spec.type_id
         else:
             assert spec.code is None, spec.type_id
+
+
+@pytest.mark.parametrize(("project_name", "expected"), [
+    ("mlp", "Mlp"), ("my digits", "MyDigits"), ("my-digits_v2", "MyDigitsV2"), ("Shallow MLP", "ShallowMLP"),
+    ("2024 run", "Model"), ("class", "Class"), ("日本", "Model"), ("", "Model"), ("torch", "Torch")])
+def test_a_project_name_becomes_a_usable_class_name(project_name, expected):
+    name = class_name_for(project_name)
+    assert name == expected
+    assert f"class {name}(nn.Module):" in export_python(classify(with_input([4]), "input1"), class_name=name)

@@ -24,6 +24,15 @@ def test_the_seven_templates_are_listed_simplest_first():
         assert info.description and "\n" not in info.description
 
 
+def test_an_opened_template_is_named_by_its_title_until_it_is_saved(tmp_path):
+    from dlstudio.core.project import save_project
+
+    project = load_template("resnet-mini")
+    assert project.path is None and project.name == "ResNet-style CNN"
+    save_project(project, tmp_path / "mine.dlstudio")
+    assert project.name == "mine"
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_template_compiles_and_forward_gives_the_inferred_shape(name):
     project = load_template(name)

@@ -94,6 +94,8 @@ def test_discarding_a_recovered_copy_removes_it_and_a_clean_close_leaves_none(ma
 
     other = make_window(load_template("mlp"))
     entries = RecoveryStore().entries()
+    assert [entry.name for entry in entries] == ["Shallow MLP"]
+    assert RecoveryStore().restore(entries[0]).name == "Shallow MLP", "an untitled copy keeps its name"
     monkeypatch.setattr(other, "_ask_restore", lambda entry: "discard")
     monkeypatch.setattr(RecoveryStore, "orphans", lambda self: entries)  # as if the first window had crashed
     assert not other.offer_recovery()

@@ -53,3 +53,26 @@ def test_no_stray_dock_tab_bar_is_drawn_over_the_palette(make_window, qtbot):
     assert sorted(visible_groups()) == [("Inspector", "Training", "Data"), ("Metrics", "Inspect")]
     window.reset_layout()
     qtbot.waitUntil(lambda: visible_groups().count(("Metrics", "Inspect")) == 1, timeout=3000)
+
+
+def test_the_inspect_tab_opens_tall_enough_to_draw_in_once_and_a_size_set_later_stays(make_window, qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QTabBar
+
+    window = make_window()
+    window.resize(1400, 900)
+    qtbot.waitUntil(lambda: any(bar.parent() is window and bar.isVisible() and bar.tabText(1) == "Inspect"
+                                for bar in window.findChildren(QTabBar)), timeout=3000)
+    bar = next(bar for bar in window.findChildren(QTabBar)
+               if bar.parent() is window and bar.isVisible() and bar.tabText(1) == "Inspect")
+    strip = window.metrics_dock.height()
+    assert strip < 0.3 * window.height(), "before anything is plotted the bottom docks are a strip"
+    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(1).center())
+    qtbot.waitUntil(lambda: window.inspect_dock.height() >= 0.35 * window.height(), timeout=3000)
+
+    window.resizeDocks([window.inspect_dock], [strip], Qt.Orientation.Vertical)  # the person makes it small
+    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(0).center())
+    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(1).center())
+    qtbot.wait(50)
+    assert window.inspect_dock.height() < 0.3 * window.height(), "grown once, not at every click"

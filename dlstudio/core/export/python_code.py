@@ -46,6 +46,16 @@ def required_packages(graph: Graph, *, script: bool = False) -> list[str]:
     return list(dict.fromkeys(needed))
 
 
+def class_name_for(project_name: str) -> str:
+    """A Python class name from a project's name: "my digits" and "my-digits" give MyDigits, "Shallow MLP"
+    ShallowMLP; Model when nothing usable is left (a name in another script, or starting with a digit)."""
+    words = re.split(r"[^0-9A-Za-z]+", project_name)
+    name = "".join(word[:1].upper() + word[1:] for word in words)
+    if not name.isidentifier() or keyword.iskeyword(name) or name in ("torch", "nn"):
+        return "Model"
+    return name
+
+
 def export_python(graph: Graph, class_name: str = "Model", description: str = "") -> str:
     """Python source of a module defining ``class_name``, equivalent to ``compile_graph(graph)``.
 

@@ -29,6 +29,9 @@ class Project:
     computed them (None before the first normalized run). ``path`` is where it
     was loaded from or last saved to (not stored in the file).
 
+    ``untitled_name`` is the name while there is no file (the template's title, the imported model's name),
+    what the window title shows and Save proposes; not stored in the file, whose own name wins once saved.
+
     ``blocks`` (named groups of nodes the canvas collapses) and ``frozen`` (nodes training leaves alone)
     follow the graph; ``weights`` names where the starting weights come from (None: random).
     """
@@ -42,6 +45,7 @@ class Project:
     normalization: NormalizationStats | None = None
     weights: WeightsSource | None = None
     path: Path | None = None
+    untitled_name: str = field(default="untitled", repr=False, compare=False)
     blocks: Blocks = field(init=False, repr=False, compare=False)
     frozen: FrozenNodes = field(init=False, repr=False, compare=False)
     # Emitted as (section, key, value) after set_setting; panels and undo commands listen.
@@ -55,7 +59,7 @@ class Project:
 
     @property
     def name(self) -> str:
-        return self.path.stem if self.path is not None else "untitled"
+        return self.path.stem if self.path is not None else self.untitled_name
 
     def set_weights(self, source: WeightsSource | None) -> None:
         """Name where the starting weights come from (None: random initialization)."""

@@ -107,6 +107,8 @@ class RecoveryStore:
             raise DlstudioError(f"cannot read the autosaved copy of {entry.name}: {error.strerror}") from error
         project = project_from_json(text, source=f"autosaved {entry.name}")
         project.path = entry.original
+        if entry.original is None:
+            project.untitled_name = entry.name
         return project
 
 

@@ -61,8 +61,7 @@ def list_templates() -> list[TemplateInfo]:
             description = json.loads(entry.read_text(encoding="utf-8")).get("description", "")
         except (ValueError, AttributeError):
             description = ""  # load_template will say what is wrong with it
-        title = _TITLES.get(name, name.replace("-", " ").capitalize())
-        infos.append(TemplateInfo(name, title, description if isinstance(description, str) else ""))
+        infos.append(TemplateInfo(name, _title(name), description if isinstance(description, str) else ""))
     return infos
 
 
@@ -72,7 +71,13 @@ def load_template(name: str) -> Project:
     if entry is None:
         available = ", ".join(_template_files()) or "none"
         raise ProjectError(f"no template {name!r} (available: {available})")
-    return project_from_json(entry.read_text(encoding="utf-8"), source=f"{name}{SUFFIX}")
+    project = project_from_json(entry.read_text(encoding="utf-8"), source=f"{name}{SUFFIX}")
+    project.untitled_name = _title(name)  # "Shallow MLP" until saved: the window title, Save's proposal
+    return project
+
+
+def _title(name: str) -> str:
+    return _TITLES.get(name, name.replace("-", " ").capitalize())
 
 
 def default_project() -> Project:

@@ -39,6 +39,7 @@ from dlstudio.gui.inspect.model_session import ModelSession
 from dlstudio.gui.inspect.thumbnails import (
     pixels_to_qimage, qimage_to_array, raw_to_qimage, scaled, scaled_pixmap, to_pixels,
 )
+from dlstudio.gui.start_folders import EXPORTS, IMAGES, remember, start_folder, start_path
 from dlstudio.gui.theme import DARK_CANVAS, LIGHT_CANVAS
 from dlstudio.gui.worker import BackgroundTask, TaskContext
 
@@ -780,16 +781,21 @@ class ClassifyView(QWidget):
 
     def choose_images(self) -> list[str]:
         """Ask for image files (tests replace this)."""
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open images", "", IMAGE_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open images", start_folder(IMAGES), IMAGE_FILTER)
+        remember(IMAGES, paths)
         return paths
 
     def choose_folder(self) -> str:
         """Ask for a folder to classify (tests replace this); empty when cancelled."""
-        return QFileDialog.getExistingDirectory(self, "Classify folder")
+        folder = QFileDialog.getExistingDirectory(self, "Classify folder", start_folder(IMAGES))
+        remember(IMAGES, folder)
+        return folder
 
     def choose_csv_path(self) -> str:
         """Ask where to save the table (tests replace this); empty when cancelled."""
-        path, _ = QFileDialog.getSaveFileName(self, "Save as CSV", "classified.csv", "CSV files (*.csv)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save as CSV", start_path(EXPORTS, "classified.csv"),
+                                              "CSV files (*.csv)")
+        remember(EXPORTS, path)
         return path
 
     def clear(self) -> None:

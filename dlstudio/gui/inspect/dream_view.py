@@ -36,6 +36,7 @@ from dlstudio.gui.inspect.model_session import ModelSession
 from dlstudio.gui.inspect.node_outputs import file_stem, shape_text
 from dlstudio.gui.inspect.session_view import SessionView
 from dlstudio.gui.plots.style import plot_colors
+from dlstudio.gui.start_folders import EXPORTS, remember, start_path
 from dlstudio.gui.worker import BackgroundTask
 
 MAXIMIZE = "maximize"
@@ -292,8 +293,9 @@ class DreamView(SessionView):
 
     def _ask_save_path(self) -> str:
         """The file dialog (tests replace this method)."""
-        path, _ = QFileDialog.getSaveFileName(self, "Save the dream as PNG", self.suggested_file_name(),
-                                              "PNG image (*.png)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save the dream as PNG",
+                                              start_path(EXPORTS, self.suggested_file_name()), "PNG image (*.png)")
+        remember(EXPORTS, path)
         return path
 
     def clear(self) -> None:

@@ -45,6 +45,7 @@ from dlstudio.gui.inspect.model_session import ModelSession
 from dlstudio.gui.inspect.thumbnails import scaled
 from dlstudio.gui.plots.confusion import ConfusionView
 from dlstudio.gui.plots.confusion_table import PerClassTable
+from dlstudio.gui.start_folders import IMAGES, remember, start_folder
 from dlstudio.gui.theme import ERROR, HINT, set_tone
 from dlstudio.gui.worker import BackgroundTask, TaskContext
 
@@ -243,7 +244,10 @@ class EvaluateView(QWidget):
 
     def choose_folder(self) -> str:
         """Ask for the labelled folder (tests replace this); empty when cancelled."""
-        return QFileDialog.getExistingDirectory(self, "Evaluate a labelled folder (one subfolder per class)")
+        folder = QFileDialog.getExistingDirectory(self, "Evaluate a labelled folder (one subfolder per class)",
+                                                  start_folder(IMAGES))
+        remember(IMAGES, folder)
+        return folder
 
     def evaluate(self, folder: str | Path) -> bool:
         """Start evaluating ``folder`` with the loaded model; False (and why, in the view) if it cannot start."""
