@@ -135,9 +135,7 @@ class ShapeInference:
             blocked |= shape is None
             shapes.append(shape)
         if missing:
-            ports = ", ".join(repr(p) for p in missing)
-            plural = "s" if len(missing) > 1 else ""
-            error = ShapeError(node.id, f"{node.spec.display_name}: input{plural} {ports} not connected")
+            error = ShapeError(node.id, f"{node.spec.display_name}: {_unconnected(missing, len(shapes))}")
             return NodeInfo(node.id, tuple(shapes), {}, error=error)
         if blocked:
             return NodeInfo(node.id, tuple(shapes), {}, blocked=True)
@@ -204,3 +202,14 @@ def infer_graph(graph: Graph) -> dict[str, NodeInfo]:
         return engine.infos
     finally:
         engine.close()
+
+
+def _unconnected(missing: list[str], count: int) -> str:
+    """What is missing, in the canvas's terms: a merge's inputs by number ("in2" is the second), else by name."""
+    if count == 1:
+        return "its input is not connected (drag a wire to it from another layer's output)"
+    if all(port.startswith("in") and port[2:].isdigit() for port in missing):
+        numbers = [port[2:] for port in missing]
+        listed = numbers[0] if len(numbers) == 1 else ", ".join(numbers[:-1]) + " and " + numbers[-1]
+        return f"input{'s' if len(numbers) > 1 else ''} {listed} of {count} not connected"
+    return f"input{'s' if len(missing) > 1 else ''} {', '.join(repr(p) for p in missing)} not connected"

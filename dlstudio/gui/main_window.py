@@ -1351,16 +1351,25 @@ class MainWindow(QMainWindow):
         blocks = self.scene.selected_block_ids()
         if len(blocks) == 1 and set(nodes) <= set(self.project.blocks.get(blocks[0]).nodes):
             self.inspector.show_block(blocks[0])  # one block selected (collapsed, or by its frame's label)
+            self._bring_inspector_forward()
             return
         single = nodes[0] if len(nodes) == 1 else None
         if single != self.inspector.node_id or single is None:
             self.inspector.show_node(single, len(nodes))
+        if single is not None:
+            self._bring_inspector_forward()
         if single is not None:
             self.inspect.on_node_selected(single)
         if single is not None:
             error = self.inference.info(single).error
             if error is not None:
                 self.statusBar().showMessage(f"{self.project.graph.node(single).name}: {error.message}")
+
+    def _bring_inspector_forward(self) -> None:
+        """A node was picked: its parameters come to the front of the right dock (Training and Data share it),
+        except while a run is going, whose progress the person is probably watching there."""
+        if not self.training.is_running() and not self.inspector_dock.isFloating():
+            self.inspector_dock.raise_()
 
     def _on_scene_context_menu_requested(self, node_id: str | None, screen_pos) -> None:
         menu = QMenu(self)

@@ -214,3 +214,15 @@ def test_invalid_parameter_values_are_refused_with_the_reason(spec):
             spec.validate_params({param.name: bad})
         assert param.display_name in caught.value.message
         assert caught.value.param == param.name
+
+
+def test_an_unconnected_input_is_named_as_the_canvas_shows_it():
+    graph = Graph()
+    source = graph.add_node("Input", {"shape": [4]})
+    relu = graph.add_node("ReLU")
+    merge = graph.add_node("Add", {"inputs": 3})
+    graph.connect(source.id, "out", merge.id, "in1")
+    inference = ShapeInference(graph)
+    assert inference.info(relu.id).error.message.startswith("ReLU: its input is not connected")
+    assert inference.info(merge.id).error.message == "Add: inputs 2 and 3 of 3 not connected"
+    assert "'in" not in inference.info(relu.id).error.message

@@ -63,3 +63,28 @@ def test_fix_and_connect_messages_use_names(make_window):
     QTest.mouseClick(window.inspector.fix_button, Qt.MouseButton.LeftButton)
     assert window.statusBar().currentMessage() == "Fixed fc1: Insert a Flatten before it"
     assert window.undo_stack.undoText() == "Fix fc1: Insert a Flatten before it"
+
+
+def test_a_clicked_node_brings_the_inspector_in_front_of_the_data_tab_but_not_during_a_run(make_window, qtbot,
+                                                                                           monkeypatch):
+    window = make_window(_project())
+    window.hide_welcome()
+    window.data_dock.raise_()
+    def in_front(dock):  # a dock behind another tab keeps isVisible(); it has nothing on screen
+        return not dock.visibleRegion().isEmpty()
+
+    qtbot.waitUntil(lambda: in_front(window.data_dock) and not in_front(window.inspector_dock), timeout=3000)
+    item = window.scene.node_items["conv1"]
+    center = window.view.mapFromScene(item.sceneBoundingRect().center())
+    QTest.mouseClick(window.view.viewport(), Qt.MouseButton.LeftButton, pos=center)
+    assert window.scene.selected_node_ids() == ["conv1"]
+    qtbot.waitUntil(lambda: in_front(window.inspector_dock) and not in_front(window.data_dock), timeout=3000)
+    assert window.inspector.node_id == "conv1"
+
+    window.training_dock.raise_()
+    monkeypatch.setattr(window.training, "is_running", lambda: True)
+    window.scene.clearSelection()
+    QTest.mouseClick(window.view.viewport(), Qt.MouseButton.LeftButton, pos=center)
+    qtbot.wait(50)
+    assert in_front(window.training_dock) and not in_front(window.inspector_dock), "the run's progress stays"
+    monkeypatch.undo()  # no run to stop when the window closes
