@@ -203,3 +203,37 @@ def test_the_per_class_table_follows_each_epochs_confusion_matrix(make_window, q
         _, _, f1, support = precision_recall_fscore_support(true, predicted, labels=range(10), zero_division=0)
         assert [row["f1"] for row in rows] == pytest.approx(f1.tolist())
         assert [row["support"] for row in rows] == support.tolist()
+
+
+def _colour_folder(root: Path, per_class: int = 6) -> Path:
+    """Three classes told apart by colour (red, green, blue), small RGB PNGs."""
+    colours = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (40, 50, 220)}
+    for name, colour in colours.items():
+        (root / name).mkdir(parents=True)
+        for index in range(per_class):
+            shade = tuple(max(0, value - 8 * index) for value in colour)
+            Image.new("RGB", (12, 10), shade).save(root / name / f"{index}.png")
+    return root
+
+
+def test_with_no_more_classes_than_k_the_meaningless_top_k_accuracy_is_left_out(qtbot, tmp_path) -> None:
+    # Three classes, top-5: every image is "in the top 5", so a top-5 accuracy would read 100% whatever the model.
+    folder = _colour_folder(tmp_path / "colours")
+    project = chain_project(("Input", {"shape": [3, 8, 8]}), ("Flatten", {}), ("Linear", {"out_features": 3}),
+                            ("Output", {"task": "classification", "classes": 3}))
+    project.data = {"source": "folder", "path": str(folder), "val_fraction": 0.2, "test_fraction": 0.0}
+    run_dir = train_recorded_run(project, tmp_path / "colours.dlstudio", epochs=1)
+    session = ModelSession()
+    with qtbot.waitSignal(session.model_loaded, timeout=TIMEOUT_MS):
+        session.load(run_dir)
+    view = EvaluateView(session)
+    qtbot.addWidget(view)
+    view.resize(640, 560)
+    view.show()
+    result = _evaluate(qtbot, view, folder)
+    expected = evaluate_folder(session.trained, folder, top_k=5)
+    assert result["top_k"] is None and result["top_k_accuracy"] is None
+    summary = view.summary.text()
+    assert summary == f"colours: 18 images · accuracy {expected.accuracy:.1%}"
+    assert "top-" not in summary
+    assert session.cancel_all()

@@ -83,8 +83,11 @@ def _evaluate_job(context: TaskContext, trained: Any, folder: str, top_k: int, w
     for mistake in mistakes:
         context.check()
         mistake["thumbnail"] = scaled(QImage(mistake["file"]), THUMBNAIL)
+    # With no more classes than k, every image is right "in the top k": the figure says nothing (and sklearn
+    # warns on stderr), so it is left out.
+    top_k = evaluation.top_k if evaluation.top_k < len(evaluation.class_names) else None
     return {"folder": evaluation.folder, "images": len(evaluation.files), "accuracy": evaluation.accuracy,
-            "top_k": min(evaluation.top_k, len(evaluation.class_names)), "top_k_accuracy": evaluation.top_k_accuracy,
+            "top_k": top_k, "top_k_accuracy": evaluation.top_k_accuracy if top_k is not None else None,
             "per_class": evaluation.per_class(), "labels": [evaluation.class_names[i] for i in evaluation.labels],
             "confusion": evaluation.confusion(), "worst": mistakes, "skipped": list(evaluation.skipped)}
 
@@ -334,8 +337,10 @@ class EvaluateView(QWidget):
 
     @staticmethod
     def _summary_text(result: dict[str, Any]) -> str:
-        return (f"{Path(result['folder']).name}: {result['images']} images · accuracy {result['accuracy']:.1%} · "
-                f"top-{result['top_k']} accuracy {result['top_k_accuracy']:.1%}")
+        text = f"{Path(result['folder']).name}: {result['images']} images · accuracy {result['accuracy']:.1%}"
+        if result.get("top_k") is None:  # no more classes than k: "top-k accuracy" would always be 100%
+            return text
+        return f"{text} · top-{result['top_k']} accuracy {result['top_k_accuracy']:.1%}"
 
     def _show_result(self, result: dict[str, Any]) -> None:
         self.result = result
