@@ -769,6 +769,10 @@ class MainWindow(QMainWindow):
                              f"{'them' if len(errors) != 1 else 'it'} first (the red nodes offer a Fix):\n\n"
                              + "\n".join(lines) + more)
             return False
+        ends = self._missing_ends()
+        if ends:
+            self._show_error("Cannot train yet", ends)
+            return False
         from dlstudio.core.memory import check_fits  # torch-free: estimated from the inferred shapes
 
         too_big = check_fits(self.project.graph, int(self.project.training.get("batch_size") or 64))
@@ -781,6 +785,25 @@ class MainWindow(QMainWindow):
                 return False
             return self.save_as()
         return self.save() if self.is_dirty() else True
+
+    def _missing_ends(self) -> str:
+        """Why the network cannot be trained as drawn for want of its ends ('' when it has one of each): training
+        feeds one Input node and scores one Output node."""
+        graph = self.project.graph
+        inputs = [node.name for node in graph if node.spec.role == "input"]
+        outputs = [node.name for node in graph if node.spec.role == "output"]
+        palette = "drag one from Input & Output in the Layers palette"
+        if not inputs:
+            return f"The network has no Input node: {palette} and wire it to your first layer."
+        if not outputs:
+            return (f"The network has no Output node, which sets the task and the number of classes: {palette} "
+                    "and wire your last layer to it.")
+        if len(inputs) > 1 or len(outputs) > 1:
+            many = inputs if len(inputs) > 1 else outputs
+            kind = "Input" if len(inputs) > 1 else "Output"
+            return (f"Training takes one {kind} node; this network has {len(many)} ({', '.join(many)}): "
+                    "remove all but one.")
+        return ""
 
     def _node_name(self, node_id: str) -> str:
         graph = self.project.graph

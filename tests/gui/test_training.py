@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QElapsedTimer, QPoint, Qt, QTimer
+from PySide6.QtCore import QElapsedTimer, QPoint, QPointF, Qt, QTimer
 from PySide6.QtTest import QTest
 
 from dlstudio.core.project import load_project, load_template, save_project
@@ -210,3 +210,28 @@ def test_an_untitled_project_is_saved_first_and_a_refusal_is_one_line(make_windo
     assert failed.args[0] == "the data has 10 classes; the Output node is set to 3 (set its classes to 10)"
     assert window.training.panel.error_label.text() == failed.args[0]
     assert not window.editing_locked and not (tmp_path / "fresh.runs").exists()
+
+
+def test_a_network_without_its_ends_is_refused_before_any_save_is_offered(make_window, monkeypatch):
+    from gui_helpers import chain_project
+
+    window = make_window(chain_project(("Input", {"shape": [1, 8, 8]}), ("Flatten", {}),
+                                       ("Linear", {"out_features": 10})))
+    errors: list[str] = []
+    monkeypatch.setattr(window, "_show_error", lambda title, message: errors.append(message))
+    monkeypatch.setattr(window, "_ask_save_before_training", lambda: pytest.fail("asked to save an untrainable net"))
+    window.training.start()
+    assert window.training.worker is None
+    assert errors == ["The network has no Output node, which sets the task and the number of classes: drag one "
+                      "from Input & Output in the Layers palette and wire your last layer to it."]
+
+    second = window.add_layer("Input", QPointF(0, 300))
+    output = window.add_layer("Output", QPointF(600, 0))
+    linear = next(node.id for node in window.project.graph if node.type == "Linear")
+    window.connect_ports(linear, "out", output, "in")
+    assert not window.inference.totals().errors
+    names = ", ".join(node.name for node in window.project.graph if node.type == "Input")
+    window.training.start()
+    assert window.training.worker is None
+    assert errors[-1] == f"Training takes one Input node; this network has 2 ({names}): remove all but one."
+    assert window.project.graph.node(second).name in names
