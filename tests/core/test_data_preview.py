@@ -125,3 +125,50 @@ def test_many_classes_give_random_samples(tmp_path: Path) -> None:
     preview = load_preview({"source": "folder", "path": str(root)}, (3, 8, 8), 12)
     assert not preview.grouped and preview.images.shape == (48, 8, 8, 3)
     assert len(set(preview.labels.tolist())) > 5 and preview.problems == []
+
+
+def test_an_empty_class_folder_is_a_problem_beside_the_other_classes_samples(tmp_path: Path) -> None:
+    # A person's folder with one class folder not filled yet: the preview still shows what it found.
+    root = _colour_folder(tmp_path / "pets", {"cats": (220, 30, 30), "dogs": (30, 200, 40)}, per_class=8)
+    (root / "fish").mkdir()
+    (root / "fish" / "notes.txt").write_text("to do")
+    preview = load_preview({"source": "folder", "path": "pets", "val_fraction": 0.25, "test_fraction": 0.0},
+                           (3, 8, 8), 3, base_dir=tmp_path)
+    assert preview.problems == [f"class folder 'fish' in {str(root)!r} has no images: each subfolder is one class, "
+                                f"so add images to it or move it out of the image folder"]
+    assert preview.class_names == ["cats", "dogs", "fish"]
+    assert preview.class_counts["train"][2] == preview.class_counts["val"][2] == 0
+    assert sorted(set(preview.labels.tolist())) == [0, 1] and preview.images.shape[0] == 12  # 6 train each
+    assert [Path(s.path).name for s in preview.skipped] == ["notes.txt"]
+
+
+def test_a_class_folder_of_unreadable_files_names_one_and_why(tmp_path: Path) -> None:
+    root = _colour_folder(tmp_path / "pets", {"cats": (220, 30, 30), "dogs": (30, 200, 40)}, per_class=8)
+    (root / "birds").mkdir()
+    (root / "birds" / "a.jpg").write_bytes(b"")
+    (root / "birds" / "b.png").write_text("not a png")
+    preview = load_preview({"source": "folder", "path": "pets", "val_fraction": 0.25, "test_fraction": 0.0},
+                           (3, 8, 8), 3, base_dir=tmp_path)
+    assert len(preview.problems) == 1
+    problem = preview.problems[0]
+    assert problem.startswith(f"class folder 'birds' in {str(root)!r} has no readable images: none of its 2 image "
+                              f"files could be read (a.jpg: not an image")
+    assert "\n" not in problem and "Error" not in problem
+    assert preview.class_counts["train"][0] == 0 and len(preview.skipped) == 2
+
+
+def test_training_still_refuses_an_empty_class_folder_in_the_previews_words(tmp_path: Path) -> None:
+    from dlstudio.core.data import DataError
+    from dlstudio.core.data.prepare import DataRequirements, prepare_data
+
+    root = _colour_folder(tmp_path / "pets", {"cats": (220, 30, 30), "dogs": (30, 200, 40)}, per_class=8)
+    (root / "fish").mkdir()
+    settings = {"source": "folder", "path": str(root)}
+    preview = load_preview(settings, (3, 8, 8), 3)
+    with pytest.raises(DataError) as refused:
+        prepare_data(settings, DataRequirements((3, 8, 8), "classification", 3))
+    assert refused.value.message == preview.problems[0]
+    with pytest.raises(DataError) as streamed:  # a folder too large for memory, streamed: the same words
+        prepare_data(settings, DataRequirements((3, 8, 8), "classification", 3), stream_threshold_bytes=0,
+                     num_workers=0)
+    assert streamed.value.message == preview.problems[0]

@@ -25,7 +25,7 @@ from dlstudio.core.data.errors import DataError
 from dlstudio.core.data.images import image_input_shape
 from dlstudio.core.data.reader import UnreadableImage, fit_pil_image, read_image
 
-__all__ = ["IMAGE_EXTENSIONS", "fit_pil_image", "load_image_folder", "read_image", "scan_folder", "walk_images"]
+__all__ = ["IMAGE_EXTENSIONS", "empty_class_problem", "fit_pil_image", "load_image_folder", "read_image", "scan_folder", "walk_images"]
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
@@ -148,12 +148,26 @@ def scan_folder(root: Path) -> tuple[list[str], list[list[Path]], list[SkippedFi
     return [d.name for d in class_dirs], files, skipped
 
 
-def load_image_folder(root: Path, input_shape: tuple[int, ...]) -> LabeledTensors:
+def empty_class_problem(root: Path, name: str, unreadable: list[SkippedFile]) -> str:
+    """Why class folder ``name`` gives no sample, in one line: empty, or every image in it ``unreadable``."""
+    where = f"class folder {name!r} in {str(root)!r}"
+    if not unreadable:
+        return (f"{where} has no images: each subfolder is one class, so add images to it or move it out of "
+                f"the image folder")
+    first = unreadable[0]
+    count = len(unreadable)
+    return (f"{where} has no readable images: none of its {count} image file{'s' * (count != 1)} could be read "
+            f"({Path(first.path).name}: {first.reason})")
+
+
+def load_image_folder(root: Path, input_shape: tuple[int, ...], *, keep_empty_classes: bool = False) -> LabeledTensors:
     """Read every image under ``root`` into memory as uint8 pixels at ``input_shape`` (4x less than float32).
 
     The array is allocated once for all files (no list of arrays to stack).
     Unreadable files are skipped and listed in ``skipped``; a class left with
-    no readable image is refused, naming it.
+    no readable image is refused, naming it (see :func:`empty_class_problem`),
+    unless ``keep_empty_classes``: then it is kept with no sample, so that a
+    preview can show the other classes beside the problem.
     """
     channels, height, width = image_input_shape(input_shape, f"the image folder {str(root)!r}")
     class_names, files, skipped = scan_folder(root)
@@ -163,18 +177,19 @@ def load_image_folder(root: Path, input_shape: tuple[int, ...]) -> LabeledTensor
     count = 0
     for label, (name, paths) in enumerate(zip(class_names, files)):
         read = 0
+        unreadable: list[SkippedFile] = []
         for path in paths:
             try:
                 pixels[count] = read_image(path, channels, height, width)
             except UnreadableImage as error:
-                skipped.append(SkippedFile(str(path), str(error)))
+                unreadable.append(SkippedFile(str(path), str(error)))
                 continue
             labels[count] = label
             count += 1
             read += 1
-        if read == 0:
-            raise DataError(f"class folder {name!r} in {str(root)!r} has no readable images "
-                            f"({len(paths)} file(s) could not be read)")
+        skipped.extend(unreadable)
+        if read == 0 and not keep_empty_classes:
+            raise DataError(empty_class_problem(root, name, unreadable))
     if count < total:
         pixels.resize((count, channels, height, width), refcheck=False)  # hands the unused rows back
         labels = labels[:count].copy()

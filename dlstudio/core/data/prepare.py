@@ -13,7 +13,7 @@ from dlstudio.core.data.augment import Augmentation
 from dlstudio.core.data.dataset import LabeledTensors, SkippedFile, SkippedFiles
 from dlstudio.core.data.digits import load_digits
 from dlstudio.core.data.errors import DataError
-from dlstudio.core.data.folder import load_image_folder, scan_folder
+from dlstudio.core.data.folder import empty_class_problem, load_image_folder, scan_folder
 from dlstudio.core.data.images import image_input_shape, pixels_to_input
 from dlstudio.core.data.normalization import Normalization, RunningStats
 from dlstudio.core.data.reader import UnreadableImage, read_image
@@ -192,8 +192,12 @@ def _resolve_path(value: str, base_dir: Path | None) -> Path:
 
 
 def load_source(settings: dict[str, Any], input_shape: tuple[int, ...], *, base_dir: Path | None = None,
-                allow_download: bool = True) -> LabeledTensors:
-    """Load the whole dataset the settings name, fitted to ``input_shape`` (not yet split or normalized)."""
+                allow_download: bool = True, keep_empty_classes: bool = False) -> LabeledTensors:
+    """Load the whole dataset the settings name, fitted to ``input_shape`` (not yet split or normalized).
+
+    ``keep_empty_classes``: an image folder's class with no readable image is kept with no sample instead of
+    refused (for a preview, which reports it as a problem itself).
+    """
     settings = resolve_settings(settings)
     source = settings["source"]
     if source == "digits":
@@ -205,7 +209,7 @@ def load_source(settings: dict[str, Any], input_shape: tuple[int, ...], *, base_
         raise DataError(f"the {source} data source needs a path")
     path = _resolve_path(settings["path"], base_dir)
     if source == "folder":
-        return load_image_folder(path, input_shape)
+        return load_image_folder(path, input_shape, keep_empty_classes=keep_empty_classes)
     return load_csv(path, settings["label_column"], input_shape)
 
 
@@ -317,7 +321,7 @@ def _prepare_streaming(settings: dict[str, Any], requirements: DataRequirements,
     skipped = SkippedFiles(found)
     for name, paths in zip(class_names, files):
         if not paths:
-            raise DataError(f"class folder {name!r} in {str(root)!r} has no image files")
+            raise DataError(empty_class_problem(root, name, []))
     paths = [str(path) for class_paths in files for path in class_paths]
     labels = torch.tensor([label for label, class_paths in enumerate(files) for _ in class_paths], dtype=torch.int64)
     indices = split_indices(labels, float(settings["val_fraction"]), float(settings["test_fraction"]),

@@ -28,7 +28,7 @@ from dlstudio.core.data import prepare, reader, streaming
 from dlstudio.core.data.augment import Augmentation
 from dlstudio.core.data.dataset import LabeledTensors, SkippedFile, SkippedFiles
 from dlstudio.core.data.errors import DataError
-from dlstudio.core.data.folder import scan_folder
+from dlstudio.core.data.folder import IMAGE_EXTENSIONS, empty_class_problem, scan_folder
 from dlstudio.core.data.images import image_input_shape
 from dlstudio.core.data.normalization import Normalization
 from dlstudio.core.data.prepare import (  # the private three: training's own rules for a streamed folder
@@ -161,7 +161,8 @@ def load_preview(settings: dict[str, Any], input_shape: tuple[int, ...], classes
         if data is None:
             data = _list_streamed_folder(settings, tuple(input_shape), base_dir)
         if data is None:
-            data = load_source(settings, tuple(input_shape), base_dir=base_dir, allow_download=False)
+            data = load_source(settings, tuple(input_shape), base_dir=base_dir, allow_download=False,
+                               keep_empty_classes=True)
     except DataError as error:
         preview.problems.append(error.message)
         return preview
@@ -179,6 +180,8 @@ def load_preview(settings: dict[str, Any], input_shape: tuple[int, ...], classes
         check_fits(data, DataRequirements(tuple(input_shape), task, classes))
     except DataError as error:
         preview.problems.append(error.message)
+    if settings["source"] == "folder":  # a class folder with no readable image: training refuses it
+        preview.problems.extend(_empty_class_problems(_resolve_path(settings["path"], base_dir), data))
     train = _describe_split(preview, data, settings)
     pool = train if train is not None else torch.arange(len(data))
     preview.grouped = len(data.class_names) <= MAX_CLASS_ROWS
@@ -196,6 +199,18 @@ def load_preview(settings: dict[str, Any], input_shape: tuple[int, ...], classes
     if settings["normalize"] and train is not None and len(train):
         preview.normalization = Normalization.fit(data.raw[train])
     return preview
+
+
+def _empty_class_problems(root: Path, data: LabeledTensors) -> list[str]:
+    """One line per class of a loaded image folder that has no sample (empty, or none of its files readable)."""
+    problems = []
+    for name, count in zip(data.class_names, data.class_counts()):
+        if count == 0:
+            folder = root / name
+            unreadable = [item for item in data.skipped if Path(item.path).is_relative_to(folder)
+                          and Path(item.path).suffix.lower() in IMAGE_EXTENSIONS]
+            problems.append(empty_class_problem(root, name, unreadable))
+    return problems
 
 
 def _list_streamed_folder(settings: dict[str, Any], input_shape: tuple[int, ...],
@@ -230,7 +245,7 @@ def _preview_listing(preview: DataPreview, listing: FolderListing, settings: dic
         preview.problems.append(error.message)
     empty = [name for name, count in zip(listing.class_names, listing.class_counts()) if count == 0]
     if empty:  # what training says of it (prepare_data refuses such a folder)
-        preview.problems.append(f"class folder {empty[0]!r} in {str(listing.root)!r} has no image files")
+        preview.problems.append(empty_class_problem(listing.root, empty[0], []))
     train = _describe_split(preview, listing, settings)
     pool = train if train is not None else torch.arange(len(listing))
     preview.grouped = len(listing.class_names) <= MAX_CLASS_ROWS
