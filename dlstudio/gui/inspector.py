@@ -105,6 +105,19 @@ class Inspector(QWidget):
 
     # -- showing -------------------------------------------------------------
 
+    def _may_have_weights(self) -> bool:
+        """Whether freezing the shown node can mean anything: not an Input or Output, and not a layer known to
+        have no parameters (a ReLU, a pooling); one whose shapes are unknown yet, or already frozen, keeps it."""
+        if self.graph is None or self.node_id is None:
+            return False
+        node = self.graph.node(self.node_id)
+        if node.spec.role in ("input", "output"):
+            return False
+        if self.frozen is not None and self.node_id in self.frozen:
+            return True
+        info = self.inference.info(self.node_id) if self.inference is not None else None
+        return info is None or info.error is not None or info.blocked or info.params > 0
+
     def show_node(self, node_id: str | None, selected_count: int = 0) -> None:
         """Build the editors for ``node_id`` (or a summary when none or many are selected)."""
         self.node_id = node_id if self.graph is not None and node_id in (self.graph or {}) else None
@@ -117,7 +130,7 @@ class Inspector(QWidget):
         has_node = self.node_id is not None
         for widget in (self.name_edit, self.form_host):
             widget.setVisible(has_node)
-        self.frozen_box.setVisible(has_node and self.frozen is not None)
+        self.frozen_box.setVisible(has_node and self.frozen is not None and self._may_have_weights())
         if not has_node:
             self.title.setText("<b>Inspector</b>")
             message = (f"{selected_count} nodes selected." if selected_count > 1
@@ -211,6 +224,7 @@ class Inspector(QWidget):
         if not self.name_edit.hasFocus():
             self.name_edit.setText(node.name)
         self.frozen_box.setChecked(self.frozen is not None and self.node_id in self.frozen)
+        self.frozen_box.setVisible(self.frozen is not None and self._may_have_weights())
         for name, editor in self.editors.items():
             set_editor_value(editor, node.params[name])
         info = self.inference.info(self.node_id) if self.inference is not None else None

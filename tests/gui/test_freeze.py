@@ -154,3 +154,15 @@ def test_a_selected_block_shows_in_the_inspector_where_its_box_freezes_all_and_i
     window.scene.select_nodes([members[0]])
     assert inspector.node_id == members[0] and inspector.block_id is None
     assert not inspector.frozen_box.isTristate()
+
+
+def test_the_frozen_box_is_offered_only_where_there_are_weights_to_freeze(make_window):
+    window, ids = lenet_window(make_window)
+    box = window.inspector.frozen_box
+    graph = window.project.graph
+    for node_id in ids:
+        window.scene.select_nodes([node_id])
+        node = graph.node(node_id)
+        has_weights = window.inference.info(node_id).params > 0
+        assert box.isVisible() == has_weights, f"{node.name} ({node.type})"
+    assert any(graph.node(i).type == "ReLU" for i in ids) and any(graph.node(i).type == "Output" for i in ids)
