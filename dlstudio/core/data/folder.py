@@ -25,7 +25,8 @@ from dlstudio.core.data.errors import DataError
 from dlstudio.core.data.images import image_input_shape
 from dlstudio.core.data.reader import UnreadableImage, fit_pil_image, read_image
 
-__all__ = ["IMAGE_EXTENSIONS", "empty_class_problem", "fit_pil_image", "load_image_folder", "read_image", "scan_folder", "walk_images"]
+__all__ = ["IMAGE_EXTENSIONS", "empty_class_problem", "fit_pil_image", "load_image_folder", "read_image", "scan_folder",
+           "walk_images"]
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 
