@@ -8,6 +8,7 @@ is written; a ``preprocess.json`` beside the file says how to prepare inputs.
 from __future__ import annotations
 
 import argparse
+from shlex import quote
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ def _write_python(project: Project, path: Path, args: argparse.Namespace) -> lis
     code = export_python(project.graph, class_name=args.class_name, description=project.description)
     write_text(path, code)  # a unique temporary beside it, no links followed, then a rename
     lines = [f"wrote {path}: class {args.class_name} (needs {', '.join(required_packages(project.graph))}); "
-             f"run 'python {path.name}' to try it"]
+             f"try it with: python {quote(path.name)}"]
     try:
         source = _source(project, args, required=False)
     except DlstudioError as error:  # the code is written; a damaged run only changes what is said about weights
@@ -34,8 +35,10 @@ def _write_python(project: Project, path: Path, args: argparse.Namespace) -> lis
         lines.append(f"the latest run cannot be read ({error.message}); preprocess.json describes the project")
         source = from_project(project)
     if source.trained:
-        lines.append(f"the class is code only; load {source.weights_text()} with "
-                     f"'dlstudio export {args.file} --format safetensors' and load_state_dict")
+        weights = path.with_suffix(".safetensors")
+        lines.append(f"the class is code only; to load the {source.weights_text()} into it, write them with: "
+                     f"dlstudio export {quote(args.file)} --format safetensors -o {quote(str(weights))}"
+                     f" (then load_state_dict)")
     else:
         lines.append("the class starts with random weights (the project has no trained run)")
     lines += _write_preprocess(source, path, args)
@@ -97,7 +100,7 @@ def _write_script(project: Project, path: Path, args: argparse.Namespace) -> lis
     source.data_dir = Path(args.file).resolve().parent
     needs = ", ".join(required_packages(graph, script=True))
     lines = [f"wrote {path}: a standalone training script with {where} (needs {needs}); "
-             f"run 'python {path.name} --help'"]
+             f"see its options with: python {quote(path.name)} --help"]
     if project.weights is not None or any(True for _ in project.frozen):
         lines.append("the script starts from random weights and trains every layer: the project's starting "
                      "weights and frozen nodes are not replayed")
@@ -140,6 +143,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     path = Path(args.output)
     check_writable(path, args.force)
+    from dlstudio.core.export.preprocess_info import check_preprocess_target
+
+    check_preprocess_target(path)  # refused before anything is written, not after the export
     if not 7 <= args.opset <= 21:
         raise CommandError(f"--opset must be between 7 and 21; got {args.opset}")
     project = load(args.file)
@@ -170,7 +176,7 @@ def _source(project: Project, args: argparse.Namespace, *, required: bool) -> An
         return from_run(run_dir)
     if required:
         raise CommandError(f"{Path(args.file).name} has no trained run to take weights from; train it first "
-                           f"('dlstudio train {args.file}') or export --format python (random weights)")
+                           f"(dlstudio train {quote(args.file)}) or export --format python (random weights)")
     source = from_project(project)
     source.data_dir = Path(args.file).resolve().parent
     return source

@@ -176,3 +176,69 @@ def test_a_run_without_a_best_checkpoint_exports_its_last(capsys: pytest.Capture
     code, out, err = run_cli(capsys, "export", str(copy), "--format", "safetensors", "-o", str(tmp_path / "w.st"))
     assert code == 0, err
     assert "(last.pt)" in out
+
+
+def test_a_planted_preprocess_json_link_refuses_the_export_before_anything_is_written(
+        capsys: pytest.CaptureFixture[str], trained_project: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "elsewhere" / "victim.txt"
+    victim.parent.mkdir()
+    victim.write_text("keep me\n", encoding="utf-8")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "preprocess.json").symlink_to(victim)
+    for format_name in ("onnx", "torchscript", "safetensors", "python", "script"):
+        target = out_dir / f"model.{format_name}"
+        code, _, err = run_cli(capsys, "export", str(trained_project), "--format", format_name, "-o", str(target))
+        assert code == 2
+        line = one_line_error(err)
+        assert "preprocess.json" in line and "symbolic link" in line and "nothing was exported" in line
+        assert not target.exists(), format_name  # not an export without its description
+    assert victim.read_text(encoding="utf-8") == "keep me\n"
+    assert sorted(p.name for p in out_dir.iterdir()) == ["preprocess.json"]
+
+
+def test_a_new_export_is_removed_when_its_preprocess_json_cannot_be_written(
+        monkeypatch: pytest.MonkeyPatch, trained_project: Path, tmp_path: Path) -> None:
+    from dlstudio.core.export import verified
+    from dlstudio.core.export.source import from_run, latest_trained_run
+    from dlstudio.core.safe_io import WriteError
+
+    def refuse(source, path, **_options):
+        raise WriteError(f"{path.with_name('preprocess.json')}: cannot write: disk full", "disk full")
+
+    monkeypatch.setattr(verified, "write_preprocess", refuse)
+    source = from_run(latest_trained_run(trained_project))
+    with pytest.raises(WriteError):
+        verified.export_verified(source, "onnx", tmp_path / "model.onnx")
+    assert not (tmp_path / "model.onnx").exists()
+    (tmp_path / "kept.onnx").write_bytes(b"an earlier export")  # replaced on request: not removed on failure
+    with pytest.raises(WriteError):
+        verified.export_verified(source, "onnx", tmp_path / "kept.onnx")
+    assert (tmp_path / "kept.onnx").is_file()
+
+
+def test_the_commands_it_suggests_run_as_printed_with_spaces_and_accents_in_names(
+        capsys: pytest.CaptureFixture[str], trained_project: Path, untrained_project: Path, tmp_path: Path) -> None:
+    import shlex
+    import shutil
+
+    spaced = trained_project.with_name("my net é.dlstudio")  # its runs are named relative to its folder
+    shutil.copyfile(trained_project, spaced)
+    out_dir = tmp_path / "my exports"
+    out_dir.mkdir()
+    code, out, err = run_cli(capsys, "export", str(spaced), "-o", str(out_dir / "my model.py"))
+    assert code == 0, err
+    suggested = re.search(r"write them with: (dlstudio export .*) \(then load_state_dict\)$", out, re.M)
+    assert suggested, out
+    argv = shlex.split(suggested.group(1))
+    assert argv[:4] == ["dlstudio", "export", str(spaced), "--format"]
+    code, out, err = run_cli(capsys, *argv[1:])
+    assert code == 0, err
+    assert (out_dir / "my model.safetensors").is_file()
+
+    untrained = untrained_project.with_name("fresh net é.dlstudio")
+    untrained_project.rename(untrained)
+    code, _, err = run_cli(capsys, "export", str(untrained), "--format", "onnx", "-o", str(tmp_path / "m.onnx"))
+    assert code == 2
+    train = re.search(r"\((dlstudio train .*)\) or export", one_line_error(err))
+    assert train and shlex.split(train.group(1)) == ["dlstudio", "train", str(untrained)], err

@@ -108,6 +108,30 @@ def preprocess_path(export_path: Path) -> Path:
     return export_path.with_name(PREPROCESS_FILE)
 
 
+def check_preprocess_target(export_path: Path | str) -> None:
+    """Refuse, before anything is written, an export whose preprocess.json could not be written beside it.
+
+    A preprocess.json that is a symbolic link (never written through) or not a regular file would
+    otherwise fail after the export itself was written, leaving a file without its description.
+    Raises ExportError with one line naming the file.
+    """
+    import os
+
+    from dlstudio.core.export.errors import ExportError
+
+    path = preprocess_path(Path(export_path))
+    if path.is_symlink():
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "somewhere else"
+        raise ExportError(f"{path}: cannot write: it is a symbolic link (to {target}); dlstudio does not write "
+                          f"through links, so nothing was exported (remove the link or choose another folder)")
+    if path.exists() and not path.is_file():
+        raise ExportError(f"{path}: cannot write: it is not a regular file, so nothing was exported "
+                          f"(choose another folder)")
+
+
 def write_preprocess(source: ExportSource, export_path: Path, *, replace: bool = False) -> tuple[Path, bool]:
     """Write preprocess.json beside ``export_path``; (its path, whether it was written).
 

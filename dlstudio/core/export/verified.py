@@ -6,11 +6,12 @@ so they write and check the same files and report the same figures.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from dlstudio.core.export.errors import ExportError
-from dlstudio.core.export.preprocess_info import write_preprocess
+from dlstudio.core.export.preprocess_info import check_preprocess_target, write_preprocess
 from dlstudio.core.export.source import ExportSource
 from dlstudio.core.export.verify import Verification
 
@@ -33,6 +34,8 @@ def export_verified(source: ExportSource, format_name: str, path: Path | str, *,
                     replace_preprocess: bool = False) -> VerifiedExport:
     """Write ``path`` in ``format_name`` (torchscript, onnx or safetensors), verified; ExportError otherwise."""
     path = Path(path)
+    check_preprocess_target(path)  # before the export is written: never an export without its preprocess.json
+    existed = path.exists() or path.is_symlink()
     tensors = 0
     if format_name == "onnx":
         from dlstudio.core.export.onnx_export import export_onnx
@@ -49,5 +52,11 @@ def export_verified(source: ExportSource, format_name: str, path: Path | str, *,
         verification, tensors = result["verification"], result["tensors"]
     else:
         raise ExportError(f"unknown export format {format_name!r}; choose one of {', '.join(WEIGHT_FORMATS)}")
-    preprocess, written = write_preprocess(source, path, replace=replace_preprocess)
+    try:
+        preprocess, written = write_preprocess(source, path, replace=replace_preprocess)
+    except BaseException:
+        if not existed:  # a new file is all or nothing with its preprocess.json
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
     return VerifiedExport(path, format_name, verification, preprocess, written, tensors)
