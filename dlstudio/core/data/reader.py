@@ -40,6 +40,12 @@ _WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 # A warning with one of these words is about metadata, not pixels: the image itself is fine.
 _HARMLESS_WARNINGS = ("exif", "metadata", "icc")
+# Pillow's messages for a damaged file ("Truncated File Read", "image file is truncated (110 bytes not processed)",
+# "broken data stream when reading image file", WebP's "could not create decoder object"), in plain words.
+_DECODER_REASONS = (
+    (("truncated",), "the file is truncated, it ends before the image does (an unfinished download or copy?)"),
+    (("broken data stream", "could not create decoder"), "the file is damaged, its image data cannot be decoded"),
+)
 # catch_warnings swaps process-wide state: one decoding thread at a time may hold it.
 _WARNINGS_LOCK = threading.RLock()
 
@@ -170,7 +176,7 @@ def _raise_on(caught: list[warnings.WarningMessage]) -> None:
     for warning in caught:
         text = str(warning.message).splitlines()[0] if str(warning.message) else warning.category.__name__
         if not any(word in text.lower() for word in _HARMLESS_WARNINGS):
-            raise UnreadableImage(f"not a readable image ({_cut(text)})")
+            raise UnreadableImage(_decoder_reason(text))
     caught.clear()
 
 
@@ -188,7 +194,15 @@ def unreadable_reason(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror:
         return _os_reason(error)
     text = str(error).splitlines()[0] if str(error) else ""
-    return f"not a readable image ({_cut(text)})" if text else "not a readable image"
+    return _decoder_reason(text) if text else "not a readable image"
+
+
+def _decoder_reason(text: str) -> str:
+    """A decoder's own message (Pillow's, in its words) as a reason a person can act on, where it is a known one."""
+    for words, reason in _DECODER_REASONS:
+        if any(word in text.lower() for word in words):
+            return f"not a readable image: {reason}"
+    return f"not a readable image ({_cut(text)})"
 
 
 def _os_reason(error: OSError) -> str:
