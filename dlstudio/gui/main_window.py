@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QFileSystemWatcher, QPointF, QRect, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QFileSystemWatcher, QPointF, QRect, QRectF, QSettings, Qt, QTimer
 from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut,
                            QShowEvent, QUndoCommand, QUndoStack)
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu,
@@ -963,7 +963,18 @@ class MainWindow(QMainWindow):
         if not self.push(command):
             return False
         self.statusBar().showMessage(f"Fixed {name}: {error.fix.description}", 4000)
+        graph = self.project.graph
+        if node_id in graph:  # the fixed node and what now feeds it (a layer the fix inserted) come into sight
+            self._reveal_nodes([node_id, *(edge.src for edge in graph.input_edges(node_id))])
         return True
+
+    def _reveal_nodes(self, node_ids: list[str]) -> None:
+        rect = QRectF()
+        for node_id in node_ids:
+            item = self.scene.node_items.get(node_id)
+            if item is not None and item.isVisible():
+                rect = rect.united(item.sceneBoundingRect())
+        self.view.reveal(rect)
 
     def delete_selection(self) -> None:
         nodes = self.scene.selected_node_ids()
@@ -1017,6 +1028,7 @@ class MainWindow(QMainWindow):
             return
         if self.push(command):
             self.scene.select_nodes(new_ids)
+            self._reveal_nodes(new_ids)
             done = "Duplicated" if verb == "Duplicate" else "Pasted"
             self.statusBar().showMessage(clipboard.paste_message(self.project.graph, fragment, new_ids, done), 4000)
 

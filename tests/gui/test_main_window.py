@@ -92,6 +92,24 @@ def test_insert_flatten_fix_is_one_undo_step(make_window):
     assert graph.to_dict() == before
 
 
+def test_a_fix_that_pushes_nodes_beyond_the_view_scrolls_them_into_sight(make_window, qtbot):
+    window = make_window(chain_project(("Input", {"shape": [1, 8, 8]}), ("Conv2d", {"out_channels": 4}),
+                                       ("Output", {"classes": 10}), spacing=420.0))
+    window.hide_welcome()
+    window.resize(1000, 700)
+    window.view.fit_all()
+    qtbot.wait(50)
+
+    def on_screen(node_id):
+        visible = window.view.mapToScene(window.view.viewport().rect()).boundingRect()
+        return visible.contains(window.scene.node_items[node_id].sceneBoundingRect())
+
+    assert on_screen("output1")
+    assert window.apply_fix("output1")  # inserts a Flatten where the Output was, and moves the Output right
+    flatten = next(node.id for node in window.project.graph if node.type == "Flatten")
+    assert on_screen(flatten) and on_screen("output1")
+
+
 def test_parameter_and_name_edits_are_undo_steps(make_window):
     window = make_window(_lenet_like())
     window.scene.select_nodes(["linear1"])

@@ -189,6 +189,19 @@ class GraphView(QGraphicsView):
         self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + round(dx))
         self.verticalScrollBar().setValue(self.verticalScrollBar().value() + round(dy))
 
+    def reveal(self, rect: QRectF, margin: float = 40.0) -> None:
+        """Scroll (never zoom) so that ``rect`` (scene coordinates) is on screen, growing the scene rect when it
+        lies outside it: nodes a fix inserted or a paste placed beyond the fitted view come into sight."""
+        if rect.isEmpty():
+            return
+        wanted = rect.adjusted(-margin, -margin, margin, margin)
+        if not self.sceneRect().contains(wanted):
+            self.setSceneRect(self.sceneRect().united(wanted))
+        visible = self.mapToScene(self.viewport().rect()).boundingRect()
+        if not visible.contains(rect):
+            self.auto_fit = False
+            self.ensureVisible(rect, int(margin), int(margin))
+
     # -- drops from the palette ------------------------------------------------
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
