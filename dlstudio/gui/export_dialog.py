@@ -15,7 +15,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QVBoxLayout, QWidget)
+                               QLineEdit, QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
 from dlstudio.gui.theme import ERROR, HINT, set_tone
 from dlstudio.gui.worker import BackgroundTask
@@ -30,16 +30,25 @@ FORMATS: dict[str, tuple[str, str, str]] = {
                "A standalone script that trains this network on this data as dlstudio does."),
 }
 NEEDS_RUN = ("onnx", "torchscript", "safetensors")
+# What the result says when a preprocess.json beside the export was not replaced (write_preprocess keeps
+# one only when its contents differ: it describes another model or run).
+KEPT_PREPROCESS = ("preprocess.json beside it was kept: it describes another model, not this one. Export into a "
+                   "folder of its own, or replace the existing file, to get this model's.")
 
 
 @dataclass(frozen=True)
 class ExportRequest:
-    """What to write: ``format`` (a FORMATS key), the run whose weights go in (None: none), and where."""
+    """What to write: ``format`` (a FORMATS key), the run whose weights go in (None: none), and where.
+
+    ``replace``: the person agreed to replace ``path``; a preprocess.json beside it that describes
+    another model is then replaced too (otherwise it is kept and the result says so).
+    """
 
     format: str
     run_dir: Path | None
     path: Path
     project_path: Path | None = None
+    replace: bool = False
 
 
 def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data: dict[str, Any],
@@ -49,11 +58,12 @@ def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data
     ``graph``, ``data`` and ``training`` are plain copies of the project's (used by the training script
     when no run is chosen). Raises DlstudioError (one line) when the export is refused.
     """
-    from dlstudio.core.export.preprocess_info import write_preprocess
+    from dlstudio.core.export.preprocess_info import check_preprocess_target, write_preprocess
     from dlstudio.core.export.source import from_graph, from_run
     from dlstudio.core.graph import Graph
 
     context.report("Writing…", force=True)
+    check_preprocess_target(request.path)  # a planted link there refuses the export before anything is written
     if request.format == "script":
         from dlstudio.core.export.python_code import required_packages
         from dlstudio.core.export.training_script import export_training_script
@@ -72,21 +82,20 @@ def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data
         network = Graph.from_dict(graph)
         write_text(request.path, export_training_script(network, data, training, description=description))
         source = from_graph(network, data_settings=data, training_settings=training)
-        _, written = write_preprocess(source, request.path)
+        _, written = write_preprocess(source, request.path, replace=request.replace)
         needs = ", ".join(required_packages(network, script=True))
         return [f"Wrote {request.path.name}: a standalone training script (needs {needs}). "
                 f"Run: python {request.path.name} --help",
-                "preprocess.json written beside it." if written else "preprocess.json beside it was kept."]
+                "preprocess.json written beside it." if written else KEPT_PREPROCESS]
     from dlstudio.core.export.verified import export_verified
 
     source = from_run(request.run_dir)
-    done = export_verified(source, request.format, request.path)
+    done = export_verified(source, request.format, request.path, replace_preprocess=request.replace)
     check = done.verification
     lines = [f"Wrote {request.path.name} with the {source.weights_text()}.",
              f"{'✓' if check.passed else '✗'} {check.text()[:1].upper()}{check.text()[1:]}."]
     lines.append("preprocess.json (input size, channels, normalization, class names) written beside it."
-                 if done.preprocess_written else "preprocess.json beside it was kept (it already describes "
-                                                 "this model).")
+                 if done.preprocess_written else KEPT_PREPROCESS)
     return lines
 
 
@@ -146,6 +155,7 @@ class ExportDialog(QDialog):
         self.run_box.currentIndexChanged.connect(lambda _index: self._update_button())
         self.path_edit.textChanged.connect(lambda _text: self._update_button())
         self._written: Path | None = None
+        self._confirmed: Path | None = None  # a file the person agreed to replace in the file dialog
         self._reason = ""  # why Export is disabled, as shown in the error line
         self._format_changed()
 
@@ -193,6 +203,7 @@ class ExportDialog(QDialog):
         path = QFileDialog.getSaveFileName(self, f"Export {text}", self.path_edit.text(), f"{text} (*{suffix})")[0]
         if path:
             self.path_edit.setText(path)
+            self._confirmed = Path(path).expanduser()  # the file dialog asked before replacing it
 
     def start_export(self) -> bool:
         """Write the chosen export on a worker thread; the result arrives in the dialog."""
@@ -200,8 +211,14 @@ class ExportDialog(QDialog):
             return False
         import copy
 
-        request = ExportRequest(self.format, self._run_dir(), Path(self.path_edit.text().strip()).expanduser(),
-                                self.project.path)
+        path = Path(self.path_edit.text().strip()).expanduser()
+        if path.is_dir():
+            self.error_label.setText(f"Not exported: {path.name or path} is a folder; give a file name.")
+            return False
+        replace = path.is_file() and not path.is_symlink()  # a link is refused by the export, with its reason
+        if replace and path != self._confirmed and not self._confirm_replace(path):
+            return False
+        request = ExportRequest(self.format, self._run_dir(), path, self.project.path, replace)
         self.result_label.setText(f"Writing {request.path.name} and checking it…")
         self.error_label.setText("")
         self.folder_button.hide()
@@ -214,6 +231,18 @@ class ExportDialog(QDialog):
         self._update_button()
         self.task.start()
         return True
+
+    def _confirm_replace(self, path: Path) -> bool:
+        """Ask before replacing an existing file (and a preprocess.json beside it that describes another model)."""
+        from dlstudio.core.export.preprocess_info import preprocess_path
+
+        text = f"{path.name} already exists in {path.parent}. Replace it?"
+        if preprocess_path(path).is_file() and preprocess_path(path) != path:
+            text += "\n\nThe preprocess.json beside it is replaced too if it describes another model."
+        answer = QMessageBox.question(self, "Replace file", text,
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                                      QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
 
     def _show_result(self, path: Path, lines: list[str]) -> None:
         self.result_label.setText("\n".join(lines))

@@ -102,3 +102,82 @@ def test_file_export_model_opens_the_dialog_with_the_trained_runs(make_window, m
     window.export_model_action.trigger()
     assert [run for _, run in seen[0]] == [run_dir]
     assert window.export_model_action.shortcut().toString() == "Ctrl+E"
+
+
+@pytest.mark.timeout(180)
+def test_an_existing_file_is_replaced_only_when_the_person_agrees(make_window, qtbot, trained, tmp_path,
+                                                                  monkeypatch):
+    from dlstudio.gui import export_dialog
+
+    window, dialog = open_dialog(make_window, qtbot, trained)
+    dialog.select_format("onnx")
+    target = tmp_path / "model.onnx"
+    target.write_bytes(b"another model's file")
+    (tmp_path / "preprocess.json").write_text('{"another": "model"}\n', encoding="utf-8")
+    dialog.path_edit.setText(str(target))
+    asked = []
+
+    def answer(reply):
+        def question(parent, title, text, *args):
+            asked.append(text)
+            return reply
+        return question
+
+    monkeypatch.setattr(export_dialog.QMessageBox, "question", answer(export_dialog.QMessageBox.StandardButton.Cancel))
+    assert not dialog.start_export() and dialog.task is None
+    assert asked and asked[0].startswith("model.onnx already exists") and "preprocess.json" in asked[0]
+    assert target.read_bytes() == b"another model's file"
+    monkeypatch.setattr(export_dialog.QMessageBox, "question", answer(export_dialog.QMessageBox.StandardButton.Yes))
+    export(qtbot, dialog)
+    assert "✓ Verified on" in dialog.result_label.text(), dialog.error_label.text()
+    assert target.read_bytes() != b"another model's file"
+    preprocess = json.loads((tmp_path / "preprocess.json").read_text(encoding="utf-8"))
+    assert len(preprocess["class_names"]) == 10  # replaced with this model's, as the question said
+    assert "written beside it" in dialog.result_label.text()
+
+
+@pytest.mark.timeout(180)
+def test_a_preprocess_json_of_another_model_is_kept_and_the_result_says_it_is_not_this_ones(
+        make_window, qtbot, trained, tmp_path, monkeypatch):
+    from dlstudio.gui import export_dialog
+
+    monkeypatch.setattr(export_dialog.QMessageBox, "question", lambda *args: pytest.fail("nothing to replace"))
+    window, dialog = open_dialog(make_window, qtbot, trained)
+    for key in ("safetensors", "script"):
+        folder = tmp_path / key
+        folder.mkdir()
+        (folder / "preprocess.json").write_text('{"another": "model"}\n', encoding="utf-8")
+        dialog.select_format(key)
+        dialog.path_edit.setText(str(folder / f"model{export_dialog.FORMATS[key][1]}"))
+        export(qtbot, dialog)
+        text = dialog.result_label.text()
+        assert "it describes another model, not this one" in text and "already describes" not in text, text
+        assert (folder / "preprocess.json").read_text(encoding="utf-8") == '{"another": "model"}\n'
+
+
+@pytest.mark.timeout(180)
+def test_a_file_chosen_in_the_file_dialog_is_not_asked_about_twice_and_a_planted_link_writes_nothing(
+        make_window, qtbot, trained, tmp_path, monkeypatch):
+    from dlstudio.gui import export_dialog
+
+    monkeypatch.setattr(export_dialog.QMessageBox, "question", lambda *args: pytest.fail("asked twice"))
+    window, dialog = open_dialog(make_window, qtbot, trained)
+    dialog.select_format("torchscript")
+    target = tmp_path / "chosen.pt"
+    target.write_bytes(b"old")
+    monkeypatch.setattr(export_dialog.QFileDialog, "getSaveFileName", lambda *args: (str(target), ""))
+    dialog._browse()  # the file dialog confirms replacing an existing file itself
+    export(qtbot, dialog)
+    assert "✓ Verified on" in dialog.result_label.text(), dialog.error_label.text()
+    assert target.read_bytes() != b"old"
+
+    links = tmp_path / "links"
+    links.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n", encoding="utf-8")
+    (links / "preprocess.json").symlink_to(victim)
+    dialog.path_edit.setText(str(links / "model.pt"))
+    export(qtbot, dialog)
+    error = dialog.error_label.text()
+    assert error.startswith("Not exported: ") and "preprocess.json" in error and "symbolic link" in error, error
+    assert not (links / "model.pt").exists() and victim.read_text(encoding="utf-8") == "keep me\n"
