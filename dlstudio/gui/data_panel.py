@@ -17,7 +17,7 @@ import numpy as np
 from PySide6.QtCore import QEvent, QMetaMethod, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPalette
 from PySide6.QtWidgets import (
-    QCheckBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget, QProgressBar, QPushButton,
+    QCheckBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QListView, QListWidget, QProgressBar, QPushButton,
     QScrollArea, QSizePolicy, QToolButton, QToolTip, QVBoxLayout, QWidget,
 )
 
@@ -72,6 +72,39 @@ def _fitted(metrics: QFontMetrics, text: str, width: int) -> str:
     """``text`` whole when it fits ``width`` pixels, else shortened with an ellipsis (elide only when needed)."""
     return text if metrics.horizontalAdvance(text) <= width else metrics.elidedText(
         text, Qt.TextElideMode.ElideRight, width)
+
+
+class SkippedList(QListWidget):
+    """The skipped files, one per entry, each wrapped to the list's width so its whole reason can be read.
+
+    As tall as its first :attr:`MAX_ROWS` entries (a scroll bar beyond), refitted when its width changes.
+    """
+
+    MAX_ROWS = 8
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.setUniformItemSizes(False)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._fitted_width = -1
+
+    def fit_height(self) -> None:
+        """Height for the first rows as wrapped at the present width (0 when empty)."""
+        self._fitted_width = self.viewport().width()
+        if not self.count():
+            self.setFixedHeight(0)
+            return
+        self.doItemsLayout()
+        rows = sum(self.visualItemRect(self.item(row)).height() for row in range(min(self.count(), self.MAX_ROWS)))
+        self.setFixedHeight(rows + 2 * self.frameWidth() + 2)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if self.viewport().width() != self._fitted_width:
+            self.fit_height()
 
 
 class SampleGrid(QWidget):
@@ -431,11 +464,9 @@ class DataPanel(QWidget):
         self.skipped_button.setArrowType(Qt.ArrowType.RightArrow)
         self.skipped_button.setAutoRaise(True)
         self.skipped_button.toggled.connect(self._on_skipped_toggled)
-        self.skipped_list = QListWidget()
+        self.skipped_list = SkippedList()
         self.skipped_list.setObjectName("data_skipped_list")
         self.skipped_list.setVisible(False)
-        self.skipped_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.skipped_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         sample_bar = QHBoxLayout()
         sample_bar.addWidget(self._header("Samples"))
@@ -882,9 +913,7 @@ class DataPanel(QWidget):
             self.skipped_list.addItem(f"{shown} — {item.reason}")
             self.skipped_list.item(self.skipped_list.count() - 1).setToolTip(f"{item.path}\n{item.reason}")
         count = len(skipped)
-        rows = min(max(count, 1), 8)
-        self.skipped_list.setFixedHeight(rows * self.skipped_list.sizeHintForRow(0) + 2 * self.skipped_list.frameWidth()
-                                         + 2 if count else 0)
+        self.skipped_list.fit_height()
         self.skipped_button.setText(f"{count:,} file{'s' if count != 1 else ''} skipped (unreadable)")
         self.skipped_button.setVisible(bool(count))
         self.skipped_list.setVisible(bool(count) and self.skipped_button.isChecked())

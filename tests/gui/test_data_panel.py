@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from pathlib import Path
 
@@ -339,3 +340,38 @@ def test_another_project_shows_nothing_of_the_previous_one(make_panel, lenet, qt
     # An image folder for this project starts empty: nothing remembered from the other one.
     combo.activated.emit(combo.findText("folder"))
     assert other.data["path"] == "" and panel.path_edit.text() == ""
+
+
+def test_skipped_files_show_their_whole_reason_in_a_narrow_dock(make_panel, lenet, qtbot, tmp_path) -> None:
+    # A dock at its usual width: the reasons were cut in the middle ("not a …ge (Truncated File Read)").
+    root = _image_folder(tmp_path / "images")
+    encoded = io.BytesIO()
+    Image.effect_noise((120, 120), 60).convert("RGB").save(encoded, "JPEG")
+    (root / "red" / "half.jpg").write_bytes(encoded.getvalue()[:len(encoded.getvalue()) // 2])
+    (root / "red" / "empty.jpg").write_bytes(b"")
+    (root / "blue" / "notes.txt").write_text("a note")
+    lenet.graph.set_param("output1", "classes", 2)
+    lenet.data.update({"source": "folder", "path": str(root)})
+    panel, _ = make_panel(lenet)
+    qtbot.waitUntil(lambda: panel.skipped_list.count() == 3, timeout=LOAD_TIMEOUT)
+    panel.resize(300, 900)
+    QTest.mouseClick(panel.skipped_button, Qt.MouseButton.LeftButton)
+    listing = panel.skipped_list
+    qtbot.waitUntil(listing.isVisible)
+    metrics = listing.fontMetrics()
+    width = listing.viewport().width()
+
+    def heights() -> list[int]:
+        return [listing.visualItemRect(listing.item(row)).height() for row in range(listing.count())]
+
+    texts = [listing.item(row).text() for row in range(listing.count())]
+    assert any("truncated" in text for text in texts)
+    for text, height in zip(texts, heights(), strict=True):
+        needed = metrics.boundingRect(0, 0, width - 8, 10_000, Qt.TextFlag.TextWordWrap, text).height()
+        assert height >= needed, text  # wrapped, whole: nothing elided
+    assert max(heights()) > metrics.height() * 1.5  # the long reason does wrap at this width
+    assert sum(heights()) <= listing.viewport().height()  # every entry shown without scrolling
+    narrow = listing.height()
+    panel.resize(900, 900)
+    qtbot.waitUntil(lambda: listing.height() < narrow)
+    assert sum(heights()) <= listing.viewport().height()
