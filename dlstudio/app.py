@@ -61,9 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         window.set_theme(args.theme or "light", remember=False)
     elif args.theme:
         window.set_theme(args.theme)
-    if not args.file and not args.screenshot and not window.settings.value("welcome/shown", False, bool):
-        window.show_welcome()  # the first launch offers the templates and ways to begin
-        window.settings.setValue("welcome/shown", True)
+    if not args.file and not args.screenshot:
+        window.show_welcome()  # templates, recent projects and ways to begin; Esc gives the default network
     if args.file and error is None and not args.screenshot:
         window._add_recent_file(Path(args.file))
     if args.screenshot:
