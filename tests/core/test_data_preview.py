@@ -172,3 +172,23 @@ def test_training_still_refuses_an_empty_class_folder_in_the_previews_words(tmp_
         prepare_data(settings, DataRequirements((3, 8, 8), "classification", 3), stream_threshold_bytes=0,
                      num_workers=0)
     assert streamed.value.message == preview.problems[0]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+@pytest.mark.parametrize(("output_classes", "mismatch"), [
+    (3, None), (4, None), (10, "the data has 3 classes; the Output node is set to 10 (set its classes to 3)")])
+def test_an_empty_class_folder_does_not_ask_for_a_class_count_it_cannot_train(
+        tmp_path: Path, monkeypatch, streamed: bool, output_classes: int, mismatch: str | None) -> None:
+    # Three classes of images and a folder not filled yet: with the Output node at 3 or 4 the empty folder is the
+    # one thing to fix (its line says: fill it or move it out), not "set its classes to 4".
+    from dlstudio.core.data import streaming
+
+    if streamed:
+        monkeypatch.setattr(streaming, "stream_threshold", lambda: 0)
+    root = _colour_folder(tmp_path / "pets", {"birds": (20, 40, 220), "cats": (220, 30, 30),
+                                              "dogs": (30, 200, 40)}, per_class=8)
+    (root / "fish").mkdir()
+    preview = load_preview({"source": "folder", "path": str(root)}, (3, 8, 8), output_classes)
+    assert preview.problems[0].startswith("class folder 'fish' in ") and "has no images" in preview.problems[0]
+    assert preview.problems[1:] == ([mismatch] if mismatch else [])
+    assert preview.class_names == ["birds", "cats", "dogs", "fish"] and len(preview.images) > 0

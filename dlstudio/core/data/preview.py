@@ -32,7 +32,7 @@ from dlstudio.core.data.folder import IMAGE_EXTENSIONS, empty_class_problem, sca
 from dlstudio.core.data.images import image_input_shape
 from dlstudio.core.data.normalization import Normalization
 from dlstudio.core.data.prepare import (  # the private three: training's own rules for a streamed folder
-    CLASSIFICATION, DATA_DEFAULTS, DataRequirements, _check_fits, _resolve_path, _sample_normalization, check_fits,
+    CLASSIFICATION, DATA_DEFAULTS, DataRequirements, _check_fits, _resolve_path, _sample_normalization,
     load_source, resolve_settings,
 )
 from dlstudio.core.data.split import split_indices
@@ -176,12 +176,11 @@ def load_preview(settings: dict[str, Any], input_shape: tuple[int, ...], classes
     preview.skipped = list(data.skipped)
     preview.warnings.extend(data.notes)
     preview.sample_shape = tuple(data.raw.shape[1:])
-    try:
-        check_fits(data, DataRequirements(tuple(input_shape), task, classes))
-    except DataError as error:
-        preview.problems.append(error.message)
-    if settings["source"] == "folder":  # a class folder with no readable image: training refuses it
-        preview.problems.extend(_empty_class_problems(_resolve_path(settings["path"], base_dir), data))
+    empty = _empty_class_problems(_resolve_path(settings["path"], base_dir), data) if settings["source"] == "folder" \
+        else []
+    preview.problems.extend(empty)  # training refuses these first
+    preview.problems.extend(_fit_problems(preview.sample_shape, len(data.class_names), len(empty),
+                                          DataRequirements(tuple(input_shape), task, classes)))
     train = _describe_split(preview, data, settings)
     pool = train if train is not None else torch.arange(len(data))
     preview.grouped = len(data.class_names) <= MAX_CLASS_ROWS
@@ -199,6 +198,21 @@ def load_preview(settings: dict[str, Any], input_shape: tuple[int, ...], classes
     if settings["normalize"] and train is not None and len(train):
         preview.normalization = Normalization.fit(data.raw[train])
     return preview
+
+
+def _fit_problems(sample_shape: tuple[int, ...], classes: int, empty: int, requirements: DataRequirements) -> list[str]:
+    """Why the data does not fit the model (shape, class count), as training would say it; [] when it fits.
+
+    With ``empty`` class folders (reported on their own), the Output node may count them or not: either
+    fits, and a mismatch names the classes that have images (an empty folder is as often one to move out
+    as a class still to fill, and its own line says both).
+    """
+    counted = classes if empty and requirements.classes == classes else classes - empty
+    try:
+        _check_fits(tuple(sample_shape), counted, requirements)
+    except DataError as error:
+        return [error.message]
+    return []
 
 
 def _empty_class_problems(root: Path, data: LabeledTensors) -> list[str]:
@@ -239,13 +253,10 @@ def _preview_listing(preview: DataPreview, listing: FolderListing, settings: dic
     statistics = dict(listing.statistics)
     preview.class_names = list(listing.class_names)
     preview.sample_shape = tuple(listing.shape)
-    try:
-        _check_fits(listing.shape, len(listing.class_names), requirements)
-    except DataError as error:
-        preview.problems.append(error.message)
     empty = [name for name, count in zip(listing.class_names, listing.class_counts()) if count == 0]
-    if empty:  # what training says of it (prepare_data refuses such a folder)
-        preview.problems.append(empty_class_problem(listing.root, empty[0], []))
+    # What training says of an empty class folder (prepare_data refuses it), first.
+    preview.problems.extend(empty_class_problem(listing.root, name, []) for name in empty)
+    preview.problems.extend(_fit_problems(listing.shape, len(listing.class_names), len(empty), requirements))
     train = _describe_split(preview, listing, settings)
     pool = train if train is not None else torch.arange(len(listing))
     preview.grouped = len(listing.class_names) <= MAX_CLASS_ROWS
