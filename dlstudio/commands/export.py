@@ -34,7 +34,11 @@ def _write_python(project: Project, path: Path, args: argparse.Namespace) -> lis
 
         lines.append(f"the latest run cannot be read ({error.message}); preprocess.json describes the project")
         source = from_project(project)
-    if source.trained:
+    if source.trained and _changed_note(project, source):
+        lines.append(f"the class is the project's network, changed after run {source.run_dir.name} was trained: "
+                     f"that run's weights may not fit it (train again, or export the run's network as "
+                     f"torchscript or onnx)")
+    elif source.trained:
         weights = path.with_suffix(".safetensors")
         lines.append(f"the class is code only; to load the {source.weights_text()} into it, write them with: "
                      f"dlstudio export {quote(args.file)} --format safetensors -o {quote(str(weights))}"
@@ -49,7 +53,8 @@ def _write_torchscript(project: Project, path: Path, args: argparse.Namespace) -
     source = _source(project, args, required=True)
     done = _verified(source, "torchscript", path, args)
     return [f"wrote {path}: TorchScript (traced), {source.weights_text()}; load it with torch.jit.load",
-            done.verification.text(), _preprocess_line(done.preprocess_path, done.preprocess_written)]
+            done.verification.text(), _preprocess_line(done.preprocess_path, done.preprocess_written),
+            *_changed_note(project, source)]
 
 
 def _write_onnx(project: Project, path: Path, args: argparse.Namespace) -> list[str]:
@@ -57,7 +62,7 @@ def _write_onnx(project: Project, path: Path, args: argparse.Namespace) -> list[
     done = _verified(source, "onnx", path, args)
     return [f"wrote {path}: ONNX opset {args.opset}, dynamic batch axis, {source.weights_text()}; checked by "
             f"onnx.checker", f"onnxruntime {done.verification.text()}",
-            _preprocess_line(done.preprocess_path, done.preprocess_written)]
+            _preprocess_line(done.preprocess_path, done.preprocess_written), *_changed_note(project, source)]
 
 
 def _write_safetensors(project: Project, path: Path, args: argparse.Namespace) -> list[str]:
@@ -65,7 +70,15 @@ def _write_safetensors(project: Project, path: Path, args: argparse.Namespace) -
     done = _verified(source, "safetensors", path, args)
     return [f"wrote {path}: {done.tensors} tensors, {source.weights_text()}; class names, normalization, "
             f"Input shape and the graph in its metadata", f"reloaded and {done.verification.text()}",
-            _preprocess_line(done.preprocess_path, done.preprocess_written)]
+            _preprocess_line(done.preprocess_path, done.preprocess_written), *_changed_note(project, source)]
+
+
+def _changed_note(project: Project, source: Any) -> list[str]:
+    """``note: ...`` when the project's network was edited after the run whose weights are exported."""
+    from dlstudio.core.export.source import changed_since_run
+
+    note = changed_since_run(project.graph, source)
+    return [f"note: {note}"] if note else []
 
 
 def _verified(source: Any, format_name: str, path: Path, args: argparse.Namespace) -> Any:

@@ -87,6 +87,7 @@ def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data
         return [f"Wrote {request.path.name}: a standalone training script (needs {needs}). "
                 f"Run: python {request.path.name} --help",
                 "preprocess.json written beside it." if written else KEPT_PREPROCESS]
+    from dlstudio.core.export.source import changed_since_run
     from dlstudio.core.export.verified import export_verified
 
     source = from_run(request.run_dir)
@@ -96,6 +97,9 @@ def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data
              f"{'✓' if check.passed else '✗'} {check.text()[:1].upper()}{check.text()[1:]}."]
     lines.append("preprocess.json (input size, channels, normalization, class names) written beside it."
                  if done.preprocess_written else KEPT_PREPROCESS)
+    changed = changed_since_run(Graph.from_dict(graph), source)
+    if changed:
+        lines.append(f"Note: {changed[:1].upper()}{changed[1:]}.")
     return lines
 
 

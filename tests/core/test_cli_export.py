@@ -242,3 +242,23 @@ def test_the_commands_it_suggests_run_as_printed_with_spaces_and_accents_in_name
     assert code == 2
     train = re.search(r"\((dlstudio train .*)\) or export", one_line_error(err))
     assert train and shlex.split(train.group(1)) == ["dlstudio", "train", str(untrained)], err
+
+
+def test_a_network_edited_after_its_run_is_exported_as_the_run_trained_it_and_says_so(
+        capsys: pytest.CaptureFixture[str], trained_project: Path, tmp_path: Path) -> None:
+    from dlstudio.core.project import load_project
+
+    project = load_project(trained_project)
+    linear = next(node for node in project.graph if node.type == "Linear")
+    project.graph.set_param(linear.id, "out_features", 77)
+    edited = trained_project.with_name("edited.dlstudio")  # its runs are named relative to its folder
+    save_project(project, edited)
+    code, out, err = run_cli(capsys, "export", str(edited), "--format", "onnx", "-o", str(tmp_path / "m.onnx"))
+    assert code == 0, err
+    assert out.strip().splitlines()[-1].startswith("note: the network was changed after run "), out
+    code, out, err = run_cli(capsys, "export", str(edited), "-o", str(tmp_path / "m.py"), "--force")
+    assert code == 0, err
+    assert "that run's weights may not fit it" in out and "--format safetensors -o" not in out, out
+    code, out, err = run_cli(capsys, "export", str(trained_project), "--format", "torchscript",
+                             "-o", str(tmp_path / "same.pt"))
+    assert code == 0 and "note:" not in out and "changed after" not in out, out

@@ -181,3 +181,17 @@ def test_a_file_chosen_in_the_file_dialog_is_not_asked_about_twice_and_a_planted
     error = dialog.error_label.text()
     assert error.startswith("Not exported: ") and "preprocess.json" in error and "symbolic link" in error, error
     assert not (links / "model.pt").exists() and victim.read_text(encoding="utf-8") == "keep me\n"
+
+
+@pytest.mark.timeout(180)
+def test_a_network_edited_since_the_run_says_the_export_is_the_runs(make_window, qtbot, trained, tmp_path):
+    window, dialog = open_dialog(make_window, qtbot, trained)
+    dialog.select_format("safetensors")
+    dialog.path_edit.setText(str(tmp_path / "model.safetensors"))
+    export(qtbot, dialog)
+    assert "Note:" not in dialog.result_label.text()
+    linear = next(node for node in window.project.graph if node.type == "Linear")
+    window.project.graph.set_param(linear.id, "out_features", 77)
+    dialog.path_edit.setText(str(tmp_path / "edited.safetensors"))
+    export(qtbot, dialog)
+    assert "Note: The network was changed after run " in dialog.result_label.text(), dialog.error_label.text()

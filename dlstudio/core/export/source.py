@@ -104,6 +104,17 @@ def graph_hash(graph: Graph) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def changed_since_run(project_graph: Graph, source: ExportSource) -> str | None:
+    """A sentence when the project's network differs from the run's (edited after training); else None.
+
+    A trained export is the network the run trained, so a change made since on the canvas is not in it.
+    """
+    if source.run_dir is None or graph_hash(project_graph) == graph_hash(source.graph):
+        return None
+    return (f"the network was changed after run {source.run_dir.name} was trained: this export is the network "
+            f"as that run trained it, without the changes (train again to export them)")
+
+
 def from_graph(graph: Graph, *, seed: int = 0, class_names: list[str] | None = None,
                normalization: Normalization | None = None, data_settings: dict[str, Any] | None = None,
                training_settings: dict[str, Any] | None = None) -> ExportSource:
