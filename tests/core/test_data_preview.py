@@ -192,3 +192,4 @@ def test_an_empty_class_folder_does_not_ask_for_a_class_count_it_cannot_train(
     assert preview.problems[0].startswith("class folder 'fish' in ") and "has no images" in preview.problems[0]
     assert preview.problems[1:] == ([mismatch] if mismatch else [])
     assert preview.class_names == ["birds", "cats", "dogs", "fish"] and len(preview.images) > 0
+    assert not any("fish" in warning for warning in preview.warnings)  # said once, as the problem above

@@ -365,7 +365,10 @@ def _describe_split(preview: DataPreview, data: LabeledTensors, settings: dict[s
         split = getattr(indices, name)
         preview.split_sizes[name] = len(split)
         preview.class_counts[name] = torch.bincount(data.y[split], minlength=n_classes).tolist()
-    preview.warnings.extend(class_warnings(data.class_names, preview.class_counts["train"]))
+    # A class with no sample at all is an empty class folder, a problem of its own (not "few training samples").
+    present = [(name, count) for name, count, total in zip(data.class_names, preview.class_counts["train"],
+                                                           data.class_counts()) if total]
+    preview.warnings.extend(class_warnings([name for name, _ in present], [count for _, count in present]))
     return indices.train
 
 
