@@ -30,6 +30,8 @@ class SettingsForm(QWidget):
         self.values: dict[str, Any] = {}
         self.editors: dict[str, QWidget] = {}
         self.labels: dict[str, QLabel] = {}
+        self.read_only = False  # while a run trains
+        self.inapplicable: dict[str, str] = {}  # setting name -> why it changes nothing just now
         self.form = QFormLayout()
         self.form.setContentsMargins(0, 0, 0, 0)
         for spec in specs:
@@ -60,9 +62,21 @@ class SettingsForm(QWidget):
         """Hide settings that do not apply (a CSV label column for an image folder)."""
         self.form.setRowVisible(self.editors[name], visible)
 
+    def set_inapplicable(self, reasons: dict[str, str]) -> None:
+        """Grey out the settings that change nothing just now, the reason in their tooltip; enable the rest."""
+        self.inapplicable = dict(reasons)
+        for name, editor in self.editors.items():
+            reason = reasons.get(name)
+            editor.setEnabled(not self.read_only and reason is None)
+            self.labels[name].setEnabled(reason is None)
+            tip = self.specs[name].help + (f"\n\nNot used now: {reason}." if reason else "")
+            editor.setToolTip(tip)
+            self.labels[name].setToolTip(tip)
+
     def set_read_only(self, read_only: bool) -> None:
-        for editor in self.editors.values():
-            editor.setEnabled(not read_only)
+        self.read_only = read_only
+        for name, editor in self.editors.items():
+            editor.setEnabled(not read_only and name not in self.inapplicable)
 
     def show_refusal(self, message: str) -> None:
         """Say why an edit was refused (also used by the window for cross-setting rules)."""

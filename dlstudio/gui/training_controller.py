@@ -145,6 +145,8 @@ class TrainingController(QObject):
         self.status_label.setContentsMargins(0, 0, 16, 0)
         self.status_label.hide()
         self.document.project.settings_changed.connect(self._on_project_settings_changed)
+        self.document.project.weights_changed.connect(self._on_project_weights_changed)
+        self._show_settings()
         self._update_actions()
 
     def _action(self, text: str, slot: Any, shortcut: str, tip: str) -> QAction:
@@ -178,12 +180,14 @@ class TrainingController(QObject):
         if self.worker is not None:
             raise RuntimeError("the project cannot be replaced while a run trains")
         self.document.project.settings_changed.disconnect(self._on_project_settings_changed)
+        self.document.project.weights_changed.disconnect(self._on_project_weights_changed)
         self.document = document
         self._generation += 1
         document.project.settings_changed.connect(self._on_project_settings_changed)
+        document.project.weights_changed.connect(self._on_project_weights_changed)
         self.class_names = []
         self.state = "idle"
-        self.panel.set_settings(document.project.training)
+        self._show_settings()
         self.panel.clear_run()
         self.curves.clear()
         self.confusion.clear()
@@ -233,7 +237,14 @@ class TrainingController(QObject):
 
     def _on_project_settings_changed(self, section: str, key: str, value: Any) -> None:
         if section == "training":
-            self.panel.set_settings(self.document.project.training)
+            self._show_settings()
+
+    def _on_project_weights_changed(self, old: Any, new: Any) -> None:
+        self._show_settings()  # the pretrained learning-rate multiplier applies only with starting weights
+
+    def _show_settings(self) -> None:
+        project = self.document.project
+        self.panel.set_settings(project.training, pretrained=project.weights is not None)
 
     def refresh_runs(self) -> None:
         """Read the project's run folders in the background and list them."""

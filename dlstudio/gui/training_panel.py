@@ -15,7 +15,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QScrollArea,
                                QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
-from dlstudio.core.project.settings import TRAINING_SETTINGS
+from dlstudio.core.project.settings import TRAINING_SETTINGS, inapplicable_training_settings
 from dlstudio.gui.settings_form import SettingsForm
 from dlstudio.gui.theme import ERROR, HINT, set_tone
 
@@ -175,9 +175,12 @@ class TrainingPanel(QWidget):
 
     # -- settings ----------------------------------------------------------
 
-    def set_settings(self, values: dict[str, Any]) -> None:
-        """Show the project's training settings (the dict is read, never written)."""
+    def set_settings(self, values: dict[str, Any], *, pretrained: bool = False) -> None:
+        """Show the project's training settings (the dict is read, never written); those that change nothing
+        with the others as they are (momentum under Adam, say) are greyed, with the reason as their tooltip.
+        ``pretrained``: the network starts from weights."""
         self.form.set_values(values)
+        self.form.set_inapplicable(inapplicable_training_settings(values, pretrained=pretrained))
 
     def set_running(self, running: bool) -> None:
         """Settings are read-only while a run trains (the run uses those it started with)."""

@@ -42,3 +42,29 @@ def test_choice_edit_and_refusal(qtbot):
     form._commit(spec, 0)  # what a typed 0 would ask for, below the minimum of 1
     assert "Batch size" in form.refusal.text() and not form.refusal.isHidden()
     assert project.training["batch_size"] == 64 and stack.count() == 1
+
+
+def test_settings_that_change_nothing_are_greyed_with_the_reason_and_follow_the_optimizer(make_window):
+    from dlstudio.core.project.pretrained import WeightsSource
+
+    window = make_window()
+    form = window.training.panel.form
+    assert window.project.training["optimizer"] == "adam" and window.project.weights is None
+    momentum, multiplier = form.editors["momentum"], form.editors["pretrained_lr_multiplier"]
+    assert not momentum.isEnabled() and "SGD and RMSprop" in momentum.toolTip()
+    assert not form.labels["momentum"].isEnabled()
+    assert not multiplier.isEnabled() and "random weights" in multiplier.toolTip()
+
+    combo = form.editors["optimizer"]
+    combo.activated.emit(combo.findText("sgd"))
+    assert window.project.training["optimizer"] == "sgd"
+    assert momentum.isEnabled() and "Not used now" not in momentum.toolTip()
+    window.undo()
+    assert not momentum.isEnabled(), "undo greys it again"
+
+    window.project.set_weights(WeightsSource("torchvision", model="resnet18", weights="IMAGENET1K_V1"))
+    assert multiplier.isEnabled()
+    window.training.panel.set_running(True)
+    assert not multiplier.isEnabled() and not form.editors["epochs"].isEnabled()
+    window.training.panel.set_running(False)
+    assert multiplier.isEnabled() and form.editors["epochs"].isEnabled() and not momentum.isEnabled()

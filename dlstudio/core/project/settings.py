@@ -94,6 +94,23 @@ def default_training_settings() -> dict[str, Any]:
     return _defaults(TRAINING_SETTINGS)
 
 
+def inapplicable_training_settings(values: dict[str, Any], *, pretrained: bool) -> dict[str, str]:
+    """The training settings that change nothing as the others are, each with the reason (the form greys them).
+
+    ``pretrained``: whether the network starts from weights (a file, a run, torchvision's), which is
+    what the pretrained learning-rate multiplier applies to.
+    """
+    merged = {**default_training_settings(), **values}
+    reasons = {}
+    if merged["optimizer"] in ("adam", "adamw"):
+        reasons["momentum"] = ("Adam and AdamW keep their own running averages of the gradients; momentum is "
+                               "used by SGD and RMSprop")
+    if not pretrained:
+        reasons["pretrained_lr_multiplier"] = ("applies to layers that start from pretrained weights; this "
+                                               "network starts from random weights (Starting weights, above)")
+    return reasons
+
+
 def validate_settings(schema: tuple[ParamSpec, ...], values: Any, where: str) -> dict[str, Any]:
     """Return ``values`` validated against ``schema``, in schema order, with defaults filled in.
 
