@@ -93,13 +93,20 @@ class SkippedList(QListWidget):
 
     def fit_height(self) -> None:
         """Height for the first rows as wrapped at the present width (0 when empty)."""
+        # A list that fits needs no scroll bar: none comes and goes to change the width the rows wrap to.
+        fits = self.count() <= self.MAX_ROWS
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff if fits
+                                        else Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self._fitted_width = self.viewport().width()
         if not self.count():
             self.setFixedHeight(0)
             return
         self.doItemsLayout()
-        rows = sum(self.visualItemRect(self.item(row)).height() for row in range(min(self.count(), self.MAX_ROWS)))
-        self.setFixedHeight(rows + 2 * self.frameWidth() + 2)
+        if fits:
+            rows = self.contentsSize().height()
+        else:  # down to the top of the first row left out
+            rows = self.visualItemRect(self.item(self.MAX_ROWS)).top() - self.visualItemRect(self.item(0)).top()
+        self.setFixedHeight(rows + 2 * self.frameWidth())
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)

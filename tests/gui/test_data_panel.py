@@ -371,7 +371,26 @@ def test_skipped_files_show_their_whole_reason_in_a_narrow_dock(make_panel, lene
         assert height >= needed, text  # wrapped, whole: nothing elided
     assert max(heights()) > metrics.height() * 1.5  # the long reason does wrap at this width
     assert sum(heights()) <= listing.viewport().height()  # every entry shown without scrolling
+    assert not listing.verticalScrollBar().isVisible()
     narrow = listing.height()
     panel.resize(900, 900)
     qtbot.waitUntil(lambda: listing.height() < narrow)
     assert sum(heights()) <= listing.viewport().height()
+
+
+def test_a_long_skipped_list_shows_eight_whole_entries_and_scrolls(make_panel, lenet, qtbot, tmp_path) -> None:
+    root = _image_folder(tmp_path / "images")
+    for index in range(12):
+        (root / "red" / f"empty{index:02d}.jpg").write_bytes(b"")
+    lenet.graph.set_param("output1", "classes", 2)
+    lenet.data.update({"source": "folder", "path": str(root)})
+    panel, _ = make_panel(lenet)
+    qtbot.waitUntil(lambda: panel.skipped_list.count() == 12, timeout=LOAD_TIMEOUT)
+    panel.resize(300, 900)
+    QTest.mouseClick(panel.skipped_button, Qt.MouseButton.LeftButton)
+    listing = panel.skipped_list
+    qtbot.waitUntil(listing.isVisible)
+    qtbot.waitUntil(lambda: listing.verticalScrollBar().isVisible())
+    assert panel.skipped_button.text() == "12 files skipped (unreadable)"
+    bottom = listing.viewport().height()
+    assert listing.visualItemRect(listing.item(7)).bottom() < bottom <= listing.visualItemRect(listing.item(8)).top()
