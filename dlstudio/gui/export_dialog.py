@@ -69,10 +69,16 @@ def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data
         from dlstudio.core.export.training_script import export_training_script
         from dlstudio.core.safe_io import write_text
 
+        where, changed = "the project's settings", None
         if request.run_dir is not None:
+            from dlstudio.core.export.source import graph_hash
             from dlstudio.core.training.runs import validated_run_settings
 
             _, run_graph, data, training = validated_run_settings(request.run_dir, for_resume=False)
+            where = f"the settings of run {request.run_dir.name}"
+            if graph_hash(run_graph) != graph_hash(Graph.from_dict(graph)):
+                changed = (f"Note: the network was changed after run {request.run_dir.name}: the script trains "
+                           f"the network as that run had it (choose the project's settings for the changes).")
             graph = run_graph.to_dict()
         data = dict(data)
         if data.get("source") == "folder" and data.get("path") and request.project_path is not None \
@@ -84,9 +90,9 @@ def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data
         source = from_graph(network, data_settings=data, training_settings=training)
         _, written = write_preprocess(source, request.path, replace=request.replace)
         needs = ", ".join(required_packages(network, script=True))
-        return [f"Wrote {request.path.name}: a standalone training script (needs {needs}). "
+        return [f"Wrote {request.path.name}: a standalone training script with {where} (needs {needs}). "
                 f"Run: python {request.path.name} --help",
-                "preprocess.json written beside it." if written else KEPT_PREPROCESS]
+                "preprocess.json written beside it." if written else KEPT_PREPROCESS, *([changed] if changed else [])]
     from dlstudio.core.export.source import changed_since_run
     from dlstudio.core.export.verified import export_verified
 
@@ -131,7 +137,8 @@ class ExportDialog(QDialog):
         form = QFormLayout()
         form.addRow("Format:", self.format_box)
         form.addRow("", self.format_help)
-        form.addRow("Weights from:", self.run_box)
+        self.run_label = QLabel("Weights from:")
+        form.addRow(self.run_label, self.run_box)
         form.addRow("File:", path_row)
         self.result_label = QLabel()
         self.result_label.setObjectName("export_result")
@@ -177,6 +184,13 @@ class ExportDialog(QDialog):
     def _format_changed(self) -> None:
         text, suffix, help_text = FORMATS[self.format]
         self.format_help.setText(help_text)
+        # A training script carries settings, not weights; by default the project's as they are now (as
+        # 'dlstudio export --format script' does), so changes made since the last run are in it.
+        self.run_label.setText("Settings from:" if self.format == "script" else "Weights from:")
+        if self.format == "script":
+            self.run_box.setCurrentIndex(self.run_box.count() - 1)
+        elif self._run_dir() is None and self.run_box.count() > 1:
+            self.run_box.setCurrentIndex(0)
         path = self.path_edit.text().strip()
         if path:
             self.path_edit.setText(str(Path(path).with_suffix(suffix)))

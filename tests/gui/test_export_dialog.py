@@ -195,3 +195,27 @@ def test_a_network_edited_since_the_run_says_the_export_is_the_runs(make_window,
     dialog.path_edit.setText(str(tmp_path / "edited.safetensors"))
     export(qtbot, dialog)
     assert "Note: The network was changed after run " in dialog.result_label.text(), dialog.error_label.text()
+
+
+@pytest.mark.timeout(180)
+def test_the_training_script_takes_the_projects_settings_unless_a_run_is_chosen_and_says_whose(
+        make_window, qtbot, trained, tmp_path):
+    _, run_dir = trained
+    window, dialog = open_dialog(make_window, qtbot, trained)
+    linear = next(node for node in window.project.graph if node.type == "Linear")
+    window.project.graph.set_param(linear.id, "out_features", 77)  # changed since the run
+    dialog.select_format("script")
+    assert dialog.run_label.text() == "Settings from:" and dialog._run_dir() is None
+    dialog.path_edit.setText(str(tmp_path / "train_now.py"))
+    export(qtbot, dialog)
+    text = dialog.result_label.text()
+    assert text.startswith("Wrote train_now.py: a standalone training script with the project's settings"), text
+    assert ", 77)" in (tmp_path / "train_now.py").read_text(encoding="utf-8") and "Note:" not in text
+    dialog.run_box.setCurrentIndex(0)  # the run's settings, on request
+    dialog.path_edit.setText(str(tmp_path / "train_run.py"))
+    export(qtbot, dialog)
+    text = dialog.result_label.text()
+    assert f"with the settings of run {run_dir.name}" in text and "Note: the network was changed" in text, text
+    assert ", 77)" not in (tmp_path / "train_run.py").read_text(encoding="utf-8")
+    dialog.select_format("onnx")
+    assert dialog.run_label.text() == "Weights from:" and dialog._run_dir() == run_dir
