@@ -307,3 +307,42 @@ def test_deep_dream_changes_the_current_image_and_finishes(qtbot, session):
     assert result.shape == (1, 12, 12) and 0.0 <= result.min() and result.max() <= 1.0
     assert not np.allclose(result, session.image["raw"])
     assert view.progress_text().startswith("Done")
+
+
+# ---- sample image --------------------------------------------------------------------------------------
+
+def test_sample_image_shows_a_validation_image_of_the_run_with_its_true_class(qtbot, digits_run):
+    import torch
+
+    from dlstudio.core.inspect import load_trained
+
+    session = ModelSession()
+    try:
+        with qtbot.waitSignal(session.model_loaded, timeout=TIMEOUT):
+            session.load(digits_run)
+        view = shown(qtbot, FeatureMapsView(session))
+        picker = view.sample
+        assert session.image is None and picker.button.isEnabled()
+        with qtbot.waitSignal(view.maps_shown, timeout=TIMEOUT):
+            QTest.mouseClick(picker.button, Qt.MouseButton.LeftButton)
+        raw = np.asarray(session.image["raw"])
+        assert raw.shape == (1, 12, 12) and 0.0 <= raw.min() and raw.max() <= 1.0
+        caption = picker.caption.text()
+        assert caption.startswith("validation image ") and " · true class " in caption
+
+        # The very image the run was checked on: prepared again as training made it, the model input matches.
+        trained = load_trained(digits_run)
+        val = trained.prepare_data().val
+        number = int(caption.split()[2]) - 1
+        expected = trained.preprocessor.denormalize(val.x[number:number + 1]).clamp(0, 1)[0]
+        assert torch.allclose(torch.as_tensor(raw), expected, atol=1e-5)
+        assert caption.endswith(f"true class {trained.class_names[int(val.y[number])]}")
+
+        saliency = shown(qtbot, SaliencyView(session))
+        assert saliency.sample.button.isEnabled()
+        session.set_image(np.zeros((1, 12, 12), dtype=np.float32))
+        assert picker.caption.text() == "", "another image: the caption no longer describes it"
+        session.unload()
+        assert not picker.button.isEnabled() and not saliency.sample.button.isEnabled()
+    finally:
+        session.cancel_all()

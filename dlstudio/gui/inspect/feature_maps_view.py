@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QStac
 from dlstudio.gui.inspect.image_view import COLORMAPS, ImageView, colorize
 from dlstudio.gui.inspect.model_session import ModelSession
 from dlstudio.gui.inspect.node_outputs import shape_text
+from dlstudio.gui.inspect.sample_picker import SamplePicker
 from dlstudio.gui.inspect.session_view import SessionView
 from dlstudio.gui.plots.style import plot_colors, style_plot
 
@@ -95,6 +96,8 @@ class FeatureMapsView(SessionView):
             controls.addWidget(text)
             controls.addWidget(box)
             controls.addSpacing(6)
+        self.sample = SamplePicker(self)
+        controls.addWidget(self.sample)
         controls.addStretch(1)
         heading = QHBoxLayout()
         heading.setContentsMargins(6, 2, 6, 2)
@@ -288,8 +291,8 @@ class FeatureMapsView(SessionView):
             return
         image = self.session.image
         if image is None:
-            self._image.set_placeholder("Choose an image (classify one, or drop one on the window) to see what "
-                                        "each layer makes of it.")
+            self._image.set_placeholder("Choose an image (Sample image, classify one, or drop one on the window) to "
+                                        "see what each layer makes of it.")
             self._body.setCurrentWidget(self._image)
             return
         self.request(_MAPS, compute_feature_maps, image["raw"], node_id,

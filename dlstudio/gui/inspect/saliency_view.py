@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayo
 
 from dlstudio.gui.inspect.image_view import ImageView
 from dlstudio.gui.inspect.model_session import ModelSession
+from dlstudio.gui.inspect.sample_picker import SamplePicker
 from dlstudio.gui.inspect.session_view import SessionView
 from dlstudio.gui.plots.style import plot_colors
 
@@ -94,6 +95,9 @@ class SaliencyView(SessionView):
         class_label.setBuddy(self._class_box)
         class_row.addWidget(class_label)
         class_row.addWidget(self._class_box)
+        class_row.addSpacing(12)
+        self.sample = SamplePicker(self)
+        class_row.addWidget(self.sample)
         class_row.addStretch(1)
 
         self._title = QLabel()
@@ -263,8 +267,8 @@ class SaliencyView(SessionView):
             return
         image = self.session.image
         if image is None:
-            self._image.set_placeholder("Choose an image (classify one, or drop one on the window) to see which "
-                                        "parts of it decide the class.")
+            self._image.set_placeholder("Choose an image (Sample image, classify one, or drop one on the window) to "
+                                        "see which parts of it decide the class.")
             return
         target = self._class_box.currentData()
         self._raw = np.asarray(image["raw"], dtype=np.float32)

@@ -1,0 +1,109 @@
+"""A "Sample image" button: a random image of the loaded run's validation data becomes the current image.
+
+The feature maps and Grad-CAM views show what the model makes of *an* image; a student who has no picture
+at hand gets one of the images the model was checked on, with its true class, in one click. The split is
+prepared once per loaded model (on the session's worker, as the run made it: same settings, same seed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+
+from dlstudio.gui.inspect.session_view import SessionView
+
+_KIND = "sample image"
+
+
+def pick_validation_image(context: Any, trained: Any, cache: dict[str, Any], seed: int) -> dict[str, Any]:
+    """One validation image of ``trained``'s run as raw (C, H, W) values in [0, 1], its index and true class."""
+    import torch
+
+    from dlstudio.core.data.prepare import DataSplit
+    from dlstudio.core.inspect import InspectError
+
+    if "split" not in cache:
+        data = trained.prepare_data()
+        context.check()
+        if not isinstance(data.val, DataSplit):
+            raise InspectError("this run's images are too many to hold in memory; open one of them instead")
+        cache["split"] = data.val
+    split = cache["split"]
+    if len(split) == 0:
+        raise InspectError("this run has no validation images (its validation fraction is 0)")
+    index = int(np.random.default_rng(seed).integers(len(split)))
+    if split.pixels:  # image folders keep uint8 pixels: raw values are the pixels / 255
+        raw = split.stored[index].to(torch.float32) / 255.0
+    else:
+        raw = trained.preprocessor.denormalize(split.stored[index:index + 1].to(torch.float32)).clamp(0.0, 1.0)[0]
+    label = int(split.y[index])
+    name = trained.class_names[label] if label < len(trained.class_names) else str(label)
+    return {"raw": raw.cpu().numpy(), "index": index, "count": len(split), "class": name}
+
+
+class SamplePicker(QWidget):
+    """The button and, beside it, which image it picked ("validation image 17 of 269 · a 3")."""
+
+    def __init__(self, view: SessionView, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = view
+        self.session = view.session
+        self._cache: dict[str, Any] = {}  # the prepared validation split of the loaded model
+        self._draws = 0
+        self._shown_raw: Any = None
+        self.button = QPushButton("Sample image")
+        self.button.setToolTip("Show a random image of the data this model was checked on (its validation "
+                               "split), with its true class")
+        self.button.clicked.connect(self.pick)
+        self.caption = QLabel()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.button)
+        layout.addWidget(self.caption)
+        self.session.loading.connect(self._on_session_loading)
+        self.session.unloaded.connect(self._on_session_unloaded)
+        self.session.image_changed.connect(self._on_session_image_changed)
+        self.button.setEnabled(self.session.is_loaded)
+        self.session.model_loaded.connect(self._on_session_model_loaded)
+
+    def pick(self) -> bool:
+        """Ask for the next random validation image; False without a model."""
+        if not self.session.is_loaded:
+            return False
+        self._draws += 1
+        self.caption.setText("picking…")
+        task = self.view.request(_KIND, pick_validation_image, self._cache, self._draws,
+                                 on_finished=self._on_picked, on_failed=self._on_failed)
+        return task is not None
+
+    def _on_picked(self, result: dict[str, Any]) -> None:
+        self._shown_raw = result["raw"]
+        self.caption.setText(f"validation image {result['index'] + 1} of {result['count']} · "
+                             f"true class {result['class']}")
+        self.session.set_image(result["raw"], None)
+
+    def _on_failed(self, message: str) -> None:
+        self.caption.setText(message)
+
+    @Slot(str)
+    def _on_session_loading(self, _run_dir: str) -> None:
+        self._on_session_unloaded()
+
+    @Slot()
+    def _on_session_unloaded(self) -> None:
+        self._cache.clear()  # another model: another run's data
+        self.caption.setText("")
+        self.button.setEnabled(False)
+
+    @Slot(dict)
+    def _on_session_model_loaded(self, _info: dict) -> None:
+        self.button.setEnabled(True)
+
+    @Slot(object)
+    def _on_session_image_changed(self, image: object) -> None:
+        raw = image.get("raw") if isinstance(image, dict) else None
+        if raw is not self._shown_raw:
+            self.caption.setText("")  # the person chose another image: the caption no longer describes it
