@@ -393,6 +393,7 @@ class DataPanel(QWidget):
     # of setting_edit_requested for each key when something is connected to it (a source switch and its path).
     settings_edit_requested = Signal(object)
     preview_shown = Signal(object)                # the DataPreview now on screen
+    fit_network_requested = Signal(str)           # the image folder (resolved) the network should be shaped for
     loading_changed = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -436,6 +437,12 @@ class DataPanel(QWidget):
 
         self.problem_label = self._message_label("data_problems")
         self.error_label = self._message_label("data_load_error")
+        self.fit_button = QPushButton("Fit the network to these images")
+        self.fit_button.setObjectName("data_fit_network")
+        self.fit_button.setToolTip("Set the Input's channels and size from the pictures, and the last layer and the "
+                                   "Output to one score per class (one undo step)")
+        self.fit_button.clicked.connect(self._on_fit_button_clicked)
+        self.fit_button.hide()
         self.warning_label = self._message_label("data_warnings")
 
         self.busy = QProgressBar()
@@ -489,6 +496,7 @@ class DataPanel(QWidget):
         layout.addWidget(self._header("Source"))
         layout.addWidget(self.source_form)
         layout.addWidget(self.problem_label)
+        layout.addWidget(self.fit_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.error_label)
         layout.addLayout(sample_bar)
         layout.addWidget(self.sample_grid)
@@ -828,8 +836,15 @@ class DataPanel(QWidget):
 
     # -- showing -----------------------------------------------------------------
 
+    def _on_fit_button_clicked(self) -> None:
+        folder = self._resolved_path(self.project.data.get("path", "")) if self.project is not None else None
+        if folder is not None:
+            self.fit_network_requested.emit(str(folder))
+
     def _show_preview(self, preview: Any) -> None:
         self.preview = preview
+        folder_source = self.project is not None and self.project.data.get("source") == "folder"
+        self.fit_button.setVisible(bool(folder_source and preview is not None and preview.class_names))
         problems = list(preview.problems) if preview is not None else []
         self.problem_label.setText("\n".join(problems))
         self._style_message(self.problem_label, ERROR)

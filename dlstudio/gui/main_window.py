@@ -169,6 +169,7 @@ class MainWindow(QMainWindow):
         self.data_panel.setting_edit_requested.connect(self._on_data_panel_setting_edit_requested)
         self.data_panel.settings_edit_requested.connect(self._on_data_panel_settings_edit_requested)
         self.data_panel.preview_shown.connect(self._on_data_panel_preview_shown)
+        self.data_panel.fit_network_requested.connect(self.fit_network_to_folder)
         self.data_dock = self._dock("Data", "DataDock", self.data_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.training_dock, self.data_dock)
         self.inspector_dock.raise_()
@@ -507,7 +508,10 @@ class MainWindow(QMainWindow):
             self.hide_welcome()
 
     def _on_welcome_image_folder_requested(self) -> None:
-        """A LeNet-5 on the person's folder of images (one subfolder per class); the Data panel shows what it found."""
+        """A LeNet-5 shaped for the person's folder of images (one subfolder per class): input channels and size
+        from the pictures, one output per class; the Data panel shows what it found."""
+        from dlstudio.core.project.fit_to_data import fit_to_folder, survey_image_folder
+
         if not self._confirm_discard():
             return
         folder = self._ask_image_folder()
@@ -515,10 +519,19 @@ class MainWindow(QMainWindow):
             return
         project = load_template("lenet5")
         project.data = {**project.data, "source": "folder", "path": folder}
+        project.untitled_name = Path(folder).name or project.untitled_name
+        message = ""
+        try:
+            survey = survey_image_folder(folder)
+            fit_to_folder(project, survey)
+            message = f"A LeNet-5 for {survey.folder.name}: {survey.describe()}"
+        except (DlstudioError, OSError) as error:  # the Data panel says what is wrong with the folder
+            message = f"{Path(folder).name}: {getattr(error, 'message', None) or error}"
         self.set_project(project)
         self.hide_welcome()
         self.data_dock.show()
         self.data_dock.raise_()
+        self.statusBar().showMessage(message, 10000)
 
     # -- autosave and crash recovery ----------------------------------------------
 
@@ -1055,6 +1068,29 @@ class MainWindow(QMainWindow):
         icons.refresh(self, self.training)
         if remember:
             self.settings.setValue("theme", self.theme)
+
+    def fit_network_to_folder(self, folder: str) -> bool:
+        """Data › Fit the network to these images: the Input's channels and size and the head's class count from
+        the folder, as one undo step; False (and why, in the status bar) when nothing was changed."""
+        from dlstudio.core.project.fit_to_data import fit_to_folder, survey_image_folder
+
+        if self._refuse_if_locked():
+            return False
+        try:
+            survey = survey_image_folder(folder)
+            trial = Project(graph=self.project.graph.copy())  # the changes, worked out on a copy
+            changes = fit_to_folder(trial, survey)
+        except DlstudioError as error:
+            self.statusBar().showMessage(f"Cannot fit the network to {Path(folder).name}: {error.message}", 8000)
+            return False
+        if not changes:
+            self.statusBar().showMessage(f"The network already fits {survey.folder.name}: {survey.describe()}", 6000)
+            return False
+        graph = self.project.graph
+        self.push(MacroCommand(f"Fit the network to {survey.folder.name}",
+                               [SetParamCommand(graph, c.node_id, c.param, c.new) for c in changes]))
+        self.statusBar().showMessage(f"Fitted the network to {survey.folder.name}: {survey.describe()}", 8000)
+        return True
 
     def _on_data_panel_preview_shown(self, preview: object) -> None:
         names = getattr(preview, "class_names", None)
