@@ -156,9 +156,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     path = Path(args.output)
     check_writable(path, args.force)
-    from dlstudio.core.export.preprocess_info import check_preprocess_target
+    from dlstudio.core.export.preprocess_info import check_export_target
 
-    check_preprocess_target(path)  # refused before anything is written, not after the export
+    check_export_target(path)  # refused before anything is written, not after the export
     if not 7 <= args.opset <= 21:
         raise CommandError(f"--opset must be between 7 and 21; got {args.opset}")
     project = load(args.file)

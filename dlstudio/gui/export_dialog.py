@@ -58,12 +58,12 @@ def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data
     ``graph``, ``data`` and ``training`` are plain copies of the project's (used by the training script
     when no run is chosen). Raises DlstudioError (one line) when the export is refused.
     """
-    from dlstudio.core.export.preprocess_info import check_preprocess_target, write_preprocess
+    from dlstudio.core.export.preprocess_info import check_export_target, write_preprocess
     from dlstudio.core.export.source import from_graph, from_run
     from dlstudio.core.graph import Graph
 
     context.report("Writing…", force=True)
-    check_preprocess_target(request.path)  # a planted link there refuses the export before anything is written
+    check_export_target(request.path)  # a planted link there refuses the export before anything is written
     if request.format == "script":
         from dlstudio.core.export.python_code import required_packages
         from dlstudio.core.export.training_script import export_training_script

@@ -262,3 +262,15 @@ def test_a_network_edited_after_its_run_is_exported_as_the_run_trained_it_and_sa
     code, out, err = run_cli(capsys, "export", str(trained_project), "--format", "torchscript",
                              "-o", str(tmp_path / "same.pt"))
     assert code == 0 and "note:" not in out and "changed after" not in out, out
+
+
+def test_a_missing_folder_is_named_before_the_model_is_exported(
+        capsys: pytest.CaptureFixture[str], trained_project: Path, tmp_path: Path) -> None:
+    (tmp_path / "a file").write_text("not a folder\n", encoding="utf-8")
+    for folder, what in ((tmp_path / "no such" / "folder", "does not exist"), (tmp_path / "a file", "is not a folder")):
+        for format_name in ("onnx", "python", "script"):
+            code, _, err = run_cli(capsys, "export", str(trained_project), "--format", format_name,
+                                   "-o", str(folder / "model.out"))
+            assert code == 2
+            assert f"the folder {folder} {what}; nothing was exported" in one_line_error(err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a file"]

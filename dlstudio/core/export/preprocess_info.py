@@ -108,18 +108,24 @@ def preprocess_path(export_path: Path) -> Path:
     return export_path.with_name(PREPROCESS_FILE)
 
 
-def check_preprocess_target(export_path: Path | str) -> None:
-    """Refuse, before anything is written, an export whose preprocess.json could not be written beside it.
+def check_export_target(export_path: Path | str) -> None:
+    """Refuse, before the model is compiled and anything is written, an export that could not be written whole.
 
-    A preprocess.json that is a symbolic link (never written through) or not a regular file would
-    otherwise fail after the export itself was written, leaving a file without its description.
-    Raises ExportError with one line naming the file.
+    Its folder must exist; a preprocess.json beside it that is a symbolic link (never written through)
+    or not a regular file would otherwise fail after the export itself was written, leaving a file
+    without its description. Raises ExportError with one line naming the folder or the file.
     """
     import os
 
     from dlstudio.core.export.errors import ExportError
 
-    path = preprocess_path(Path(export_path))
+    export_path = Path(export_path)
+    folder = export_path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ExportError(f"{export_path}: cannot write: the folder {folder} {what}; nothing was exported "
+                          f"(create it or choose another)")
+    path = preprocess_path(export_path)
     if path.is_symlink():
         try:
             target = os.readlink(path)

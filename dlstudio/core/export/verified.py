@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlstudio.core.export.errors import ExportError
-from dlstudio.core.export.preprocess_info import check_preprocess_target, write_preprocess
+from dlstudio.core.export.preprocess_info import check_export_target, write_preprocess
 from dlstudio.core.export.source import ExportSource
 from dlstudio.core.export.verify import Verification
 
@@ -34,7 +34,7 @@ def export_verified(source: ExportSource, format_name: str, path: Path | str, *,
                     replace_preprocess: bool = False) -> VerifiedExport:
     """Write ``path`` in ``format_name`` (torchscript, onnx or safetensors), verified; ExportError otherwise."""
     path = Path(path)
-    check_preprocess_target(path)  # before the export is written: never an export without its preprocess.json
+    check_export_target(path)  # before the export is written: never an export without its preprocess.json
     existed = path.exists() or path.is_symlink()
     tensors = 0
     if format_name == "onnx":
