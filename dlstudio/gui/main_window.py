@@ -524,6 +524,9 @@ class MainWindow(QMainWindow):
         try:
             survey = survey_image_folder(folder)
             fit_to_folder(project, survey)
+            output = next(node for node in project.graph if node.spec.role == "output")
+            if output.name == "digit":  # the template's name for its Output, not the person's classes
+                project.graph.rename(output.id, "class")
             message = f"A LeNet-5 for {survey.folder.name}: {survey.describe()}"
         except (DlstudioError, OSError) as error:  # the Data panel says what is wrong with the folder
             message = f"{Path(folder).name}: {getattr(error, 'message', None) or error}"

@@ -34,6 +34,7 @@ def test_open_an_image_folder_from_the_welcome_page_shapes_lenet_for_the_photos(
     assert not window.is_welcome_shown()
     assert _input_and_head(window) == ([3, 64, 64], 3)
     assert window.inference.errors() == [] and "pets" in window.windowTitle()
+    assert [node.name for node in window.project.graph if node.type == "Output"] == ["class"]
     assert window.statusBar().currentMessage() == ("A LeNet-5 for pets: 3 classes (cats, dogs, owls); colour "
                                                    "images at 64×64")
     qtbot.waitUntil(lambda: window.data_panel.preview is not None and bool(window.data_panel.preview.class_names),
