@@ -345,3 +345,34 @@ def test_a_project_name_becomes_a_usable_class_name(project_name, expected):
     name = class_name_for(project_name)
     assert name == expected
     assert f"class {name}(nn.Module):" in export_python(classify(with_input([4]), "input1"), class_name=name)
+
+
+def test_the_docstring_says_how_to_load_trained_weights_and_both_ways_work(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from safetensors.torch import save_file
+
+    from dlstudio.core.project import load_template
+
+    graph = load_template("lenet5").graph
+    torch.manual_seed(7)
+    trained = compile_graph(graph).eval()  # stands in for a run's model
+    weights = {key: value.detach().contiguous() for key, value in trained.state_dict().items()}
+    save_file(weights, str(tmp_path / "model.safetensors"))
+    torch.save({"model": weights, "epoch": 1}, tmp_path / "best.pt")  # a run checkpoint's layout
+    code = export_python(graph, class_name="Net")
+    path = tmp_path / "net.py"
+    path.write_text(code, encoding="utf-8")
+    snippet = [line[4:] for line in ast.get_docstring(ast.parse(code)).splitlines() if line.startswith("    ")]
+    assert len(snippet) == 3 and "load_file" in snippet[1] and "best.pt" in snippet[2]
+    spec = importlib.util.spec_from_file_location("net_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.chdir(tmp_path)
+    x = torch.randn(3, 1, 28, 28)
+    with torch.no_grad():
+        expected = trained(x)
+    for lines in (snippet[:2], snippet[2:]):
+        model = module.Net().eval()
+        exec("\n".join(lines), {"model": model, "torch": torch})  # noqa: S102 - the docstring's own lines
+        with torch.no_grad():
+            assert torch.equal(model(x), expected)

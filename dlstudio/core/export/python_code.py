@@ -111,7 +111,12 @@ def _module_docstring(graph: Graph, inputs: list[Node], outputs: list[Node], inf
              for node in outputs]
     body += [f"Parameters: {params:,}; multiply-accumulates per sample: {macs:,}.", "",
              "Each layer's attribute keeps the key dlstudio stores its weights under (its name in the",
-             "drawing is the comment beside it), so a state_dict saved by dlstudio loads here with strict=True.",
+             "drawing is the comment beside it), so a trained run's weights load here with strict=True:",
+             "export them as safetensors (File > Export Model, or dlstudio export --format safetensors) and",
+             "    from safetensors.torch import load_file",
+             "    model.load_state_dict(load_file(\"model.safetensors\"))",
+             "or take them from a run folder's checkpoint:",
+             "    model.load_state_dict(torch.load(\"best.pt\", weights_only=True)[\"model\"])",
              "Run this file to build the model and push a random batch through it."]
     return ['"""' + body[0], *body[1:], '"""']
 
