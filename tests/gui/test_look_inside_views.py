@@ -340,6 +340,10 @@ def test_sample_image_shows_a_validation_image_of_the_run_with_its_true_class(qt
 
         saliency = shown(qtbot, SaliencyView(session))
         assert saliency.sample.button.isEnabled()
+        assert saliency.sample.caption.text() == caption, "made after the pick, it says what is shown"
+        with qtbot.waitSignal(view.maps_shown, timeout=TIMEOUT):
+            QTest.mouseClick(saliency.sample.button, Qt.MouseButton.LeftButton)
+        assert picker.caption.text() == saliency.sample.caption.text() != "", "one image, one caption in both views"
         session.set_image(np.zeros((1, 12, 12), dtype=np.float32))
         assert picker.caption.text() == "", "another image: the caption no longer describes it"
         session.unload()

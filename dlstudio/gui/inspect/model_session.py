@@ -50,7 +50,7 @@ class ModelSession(QObject):
     loading = Signal(str)             # run dir
     model_loaded = Signal(dict)       # {"run_dir", "checkpoint", "class_names", "input_shape", "task", "nodes"}
     model_failed = Signal(str)        # one-line reason
-    image_changed = Signal(object)    # {"path": str | None, "raw": ndarray (C, H, W) float in [0, 1]}
+    image_changed = Signal(object)    # {"path": str | None, "raw": ndarray (C, H, W) in [0, 1], "caption": str}
     unloaded = Signal()               # the model (or its load) was dropped: views show nothing of it
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -131,9 +131,11 @@ class ModelSession(QObject):
 
     # -- the image -------------------------------------------------------------
 
-    def set_image(self, raw: Any, path: str | None = None) -> None:
-        """Make ``raw`` (C, H, W) floats in [0, 1] at the model's input size the current image."""
-        self.image = {"path": path, "raw": raw}
+    def set_image(self, raw: Any, path: str | None = None, caption: str = "") -> None:
+        """Make ``raw`` (C, H, W) floats in [0, 1] at the model's input size the current image.
+
+        ``caption`` says what it is when there is no file ("validation image 9 of 18 · true class limes")."""
+        self.image = {"path": path, "raw": raw, "caption": caption}
         self.image_changed.emit(self.image)
 
     # -- shutting down -----------------------------------------------------------

@@ -53,7 +53,6 @@ class SamplePicker(QWidget):
         self.session = view.session
         self._cache: dict[str, Any] = {}  # the prepared validation split of the loaded model
         self._draws = 0
-        self._shown_raw: Any = None
         self.button = QPushButton("Sample image")
         self.button.setToolTip("Show a random image of the data this model was checked on (its validation "
                                "split), with its true class")
@@ -68,6 +67,7 @@ class SamplePicker(QWidget):
         self.session.image_changed.connect(self._on_session_image_changed)
         self.button.setEnabled(self.session.is_loaded)
         self.session.model_loaded.connect(self._on_session_model_loaded)
+        self._on_session_image_changed(self.session.image)  # made after a pick: says what is shown already
 
     def pick(self) -> bool:
         """Ask for the next random validation image; False without a model."""
@@ -80,10 +80,8 @@ class SamplePicker(QWidget):
         return task is not None
 
     def _on_picked(self, result: dict[str, Any]) -> None:
-        self._shown_raw = result["raw"]
-        self.caption.setText(f"validation image {result['index'] + 1} of {result['count']} · "
-                             f"true class {result['class']}")
-        self.session.set_image(result["raw"], None)
+        caption = f"validation image {result['index'] + 1} of {result['count']} · true class {result['class']}"
+        self.session.set_image(result["raw"], None, caption)  # every view's picker shows the caption
 
     def _on_failed(self, message: str) -> None:
         self.caption.setText(message)
@@ -104,6 +102,5 @@ class SamplePicker(QWidget):
 
     @Slot(object)
     def _on_session_image_changed(self, image: object) -> None:
-        raw = image.get("raw") if isinstance(image, dict) else None
-        if raw is not self._shown_raw:
-            self.caption.setText("")  # the person chose another image: the caption no longer describes it
+        # A sampled image's caption, whichever view sampled it; another image (a file) has none here.
+        self.caption.setText(image.get("caption", "") if isinstance(image, dict) else "")
