@@ -155,10 +155,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path = Path(args.output)
-    check_writable(path, args.force)
     from dlstudio.core.export.preprocess_info import check_export_target
 
-    check_export_target(path)  # refused before anything is written, not after the export
+    check_export_target(path)  # a link or a missing folder: refused before anything is written (even with --force)
+    check_writable(path, args.force)
     if not 7 <= args.opset <= 21:
         raise CommandError(f"--opset must be between 7 and 21; got {args.opset}")
     project = load(args.file)

@@ -274,3 +274,18 @@ def test_a_missing_folder_is_named_before_the_model_is_exported(
             assert code == 2
             assert f"the folder {folder} {what}; nothing was exported" in one_line_error(err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a file"]
+
+
+def test_a_planted_link_as_the_output_is_refused_as_a_link_not_as_an_existing_file(
+        capsys: pytest.CaptureFixture[str], trained_project: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n", encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    link = tmp_path / "out" / "model.onnx"
+    link.symlink_to(victim)
+    for force in ((), ("--force",)):
+        code, _, err = run_cli(capsys, "export", str(trained_project), "--format", "onnx", "-o", str(link), *force)
+        assert code == 2
+        assert f"{link}: cannot write: it is a symbolic link" in one_line_error(err)
+    assert victim.read_text(encoding="utf-8") == "keep me\n" and link.is_symlink()
+    assert sorted(p.name for p in link.parent.iterdir()) == ["model.onnx"]

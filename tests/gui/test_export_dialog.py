@@ -219,3 +219,24 @@ def test_the_training_script_takes_the_projects_settings_unless_a_run_is_chosen_
     assert ", 77)" not in (tmp_path / "train_run.py").read_text(encoding="utf-8")
     dialog.select_format("onnx")
     assert dialog.run_label.text() == "Weights from:" and dialog._run_dir() == run_dir
+
+
+@pytest.mark.timeout(180)
+def test_a_planted_link_as_the_file_is_refused_without_asking_and_its_target_is_untouched(
+        make_window, qtbot, trained, tmp_path, monkeypatch):
+    from dlstudio.gui import export_dialog
+
+    monkeypatch.setattr(export_dialog.QMessageBox, "question", lambda *args: pytest.fail("nothing to ask"))
+    window, dialog = open_dialog(make_window, qtbot, trained)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n", encoding="utf-8")
+    link = tmp_path / "out" / "model.onnx"
+    link.parent.mkdir()
+    link.symlink_to(victim)
+    dialog.select_format("onnx")
+    dialog.path_edit.setText(str(link))
+    export(qtbot, dialog)
+    error = dialog.error_label.text()
+    assert error.startswith(f"Not exported: {link}: cannot write: it is a symbolic link"), error
+    assert victim.read_text(encoding="utf-8") == "keep me\n" and link.is_symlink()
+    assert sorted(p.name for p in link.parent.iterdir()) == ["model.onnx"]

@@ -126,13 +126,14 @@ def check_export_target(export_path: Path | str) -> None:
         raise ExportError(f"{export_path}: cannot write: the folder {folder} {what}; nothing was exported "
                           f"(create it or choose another)")
     path = preprocess_path(export_path)
-    if path.is_symlink():
-        try:
-            target = os.readlink(path)
-        except OSError:
-            target = "somewhere else"
-        raise ExportError(f"{path}: cannot write: it is a symbolic link (to {target}); dlstudio does not write "
-                          f"through links, so nothing was exported (remove the link or choose another folder)")
+    for link in (export_path, path):
+        if link.is_symlink():
+            try:
+                target = os.readlink(link)
+            except OSError:
+                target = "somewhere else"
+            raise ExportError(f"{link}: cannot write: it is a symbolic link (to {target}); dlstudio does not write "
+                              f"through links, so nothing was exported (remove the link or choose another name)")
     if path.exists() and not path.is_file():
         raise ExportError(f"{path}: cannot write: it is not a regular file, so nothing was exported "
                           f"(choose another folder)")
