@@ -143,6 +143,18 @@ def test_open_button_top_k_and_card_selection(qtbot, view, session, tmp_path, mo
     assert not view.cards[0].selected
 
 
+def test_top_k_never_offers_more_places_than_the_model_has_classes(view, session):
+    assert len(session.trained.class_names) == 10
+    assert view.top_k_spin.maximum() == 10 and view.top_k_spin.value() == 5
+    view.top_k_spin.setValue(8)
+    view.class_names = ["cat", "dog", "owl"]  # a model of three classes loads
+    view._limit_top_k()
+    assert view.top_k_spin.maximum() == 3 and view.top_k_spin.value() == 3
+    view.class_names = list(session.trained.class_names)  # and ten again: the person's choice comes back
+    view._limit_top_k()
+    assert view.top_k_spin.maximum() == 10 and view.top_k_spin.value() == 8
+
+
 def test_add_raw_classifies_an_image_from_another_view(qtbot, view, session):
     raw = np.zeros((1, 12, 12), dtype=np.float32)
     raw[0, 2:10, 5:7] = 1.0  # a bar, roughly a one

@@ -675,6 +675,7 @@ class ClassifyView(QWidget):
         self.clear_button = QPushButton("Clear")
         self.clear_button.setToolTip("Remove all image cards")
         self.clear_button.clicked.connect(self.clear_cards)
+        self._wanted_top_k = DEFAULT_TOP_K  # what the person set; shown as far as the model's classes allow
         self.top_k_spin = QSpinBox()
         self.top_k_spin.setRange(1, MAX_TOP_K)
         self.top_k_spin.setValue(DEFAULT_TOP_K)
@@ -741,6 +742,7 @@ class ClassifyView(QWidget):
         session.unloaded.connect(self.clear)
         if session.is_loaded:
             self.class_names = list(session.trained.class_names)
+            self._limit_top_k()
             self._set_pad_model()
         self.stack.setCurrentIndex(1 if session.is_loaded else 0)
 
@@ -986,8 +988,18 @@ class ClassifyView(QWidget):
         self.setFocus(Qt.FocusReason.MouseFocusReason)  # so that Ctrl+V reaches the view
         self.select_card(card)
 
+    def _limit_top_k(self) -> None:
+        """No more "top" places than the model has classes (a 3-class model offers top 1 to 3); the person's own
+        choice comes back for a model with more."""
+        limit = min(MAX_TOP_K, len(self.class_names)) if self.class_names else MAX_TOP_K
+        wanted = self._wanted_top_k
+        self.top_k_spin.setMaximum(max(1, limit))
+        self.top_k_spin.setValue(min(wanted, self.top_k_spin.maximum()))
+        self._wanted_top_k = wanted  # the clamp above is not the person's choice
+
     @Slot(int)
     def _on_top_k_changed(self, value: int) -> None:
+        self._wanted_top_k = value
         for card in self.cards:
             card.set_top_k(self.class_names, value)
         self.pad.set_top_k(value)
@@ -1084,6 +1096,7 @@ class ClassifyView(QWidget):
     @Slot(dict)
     def _on_session_model_loaded(self, info: dict[str, Any]) -> None:
         self.class_names = list(info.get("class_names") or [])
+        self._limit_top_k()
         self.placeholder.setText(PLACEHOLDER)
         self.stack.setCurrentIndex(1)
         self._set_pad_model()
