@@ -122,6 +122,7 @@ def test_ctrl_c_stops_the_running_trial_and_the_study_keeps_what_finished(
 
     from dlstudio.core.training.runs import MetricsCsv
 
+    before = signal.getsignal(signal.SIGINT)  # the default handler, or SIG_IGN in a background job
     write_row = MetricsCsv.on_epoch_end
 
     def press_ctrl_c_after_the_first_epoch(self, trainer, metrics) -> None:  # type: ignore[no-untyped-def]
@@ -137,7 +138,7 @@ def test_ctrl_c_stops_the_running_trial_and_the_study_keeps_what_finished(
     assert "stopping the sweep after this batch" in err
     assert stopped["stopped"] and stopped["counts"]["done"] == 0 and stopped["counts"]["interrupted"] == 1
     assert [trial["state"] for trial in stopped["trials"]] == ["stopped"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
 
     monkeypatch.setattr(MetricsCsv, "on_epoch_end", write_row)
     code, out, err = sweep(capsys, str(path), *DIVERGING, "--trials", "1", "--epochs", "1", "--json")

@@ -98,6 +98,7 @@ def test_a_bad_epoch_count_is_refused(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_ctrl_c_stops_after_the_batch_and_resume_finishes_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     draw = ProgressBar.on_batch_end
+    before = signal.getsignal(signal.SIGINT)  # the default handler, or SIG_IGN in a background job
 
     def press_ctrl_c_once(self: ProgressBar, trainer: Any, batch: Any) -> None:
         draw(self, trainer, batch)
@@ -120,7 +121,7 @@ def test_ctrl_c_stops_after_the_batch_and_resume_finishes_the_run(tmp_path: Path
     finished = json.loads(out)
     assert finished["status"] == "completed" and finished["epochs"] == 3
     assert finished["run_dir"] == stopped["run_dir"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
 
 
 def test_resume_without_a_checkpoint_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

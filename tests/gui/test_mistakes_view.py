@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from dlstudio.gui.inspect.mistakes_view import CHOOSE_CELL, NO_MODEL, MistakesView
+from dlstudio.gui.inspect.mistakes_view import MAX_PAIRS, NO_MODEL, MistakesView
 from dlstudio.gui.inspect.model_session import ModelSession
 
 TIMEOUT_MS = 20_000
@@ -55,7 +55,8 @@ def test_without_a_model_it_says_so(qtbot):
 
 def test_cell_gallery_matches_the_confusion_matrix_and_is_sorted(qtbot, view, split_predictions):
     split, predictions = split_predictions
-    assert view.message.text() == CHOOSE_CELL
+    qtbot.waitUntil(lambda: view.stack.currentWidget() in (view.overview_page, view.message)
+                    and view._overview is not None, timeout=TIMEOUT_MS)
     true, predicted = busiest_mistake(predictions)
     expected = int(predictions.confusion(10)[true, predicted])
     assert expected > 0
@@ -102,3 +103,30 @@ def test_double_click_emits_the_raw_image_and_a_label(qtbot, view, session, spli
     assert raw.shape == (1, 12, 12)
     np.testing.assert_allclose(raw, expected_raw, atol=1e-6)
     assert label.startswith(f"validation #{index}: true {true}, predicted {predicted} (")
+
+
+def test_before_a_cell_is_chosen_it_lists_the_pairs_mixed_up_most_and_one_click_opens_its_gallery(
+        qtbot, view, split_predictions):
+    _, predictions = split_predictions
+    matrix = predictions.confusion(10)
+    off = matrix - np.diag(np.diag(matrix))
+    expected = sorted(((int(off[t, p]), int(t), int(p)) for t, p in zip(*np.nonzero(off))),
+                      key=lambda item: (-item[0], item[1], item[2]))[:MAX_PAIRS]
+    if not expected:
+        pytest.skip("this run made no mistake on its validation split")
+    qtbot.waitUntil(lambda: view.stack.currentWidget() is view.overview_page, timeout=TIMEOUT_MS)
+    assert view.title.text() == "Most confused classes" and not view.back_button.isVisible()
+    texts = [view.pairs.item(row).text() for row in range(view.pairs.count())]
+    assert texts == [f"true {t} → predicted {p}: {c} image{'s' if c != 1 else ''}" for c, t, p in expected]
+    wrong, total = int(off.sum()), int(matrix.sum())
+    assert view.overview_caption.text().startswith(f"{wrong} of {total} validation images are misclassified")
+
+    count, true, predicted = expected[0]
+    first = view.pairs.item(0)
+    with qtbot.waitSignal(view.cell_shown, timeout=TIMEOUT_MS) as shown:
+        QTest.mouseClick(view.pairs.viewport(), Qt.MouseButton.LeftButton,
+                         pos=view.pairs.visualItemRect(first).center())
+    assert shown.args[0] == {"true": true, "predicted": predicted, "count": count}
+    assert view.stack.currentWidget() is view.gallery and view.back_button.isVisible()
+    QTest.mouseClick(view.back_button, Qt.MouseButton.LeftButton)
+    assert view.stack.currentWidget() is view.overview_page and view.cell is None, "back, without predicting again"

@@ -17,14 +17,16 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QImage, QPalette
-from PySide6.QtWidgets import QLabel, QListView, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QPushButton,
+                               QStackedWidget, QVBoxLayout, QWidget)
 
 from dlstudio.gui.inspect.model_session import ModelSession
 from dlstudio.gui.inspect.thumbnails import raw_to_qimage, scaled
 from dlstudio.gui.worker import BackgroundTask, TaskContext
 
 NO_MODEL = "Train a model or choose a run to see its mistakes"
-CHOOSE_CELL = "Click a cell of the confusion matrix to see its validation images here"
+CHOOSE_CELL = "Pick a pair below, or click a cell of the confusion matrix (Metrics), to see its validation images"
+MAX_PAIRS = 20  # the most frequent confusions listed
 LOADING = "Loading the model…"
 THUMBNAIL = 64
 # A diagonal cell of a large split can hold thousands of images; the most confident ones are enough to browse.
@@ -41,13 +43,7 @@ def _cell_job(context: TaskContext, trained: Any, cache: dict[str, Any], true: i
     computed on the first call and reused (the session runs one job at a
     time, so no two jobs fill it at once).
     """
-    if "predictions" not in cache:
-        from dlstudio.core.inspect import predict_split
-
-        data = trained.prepare_data()
-        context.check()
-        cache["split"] = data.val
-        cache["predictions"] = predict_split(trained.model, data.val.x, data.val.y)
+    _predict(context, trained, cache)
     split, predictions = cache["split"], cache["predictions"]
     members = predictions.cell(true, predicted)
     shown = members[:MAX_SHOWN]
@@ -58,6 +54,31 @@ def _cell_job(context: TaskContext, trained: Any, cache: dict[str, Any], true: i
     return {"true": true, "predicted": predicted, "count": len(members), "split_size": len(split),
             "indices": shown.tolist(), "confidence": predictions.confidence[shown].tolist(),
             "raws": list(raws), "thumbnails": thumbnails}
+
+
+def _predict(context: TaskContext, trained: Any, cache: dict[str, Any]) -> None:
+    """Fill ``cache`` with the run's validation split and the model's predictions on it (once per model)."""
+    if "predictions" not in cache:
+        from dlstudio.core.inspect import predict_split
+
+        data = trained.prepare_data()
+        context.check()
+        cache["split"] = data.val
+        cache["predictions"] = predict_split(trained.model, data.val.x, data.val.y)
+
+
+def _pairs_job(context: TaskContext, trained: Any, cache: dict[str, Any]) -> dict[str, Any]:
+    """The most frequent confusions of the validation split: (true, predicted, count), most images first."""
+    _predict(context, trained, cache)
+    predictions = cache["predictions"]
+    matrix = predictions.confusion(max(len(trained.class_names), int(predictions.true.max(initial=-1)) + 1,
+                                       int(predictions.predicted.max(initial=-1)) + 1))
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    pairs = sorted(((int(off[t, p]), int(t), int(p)) for t, p in zip(*np.nonzero(off))),
+                   key=lambda item: (-item[0], item[1], item[2]))
+    return {"pairs": [(t, p, count) for count, t, p in pairs[:MAX_PAIRS]], "pair_count": len(pairs),
+            "total": int(matrix.sum()), "correct": int(np.trace(matrix))}
 
 
 # -- the gallery model -----------------------------------------------------------------------------------
@@ -140,6 +161,8 @@ class MistakesView(QWidget):
         self._task_model: Any = None     # the model the running task computes with
         self._pending: tuple[int, int] | None = None  # asked for, waiting for a model to be loaded
         self._loading = False
+        self._overview_task: BackgroundTask | None = None
+        self._overview: dict[str, Any] | None = None  # the loaded model's most frequent confusions
         self.setObjectName("MistakesView")
 
         self.title = QLabel()
@@ -168,13 +191,35 @@ class MistakesView(QWidget):
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setWordWrap(True)
         self.message.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        # The overview, until a cell is chosen: the pairs of classes the model mixes up most, each a link to its
+        # gallery (the confusion matrix itself is in the Metrics dock, which shares this dock's place).
+        self.pairs = QListWidget()
+        self.pairs.setObjectName("MistakesPairs")
+        self.pairs.itemActivated.connect(self._on_pair_chosen)
+        self.pairs.itemClicked.connect(self._on_pair_chosen)
+        self.overview_caption = QLabel()
+        self.overview_caption.setWordWrap(True)
+        overview = QWidget()
+        overview_layout = QVBoxLayout(overview)
+        overview_layout.setContentsMargins(0, 0, 0, 0)
+        overview_layout.addWidget(self.overview_caption)
+        overview_layout.addWidget(self.pairs, 1)
+        self.overview_page = overview
         self.stack = QStackedWidget()
         self.stack.addWidget(self.message)
         self.stack.addWidget(self.gallery)
+        self.stack.addWidget(overview)
+        self.back_button = QPushButton("All mistakes")
+        self.back_button.setToolTip("Back to the list of the classes the model mixes up most")
+        self.back_button.clicked.connect(self.show_overview)
+        self.back_button.hide()
 
+        heading = QHBoxLayout()
+        heading.addWidget(self.title, 1)
+        heading.addWidget(self.back_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.title)
+        layout.addLayout(heading)
         layout.addWidget(self.subtitle)
         layout.addWidget(self.stack, 1)
 
@@ -184,7 +229,7 @@ class MistakesView(QWidget):
         session.unloaded.connect(self.clear)
         if session.is_loaded:
             self.class_names = list(session.trained.class_names)
-        self._show_message(CHOOSE_CELL if session.is_loaded else NO_MODEL)
+        self.show_overview()
 
     @property
     def busy(self) -> bool:
@@ -203,6 +248,7 @@ class MistakesView(QWidget):
         self.cell = (int(true), int(predicted))
         self._cancel_task()  # a newer click supersedes it
         self.model.set_samples([], "")
+        self.back_button.show()
         if self._loading or not self.session.is_loaded:
             self._pending = self.cell
             self._show_message(LOADING if self._loading else NO_MODEL, f"{self._cell_title()}: waiting for the model")
@@ -220,7 +266,89 @@ class MistakesView(QWidget):
         if not self.session.is_loaded:
             self.class_names = []
             self._cache, self._cache_model = {}, None
-        self._show_message(CHOOSE_CELL if self.session.is_loaded else NO_MODEL)
+            self._forget_overview()
+        self.show_overview()
+
+    def show_overview(self) -> None:
+        """The classes the model mixes up most, each opening its gallery (computed when the view is on screen)."""
+        self._cancel_task()
+        self._pending = None
+        self.cell = None
+        self.back_button.hide()
+        if self._loading or not self.session.is_loaded:
+            self._show_message(LOADING if self._loading else NO_MODEL)
+            return
+        if self._overview is not None:
+            self._show_pairs(self._overview)
+            return
+        self._show_message(CHOOSE_CELL)
+        if self.isVisible():
+            self._start_overview()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self.cell is None and self._overview is None and self.session.is_loaded and not self._loading:
+            self._start_overview()  # the tab was opened: now it is worth predicting the split
+
+    def _start_overview(self) -> None:
+        if self._overview_task is not None:
+            return
+        trained = self.session.trained
+        if self._cache_model is not trained:
+            self._cache, self._cache_model = {}, trained
+        self._show_message("Predicting the validation split to find the classes mixed up most…")
+        task = self.session.submit(_pairs_job, self._cache)
+        task.finished.connect(self._on_overview_finished)
+        task.failed.connect(self._on_overview_failed)
+        self._overview_task = task
+
+    def _forget_overview(self) -> None:
+        if self._overview_task is not None:
+            self._overview_task.cancel()
+        self._overview_task, self._overview = None, None
+
+    def _show_pairs(self, overview: dict[str, Any]) -> None:
+        self.pairs.clear()
+        total, correct = overview["total"], overview["correct"]
+        if not overview["pairs"]:
+            self._show_message(f"No mistakes: all {total} validation images are classified right. Click a cell of "
+                               "the confusion matrix (Metrics) to see the images of a class.")
+            return
+        for true, predicted, count in overview["pairs"]:
+            item = QListWidgetItem(f"true {self._name(true)} → predicted {self._name(predicted)}: "
+                                   f"{count} image{'s' if count != 1 else ''}")
+            item.setData(Qt.ItemDataRole.UserRole, (true, predicted))
+            self.pairs.addItem(item)
+        more = overview["pair_count"] - len(overview["pairs"])
+        self.overview_caption.setText(
+            f"{total - correct} of {total} validation images are misclassified; the pairs of classes mixed up most"
+            f"{f' (and {more} more pairs)' if more > 0 else ''}. Click one to see its images, or a cell of the "
+            "confusion matrix (Metrics).")
+        self.title.setText("Most confused classes")
+        self.title.show()
+        self.subtitle.setText("")
+        self.stack.setCurrentWidget(self.overview_page)
+
+    @Slot(object)
+    def _on_overview_finished(self, overview: dict[str, Any]) -> None:
+        if self.sender() is not self._overview_task:
+            return
+        self._overview_task, self._overview = None, overview
+        if self.cell is None and not self._loading:
+            self._show_pairs(overview)
+
+    @Slot(str)
+    def _on_overview_failed(self, message: str) -> None:
+        if self.sender() is not self._overview_task:
+            return
+        self._overview_task = None
+        if self.cell is None:
+            self._show_message(f"Could not predict the validation split: {message}")
+
+    @Slot(QListWidgetItem)
+    def _on_pair_chosen(self, item: QListWidgetItem) -> None:
+        true, predicted = item.data(Qt.ItemDataRole.UserRole)
+        self.show_cell(true, predicted)
 
     def _start(self, cell: tuple[int, int]) -> None:
         trained = self.session.trained
@@ -294,6 +422,7 @@ class MistakesView(QWidget):
     @Slot(str)
     def _on_session_loading(self, _run_dir: str) -> None:
         self._loading = True
+        self._forget_overview()
         if self._task is not None:
             self._pending = self.cell  # asked for and not shown yet: carried out with the model that loads
         self._cancel_task()
@@ -318,9 +447,8 @@ class MistakesView(QWidget):
             self.cell = pending
             self._start(pending)
         else:
-            self.cell = None
             self.count = 0
-            self._show_message(CHOOSE_CELL)
+            self.show_overview()
 
     @Slot(str)
     def _on_session_model_failed(self, message: str) -> None:
