@@ -32,8 +32,8 @@ FORMATS: dict[str, tuple[str, str, str]] = {
 NEEDS_RUN = ("onnx", "torchscript", "safetensors")
 # What the result says when a preprocess.json beside the export was not replaced (write_preprocess keeps
 # one only when its contents differ: it describes another model or run).
-KEPT_PREPROCESS = ("preprocess.json beside it was kept: it describes another model, not this one. Export into a "
-                   "folder of its own, or replace the existing file, to get this model's.")
+KEPT_PREPROCESS = ("preprocess.json beside it was kept: it describes another export (another model or run), not "
+                   "this one. Export into a folder of its own, or replace the existing file, to get this one's.")
 
 
 @dataclass(frozen=True)
@@ -266,10 +266,20 @@ class ExportDialog(QDialog):
         self.result_label.setText("\n".join(lines))
         self._written = path
         self.folder_button.show()
+        self._fit_text()
 
     def _show_failure(self, message: str) -> None:
         self.result_label.setText("")
         self.error_label.setText(f"Not exported: {message}")
+        self._fit_text()
+
+    def _fit_text(self) -> None:
+        """Grow to show every line of the result (a word-wrapped label does not raise the window's minimum)."""
+        layout = self.layout()
+        width = self.width()
+        needed = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else layout.sizeHint().height()
+        if needed > self.height():
+            self.resize(width, needed)
 
     def _task_done(self) -> None:
         if self.task is not None:

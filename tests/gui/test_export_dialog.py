@@ -151,7 +151,8 @@ def test_a_preprocess_json_of_another_model_is_kept_and_the_result_says_it_is_no
         dialog.path_edit.setText(str(folder / f"model{export_dialog.FORMATS[key][1]}"))
         export(qtbot, dialog)
         text = dialog.result_label.text()
-        assert "it describes another model, not this one" in text and "already describes" not in text, text
+        assert "it describes another export (another model or run), not this one" in text, text
+        assert "already describes" not in text
         assert (folder / "preprocess.json").read_text(encoding="utf-8") == '{"another": "model"}\n'
 
 
@@ -240,3 +241,19 @@ def test_a_planted_link_as_the_file_is_refused_without_asking_and_its_target_is_
     assert error.startswith(f"Not exported: {link}: cannot write: it is a symbolic link"), error
     assert victim.read_text(encoding="utf-8") == "keep me\n" and link.is_symlink()
     assert sorted(p.name for p in link.parent.iterdir()) == ["model.onnx"]
+
+
+@pytest.mark.timeout(180)
+def test_the_dialog_grows_to_show_every_line_of_a_long_result(make_window, qtbot, trained, tmp_path):
+    window, dialog = open_dialog(make_window, qtbot, trained)
+    linear = next(node for node in window.project.graph if node.type == "Linear")
+    window.project.graph.set_param(linear.id, "out_features", 77)  # adds the note: five lines, some wrapped
+    dialog.resize(dialog.minimumWidth(), dialog.sizeHint().height())
+    dialog.select_format("onnx")
+    dialog.path_edit.setText(str(tmp_path / "long.onnx"))
+    export(qtbot, dialog)
+    qtbot.wait(50)
+    label = dialog.result_label
+    assert "Note:" in label.text()
+    assert label.height() >= label.heightForWidth(label.width()), (label.height(), label.heightForWidth(label.width()))
+    assert label.geometry().bottom() < dialog.export_button.mapTo(dialog, dialog.export_button.rect().topLeft()).y()
