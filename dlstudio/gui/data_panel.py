@@ -936,7 +936,7 @@ class DataPanel(QWidget):
             self.skipped_list.item(self.skipped_list.count() - 1).setToolTip(f"{item.path}\n{item.reason}")
         count = len(skipped)
         self.skipped_list.fit_height()
-        self.skipped_button.setText(f"{count:,} file{'s' if count != 1 else ''} skipped (unreadable)")
+        self.skipped_button.setText(f"{count:,} file{'s' if count != 1 else ''} skipped ({_why_skipped(skipped)})")
         self.skipped_button.setVisible(bool(count))
         self.skipped_list.setVisible(bool(count) and self.skipped_button.isChecked())
 
@@ -947,3 +947,14 @@ class DataPanel(QWidget):
                                   (self.warning_label, WARNING)):
                 self._style_message(label, colors)
         super().changeEvent(event)
+
+
+def _why_skipped(skipped: list[Any]) -> str:
+    """The kinds of skipped file, in a few words: "unreadable", "not images" or "2 not images, 1 unreadable"."""
+    others = sum(1 for item in skipped if str(item.reason).startswith("not an image file type"))
+    unreadable = len(skipped) - others
+    if not others:
+        return "unreadable"
+    if not unreadable:
+        return "not images" if others > 1 else "not an image"
+    return f"{others:,} not image{'s' if others != 1 else ''}, {unreadable:,} unreadable"

@@ -394,3 +394,19 @@ def test_a_long_skipped_list_shows_eight_whole_entries_and_scrolls(make_panel, l
     assert panel.skipped_button.text() == "12 files skipped (unreadable)"
     bottom = listing.viewport().height()
     assert listing.visualItemRect(listing.item(7)).bottom() < bottom <= listing.visualItemRect(listing.item(8)).top()
+
+
+def test_the_skipped_files_say_which_were_not_images_and_which_could_not_be_read(make_panel, lenet, qtbot,
+                                                                                 tmp_path) -> None:
+    root = _image_folder(tmp_path / "images")
+    (root / "red" / "notes.txt").write_text("about the red ones")
+    (root / "blue" / "readme.md").write_text("about the blue ones")
+    lenet.graph.set_param("output1", "classes", 2)
+    lenet.data.update({"source": "folder", "path": str(root)})
+    panel, _ = make_panel(lenet)
+    qtbot.waitUntil(lambda: panel.skipped_list.count() == 2, timeout=LOAD_TIMEOUT)
+    assert panel.skipped_button.text() == "2 files skipped (not images)"
+    (root / "red" / "broken.png").write_text("not an image")
+    panel.refresh()
+    qtbot.waitUntil(lambda: panel.skipped_list.count() == 3, timeout=LOAD_TIMEOUT)
+    assert panel.skipped_button.text() == "3 files skipped (2 not images, 1 unreadable)"
