@@ -8,6 +8,7 @@ undo steps), and the window feeds it the training worker's payloads.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -267,8 +268,11 @@ class TrainingPanel(QWidget):
         else:
             self.epoch_label.setText("")
         skipped = payload.get("skipped") or []
-        if skipped:
-            self.show_error(f"Skipped {len(skipped)} unreadable file(s), e.g. {skipped[0]}")
+        if skipped:  # "path: reason"; the Data tab lists them all
+            path, _, reason = str(skipped[0]).partition(": ")
+            files = ("1 file that is not a readable image" if len(skipped) == 1
+                     else f"{len(skipped)} files that are not readable images")
+            self.show_error(f"Trained without {files} (listed in the Data tab), e.g. {Path(path).name}: {reason}")
 
     def show_weights(self, text: str) -> None:
         """What the run's starting weights loaded (and how many layers are frozen); empty hides the line."""

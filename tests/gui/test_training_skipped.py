@@ -26,3 +26,7 @@ def test_the_data_panel_lists_what_the_run_skipped(make_window, qtbot, tmp_path)
     panel = window.data_panel
     assert panel.skipped_button.text() == "1 file skipped (unreadable)"
     assert "fake.png" in panel.skipped_list.item(0).text()
+    said = window.training.panel.error_label.text()
+    assert said.startswith("Trained without 1 file that is not a readable image (listed in the Data tab), e.g. "
+                           "fake.png: ")
+
