@@ -26,6 +26,9 @@ FORMATS: dict[str, tuple[str, str, str]] = {
     "torchscript": ("TorchScript", ".pt", "Loads with torch.jit.load, without dlstudio or the model's code."),
     "safetensors": ("Weights (safetensors)", ".safetensors",
                     "The trained weights with class names, normalization and input shape in the file."),
+    "python": ("Model code (Python)", ".py",
+               "The network as one Python class that needs only torch; it holds no weights (its docstring shows "
+               "how to load a run's safetensors export into it)."),
     "script": ("Training script (Python)", ".py",
                "A standalone script that trains this network on this data as dlstudio does."),
 }
@@ -49,6 +52,7 @@ class ExportRequest:
     path: Path
     project_path: Path | None = None
     replace: bool = False
+    class_name: str = "Model"  # the Python class of the model code
 
 
 def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data: dict[str, Any],
@@ -64,6 +68,8 @@ def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data
 
     context.report("Writing…", force=True)
     check_export_target(request.path)  # a planted link there refuses the export before anything is written
+    if request.format == "python":
+        return _write_model_code(request, Graph.from_dict(graph), data, training, description)
     if request.format == "script":
         from dlstudio.core.export.python_code import required_packages
         from dlstudio.core.export.training_script import export_training_script
@@ -109,6 +115,32 @@ def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data
     return lines
 
 
+def _write_model_code(request: ExportRequest, network: Any, data: dict[str, Any], training: dict[str, Any],
+                      description: str) -> list[str]:
+    """The model class as Python source, with preprocess.json beside it (from the chosen run, else the project)."""
+    from dlstudio.core.export.preprocess_info import write_preprocess
+    from dlstudio.core.export.python_code import export_python, required_packages
+    from dlstudio.core.export.source import from_graph, from_run, graph_hash
+    from dlstudio.core.safe_io import write_text
+
+    write_text(request.path, export_python(network, class_name=request.class_name, description=description))
+    if request.run_dir is not None:
+        source = from_run(request.run_dir)
+        weights = (f"Load run {request.run_dir.name}'s weights into it from a safetensors export of that run "
+                   "(its docstring shows how).")
+    else:
+        source = from_graph(network, data_settings=data, training_settings=training)
+        weights = "It starts from random weights."
+    _, written = write_preprocess(source, request.path, replace=request.replace)
+    lines = [f"Wrote {request.path.name}: class {request.class_name} (needs "
+             f"{', '.join(required_packages(network))}). Try it with: python {request.path.name}",
+             weights, "preprocess.json written beside it." if written else KEPT_PREPROCESS]
+    if request.run_dir is not None and graph_hash(network) != graph_hash(source.graph):
+        lines.append(f"Note: the network was changed after run {request.run_dir.name} was trained: this class is "
+                     "the network as it is now, so that run's weights may not fit it (train again).")
+    return lines
+
+
 class ExportDialog(QDialog):
     """Choose the format, the run and the file; Export writes and verifies it and shows the result."""
 
@@ -127,7 +159,7 @@ class ExportDialog(QDialog):
         self.run_box = QComboBox()
         for label, run_dir in runs:
             self.run_box.addItem(label, str(run_dir))
-        self.run_box.addItem("None: the project's settings (training script only)", "")
+        self.run_box.addItem("None: the project's settings (training script, model code)", "")
         self.path_edit = QLineEdit()
         browse = QPushButton("Browse…")
         browse.clicked.connect(lambda _checked=False: self._browse())
@@ -168,6 +200,7 @@ class ExportDialog(QDialog):
         self._written: Path | None = None
         self._confirmed: Path | None = None  # a file the person agreed to replace in the file dialog
         self._reason = ""  # why Export is disabled, as shown in the error line
+        self._proposed = ""  # the file name the dialog proposed last (follows the format until edited)
         self._format_changed()
 
     @property
@@ -186,18 +219,19 @@ class ExportDialog(QDialog):
         self.format_help.setText(help_text)
         # A training script carries settings, not weights; by default the project's as they are now (as
         # 'dlstudio export --format script' does), so changes made since the last run are in it.
-        self.run_label.setText("Settings from:" if self.format == "script" else "Weights from:")
+        self.run_label.setText({"script": "Settings from:", "python": "For run:"}.get(self.format, "Weights from:"))
         if self.format == "script":
             self.run_box.setCurrentIndex(self.run_box.count() - 1)
         elif self._run_dir() is None and self.run_box.count() > 1:
             self.run_box.setCurrentIndex(0)
         path = self.path_edit.text().strip()
-        if path:
+        if path and path != self._proposed:  # the person's own file name: only its suffix follows the format
             self.path_edit.setText(str(Path(path).with_suffix(suffix)))
         else:
             folder = self.project.path.parent if self.project.path is not None else Path.home()
             name = self.project.name + ("_train" if self.format == "script" else "")
-            self.path_edit.setText(str(folder / f"{name}{suffix}"))
+            self._proposed = str(folder / f"{name}{suffix}")
+            self.path_edit.setText(self._proposed)
         self._update_button()
 
     def _update_button(self) -> None:
@@ -236,7 +270,10 @@ class ExportDialog(QDialog):
         replace = path.is_file() and not path.is_symlink()  # a link is refused by the export, with its reason
         if replace and path != self._confirmed and not self._confirm_replace(path):
             return False
-        request = ExportRequest(self.format, self._run_dir(), path, self.project.path, replace)
+        from dlstudio.core.export.python_code import class_name_for
+
+        request = ExportRequest(self.format, self._run_dir(), path, self.project.path, replace,
+                                class_name_for(self.project.name))
         self.result_label.setText(f"Writing {request.path.name} and checking it…")
         self.error_label.setText("")
         self.folder_button.hide()

@@ -42,7 +42,7 @@ from dlstudio.gui.inspect_controller import InspectController
 from dlstudio.gui.inspector import Inspector
 from dlstudio.gui.palette import Palette
 from dlstudio.gui.settings import MAX_RECENT_FILES
-from dlstudio.gui.start_folders import EXPORTS, IMAGES, PROJECTS, remember, start_folder, start_path
+from dlstudio.gui.start_folders import IMAGES, PROJECTS, remember, start_folder, start_path
 from dlstudio.gui.starting_weights import StartingWeightsBox, ask_run, ask_weights_file
 from dlstudio.gui.theme import DARK, LIGHT, apply_theme, canvas_colors
 from dlstudio.gui.training_controller import TrainingController
@@ -861,30 +861,21 @@ class MainWindow(QMainWindow):
         return [(label, run_dir) for label, run_dir in self._runs_to_start_from()
                 if (run_dir / "best.pt").is_file() or (run_dir / "last.pt").is_file()]
 
-    def _open_export_dialog(self, runs: list[tuple[str, Path]]) -> None:
+    def _open_export_dialog(self, runs: list[tuple[str, Path]], format: str | None = None) -> None:
         from dlstudio.gui.export_dialog import ExportDialog
 
         dialog = ExportDialog(self.project, runs, self)
+        if format is not None:
+            dialog.select_format(format)
         try:
             dialog.exec()
         finally:
             dialog.deleteLater()
 
     def export_python_code(self) -> None:
-        from dlstudio.core.export.python_code import class_name_for, export_python  # torch-free, only needed now
-        from dlstudio.core.safe_io import write_text
-
-        path = self._ask_export_path()
-        if not path:
-            return
-        try:
-            code = export_python(self.project.graph, class_name=class_name_for(self.project.name),
-                                 description=self.project.description)
-            write_text(Path(path), code)  # a unique temporary beside it, no links followed, then a rename
-        except (DlstudioError, OSError) as error:
-            self._show_error("Cannot export Python code", getattr(error, "message", None) or str(error))
-            return
-        self.statusBar().showMessage(f"Exported {Path(path).name}", 4000)
+        """File › Export Python Code: the Export dialog on its model-code format (the class, preprocess.json
+        beside it, and what to load into it), the same export as ``dlstudio export --format python``."""
+        self._open_export_dialog(self._trained_runs(), format="python")
 
     # -- edits: every one is an undo command -----------------------------------
 
@@ -1320,13 +1311,6 @@ class MainWindow(QMainWindow):
     def _ask_save_path(self) -> str:
         start = str(self.project.path) if self.project.path else start_path(PROJECTS, f"{self.project.name}.dlstudio")
         return QFileDialog.getSaveFileName(self, "Save project", start, PROJECT_FILTER)[0]
-
-    def _ask_export_path(self) -> str:
-        near = self.project.path.parent if self.project.path else None
-        start = start_path(EXPORTS, f"{self.project.name}.py", near)
-        path = QFileDialog.getSaveFileName(self, "Export Python code", start, "Python files (*.py)")[0]
-        remember(EXPORTS, path)
-        return path
 
     def _ask_template(self) -> str | None:
         templates = list_templates()

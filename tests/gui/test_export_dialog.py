@@ -257,3 +257,37 @@ def test_the_dialog_grows_to_show_every_line_of_a_long_result(make_window, qtbot
     assert "Note:" in label.text()
     assert label.height() >= label.heightForWidth(label.width()), (label.height(), label.heightForWidth(label.width()))
     assert label.geometry().bottom() < dialog.export_button.mapTo(dialog, dialog.export_button.rect().topLeft()).y()
+
+
+@pytest.mark.timeout(180)
+def test_model_code_is_a_format_of_the_dialog_and_file_export_python_code_opens_it(make_window, qtbot, trained,
+                                                                                    monkeypatch, tmp_path):
+    import runpy
+
+    folder, run_dir = trained
+    window = make_window(load_project(folder / "digits.dlstudio"))
+    opened = []
+
+    def exec_dialog(dialog):
+        opened.append((dialog.format, dialog.path_edit.text(), dialog.run_box.currentText()))
+        return 0
+
+    monkeypatch.setattr(ExportDialog, "exec", exec_dialog)
+    window.export_python_action.trigger()
+    assert opened == [("python", str(folder / "digits.py"), opened[0][2])]
+    assert opened[0][2].startswith(run_dir.name)
+
+    window, dialog = open_dialog(make_window, qtbot, trained)
+    dialog.select_format("script")
+    assert dialog.path_edit.text() == str(folder / "digits_train.py")
+    dialog.select_format("python")
+    assert dialog.path_edit.text() == str(folder / "digits.py"), "the proposed name follows the format"
+    assert dialog.run_label.text() == "For run:"
+    dialog.path_edit.setText(str(tmp_path / "net.py"))
+    export(qtbot, dialog)
+    lines = dialog.result_label.text().splitlines()
+    assert lines[0].startswith("Wrote net.py: class Digits (needs torch). Try it with: python net.py"), lines
+    assert lines[1].startswith(f"Load run {run_dir.name}'s weights into it from a safetensors export")
+    assert (tmp_path / "preprocess.json").is_file()
+    namespace = runpy.run_path(str(tmp_path / "net.py"))
+    assert sum(p.numel() for p in namespace["Digits"]().parameters()) == 101_770
