@@ -96,12 +96,14 @@ class FeatureMapsView(SessionView):
             controls.addWidget(text)
             controls.addWidget(box)
             controls.addSpacing(6)
-        self.sample = SamplePicker(self)
-        controls.addWidget(self.sample)
         controls.addStretch(1)
         heading = QHBoxLayout()
         heading.setContentsMargins(6, 2, 6, 2)
+        self._title.setMinimumWidth(60)  # a long title is cut rather than widening the dock
         heading.addWidget(self._title, 1)
+        # Beside the title, not among the controls: the controls row sets the dock's narrowest width.
+        self.sample = SamplePicker(self)
+        heading.addWidget(self.sample)
         heading.addWidget(self._back)
 
         self._image = ImageView(NO_MODEL)

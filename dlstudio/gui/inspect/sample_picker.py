@@ -58,6 +58,7 @@ class SamplePicker(QWidget):
                                "split), with its true class")
         self.button.clicked.connect(self.pick)
         self.caption = QLabel()
+        self.caption.setMinimumWidth(40)  # a long caption is cut, never widens the dock (its tooltip has it whole)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.button)
@@ -103,4 +104,6 @@ class SamplePicker(QWidget):
     @Slot(object)
     def _on_session_image_changed(self, image: object) -> None:
         # A sampled image's caption, whichever view sampled it; another image (a file) has none here.
-        self.caption.setText(image.get("caption", "") if isinstance(image, dict) else "")
+        text = image.get("caption", "") if isinstance(image, dict) else ""
+        self.caption.setText(text)
+        self.caption.setToolTip(text)
