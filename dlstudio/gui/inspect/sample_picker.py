@@ -45,7 +45,7 @@ def pick_validation_image(context: Any, trained: Any, cache: dict[str, Any], see
 
 
 class SamplePicker(QWidget):
-    """The button and, beside it, which image it picked ("validation image 17 of 269 · a 3")."""
+    """The button and, before it, which image it picked ("validation image 17 of 269 · true class 3")."""
 
     def __init__(self, view: SessionView, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -61,8 +61,8 @@ class SamplePicker(QWidget):
         self.caption.setMinimumWidth(40)  # a long caption is cut, never widens the dock (its tooltip has it whole)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.caption, 1)
         layout.addWidget(self.button)
-        layout.addWidget(self.caption)
         self.session.loading.connect(self._on_session_loading)
         self.session.unloaded.connect(self._on_session_unloaded)
         self.session.image_changed.connect(self._on_session_image_changed)
