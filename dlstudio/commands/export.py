@@ -8,9 +8,10 @@ is written; a ``preprocess.json`` beside the file says how to prepare inputs.
 from __future__ import annotations
 
 import argparse
-from shlex import quote
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 from dlstudio.commands.common import CommandError, check_writable, load
@@ -128,6 +129,9 @@ EXPORTERS: dict[str, Callable[[Project, Path, argparse.Namespace], list[str]]] =
     "safetensors": _write_safetensors,
     "script": _write_script,
 }
+# The file names each format usually has (a note, not a refusal, when the output's differs).
+SUFFIXES = {"python": (".py",), "torchscript": (".pt", ".pth", ".ts"), "onnx": (".onnx",),
+            "safetensors": (".safetensors",), "script": (".py",)}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -164,6 +168,10 @@ def run(args: argparse.Namespace) -> int:
     project = load(args.file)
     for line in EXPORTERS[args.format](project, path, args):
         print(printable(line))
+    expected = SUFFIXES[args.format]
+    if path.suffix.lower() not in expected:
+        print(printable(f"note: {path.name} holds {args.format} but is named like another kind of file; "
+                        f"{' or '.join(expected)} is usual"), file=sys.stderr)
     return 0
 
 
@@ -204,5 +212,5 @@ def _write_preprocess(source: Any, export_path: Path, args: argparse.Namespace) 
 
 def _preprocess_line(path: Path, written: bool) -> str:
     if not written:
-        return f"kept the existing {path} (it describes another model; --force replaces it)"
+        return f"kept the existing {path} (it describes another export: another model or run; --force replaces it)"
     return f"wrote {path}: how to prepare inputs (channels, size, normalization, class names)"

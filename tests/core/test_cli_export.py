@@ -289,3 +289,15 @@ def test_a_planted_link_as_the_output_is_refused_as_a_link_not_as_an_existing_fi
         assert f"{link}: cannot write: it is a symbolic link" in one_line_error(err)
     assert victim.read_text(encoding="utf-8") == "keep me\n" and link.is_symlink()
     assert sorted(p.name for p in link.parent.iterdir()) == ["model.onnx"]
+
+
+def test_an_output_named_like_another_format_gets_a_note_and_the_usual_name_none(untrained_project: Path,
+                                                                                 capsys: pytest.CaptureFixture[str]
+                                                                                 ) -> None:
+    odd = untrained_project.parent / "model.onnx"
+    code, out, err = run_cli(capsys, "export", str(untrained_project), "--format", "python", "-o", str(odd))
+    assert code == 0 and odd.is_file() and "class " in odd.read_text()
+    assert err.strip() == "note: model.onnx holds python but is named like another kind of file; .py is usual"
+    code, _, err = run_cli(capsys, "export", str(untrained_project), "--format", "python", "-o",
+                           str(untrained_project.parent / "model.py"))
+    assert code == 0 and err == ""
