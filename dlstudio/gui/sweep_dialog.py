@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QFormLayout, QHBoxLayout,
                                QHeaderView, QLabel, QLineEdit, QPushButton, QSpinBox, QTableWidget,
@@ -227,8 +227,12 @@ class SweepDialog(QDialog):
         """Add a range row (the first target not yet varied by default); returns its row."""
         row = self.ranges.rowCount()
         self.ranges.insertRow(row)
+        from dlstudio.core.sweep.space import target_label
+
         chooser = QComboBox()
-        chooser.addItems(self.targets)
+        for name in self.targets:  # the person's words shown, the command line's name kept (and in the tooltip)
+            chooser.addItem(target_label(name, self.project.graph), name)
+            chooser.setItemData(chooser.count() - 1, name, Qt.ItemDataRole.ToolTipRole)
         kinds = QComboBox()
         self.ranges.setCellWidget(row, TARGET, chooser)
         self.ranges.setCellWidget(row, KIND, kinds)
@@ -236,7 +240,7 @@ class SweepDialog(QDialog):
         self.ranges.setCellWidget(row, HIGH, QLineEdit())
         taken = {self.row_values(other)[0] for other in range(row)}
         target = target or next((name for name in self.targets if name not in taken), self.targets[0])
-        chooser.setCurrentText(target)
+        chooser.setCurrentIndex(max(0, chooser.findData(target)))
         self._on_target_chosen(chooser, target)
         if kind is not None:
             kinds.setCurrentText(kind)
@@ -244,7 +248,8 @@ class SweepDialog(QDialog):
             self._line(row, LOW).setText(low)
         if high is not None:
             self._line(row, HIGH).setText(high)
-        chooser.currentTextChanged.connect(lambda text, chooser=chooser: self._on_target_chosen(chooser, text))
+        chooser.currentIndexChanged.connect(
+            lambda _index, chooser=chooser: self._on_target_chosen(chooser, str(chooser.currentData())))
         kinds.currentTextChanged.connect(lambda text, kinds=kinds: self._on_kind_chosen(kinds, text))
         return row
 
@@ -288,7 +293,7 @@ class SweepDialog(QDialog):
         """(target, kind, low, high or choices) of a range row, as written."""
         chooser, kinds = self.ranges.cellWidget(row, TARGET), self.ranges.cellWidget(row, KIND)
         assert isinstance(chooser, QComboBox) and isinstance(kinds, QComboBox)
-        return (chooser.currentText(), kinds.currentText(), self._line(row, LOW).text().strip(),
+        return (str(chooser.currentData()), kinds.currentText(), self._line(row, LOW).text().strip(),
                 self._line(row, HIGH).text().strip())
 
     def param_texts(self) -> list[str]:

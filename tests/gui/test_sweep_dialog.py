@@ -54,6 +54,13 @@ def test_the_defaults_are_learning_rate_batch_size_and_the_first_convs_channels(
     # Choosing another target fills in a range that fits it.
     row = dialog.add_row("training.optimizer")
     assert dialog.row_values(row) == ("training.optimizer", "choice", "", "sgd,adam,adamw,rmsprop")
+    # The person reads the settings' and parameters' names, not the command line's keys.
+    chooser = dialog.ranges.cellWidget(row, 0)
+    labels = [chooser.itemText(i) for i in range(chooser.count())]
+    assert labels[:3] == ["Learning rate", "Batch size", "Optimizer"] and "conv1: out channels" in labels
+    assert not any(label.startswith("training.") for label in labels)
+    chooser.setCurrentIndex(labels.index("conv1: out channels"))
+    assert dialog.row_values(row)[:2] == ("conv1.out_channels", "int")
     # A range the parameter cannot take is refused in one line naming it; nothing starts.
     dialog.add_row("conv1.out_channels", "int", "0", "8")
     click(dialog.start_button)

@@ -266,6 +266,16 @@ def sweepable_targets(graph: Graph) -> list[str]:
     return targets
 
 
+def target_label(target: str, graph: Graph) -> str:
+    """How a person reads ``target``: "Learning rate" for ``training.learning_rate``, "conv1: out channels" for a
+    node's parameter (the command line's ``NODE.PARAMETER`` is for typing, not for reading)."""
+    owner, _, setting = target.rpartition(".")
+    spec, _ = _target_spec(target, owner, setting, graph)
+    if owner == TRAINING:
+        return spec.display_name[:1].upper() + spec.display_name[1:]
+    return f"{owner}: {spec.display_name}"
+
+
 def range_kinds(target: str, graph: Graph) -> tuple[str, ...]:
     """The range kinds ``target`` accepts (int, log, float, choice); SweepError if it is not sweepable."""
     owner, _, setting = target.rpartition(".")
