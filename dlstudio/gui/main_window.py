@@ -51,12 +51,14 @@ from dlstudio.gui.worker import BackgroundTask
 
 if TYPE_CHECKING:
     from dlstudio.core.importer import ImportResult
+    from dlstudio.core.project.fit_to_data import FolderSurvey
     from dlstudio.gui.import_dialog import ImportRequest
     from dlstudio.gui.sweep_dialog import SweepDialog
 
 PROJECT_FILTER = "dlstudio projects (*.dlstudio);;All files (*)"
 SAVE_CHOICE, DISCARD_CHOICE, CANCEL_CHOICE = "save", "discard", "cancel"
 STOP_AND_CLOSE_CHOICE, KEEP_TRAINING_CHOICE = "stop", "keep"
+SMALL_NETWORK, PRETRAINED_NETWORK = "small", "pretrained"  # what learns a folder of images
 LOCKED_MESSAGE = "Training — editing is locked"
 # Unsaved changes are copied to the recovery folder after this long without an edit.
 AUTOSAVE_IDLE_MS = 30_000
@@ -508,33 +510,80 @@ class MainWindow(QMainWindow):
             self.hide_welcome()
 
     def _on_welcome_image_folder_requested(self) -> None:
-        """A LeNet-5 shaped for the person's folder of images (one subfolder per class): input channels and size
-        from the pictures, one output per class; the Data panel shows what it found."""
-        from dlstudio.core.project.fit_to_data import fit_to_folder, survey_image_folder
+        """A network for the person's folder of images (one subfolder per class): a small CNN shaped for the
+        pictures, or a pretrained MobileNet with its classifier sized for the classes, as the person chooses;
+        the Data panel shows what it found."""
+        from dlstudio.core.project.fit_to_data import survey_image_folder
 
         if not self._confirm_discard():
             return
         folder = self._ask_image_folder()
         if not folder:
             return
-        project = load_template("lenet5")
-        project.data = {**project.data, "source": "folder", "path": folder}
-        project.untitled_name = Path(folder).name or project.untitled_name
-        message = ""
         try:
             survey = survey_image_folder(folder)
-            fit_to_folder(project, survey)
-            output = next(node for node in project.graph if node.spec.role == "output")
-            if output.name == "digit":  # the template's name for its Output, not the person's classes
-                project.graph.rename(output.id, "class")
-            message = f"A LeNet-5 for {survey.folder.name}: {survey.describe()}"
         except (DlstudioError, OSError) as error:  # the Data panel says what is wrong with the folder
-            message = f"{Path(folder).name}: {getattr(error, 'message', None) or error}"
+            survey, problem = None, f"{Path(folder).name}: {getattr(error, 'message', None) or error}"
+        if survey is not None:
+            choice = self._ask_folder_network(survey)
+            if choice is None:
+                return
+            project, message = self._folder_project(folder, survey, choice)
+        else:
+            project, message = load_template("lenet5"), problem
+            project.data = {**project.data, "source": "folder", "path": folder}
+            project.untitled_name = Path(folder).name or project.untitled_name
         self.set_project(project)
         self.hide_welcome()
         self.data_dock.show()
         self.data_dock.raise_()
         self.statusBar().showMessage(message, 10000)
+
+    def _folder_project(self, folder: str, survey: FolderSurvey, choice: str) -> tuple[Project, str]:
+        """The new project for an image folder and the line that says what it is."""
+        from dlstudio.core.project.fit_to_data import fit_to_folder
+        from dlstudio.core.project.head import replace_head
+
+        name = survey.folder.name
+        if choice == PRETRAINED_NETWORK:
+            project = load_template("finetune-mobilenet")  # ImageNet weights, backbone frozen
+            replace_head(project, len(survey.class_names))
+            message = (f"MobileNetV3 with ImageNet weights for {name}: {len(survey.class_names)} classes; its "
+                       "backbone is frozen, only the classifier learns")
+        else:
+            project = load_template("lenet5")
+            fit_to_folder(project, survey)
+            message = f"A LeNet-5 for {name}: {survey.describe()}"
+        project.data = {**project.data, "source": "folder", "path": folder}
+        project.untitled_name = name or project.untitled_name
+        output = next(node for node in project.graph if node.spec.role == "output")
+        if output.name in ("digit", "output"):  # the template's name for its Output, not the person's classes
+            project.graph.rename(output.id, "class")
+        return project, message
+
+    def _ask_folder_network(self, survey: FolderSurvey) -> str | None:
+        """Which network learns the folder: SMALL_NETWORK, PRETRAINED_NETWORK, or None (cancelled)."""
+        from dlstudio.core.project.fit_to_data import pretrained_weights_on_disk
+
+        on_disk = pretrained_weights_on_disk()
+        download = ("its ImageNet weights are on this machine" if on_disk else
+                    "its ImageNet weights (10 MB) are downloaded once, when it first trains")
+        box = QMessageBox(QMessageBox.Icon.Question, "Which network?",
+                          f"{survey.folder.name}: {survey.describe()}.\n\nWhich network should learn it?",
+                          parent=self)
+        box.setInformativeText(
+            "Small CNN: a LeNet-5 for these pictures, trained from scratch; seconds per epoch, nothing to "
+            "download, and every layer to look into.\n\n"
+            f"Pretrained MobileNet: learns from few photos far better, as it starts from what it learned on "
+            f"ImageNet; {download}.")
+        small = box.addButton("Small CNN", QMessageBox.ButtonRole.AcceptRole)
+        pretrained = box.addButton("Pretrained MobileNet", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        photos = survey.channels == 3 and survey.side >= 64
+        box.setDefaultButton(pretrained if photos else small)
+        box.exec()
+        clicked = box.clickedButton()
+        return PRETRAINED_NETWORK if clicked is pretrained else SMALL_NETWORK if clicked is small else None
 
     # -- autosave and crash recovery ----------------------------------------------
 

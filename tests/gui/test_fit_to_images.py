@@ -26,11 +26,16 @@ def _input_and_head(window):
 
 def test_open_an_image_folder_from_the_welcome_page_shapes_lenet_for_the_photos(make_window, qtbot, tmp_path,
                                                                                monkeypatch):
+    from dlstudio.gui.main_window import SMALL_NETWORK
+
     folder = _photos(tmp_path / "pets")
     window = make_window()
     window.show_welcome()
     monkeypatch.setattr(window, "_ask_image_folder", lambda: str(folder))
+    asked = []
+    monkeypatch.setattr(window, "_ask_folder_network", lambda survey: asked.append(survey) or SMALL_NETWORK)
     QTest.mouseClick(window.welcome.image_folder_button, Qt.MouseButton.LeftButton)
+    assert [survey.class_names for survey in asked] == [("cats", "dogs", "owls")]
     assert not window.is_welcome_shown()
     assert _input_and_head(window) == ([3, 64, 64], 3)
     assert window.inference.errors() == [] and "pets" in window.windowTitle()
@@ -69,3 +74,60 @@ def test_the_fit_button_is_only_offered_for_an_image_folder(make_window, qtbot):
     qtbot.waitUntil(lambda: window.data_panel.preview is not None and bool(window.data_panel.preview.class_names),
                     timeout=20000)
     assert not window.data_panel.fit_button.isVisible()
+
+
+def test_a_pretrained_mobilenet_can_learn_the_folder_instead_with_its_classifier_sized_for_it(
+        make_window, tmp_path, monkeypatch):
+    from dlstudio.core.project.head import find_head
+    from dlstudio.gui.main_window import PRETRAINED_NETWORK
+
+    folder = _photos(tmp_path / "fruit", classes=("apples", "limes", "plums", "pears"))
+    window = make_window()
+    monkeypatch.setattr(window, "_ask_image_folder", lambda: str(folder))
+    monkeypatch.setattr(window, "_ask_folder_network", lambda survey: PRETRAINED_NETWORK)
+    window._on_welcome_image_folder_requested()
+    project = window.project
+    assert project.weights is not None and project.weights.model == "mobilenet_v3_small"
+    output_id, head_id = find_head(project.graph)
+    assert project.graph.node(output_id).params["classes"] == 4 == project.graph.node(head_id).params["out_features"]
+    assert project.graph.node(output_id).name == "class" and project.data["path"] == str(folder)
+    assert len(project.frozen) > 0 and window.inference.errors() == []
+    assert window.statusBar().currentMessage().startswith("MobileNetV3 with ImageNet weights for fruit: 4 classes")
+
+
+def test_cancelling_the_network_question_changes_nothing(make_window, tmp_path, monkeypatch):
+    folder = _photos(tmp_path / "pets")
+    window = make_window()
+    before = window.project
+    monkeypatch.setattr(window, "_ask_image_folder", lambda: str(folder))
+    monkeypatch.setattr(window, "_ask_folder_network", lambda survey: None)
+    window._on_welcome_image_folder_requested()
+    assert window.project is before
+
+
+def test_the_question_proposes_the_pretrained_network_for_photos_and_says_what_it_downloads(
+        make_window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from dlstudio.core.project.fit_to_data import survey_image_folder
+    from dlstudio.gui.main_window import PRETRAINED_NETWORK, SMALL_NETWORK
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no weights on this machine
+    shown = []
+
+    def answer_with_the_default(box):
+        shown.append((box.defaultButton().text(), box.informativeText()))
+        box.defaultButton().click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", answer_with_the_default)
+    window = make_window()
+    photos = survey_image_folder(_photos(tmp_path / "pets"))
+    assert window._ask_folder_network(photos) == PRETRAINED_NETWORK
+    assert shown[-1][0] == "Pretrained MobileNet" and "(10 MB) are downloaded once" in shown[-1][1]
+    glyphs = tmp_path / "glyphs"
+    for name in ("a", "b"):
+        (glyphs / name).mkdir(parents=True)
+        Image.new("L", (20, 20), 90).save(glyphs / name / "0.png")
+    assert window._ask_folder_network(survey_image_folder(glyphs)) == SMALL_NETWORK
+    assert shown[-1][0] == "Small CNN"

@@ -101,3 +101,14 @@ def _header(path: Path) -> tuple[str, tuple[int, int]] | None:
             return image.mode, image.size
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
+
+
+def pretrained_weights_on_disk(model: str = "mobilenet_v3_small", weights: str = "IMAGENET1K_V1") -> bool:
+    """Whether torchvision's ``model`` weights are in its cache already (a fine-tune then needs no download)."""
+    from dlstudio.core.errors import DlstudioError
+    from dlstudio.core.training.pretrained import torchvision_cache_path, torchvision_weights
+
+    try:
+        return torchvision_cache_path(torchvision_weights(model, weights)).is_file()
+    except (DlstudioError, OSError):
+        return False
