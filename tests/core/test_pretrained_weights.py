@@ -265,3 +265,33 @@ def test_a_weights_file_that_is_a_device_or_a_link_to_one_is_refused_as_not_a_re
     with pytest.raises(WeightsError, match=r"zero\.pth is not a regular file$"):
         load_weights(compile_graph(project.graph), project.graph, WeightsSource("file", path="zero.pth"),
                      base_dir=tmp_path)
+
+
+@pytest.mark.parametrize(("raised", "said"), [
+    ("offline", "this machine cannot find download.pytorch.org: it looks offline"),
+    ("refused", "download.pytorch.org refused the connection"),
+    ("timeout", "download.pytorch.org did not answer in time"),
+    ("404", "download.pytorch.org answered 404 Not Found"),
+])
+def test_a_failed_download_says_why_in_words_and_where_the_file_can_go(tmp_path: Path, monkeypatch, raised,
+                                                                      said) -> None:
+    import socket
+    import urllib.error
+    import urllib.request
+
+    url = "https://download.pytorch.org/models/net-12345678.pth"
+    errors = {"offline": urllib.error.URLError(socket.gaierror(-2, "Name or service not known")),
+              "refused": urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")),
+              "timeout": urllib.error.URLError(TimeoutError("timed out")),
+              "404": urllib.error.HTTPError(url, 404, "Not Found", {}, None)}
+
+    def fail(*args, **kwargs):
+        raise errors[raised]
+
+    monkeypatch.setattr(urllib.request, "urlopen", fail)  # no test touches the network
+    target = tmp_path / "cache" / "net-12345678.pth"
+    with pytest.raises(WeightsError) as caught:
+        download_weights(url, target)
+    assert caught.value.message == (f"cannot download net-12345678.pth ({said}): put the file in {target.parent} "
+                                    "or connect to the internet and train again")
+    assert "Errno" not in caught.value.message and list(target.parent.iterdir()) == []

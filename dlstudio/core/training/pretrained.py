@@ -161,12 +161,31 @@ def download_weights(url: str, destination: Path, progress: Progress | None = No
                                "train again to retry")
         os.replace(temporary, destination)
     except OSError as error:
-        reason = getattr(error, "reason", None) or error.strerror or error  # URLError keeps the cause in reason
-        raise WeightsError(f"cannot download {destination.name} ({reason}): put the file in {destination.parent} "
-                           "or connect to the internet and train again") from None
+        raise WeightsError(f"cannot download {destination.name} ({_download_problem(error, url)}): put the file "
+                           f"in {destination.parent} or connect to the internet and train again") from None
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def _download_problem(error: OSError, url: str) -> str:
+    """Why a download failed, in words: offline, refused, timed out, the server's answer, or the system's reason."""
+    import socket
+    import urllib.error
+
+    host = urlparse(url).hostname or "the server"
+    cause = getattr(error, "reason", None)  # a URLError keeps the underlying error here
+    if isinstance(error, urllib.error.HTTPError):
+        return f"{host} answered {error.code} {error.reason}"
+    if isinstance(cause, socket.gaierror):
+        return f"this machine cannot find {host}: it looks offline"
+    if isinstance(cause, (TimeoutError, socket.timeout)) or isinstance(error, TimeoutError):
+        return f"{host} did not answer in time"
+    if isinstance(cause, ConnectionRefusedError):
+        return f"{host} refused the connection"
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return error.strerror or str(cause or error)
 
 
 def _torchvision_state(source: WeightsSource, allow_download: bool, progress: Progress | None) -> dict[str, Any]:
