@@ -536,7 +536,9 @@ class TrainingController(QObject):
 
     def _set_state(self, state: str, detail: str = "") -> None:
         self.state = state
-        self.panel.show_state(state, detail if state == "failed" else "")
+        # A failure's reason is the panel's red line already; the state line says only that it failed.
+        shown = self.panel.error_label.isVisibleTo(self.panel) and self.panel.error_label.text() == detail
+        self.panel.show_state(state, detail if state == "failed" and not shown else "")
         running = self.worker is not None
         texts = {"preparing": "Training · preparing…", "training": "Training", "pausing": "Training · pausing…",
                  "paused": "Training paused", "stopping": "Training · stopping…"}

@@ -209,6 +209,7 @@ def test_an_untitled_project_is_saved_first_and_a_refusal_is_one_line(make_windo
     qtbot.waitUntil(lambda: window.training.worker is None, timeout=5000)
     assert failed.args[0] == "the data has 10 classes; the Output node is set to 3 (set its classes to 10)"
     assert window.training.panel.error_label.text() == failed.args[0]
+    assert window.training.panel.state_label.text() == "Training failed", "the reason once, on the red line"
     assert not window.editing_locked and not (tmp_path / "fresh.runs").exists()
 
 
