@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QByteArray, QFileSystemWatcher, QPointF, QRect, QRectF, QSettings, Qt, QTimer
 from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut,
                            QShowEvent, QUndoCommand, QUndoStack)
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu,
-                               QMessageBox, QProgressDialog, QStackedWidget, QTabBar, QUndoView, QWidget)
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox,
+                               QProgressDialog, QStackedWidget, QTabBar, QUndoView, QWidget)
 
 from dlstudio import __version__
 from dlstudio.core.autolayout import LEFT_TO_RIGHT, TOP_TO_BOTTOM
 from dlstudio.core.errors import DlstudioError, GraphError, ProjectError
 from dlstudio.core.graph import Edge
 from dlstudio.core.importer.weights_file import weights_for_saving
-from dlstudio.core.project import (DATA_SETTINGS, Project, ProjectDocument, copy_runs, default_project, list_templates,
-                                   load_project, load_template, save_project, validate_settings)
+from dlstudio.core.project import (DATA_SETTINGS, Project, ProjectDocument, copy_runs, default_project, load_project,
+                                   load_template, save_project, validate_settings)
 from dlstudio.core.project.fileformat import update_project_file
 from dlstudio.core.project.recovery import Recoverable, RecoveryStore
 from dlstudio.core.shapes import ShapeInference
@@ -674,11 +674,10 @@ class MainWindow(QMainWindow):
             self._show_error("Cannot open the log folder", f"The error log is kept in {log_path().parent}")
 
     def new_from_template(self) -> None:
-        if not self._confirm_discard():
-            return
-        name = self._ask_template()
-        if name is not None:
-            self._open_template(name)
+        """File › New from Template: the welcome page's template cards, each with a picture of its network (a
+        card asks before discarding unsaved changes)."""
+        self.show_welcome()
+        self.welcome.show_templates()
 
     def _open_template(self, name: str) -> bool:
         """A new, untitled project from the template ``name``, on the canvas."""
@@ -1360,12 +1359,6 @@ class MainWindow(QMainWindow):
     def _ask_save_path(self) -> str:
         start = str(self.project.path) if self.project.path else start_path(PROJECTS, f"{self.project.name}.dlstudio")
         return QFileDialog.getSaveFileName(self, "Save project", start, PROJECT_FILTER)[0]
-
-    def _ask_template(self) -> str | None:
-        templates = list_templates()
-        titles = [f"{t.title} — {t.description}" if t.description else t.title for t in templates]
-        title, ok = QInputDialog.getItem(self, "New from template", "Template:", titles, 0, False)
-        return templates[titles.index(title)].name if ok and title in titles else None
 
     def show_sweep(self) -> None:
         """Training › Sweep…: the project must be saved (trials are runs beside it) and free of errors first."""

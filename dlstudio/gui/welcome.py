@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QRect, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPoint, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (QColor, QFont, QFontMetrics, QIcon, QKeyEvent, QPainter, QPainterPath, QPalette, QPaintEvent,
                            QPen, QPixmap, QResizeEvent, QShowEvent, QTextLayout)
 from PySide6.QtWidgets import (QAbstractButton, QFrame, QGridLayout, QHBoxLayout, QLabel, QScrollArea, QSizePolicy,
@@ -448,6 +448,20 @@ class WelcomePage(QWidget):
         for label in (subtitle, hint, self.no_recent_label):
             set_tone(label, HINT)  # follows theme switches by itself
         self.set_recent_files(recent_files)
+
+    def show_templates(self) -> None:
+        """Scroll the template cards' heading to the top, the first card focused (File › New from Template).
+
+        Done again once the page is laid out: shown just now, its sections may not have their places yet.
+        """
+        self._scroll_to_templates()
+        QTimer.singleShot(0, self._scroll_to_templates)
+
+    def _scroll_to_templates(self) -> None:
+        top = self.templates_section.mapTo(self.scroll.widget(), QPoint(0, 0)).y()
+        self.scroll.verticalScrollBar().setValue(max(0, top - 8))
+        if self.cards:
+            self.cards[0].setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _command(self, icon_name: str, text: str, tip: str, signal: Signal) -> QToolButton:
         button = QToolButton()

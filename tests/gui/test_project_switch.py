@@ -101,8 +101,10 @@ def test_after_training_new_open_and_open_recent_show_only_the_new_project(make_
     qtbot.waitUntil(lambda: len(window.inspect.classify.cards) == 1 and window.inspect.classify.cards[0].ok, timeout=30_000)
 
     # New from Template: the ResNet shows nothing of the run.
-    monkeypatch.setattr(window, "_ask_template", lambda: "resnet-mini")
-    window.new_from_template_action.trigger()
+    window.new_from_template_action.trigger()  # the welcome page's template cards
+    assert window.is_welcome_shown()
+    card = next(card for card in window.welcome.cards if card.name == "resnet-mini")
+    QTest.mouseClick(card, Qt.MouseButton.LeftButton)
     assert window.project.path is None and len(window.project.graph) > 5
     _assert_nothing_of(window, run_dir)
 

@@ -162,3 +162,20 @@ def test_between_the_docks_start_and_recent_go_above_the_templates(qtbot, make_p
     qtbot.waitUntil(lambda: page.grid.columns == 2, timeout=2000)
     assert page.recent_section.geometry().top() == page.start_section.geometry().top()
     assert page.templates_section.geometry().top() > page.start_section.geometry().bottom()
+
+
+def test_file_new_from_template_shows_the_template_cards_with_the_first_focused(make_window, qtbot):
+    window = make_window()
+    window.hide_welcome()
+    window.resize(1000, 600)  # short enough that the cards start below the fold
+    window.new_from_template_action.trigger()
+    assert window.is_welcome_shown()
+    page = window.welcome
+    qtbot.waitUntil(lambda: page.cards[0].hasFocus(), timeout=3000)
+    viewport = page.scroll.viewport()
+
+    def first_card_top():
+        return page.cards[0].mapTo(viewport, page.cards[0].rect().topLeft()).y()
+
+    qtbot.waitUntil(lambda: 0 <= first_card_top() < viewport.height() // 2, timeout=3000)
+    assert page.scroll.verticalScrollBar().value() > 0, "scrolled down to the cards"
