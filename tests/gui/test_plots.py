@@ -212,3 +212,12 @@ def test_ranges_follow_the_data_without_moving_on_every_redraw(curves: CurvesVie
     curves.add_epoch(_epoch(1))
     curves.flush()
     assert curves._accuracy_plot.viewRange()[1][1] <= 100.0
+
+
+def test_a_constant_learning_rate_is_a_level_line_on_an_axis_from_zero(curves: CurvesView) -> None:
+    curves.start_run("20261203-120000")
+    for epoch in range(1, 6):
+        curves.add_epoch(_epoch(epoch))  # 0.01 every epoch
+    curves.flush()
+    low, high = curves._lr_plot.viewRange()[1]
+    assert low == 0.0 and 0.01 < high < 0.0115, "not a zoom into 0.0096..0.0104 that looks like noise"

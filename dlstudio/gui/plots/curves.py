@@ -437,6 +437,8 @@ class CurvesView(QWidget):
                 continue
             low = min(float(value.min()) for value in present)
             high = max(float(value.max()) for value in present)
+            if name == "learning_rate" and low >= 0.0:
+                low = 0.0  # from zero: a constant rate reads as a level line, not as noise around its value
             current = self._ranges.get(name)
             percent = name == "accuracy"
             if current is None:
@@ -640,10 +642,12 @@ def _dashed(colour: Any, width: float) -> Any:
 
 
 def _padded(low: float, high: float, percent: bool, room: float = 0.05) -> tuple[float, float]:
-    """The range ``low..high`` with ``room`` (a share of it) on both sides (accuracy stays within 0..100)."""
+    """The range ``low..high`` with ``room`` (a share of it) on both sides (accuracy stays within 0..100; a
+    range from zero, such as the learning rate's, starts at zero)."""
     room = room * (high - low) or room * abs(high) or 0.5
-    low, high = low - room, high + room
-    return (max(0.0, low), min(100.0, high)) if percent else (low, high)
+    padded_low = 0.0 if low == 0.0 else low - room
+    padded = (padded_low, high + room)
+    return (max(0.0, padded[0]), min(100.0, padded[1])) if percent else padded
 
 
 def _points(item: pg.PlotDataItem | pg.PlotCurveItem) -> tuple[np.ndarray | None, np.ndarray | None]:
