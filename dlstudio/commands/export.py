@@ -55,7 +55,7 @@ def _write_torchscript(project: Project, path: Path, args: argparse.Namespace) -
     done = _verified(source, "torchscript", path, args)
     return [f"wrote {path}: TorchScript (traced), {source.weights_text()}; load it with torch.jit.load",
             done.verification.text(), _preprocess_line(done.preprocess_path, done.preprocess_written),
-            *_changed_note(project, source)]
+            *_changed_note(project, source), *_starting_note(source)]
 
 
 def _write_onnx(project: Project, path: Path, args: argparse.Namespace) -> list[str]:
@@ -63,7 +63,8 @@ def _write_onnx(project: Project, path: Path, args: argparse.Namespace) -> list[
     done = _verified(source, "onnx", path, args)
     return [f"wrote {path}: ONNX opset {args.opset}, dynamic batch axis, {source.weights_text()}; checked by "
             f"onnx.checker", f"onnxruntime {done.verification.text()}",
-            _preprocess_line(done.preprocess_path, done.preprocess_written), *_changed_note(project, source)]
+            _preprocess_line(done.preprocess_path, done.preprocess_written), *_changed_note(project, source),
+            *_starting_note(source)]
 
 
 def _write_safetensors(project: Project, path: Path, args: argparse.Namespace) -> list[str]:
@@ -71,7 +72,13 @@ def _write_safetensors(project: Project, path: Path, args: argparse.Namespace) -
     done = _verified(source, "safetensors", path, args)
     return [f"wrote {path}: {done.tensors} tensors, {source.weights_text()}; class names, normalization, "
             f"Input shape and the graph in its metadata", f"reloaded and {done.verification.text()}",
-            _preprocess_line(done.preprocess_path, done.preprocess_written), *_changed_note(project, source)]
+            _preprocess_line(done.preprocess_path, done.preprocess_written), *_changed_note(project, source),
+            *_starting_note(source)]
+
+
+def _starting_note(source: Any) -> list[str]:
+    """What of the starting weights fitted, when an untrained project is exported with them."""
+    return [source.starting_summary] if source.starting_summary else []
 
 
 def _changed_note(project: Project, source: Any) -> list[str]:
@@ -147,8 +154,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "optimizer, schedule and seed. A preprocess.json beside the file says how to prepare inputs.")
     parser.add_argument("file", metavar="FILE", help="a .dlstudio project file")
     parser.add_argument("--format", choices=tuple(EXPORTERS), default="python", help="what to write (default: python)")
-    parser.add_argument("--run", dest="run_name", metavar="RUN", help="the run folder (or its name in the project's runs folder) "
-                                                     "whose weights to export (default: the latest trained run)")
+    parser.add_argument("--run", dest="run_name", metavar="RUN",
+                        help="the run folder (or its name in the project's runs folder) whose weights to export "
+                             "(default: the latest trained run, else the weights the project starts from)")
     parser.add_argument("-o", "--output", metavar="OUT", required=True, help="the file to write")
     parser.add_argument("--class-name", default="Model", help="name of the generated class (default: Model)")
     parser.add_argument("--opset", type=int, default=17, metavar="N", help="ONNX opset version (default: 17)")
@@ -189,12 +197,15 @@ def _chosen_run(args: argparse.Namespace) -> Path | None:
 
 
 def _source(project: Project, args: argparse.Namespace, *, required: bool) -> Any:
-    """The export's model: --run's, else the latest trained run's; random weights only when not ``required``."""
-    from dlstudio.core.export.source import from_project, from_run, latest_trained_run
+    """The export's model: --run's, else the latest trained run's, else the project's starting weights (an
+    import's, torchvision's); random weights only when not ``required``."""
+    from dlstudio.core.export.source import from_project, from_run, from_starting_weights, latest_trained_run
 
     run_dir = _chosen_run(args) or latest_trained_run(args.file)
     if run_dir is not None:
         return from_run(run_dir)
+    if required and project.weights is not None:
+        return from_starting_weights(project)
     if required:
         raise CommandError(f"{Path(args.file).name} has no trained run to take weights from; train it first "
                            f"(dlstudio train {quote(args.file)}) or export --format python (random weights)")

@@ -32,7 +32,8 @@ FORMATS: dict[str, tuple[str, str, str]] = {
     "script": ("Training script (Python)", ".py",
                "A standalone script that trains this network on this data as dlstudio does."),
 }
-NEEDS_RUN = ("onnx", "torchscript", "safetensors")
+NEEDS_RUN = ("onnx", "torchscript", "safetensors")  # a run's weights, or the weights the project starts from
+STARTING = "starting weights"  # the weights row's value for the project's starting weights (no run)
 # What the result says when a preprocess.json beside the export was not replaced (write_preprocess keeps
 # one only when its contents differ: it describes another model or run).
 KEPT_PREPROCESS = ("preprocess.json beside it was kept: it describes another export (another model or run), not "
@@ -53,6 +54,7 @@ class ExportRequest:
     project_path: Path | None = None
     replace: bool = False
     class_name: str = "Model"  # the Python class of the model code
+    starting_weights: Any = None  # the project's WeightsSource, exported when no run is chosen
 
 
 def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data: dict[str, Any],
@@ -102,7 +104,15 @@ def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data
     from dlstudio.core.export.source import changed_since_run
     from dlstudio.core.export.verified import export_verified
 
-    source = from_run(request.run_dir)
+    if request.run_dir is not None:
+        source = from_run(request.run_dir)
+    else:  # a network not trained here (an import), with the weights it starts from
+        from dlstudio.core.export.source import from_starting_weights
+        from dlstudio.core.project.model import Project
+
+        source = from_starting_weights(Project(graph=Graph.from_dict(graph), data=dict(data),
+                                               training=dict(training), weights=request.starting_weights,
+                                               path=request.project_path))
     done = export_verified(source, request.format, request.path, replace_preprocess=request.replace)
     check = done.verification
     lines = [f"Wrote {request.path.name} with the {source.weights_text()}.",
@@ -112,6 +122,8 @@ def run_export(context: Any, request: ExportRequest, graph: dict[str, Any], data
     changed = changed_since_run(Graph.from_dict(graph), source)
     if changed:
         lines.append(f"Note: {changed[:1].upper()}{changed[1:]}.")
+    if source.starting_summary:
+        lines.append(f"{source.starting_summary[:1].upper()}{source.starting_summary[1:]}.")
     return lines
 
 
@@ -159,6 +171,8 @@ class ExportDialog(QDialog):
         self.run_box = QComboBox()
         for label, run_dir in runs:
             self.run_box.addItem(label, str(run_dir))
+        if project.weights is not None:  # an import not trained yet exports with the weights it came with
+            self.run_box.addItem(f"The starting weights: {project.weights.describe()} (not trained here)", STARTING)
         self.run_box.addItem("None: the project's settings (training script, model code)", "")
         self.path_edit = QLineEdit()
         browse = QPushButton("Browse…")
@@ -212,7 +226,11 @@ class ExportDialog(QDialog):
 
     def _run_dir(self) -> Path | None:
         value = self.run_box.currentData()
-        return Path(value) if value else None
+        return Path(value) if value and value != STARTING else None
+
+    def _weights_chosen(self) -> bool:
+        """A run's weights or the project's starting weights: what the weight formats carry."""
+        return self._run_dir() is not None or self.run_box.currentData() == STARTING
 
     def _format_changed(self) -> None:
         text, suffix, help_text = FORMATS[self.format]
@@ -222,7 +240,7 @@ class ExportDialog(QDialog):
         self.run_label.setText({"script": "Settings from:", "python": "For run:"}.get(self.format, "Weights from:"))
         if self.format == "script":
             self.run_box.setCurrentIndex(self.run_box.count() - 1)
-        elif self._run_dir() is None and self.run_box.count() > 1:
+        elif not self._weights_chosen() and self.run_box.count() > 1:
             self.run_box.setCurrentIndex(0)
         path = self.path_edit.text().strip()
         if path and path != self._proposed:  # the person's own file name: only its suffix follows the format
@@ -236,7 +254,7 @@ class ExportDialog(QDialog):
 
     def _update_button(self) -> None:
         reason = ""
-        if self.format in NEEDS_RUN and self._run_dir() is None:
+        if self.format in NEEDS_RUN and not self._weights_chosen():
             reason = ("Train the network first: this format carries a run's trained weights."
                       if self.run_box.count() == 1 else "Choose the run whose trained weights to export.")
         elif not self.path_edit.text().strip():
@@ -273,7 +291,8 @@ class ExportDialog(QDialog):
         from dlstudio.core.export.python_code import class_name_for
 
         request = ExportRequest(self.format, self._run_dir(), path, self.project.path, replace,
-                                class_name_for(self.project.name))
+                                class_name_for(self.project.name),
+                                self.project.weights if self.run_box.currentData() == STARTING else None)
         self.result_label.setText(f"Writing {request.path.name} and checking it…")
         self.error_label.setText("")
         self.folder_button.hide()

@@ -163,3 +163,37 @@ def test_an_onnx_files_own_weights_are_kept_beside_the_project(capsys: pytest.Ca
     x = torch.randn(2, 3, 8, 8)
     with torch.no_grad():
         assert torch.allclose(model(x), source(x), atol=1e-6)
+
+
+@pytest.mark.timeout(120)
+def test_an_import_not_trained_here_exports_with_the_weights_it_starts_from(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnxruntime
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    path = tmp_path / "imagenet.dlstudio"
+    code, _, err = run_cli(capsys, "import", "squeezenet1_1", "-o", str(path), "--weights", "default")
+    assert code == 0, err
+    onnx_path = tmp_path / "squeezenet.onnx"
+    code, _, err = run_cli(capsys, "export", str(path), "--format", "onnx", "-o", str(onnx_path))
+    assert code == 2 and "put squeezenet1_1-b8a52dc0.pth in" in err, "not downloaded: says where the file goes"
+    assert not onnx_path.exists()
+
+    cache = tmp_path / "torch" / "hub" / "checkpoints" / "squeezenet1_1-b8a52dc0.pth"
+    cache.parent.mkdir(parents=True)
+    torch.manual_seed(3)
+    reference = torchvision.models.squeezenet1_1().eval()
+    torch.save(reference.state_dict(), cache)
+    code, out, err = run_cli(capsys, "export", str(path), "--format", "onnx", "-o", str(onnx_path))
+    assert code == 0, err
+    assert "starting weights from torchvision squeezenet1_1 (IMAGENET1K_V1) (not trained here)" in out
+    assert "loaded 52 of 52 tensors from torchvision squeezenet1_1 (IMAGENET1K_V1)" in out
+    x = torch.rand(2, 3, 224, 224)
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    exported = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        expected = reference(x).numpy()
+    assert np.allclose(exported, expected, atol=1e-4), "the file computes what torchvision's model does"
+    preprocess = json.loads((tmp_path / "preprocess.json").read_text())
+    assert preprocess["normalization"]["mean"] == pytest.approx([0.485, 0.456, 0.406])

@@ -291,3 +291,37 @@ def test_model_code_is_a_format_of_the_dialog_and_file_export_python_code_opens_
     assert (tmp_path / "preprocess.json").is_file()
     namespace = runpy.run_path(str(tmp_path / "net.py"))
     assert sum(p.numel() for p in namespace["Digits"]().parameters()) == 101_770
+
+
+@pytest.mark.timeout(180)
+def test_an_import_not_trained_yet_exports_with_its_starting_weights(make_window, qtbot, tmp_path, monkeypatch):
+    import torch
+    import torchvision
+
+    from dlstudio.core.importer.torchvision_models import import_torchvision
+    from dlstudio.core.project import save_project
+    from dlstudio.core.project.pretrained import WeightsSource
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cache = tmp_path / "torch" / "hub" / "checkpoints" / "squeezenet1_1-b8a52dc0.pth"
+    cache.parent.mkdir(parents=True)
+    torch.save(torchvision.models.squeezenet1_1().state_dict(), cache)
+    result = import_torchvision("squeezenet1_1", num_classes=1000)
+    project = result.project
+    project.set_weights(WeightsSource("torchvision", model="squeezenet1_1", weights="IMAGENET1K_V1",
+                                      key_map=dict(result.key_map)))
+    save_project(project, tmp_path / "imported.dlstudio")
+    window = make_window(project)
+    dialog = ExportDialog(window.project, window._trained_runs(), window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.select_format("onnx")
+    assert dialog.run_box.currentText() == ("The starting weights: torchvision squeezenet1_1 (IMAGENET1K_V1) "
+                                            "(not trained here)")
+    assert dialog.export_button.isEnabled()
+    export(qtbot, dialog)
+    lines = dialog.result_label.text().splitlines()
+    assert lines[0] == ("Wrote imported.onnx with the starting weights from torchvision squeezenet1_1 "
+                        "(IMAGENET1K_V1) (not trained here)."), lines
+    assert lines[1].startswith("✓") and lines[-1].startswith("Loaded 52 of 52 tensors")
+    assert (tmp_path / "imported.onnx").is_file()

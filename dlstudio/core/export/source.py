@@ -44,6 +44,10 @@ class ExportSource:
     run_settings: dict[str, Any] = field(default_factory=dict, repr=False)
     # Where relative data paths are resolved (the project's folder); None: the current folder.
     data_dir: Path | None = None
+    # The starting weights loaded when there is no run (an import's own, torchvision's, a file's), as the
+    # Training panel names them, and what of them fitted; "" for random weights.
+    starting_weights: str = ""
+    starting_summary: str = ""
     # Prepared once per export: every verification compares on the same samples.
     _samples: dict[int, torch.Tensor | None] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -61,9 +65,11 @@ class ExportSource:
 
     def weights_text(self) -> str:
         """Where the weights come from, for the line the command prints."""
-        if self.checkpoint is None or self.run_dir is None:
-            return "random weights (no trained run)"
-        return f"weights of run {self.run_dir.name} ({self.checkpoint.name})"
+        if self.checkpoint is not None and self.run_dir is not None:
+            return f"weights of run {self.run_dir.name} ({self.checkpoint.name})"
+        if self.starting_weights:
+            return f"starting weights from {self.starting_weights} (not trained here)"
+        return "random weights (no trained run)"
 
     def validation_samples(self, count: int = 8) -> torch.Tensor | None:
         """Up to ``count`` samples of the run's validation split, preprocessed as in training; None without them.
@@ -133,6 +139,33 @@ def from_project(project: Any) -> ExportSource:
     source = from_graph(project.graph, seed=int(project.training.get("seed", 0)), normalization=normalization,
                         data_settings=dict(project.data), training_settings=dict(project.training))
     source.data_dir = project.path.parent if project.path is not None else None
+    return source
+
+
+def from_starting_weights(project: Any) -> ExportSource:
+    """A project not trained here, with the weights it starts from (an imported ONNX file's own, torchvision's
+    pretrained ones, a weights file or an earlier run): an imported network exported as it came.
+
+    Normalized as those weights expect (ImageNet's statistics for torchvision's). ExportError (one line) when
+    the project names no starting weights or they cannot be read now (not downloaded: where the file goes).
+    """
+    from dlstudio.core.errors import DlstudioError
+    from dlstudio.core.training.pretrained import load_weights, weights_normalization
+
+    if project.weights is None:
+        raise ExportError("the network starts from random weights and has no trained run to export")
+    source = from_project(project)
+    base_dir = project.path.parent if project.path is not None else None
+    try:
+        loaded = load_weights(source.model, project.graph, project.weights, base_dir=base_dir)
+        normalization = weights_normalization(project.weights, base_dir)
+    except DlstudioError as error:
+        raise ExportError(error.message) from None
+    source.model.eval()
+    if normalization is not None:
+        source.normalization = normalization
+    source.starting_weights = project.weights.describe()
+    source.starting_summary = loaded.summary
     return source
 
 
