@@ -17,6 +17,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
+from dlstudio.gui.start_folders import EXPORTS, remember, start_folder
 from dlstudio.gui.theme import ERROR, HINT, set_tone
 from dlstudio.gui.worker import BackgroundTask
 
@@ -246,7 +247,8 @@ class ExportDialog(QDialog):
         if path and path != self._proposed:  # the person's own file name: only its suffix follows the format
             self.path_edit.setText(str(Path(path).with_suffix(suffix)))
         else:
-            folder = self.project.path.parent if self.project.path is not None else Path.home()
+            # Beside the project; an untitled one's where exports went last (else Documents).
+            folder = self.project.path.parent if self.project.path is not None else Path(start_folder(EXPORTS))
             name = self.project.name + ("_train" if self.format == "script" else "")
             self._proposed = str(folder / f"{name}{suffix}")
             self.path_edit.setText(self._proposed)
@@ -272,6 +274,7 @@ class ExportDialog(QDialog):
         text, suffix, _ = FORMATS[self.format]
         path = QFileDialog.getSaveFileName(self, f"Export {text}", self.path_edit.text(), f"{text} (*{suffix})")[0]
         if path:
+            remember(EXPORTS, path)
             self.path_edit.setText(path)
             self._confirmed = Path(path).expanduser()  # the file dialog asked before replacing it
 

@@ -61,8 +61,8 @@ def test_torchvision_weights_are_read_from_torchs_cache_under_torchvisions_own_f
     with pytest.raises(WeightsError) as refused:
         load_weights(compile_graph(graph), graph, source)
     assert str(refused.value) == (f"squeezenet1_1 IMAGENET1K_V1 weights are not on this machine: put "
-                                  f"squeezenet1_1-b8a52dc0.pth in {where.parent} (or connect to the internet "
-                                  "and train again)")
+                                  f"squeezenet1_1-b8a52dc0.pth in {where.parent}, or train while online (they "
+                                  "are downloaded then)")
 
     torch.manual_seed(7)
     reference = torchvision.models.squeezenet1_1().eval()
@@ -293,5 +293,5 @@ def test_a_failed_download_says_why_in_words_and_where_the_file_can_go(tmp_path:
     with pytest.raises(WeightsError) as caught:
         download_weights(url, target)
     assert caught.value.message == (f"cannot download net-12345678.pth ({said}): put the file in {target.parent} "
-                                    "or connect to the internet and train again")
+                                    "or connect to the internet and try again")
     assert "Errno" not in caught.value.message and list(target.parent.iterdir()) == []

@@ -325,3 +325,25 @@ def test_an_import_not_trained_yet_exports_with_its_starting_weights(make_window
                         "(IMAGENET1K_V1) (not trained here)."), lines
     assert lines[1].startswith("✓") and lines[-1].startswith("Loaded 52 of 52 tensors")
     assert (tmp_path / "imported.onnx").is_file()
+
+
+def test_an_untitled_projects_export_is_proposed_where_exports_went_last(make_window, qtbot, tmp_path, monkeypatch):
+    import platformdirs
+
+    from dlstudio.gui.start_folders import EXPORTS, remember
+
+    documents = tmp_path / "Documents"
+    documents.mkdir()
+    monkeypatch.setattr(platformdirs, "user_documents_dir", lambda: str(documents))
+    window = make_window(load_template("lenet5"))  # untitled: no folder of its own
+    dialog = ExportDialog(window.project, [], window)
+    qtbot.addWidget(dialog)
+    dialog.select_format("python")
+    assert dialog.path_edit.text() == str(documents / "LeNet-5.py")
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    remember(EXPORTS, exports / "earlier.onnx")
+    again = ExportDialog(window.project, [], window)
+    qtbot.addWidget(again)
+    again.select_format("python")
+    assert again.path_edit.text() == str(exports.resolve() / "LeNet-5.py")

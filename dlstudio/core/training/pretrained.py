@@ -162,7 +162,7 @@ def download_weights(url: str, destination: Path, progress: Progress | None = No
         os.replace(temporary, destination)
     except OSError as error:
         raise WeightsError(f"cannot download {destination.name} ({_download_problem(error, url)}): put the file "
-                           f"in {destination.parent} or connect to the internet and train again") from None
+                           f"in {destination.parent} or connect to the internet and try again") from None
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
@@ -194,7 +194,7 @@ def _torchvision_state(source: WeightsSource, allow_download: bool, progress: Pr
     if not path.is_file():
         if not allow_download:
             raise WeightsError(f"{source.model} {entry.name} weights are not on this machine: put {path.name} in "
-                               f"{path.parent} (or connect to the internet and train again)")
+                               f"{path.parent}, or train while online (they are downloaded then)")
         download_weights(entry.url, path, progress)
     return modern_torchvision_keys(source.model, _read_torch_file(path))
 
