@@ -289,6 +289,16 @@ class SweepDialog(QDialog):
             if row >= 0:
                 self.ranges.removeRow(row)
 
+    def _label(self, target: str) -> str:
+        """The person's words for a varied setting ("Learning rate"); the key if the node was renamed since."""
+        from dlstudio.core.errors import DlstudioError
+        from dlstudio.core.sweep.space import target_label
+
+        try:
+            return target_label(target, self.project.graph)
+        except DlstudioError:
+            return target
+
     def row_values(self, row: int) -> tuple[str, str, str, str]:
         """(target, kind, low, high or choices) of a range row, as written."""
         chooser, kinds = self.ranges.cellWidget(row, TARGET), self.ranges.cellWidget(row, KIND)
@@ -389,8 +399,7 @@ class SweepDialog(QDialog):
             for column in range(4):
                 self.table.setItem(row, column, QTableWidgetItem(""))
             self.table.item(row, TRIAL).setText(str(number + 1))
-            values = ", ".join(f"{name.removeprefix('training.')}={_short(value)}"
-                               for name, value in event["params"].items())
+            values = ", ".join(f"{self._label(name)} {_short(value)}" for name, value in event["params"].items())
             self.table.item(row, VALUES).setText(values)
         state = event["state"]
         shown = state

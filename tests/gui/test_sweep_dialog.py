@@ -86,6 +86,7 @@ def test_a_two_trial_sweep_from_the_window_lists_its_runs(make_window, qtbot, tm
     assert states == ["complete", "complete"]
     accuracies = [dialog.table.item(row, 3).text() for row in range(2)]
     assert all(text.endswith("%") for text in accuracies)
+    assert all(dialog.table.item(row, 1).text().startswith("Learning rate 0.") for row in range(2))
     best = dialog.best_trial
     assert best in (0, 1) and dialog.table.item(best, 0).font().bold()
     assert not dialog.table.item(1 - best, 0).font().bold()
