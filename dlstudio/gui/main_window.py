@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QByteArray, QFileSystemWatcher, QPointF, QRect, QRectF, QSettings, Qt, QTimer
 from PySide6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut,
                            QShowEvent, QUndoCommand, QUndoStack)
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox,
-                               QProgressDialog, QStackedWidget, QTabBar, QUndoView, QWidget)
+from PySide6.QtWidgets import (QApplication, QDialog, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu,
+                               QMessageBox, QProgressDialog, QStackedWidget, QTabBar, QUndoView, QWidget)
 
 from dlstudio import __version__
 from dlstudio.core.autolayout import LEFT_TO_RIGHT, TOP_TO_BOTTOM
@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self._state_restored = False  # whether the docks were put where the person left them
         self._plots_grown = False  # the Metrics strip grew once it had something to show
         self._inspect_grown = False  # the Inspect dock grew once, the first time its tab was shown
+        self._shortcuts_dialog: QDialog | None = None
         self.editing_locked = False
         self._import_task: BackgroundTask | None = None  # File > Import Model's worker, while it runs
 
@@ -291,6 +292,8 @@ class MainWindow(QMainWindow):
         self.log_folder_action = self._action("Show &Log Folder", self._show_log_folder, None,
                                               "Open the folder of dlstudio's error log")
         self.about_action = self._action("&About dlstudio", self._show_about)
+        self.shortcuts_action = self._action("&Keyboard Shortcuts", self.show_shortcuts, "Ctrl+/",
+                                             "Every command's keys, and what the mouse does on the canvas")
         self.layer_help_action = self._action("&Layer Help", self._show_layer_help, key.HelpContents)
         self.block_actions = BlockActions(self, self)  # Group into Block, Collapse, Rename Block, Freeze...
         self.block_actions.saved_blocks_changed.connect(self.palette.reload_saved_blocks)
@@ -351,7 +354,8 @@ class MainWindow(QMainWindow):
         training_menu.addAction(self.evaluate_action)
 
         help_menu = bar.addMenu("&Help")
-        help_menu.addActions([self.welcome_action, self.layer_help_action, self.log_folder_action])
+        help_menu.addActions([self.welcome_action, self.layer_help_action, self.shortcuts_action,
+                              self.log_folder_action])
         help_menu.addSeparator()
         help_menu.addAction(self.about_action)
 
@@ -1389,6 +1393,15 @@ class MainWindow(QMainWindow):
 
     def _show_error(self, title: str, message: str) -> None:
         QMessageBox.warning(self, title, message)
+
+    def show_shortcuts(self) -> None:
+        """Help › Keyboard Shortcuts: read from the menus as they are now (one window, reused)."""
+        from dlstudio.gui.shortcuts_dialog import ShortcutsDialog
+
+        if self._shortcuts_dialog is None:
+            self._shortcuts_dialog = ShortcutsDialog(self.menuBar(), self)
+        self._shortcuts_dialog.show()
+        self._shortcuts_dialog.raise_()
 
     def _show_about(self) -> None:
         QMessageBox.about(self, "About dlstudio",

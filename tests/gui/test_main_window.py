@@ -200,3 +200,20 @@ def test_screenshot_command_writes_a_1400x900_png_without_importing_torch(tmp_pa
     assert result.stdout.strip() == "False"
     image = QImage(str(out))
     assert (image.width(), image.height()) == (1400, 900)
+
+
+def test_help_keyboard_shortcuts_lists_the_menus_keys_and_the_canvas_gestures_and_searches(make_window):
+    window = make_window()
+    window.shortcuts_action.trigger()
+    dialog = window._shortcuts_dialog
+    assert dialog is not None and dialog.isVisible()
+    rows = dialog.visible_rows()
+    assert ("File", "Save", "Ctrl+S") in rows and ("Training", "Train", "F5") in rows
+    assert ("Help", "Keyboard Shortcuts", "Ctrl+/") in rows
+    assert ("Canvas", "Pan", "middle-drag, or hold Space and drag") in rows
+    shown = {(where, command) for where, command, _ in rows}
+    for action in (window.undo_action, window.copy_action, window.fit_action):  # every key a menu has is listed
+        assert any(command == action.text().replace("&", "").rstrip(".…") for _, command in shown), action.text()
+    dialog.search.setText("f5")
+    assert {command for _, command, keys in dialog.visible_rows()} == {"Train", "Stop"}
+    dialog.close()
