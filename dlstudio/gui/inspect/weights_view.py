@@ -220,6 +220,7 @@ class WeightsView(SessionView):
         self._layer_box.setEnabled(False)
         self._source_box.setEnabled(False)
         self.filters.clear()
+        self.filters.setVisible(True)  # until the next model says whether it has conv layers
         for kind in self._curves:
             self._curves[kind].setData([0.0, 1.0], [0.0])
         self._set_titles("Weights", "Gradients")
@@ -242,7 +243,13 @@ class WeightsView(SessionView):
         self._layer_box.blockSignals(False)
         self._layer_box.setEnabled(self._layer_box.count() > 0)
         self._source_box.setEnabled(self._layer_box.count() > 0)
-        self._set_message("" if self._layer_box.count() else "This model has no layers with weights.")
+        # Without a conv layer there are no filters: the histograms get the whole view, and a line says why.
+        self.filters.setVisible(bool(self._conv))
+        if not self._layer_box.count():
+            self._set_message("This model has no layers with weights.")
+        else:
+            self._set_message("" if self._conv else "This network has no convolution layer, so no filters to show; "
+                                                   "these are its layers' weights.")
         # The filters view picks its first layer and asks for its weights through layer_chosen.
         self.filters.set_layers([(node_id, labels.get(node_id) or self._name(node_id)) for node_id in self._conv])
         self._layer_box.setCurrentIndex(0 if self._layer_box.count() else -1)
