@@ -201,7 +201,8 @@ def test_a_model_without_conv_layers_has_saliency_but_no_grad_cam(qtbot, tmp_pat
     view.set_method("grad-cam")  # refused
     assert view.method() == "saliency" and view.displayed_image().shape == (8, 8, 4)
     weights = shown(qtbot, WeightsView(session))  # no filters to show: the histograms get the whole view
-    qtbot.waitUntil(lambda: weights.weight_histogram() is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: weights.weight_histogram() is not None and weights.gradient_histogram() is not None,
+                    timeout=TIMEOUT)
     assert not weights.filters.isVisible()
     assert weights._message.text().startswith("This network has no convolution layer, so no filters to show")
     session.cancel_all()

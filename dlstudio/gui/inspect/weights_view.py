@@ -216,6 +216,7 @@ class WeightsView(SessionView):
     def _clear(self, message: str) -> None:
         self._conv, self._weight_histograms = {}, {}
         self._gradient_results, self._gradient_error = {}, {}
+        self._note = ""  # what the view says about the model as long as it is loaded
         self._layer_box.clear()
         self._layer_box.setEnabled(False)
         self._source_box.setEnabled(False)
@@ -248,8 +249,9 @@ class WeightsView(SessionView):
         if not self._layer_box.count():
             self._set_message("This model has no layers with weights.")
         else:
-            self._set_message("" if self._conv else "This network has no convolution layer, so no filters to show; "
-                                                   "these are its layers' weights.")
+            self._note = ("" if self._conv else
+                          "This network has no convolution layer, so no filters to show; these are its layers' weights.")
+            self._set_message(self._note)
         # The filters view picks its first layer and asks for its weights through layer_chosen.
         self.filters.set_layers([(node_id, labels.get(node_id) or self._name(node_id)) for node_id in self._conv])
         self._layer_box.setCurrentIndex(0 if self._layer_box.count() else -1)
@@ -303,7 +305,7 @@ class WeightsView(SessionView):
 
     def _on_gradients(self, source: str, result: dict[str, Any]) -> None:
         self._gradient_results[source] = result
-        self._set_message("")
+        self._set_message(self._note)  # a failure's message goes; the standing note stays
         if source == self._source():
             self._render_gradients()
 
