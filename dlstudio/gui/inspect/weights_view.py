@@ -249,8 +249,8 @@ class WeightsView(SessionView):
         if not self._layer_box.count():
             self._set_message("This model has no layers with weights.")
         else:
-            self._note = ("" if self._conv else
-                          "This network has no convolution layer, so no filters to show; these are its layers' weights.")
+            self._note = ("" if self._conv else "This network has no convolution layer, so no filters to show; "
+                                                "these are its layers' weights.")
             self._set_message(self._note)
         # The filters view picks its first layer and asks for its weights through layer_chosen.
         self.filters.set_layers([(node_id, labels.get(node_id) or self._name(node_id)) for node_id in self._conv])
