@@ -173,3 +173,20 @@ def test_auto_layout_is_one_undo_step(make_window):
     assert len(set(zip(xs, ys))) == 3
     window.undo()
     assert layout.positions == before
+
+
+def test_a_backward_wire_goes_round_the_nodes_instead_of_through_them():
+    from PySide6.QtCore import QPointF
+
+    from dlstudio.gui.canvas.items import bezier_path
+
+    # A source's output port at x=300 and a target's input port at x=100, one row lower (a column of nodes).
+    start, end = QPointF(300, 0), QPointF(100, 120)
+    path = bezier_path(start, end)
+    bounds = path.boundingRect()
+    assert bounds.right() >= start.x() + 30 and bounds.left() <= end.x() - 30, "out of each port, not across"
+    middle = path.pointAtPercent(0.5)
+    assert abs(middle.y() - 60) < 1 and end.x() < middle.x() < start.x(), "across in the gap between the rows"
+    assert path.pointAtPercent(1.0) == end and path.pointAtPercent(0.0) == start
+    forward = bezier_path(QPointF(0, 0), QPointF(300, 120)).boundingRect()
+    assert forward.left() >= 0 and forward.right() <= 300, "a forward wire is the plain S curve"

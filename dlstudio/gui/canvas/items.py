@@ -528,11 +528,24 @@ class EdgeItem(QGraphicsItem):
         painter.drawText(self._label_rect, Qt.AlignmentFlag.AlignCenter, self.label)
 
 
+_BACKWARD_GAP = 40.0  # a target less than this far ahead of its source is reached by going round
+_LOOP = 36.0  # how far a backward wire runs out of its port before it turns
+
+
 def bezier_path(start: QPointF, end: QPointF, start_dir: float = 1.0, end_dir: float = 1.0) -> QPainterPath:
     """An S curve leaving ``start`` along ``start_dir`` (+1 right, -1 left) and entering ``end`` along
     ``end_dir``; backwards edges loop out so they stay readable, and an edge leaving and entering on
     the same side (a snake layout's turn between rows) is a U on that side."""
     path = QPainterPath(start)
+    if start_dir == end_dir and (end.x() - start.x()) * start_dir < _BACKWARD_GAP and abs(end.y() - start.y()) > 1:
+        # Backwards (the target behind its source): out of the source, across the gap between the two nodes'
+        # rows, and into the target from its own side, so the wire goes round the nodes, not through them.
+        out, into, middle = start.x() + start_dir * _LOOP, end.x() - end_dir * _LOOP, (start.y() + end.y()) / 2
+        path.cubicTo(QPointF(out, start.y()), QPointF(out, start.y()), QPointF(out, (start.y() + middle) / 2))
+        path.cubicTo(QPointF(out, middle), QPointF(out, middle), QPointF((out + into) / 2, middle))
+        path.cubicTo(QPointF(into, middle), QPointF(into, middle), QPointF(into, (middle + end.y()) / 2))
+        path.cubicTo(QPointF(into, end.y()), QPointF(into, end.y()), end)
+        return path
     reach = max(abs(end.x() - start.x()) * 0.5, 40.0)
     if start_dir != end_dir:
         reach = max(40.0, abs(end.y() - start.y()) * 0.35)
