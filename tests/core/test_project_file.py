@@ -306,8 +306,21 @@ def test_unreadable_files_are_project_errors(tmp_path):
         load_project(tmp_path / "missing.dlstudio")
     binary = tmp_path / "photo.dlstudio"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
-    with pytest.raises(ProjectError, match=r"^photo\.dlstudio: not a text file \(invalid UTF-8 at byte 0\)$"):
+    with pytest.raises(ProjectError, match=r"^photo\.dlstudio: not a project but a PNG image \(a project file is "
+                                           r"JSON text\)$"):
         load_project(binary)
+    weights = tmp_path / "model.dlstudio"
+    torch_file = tmp_path / "state.pt"
+    import torch
+
+    torch.save({"w": torch.zeros(2)}, torch_file)
+    weights.write_bytes(torch_file.read_bytes())
+    with pytest.raises(ProjectError, match=r"^model\.dlstudio: not a project but a ZIP archive \(a PyTorch"):
+        load_project(weights)
+    other = tmp_path / "other.dlstudio"
+    other.write_bytes(b"\x00\x01\xfe\xff binary")
+    with pytest.raises(ProjectError, match=r"^other\.dlstudio: not a text file \(invalid UTF-8 at byte 2\)$"):
+        load_project(other)
 
 
 def test_a_byte_order_mark_is_tolerated(tmp_path):

@@ -191,6 +191,21 @@ def _write(path: Path, data: bytes) -> None:
 
 # -- reading -----------------------------------------------------------------
 
+# What a binary file opened as a project most likely is, by its first bytes (a renamed picture or model).
+_BINARY_KINDS = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+                 (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive (a PyTorch .pt or .pth file is one)"),
+                 (b"\x80\x02", "a pickle (an old PyTorch file)"))
+
+
+def _binary_kind(raw: bytes) -> str:
+    for magic, kind in _BINARY_KINDS:
+        if raw.startswith(magic):
+            return kind
+    if len(raw) > 8 and raw[8:9] == b"{" and int.from_bytes(raw[:8], "little") < len(raw):
+        return "a safetensors weights file"
+    return ""
+
+
 def load_project(path: str | os.PathLike[str]) -> Project:
     """Read a project file; sets ``project.path``. Raises ProjectError starting with the file name."""
     path = Path(path)
@@ -207,6 +222,9 @@ def load_project(path: str | os.PathLike[str]) -> Project:
     try:
         text = raw.decode("utf-8-sig")  # tolerate a byte-order mark some editors add
     except UnicodeDecodeError as error:
+        kind = _binary_kind(raw)
+        if kind:
+            raise ProjectError(f"{path.name}: not a project but {kind} (a project file is JSON text)") from None
         raise ProjectError(f"{path.name}: not a text file (invalid UTF-8 at byte {error.start})") from None
     project = project_from_json(text, source=path.name)
     project.path = path
