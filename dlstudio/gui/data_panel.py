@@ -654,6 +654,13 @@ class DataPanel(QWidget):
     def is_loading(self) -> bool:
         return self._task is not None
 
+    def current_problems(self) -> list[str] | None:
+        """What the shown preview says would stop training, when it describes the data and network as they are
+        now (None while a newer preview is due or loading: it may be out of date)."""
+        if self.preview is None or self._pending or self._timer.isActive() or self.is_loading():
+            return None
+        return list(self.preview.problems)
+
     def cancel_loading(self, wait_ms: int = 5000) -> bool:
         """Stop any load and wait for its thread (call before the panel goes away). True when all ended."""
         self._timer.stop()

@@ -841,6 +841,15 @@ class MainWindow(QMainWindow):
         if ends:
             self._show_error("Cannot train yet", ends)
             return False
+        problems = self.data_panel.current_problems()  # the Data tab's verdict, when it is up to date
+        if problems:
+            folder = self.project.data.get("source") == "folder"
+            hint = ("\n\nThe Data tab's 'Fit the network to these images' sizes the network for them." if folder
+                    else "\n\nThe Data tab shows the data and what does not fit.")
+            self.data_dock.show()
+            self.data_dock.raise_()
+            self._show_error("Cannot train yet", "\n".join(problems) + hint)
+            return False
         from dlstudio.core.memory import check_fits  # torch-free: estimated from the inferred shapes
 
         too_big = check_fits(self.project.graph, int(self.project.training.get("batch_size") or 64))

@@ -236,3 +236,21 @@ def test_a_network_without_its_ends_is_refused_before_any_save_is_offered(make_w
     assert window.training.worker is None
     assert errors[-1] == f"Training takes one Input node; this network has 2 ({names}): remove all but one."
     assert window.project.graph.node(second).name in names
+
+
+def test_what_the_data_tab_says_would_stop_training_refuses_it_before_any_save(make_window, qtbot, monkeypatch):
+    project = load_template("lenet5")
+    project.graph.set_param("linear3", "out_features", 3)
+    project.graph.set_param("output1", "classes", 3)  # the digits have 10 classes
+    window = make_window(project)
+    window.data_dock.raise_()
+    panel = window.data_panel
+    qtbot.waitUntil(lambda: panel.current_problems() is not None, timeout=30_000)
+    assert panel.current_problems(), "the Data tab says the class counts differ"
+    errors: list[str] = []
+    monkeypatch.setattr(window, "_show_error", lambda title, message: errors.append(message))
+    monkeypatch.setattr(window, "_ask_save_before_training", lambda: pytest.fail("asked to save an untrainable net"))
+    window.training.start()
+    assert window.training.worker is None and window.project.path is None
+    assert errors and errors[0].startswith(panel.current_problems()[0])
+    assert "The Data tab shows the data and what does not fit." in errors[0]
