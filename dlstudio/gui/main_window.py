@@ -631,7 +631,7 @@ class MainWindow(QMainWindow):
         self.undo_stack.resetClean()  # unsaved: the file on disk is the older version
         self._update_title()
         self.autosave()
-        self.statusBar().showMessage(f"Restored the unsaved changes to {entry.name} from "
+        self.statusBar().showMessage(f"Restored the unsaved changes to “{entry.name}” from "
                                      f"{entry.saved_at:%Y-%m-%d %H:%M}", 8000)
         return True
 
@@ -1302,7 +1302,7 @@ class MainWindow(QMainWindow):
 
     def _ask_restore(self, entry: Recoverable) -> str:
         box = QMessageBox(QMessageBox.Icon.Question, "Restore unsaved changes",
-                          f"dlstudio closed without saving {entry.name}. Restore the changes it autosaved?\n\n"
+                          f"dlstudio closed without saving “{entry.name}”. Restore the changes it autosaved?\n\n"
                           f"{entry.describe()}", parent=self)
         restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
         discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
