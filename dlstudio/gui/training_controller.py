@@ -209,6 +209,8 @@ class TrainingController(QObject):
         if self.worker is not None:
             return
         graph = self.document.project.graph
+        outputs = [node for node in graph if node.spec.role == "output"]
+        self.curves.set_task(str(outputs[0].params.get("task", "classification")) if outputs else "classification")
         key = tuple((node.id, node.name) for node in graph if node.type == "Conv2d")
         if key != self._conv_key:
             self._conv_key = key

@@ -221,3 +221,29 @@ def test_a_constant_learning_rate_is_a_level_line_on_an_axis_from_zero(curves: C
     curves.flush()
     low, high = curves._lr_plot.viewRange()[1]
     assert low == 0.0 and 0.01 < high < 0.0115, "not a zoom into 0.0096..0.0104 that looks like noise"
+
+
+def test_a_reconstruction_has_no_accuracy_plot_and_loss_takes_its_room(curves: CurvesView) -> None:
+    curves.resize(500, 500)  # stacked: loss, accuracy, learning rate
+    assert curves._accuracy_plot.isVisible() and curves.has_accuracy_plot()
+    height = curves._loss_plot.geometry().height()
+    curves.set_task("reconstruction")
+    curves._canvas.ci.layout.activate()
+    assert not curves._accuracy_plot.isVisible() and curves._lr_plot.isVisible()
+    assert curves._lr_plot.getAxis("bottom").label.isVisible(), "the lowest plot names the epoch axis"
+    curves.start_run("20261203-120000")
+    curves.add_epoch({"epoch": 1, "train_loss": 0.1, "val_loss": 0.12, "learning_rate": 0.001})
+    curves.flush()
+    QApplication.processEvents()
+    assert curves._loss_plot.geometry().height() > height
+    curves.set_task("classification")
+    assert curves._accuracy_plot.isVisible()
+
+
+def test_the_window_shows_accuracy_only_for_a_classifier(make_window) -> None:
+    from dlstudio.core.project import load_template
+
+    window = make_window(load_template("autoencoder"))
+    assert not window.training.curves.has_accuracy_plot()
+    window.set_project(load_template("lenet5"))
+    assert window.training.curves.has_accuracy_plot()

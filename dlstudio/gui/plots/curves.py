@@ -242,6 +242,7 @@ class CurvesView(QWidget):
         self._legend.addItem(self._batch_curve, "per batch")
         self._legend.sigSampleClicked.connect(self._on_legend_sample_clicked)
         self._arrangement: str | None = None
+        self._with_accuracy = True  # a reconstruction (autoencoder) has no accuracy: its plot is left out
         self._arrange(_arrangement_for(self.width(), self.height()))
         self._overlays: list[_Overlay] = []
         self._overlay_order: list[str] = []
@@ -267,6 +268,18 @@ class CurvesView(QWidget):
         return self._loss_plot, self._accuracy_plot, self._lr_plot
 
     # ---- feeding -------------------------------------------------------------------------------------
+
+    def set_task(self, task: str) -> None:
+        """The network's task: "classification" plots accuracy; "reconstruction" has none, so that plot goes
+        and loss and learning rate share its room."""
+        with_accuracy = task != "reconstruction"
+        if with_accuracy != self._with_accuracy:
+            self._with_accuracy = with_accuracy
+            arrangement, self._arrangement = self.arrangement(), None
+            self._arrange(arrangement)
+
+    def has_accuracy_plot(self) -> bool:
+        return self._with_accuracy
 
     def start_run(self, name: str, epochs: int | None = None) -> None:
         """Forget the live curves (overlays stay) and title the plots with the new run's name.
@@ -548,21 +561,24 @@ class CurvesView(QWidget):
             grid.setRowStretchFactor(index, 0)
             grid.setColumnStretchFactor(index, 0)
         top_left = Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
+        plots = [plot for plot in self._plots if plot is not self._accuracy_plot or self._with_accuracy]
         if arrangement == SIDE_BY_SIDE:
-            shown = self._plots
-            for column, (plot, stretch) in enumerate(zip(shown, _SIDE_BY_SIDE_STRETCH, strict=True)):
+            shown = plots
+            for column, (plot, stretch) in enumerate(zip(shown, _SIDE_BY_SIDE_STRETCH, strict=False)):
                 grid.addItem(plot, 0, column)
                 grid.setColumnStretchFactor(column, stretch)
             grid.setRowStretchFactor(0, 1)
             grid.addItem(self._legend, 0, len(shown), top_left)
         else:
-            shown = self._plots if arrangement == STACKED else self._plots[:2]
+            shown = plots if arrangement == STACKED else [plot for plot in plots if plot is not self._lr_plot]
             for row, (plot, stretch) in enumerate(zip(shown, _STACKED_STRETCH, strict=False)):
                 grid.addItem(plot, row, 0)
                 grid.setRowStretchFactor(row, stretch)
             grid.setColumnStretchFactor(0, 1)
             grid.addItem(self._legend, 0, 1, len(shown), 1, top_left)
+        self._shown = list(shown)
         self._lr_plot.setVisible(self._lr_plot in shown)
+        self._accuracy_plot.setVisible(self._accuracy_plot in shown)
         # Stacked, the learning rate gives up height first; side by side a cap would cap the whole row.
         self._lr_plot.setMaximumHeight(_LR_MAX_HEIGHT if arrangement == STACKED else _NO_LIMIT)
         for plot in shown:
@@ -574,9 +590,7 @@ class CurvesView(QWidget):
 
     def _set_x_label(self) -> None:
         """Name the x axis (epoch) under the lowest stacked plot; side by side it is left out for the height."""
-        arrangement = self.arrangement()
-        labelled = (None if arrangement == SIDE_BY_SIDE
-                    else self._accuracy_plot if arrangement == STACKED_WITHOUT_LR else self._lr_plot)
+        labelled = None if self.arrangement() == SIDE_BY_SIDE else self._shown[-1]
         for plot in self._plots:
             if plot is labelled:
                 set_axis_label(plot, "bottom", "epoch", self._colours)
