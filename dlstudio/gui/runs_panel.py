@@ -48,9 +48,9 @@ from dlstudio.gui.theme import DARK_CANVAS, LIGHT_CANVAS
 # result (name, status, best validation and test accuracy: what a narrow dock shows without scrolling) and
 # the rest, so that what was changed stands next to what it gave.
 _LEADING = (("run", "Run", "The run's folder, named by its start time"), ("status", "Status", "How the run ended"),
-            ("best", "Best val", "Best validation accuracy over the epochs"),
-            ("test", "Test", "Accuracy on the test split at the end of the run"))
-_TRAILING = (("final", "Final val", "Validation accuracy of the last epoch"),
+            ("best", "Best val", "Best validation accuracy over the epochs (a reconstruction: lowest loss)"),
+            ("test", "Test", "Accuracy on the test split at the end of the run (a reconstruction: its loss)"))
+_TRAILING = (("final", "Final val", "Validation accuracy of the last epoch (a reconstruction: its loss)"),
              ("epochs", "Epochs", "Epochs finished (of those planned)"),
              ("time", "Time", "Training time: the epochs' time together"),
              ("speed", "Samples/s", "Training samples per second, the mean over the epochs (blank when the run did "
@@ -493,9 +493,9 @@ class RunsPanel(QWidget):
             "run": (name, name),
             "status": (shown, status),
             "epochs": (_epochs_text(epochs, planned), epochs),
-            "best": (_percent(best), best),
-            "final": (_percent(final), final),
-            "test": (_percent(test), test),
+            "best": _score(best, run.get("best_val_loss")),
+            "final": _score(final, run.get("last_val_loss")),
+            "test": _score(test, run.get("test_loss")),
             "time": (_duration_text(seconds), seconds),
             "speed": ("" if speed is None else f"{float(speed):,.0f}", speed),
             "started": (_date_text(run.get("started")), run.get("started")),
@@ -600,6 +600,14 @@ def _explain(target: QAction | QPushButton, reason: str, tip: str) -> None:
 
 def _percent(value: Any) -> str:
     return "—" if value is None else f"{float(value):.1%}"
+
+
+def _score(accuracy: Any, loss: Any) -> tuple[str, Any]:
+    """A result cell's text and sort value: the accuracy; for a run without one (a reconstruction), its loss,
+    sorted so that lower comes first where higher accuracy does."""
+    if accuracy is not None or loss is None:
+        return _percent(accuracy), accuracy
+    return f"loss {float(loss):.3g}", -float(loss)
 
 
 def _epochs_text(epochs: Any, planned: Any) -> str:

@@ -204,3 +204,23 @@ def test_a_trial_the_sweep_pruned_reads_pruned_not_stopped(qtbot, panel: RunsPan
     pruned, stopped = shown[NAMES[0]], shown[NAMES[1]]
     assert pruned.text(status) == "pruned" and "pruned by the sweep 'lr' after epoch 1" in pruned.toolTip(status)
     assert stopped.text(status) == "stopped" and "it can be resumed" in stopped.toolTip(status)
+
+
+def test_a_reconstruction_run_shows_its_losses_where_a_classifier_shows_accuracy(qtbot, tmp_path: Path) -> None:
+    from dlstudio.core.project import load_template
+    from dlstudio.core.training.runs import summarize_run
+    from gui_helpers import train_recorded_run
+
+    project = load_template("autoencoder")
+    project.training["epochs"] = 1
+    run_dir = train_recorded_run(project, tmp_path / "ae.dlstudio", epochs=1)
+    summary = summarize_run(run_dir)
+    assert summary["best_val_accuracy"] is None and summary["test_accuracy"] is None
+    assert summary["best_val_loss"] > 0 and summary["test_loss"] > 0
+    panel = RunsPanel()
+    qtbot.addWidget(panel)
+    panel.set_runs(read_runs_for_comparison([str(run_dir)]))
+    item = panel.item_for(str(run_dir))
+    assert item.text(panel.column_of("Best val")) == f"loss {summary['best_val_loss']:.3g}"
+    assert item.text(panel.column_of("Test")) == f"loss {summary['test_loss']:.3g}"
+    assert item.text(panel.column_of("Final val")).startswith("loss ")

@@ -285,7 +285,8 @@ def summarize_run(run_dir: Path | str) -> dict[str, Any]:
 
     Keys: ``run_dir``, ``name`` (the folder name), ``status``, ``message``,
     ``epochs`` (finished), ``planned_epochs``, ``best_val_accuracy``,
-    ``best_epoch``, ``last_val_loss``, ``test_accuracy``, ``started`` (ISO
+    ``best_epoch``, ``last_val_loss``, ``best_val_loss``, ``test_accuracy``, ``test_loss`` (a reconstruction
+    has losses, no accuracy), ``started`` (ISO
     time), ``project`` and ``resumable`` (see :func:`is_resumable`). ``status`` is the recorded one when the run wrote
     ``result.json``; otherwise "completed" when every planned epoch is in
     metrics.csv, "stopped" when a resumable checkpoint is left, else
@@ -297,7 +298,8 @@ def summarize_run(run_dir: Path | str) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "run_dir": str(run_dir), "name": run_dir.name, "status": STATUS_INCOMPLETE, "message": "",
         "epochs": 0, "planned_epochs": None, "best_val_accuracy": None, "best_epoch": None,
-        "last_val_loss": None, "test_accuracy": None, "started": _modified(run_dir), "project": None,
+        "last_val_loss": None, "best_val_loss": None, "test_accuracy": None, "test_loss": None,
+        "started": _modified(run_dir), "project": None,
         "resumable": False,
     }
     if not run_dir.is_dir():
@@ -329,13 +331,16 @@ def summarize_run(run_dir: Path | str) -> dict[str, Any]:
         summary["best_epoch"] = int(best["epoch"]) if best.get("epoch") is not None else None
     if rows:
         summary["last_val_loss"] = rows[-1].get("val_loss")
+    losses = [row["val_loss"] for row in rows if row.get("val_loss") is not None]
+    summary["best_val_loss"] = min(losses) if losses else None  # type: ignore[type-var]
 
     result = _read_result(run_dir)
     if result is not None:
         summary["status"] = str(result.get("status") or STATUS_INCOMPLETE)
         summary["message"] = " ".join(str(result.get("message") or "").split())
-        test_accuracy = result.get("test_accuracy")
+        test_accuracy, test_loss = result.get("test_accuracy"), result.get("test_loss")
         summary["test_accuracy"] = float(test_accuracy) if isinstance(test_accuracy, (int, float)) else None
+        summary["test_loss"] = float(test_loss) if isinstance(test_loss, (int, float)) else None
     elif summary["planned_epochs"] is not None and len(rows) >= summary["planned_epochs"]:
         summary["status"] = "completed"
     elif (run_dir / LAST).is_file():
