@@ -173,3 +173,40 @@ def test_a_newer_model_keeps_the_drawing_and_answers_again(qtbot, view) -> None:
     # A model trained on dark drawings on light paper gets light paper: what was drawn in white goes.
     pad.set_model(view.class_names, light_on_dark=False)
     assert pad.canvas.empty and pad.canvas.pixels().min() == 255
+
+
+def test_an_autoencoder_answers_a_drawing_with_its_reconstruction(qtbot, tmp_path) -> None:
+    from dlstudio.core.project import load_template
+    from dlstudio.gui.inspect.model_session import ModelSession
+    from gui_helpers import train_recorded_run
+
+    project = load_template("autoencoder")
+    run_dir = train_recorded_run(project, tmp_path / "ae.dlstudio", epochs=1)
+    session = ModelSession()
+    with qtbot.waitSignal(session.model_loaded, timeout=TIMEOUT_MS):
+        session.load(run_dir)
+    try:
+        view = ClassifyView(session)
+        qtbot.addWidget(view)
+        view.resize(760, 560)
+        view.show()
+        view.show_pad()
+        pad = view.pad
+        qtbot.waitUntil(lambda: pad.canvas.isVisible() and pad.canvas.width() > 100, timeout=TIMEOUT_MS)
+        with qtbot.waitSignal(pad.predicted, timeout=TIMEOUT_MS) as blocker:
+            draw_seven(pad.canvas)
+        qtbot.waitUntil(lambda: pad._task is None and not pad._throttle.isActive(), timeout=TIMEOUT_MS)
+        result = blocker.args[0]
+        assert result["reconstruction"].shape == result["raw"].shape == (1, 28, 28)
+        assert pad.reconstruction_image.isVisible() and not pad.reconstruction_image.pixmap().isNull()
+        assert not pad.answer.isVisible() and not pad.bars.isVisible()
+        assert pad.confidence.text().startswith("What the network rebuilds from it (mean squared error ")
+        trained = session.trained
+        x = trained.preprocessor.normalize(torch.from_numpy(result["raw"])).unsqueeze(0)
+        with torch.no_grad():
+            expected = trained.preprocessor.denormalize(trained.model(x)).clamp(0, 1)[0].numpy()
+        np.testing.assert_allclose(result["reconstruction"], expected, atol=1e-5)
+        pad.clear()
+        assert not pad.reconstruction_image.isVisible() and pad.answer.text() == "–"
+    finally:
+        session.cancel_all()

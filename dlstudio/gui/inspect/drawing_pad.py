@@ -43,10 +43,18 @@ def _classify_drawing(context: TaskContext, trained: Any, pixels: np.ndarray) ->
     from dlstudio.core.inspect.input_recipe import describe
 
     prepared = trained.prepare(pixels)
-    [prediction] = trained.classify(trained.preprocessor.normalize(prepared.raw).unsqueeze(0),
-                                    top_k=max(1, len(trained.class_names)))
-    return {"raw": prepared.raw.numpy(), "probabilities": prediction.probabilities, "steps": prepared.steps,
-            "description": describe(prepared.steps)}
+    x = trained.preprocessor.normalize(prepared.raw).unsqueeze(0)
+    found = {"raw": prepared.raw.numpy(), "steps": prepared.steps, "description": describe(prepared.steps)}
+    if trained.task == "reconstruction":  # an autoencoder answers with a picture: what it makes of the drawing
+        import torch
+
+        with torch.no_grad():
+            output = trained.model(x.to(trained.device)).float().cpu()
+        error = float(torch.mean((output - x.cpu()) ** 2))
+        picture = trained.preprocessor.denormalize(output).clamp(0.0, 1.0)[0]
+        return {**found, "probabilities": None, "reconstruction": picture.numpy(), "error": error}
+    [prediction] = trained.classify(x, top_k=max(1, len(trained.class_names)))
+    return {**found, "probabilities": prediction.probabilities}
 
 
 class DrawingCanvas(QWidget):
@@ -245,9 +253,14 @@ class DrawingPad(QWidget):
         self.confidence = QLabel("Draw to see what the model thinks")
         self.confidence.setWordWrap(True)
         self.confidence.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.reconstruction_image = QLabel()  # an autoencoder's output, in the answer's place
+        self.reconstruction_image.setObjectName("DrawingReconstruction")
+        self.reconstruction_image.setFixedSize(MODEL_PICTURE, MODEL_PICTURE)
+        self.reconstruction_image.hide()
         headline = QHBoxLayout()
         headline.setSpacing(10)
         headline.addWidget(self.answer, 0, Qt.AlignmentFlag.AlignVCenter)
+        headline.addWidget(self.reconstruction_image, 0, Qt.AlignmentFlag.AlignVCenter)
         headline.addWidget(self.confidence, 1, Qt.AlignmentFlag.AlignVCenter)
         self.bars = ProbabilityBars()
         self.bars.hide()
@@ -340,13 +353,27 @@ class DrawingPad(QWidget):
     def _on_task_finished(self, result: dict[str, Any]) -> None:
         if self.sender() is not self._task or self.canvas.empty:
             return
-        self.probabilities = np.asarray(result["probabilities"])
         picture = raw_to_qimage(result["raw"])
         self.model_image.setPixmap(scaled_pixmap(picture, MODEL_PICTURE))
         self.model_caption.setText(f"model input {picture.width()}×{picture.height()}")
         self.steps.setText(result["description"])
-        self._show_bars()
+        if result.get("reconstruction") is not None:
+            self._show_reconstruction(result["reconstruction"], float(result["error"]))
+        else:
+            self.probabilities = np.asarray(result["probabilities"])
+            self.reconstruction_image.hide()
+            self.answer.show()
+            self._show_bars()
         self.predicted.emit(result)
+
+    def _show_reconstruction(self, raw: np.ndarray, error: float) -> None:
+        """An autoencoder's answer: its output as a picture beside the input, and how far it is from it."""
+        self.probabilities = None
+        self.bars.hide()
+        self.answer.hide()
+        self.reconstruction_image.setPixmap(scaled_pixmap(raw_to_qimage(raw), MODEL_PICTURE))
+        self.reconstruction_image.show()
+        self.confidence.setText(f"What the network rebuilds from it (mean squared error {error:.4f})")
 
     @Slot(str)
     def _on_task_failed(self, message: str) -> None:
@@ -375,6 +402,9 @@ class DrawingPad(QWidget):
         self.probabilities = None
         self.bars.set_rows([])
         self.bars.hide()
+        self.reconstruction_image.clear()
+        self.reconstruction_image.hide()
+        self.answer.show()
         self.answer.setText("–")
         self.confidence.setText("Draw to see what the model thinks")
         self.steps.setText("")
