@@ -243,8 +243,10 @@ class InspectController(QObject):
         classes = info["class_names"]
         shown = ", ".join(classes[:6]) + (", …" if len(classes) > 6 else "")
         checkpoint = Path(info["checkpoint"]).stem if info["checkpoint"] else ""
+        answers = (f"{len(classes)} classes ({shown})" if info.get("task", "classification") == "classification"
+                   else "rebuilds its input (an autoencoder)")
         self.model_label.setText(f"{Path(info['run_dir']).name} · {checkpoint} checkpoint · input "
-                                 f"{'×'.join(str(s) for s in info['input_shape'])} · {len(classes)} classes ({shown})")
+                                 f"{'×'.join(str(s) for s in info['input_shape'])} · {answers}")
         self.model_label.setToolTip(info["checkpoint"])
         if self._pending_cell is not None:
             true, predicted = self._pending_cell

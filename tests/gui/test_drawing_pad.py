@@ -208,5 +208,12 @@ def test_an_autoencoder_answers_a_drawing_with_its_reconstruction(qtbot, tmp_pat
         np.testing.assert_allclose(result["reconstruction"], expected, atol=1e-5)
         pad.clear()
         assert not pad.reconstruction_image.isVisible() and pad.answer.text() == "–"
+        from dlstudio.gui.inspect_controller import InspectController
+
+        controller = InspectController()
+        with qtbot.waitSignal(controller.session.model_loaded, timeout=TIMEOUT_MS):
+            controller.session.load(run_dir)
+        assert controller.model_label.text().endswith("· rebuilds its input (an autoencoder)")
+        controller.shut_down()
     finally:
         session.cancel_all()
