@@ -393,7 +393,7 @@ class DataPanel(QWidget):
     # of setting_edit_requested for each key when something is connected to it (a source switch and its path).
     settings_edit_requested = Signal(object)
     preview_shown = Signal(object)                # the DataPreview now on screen
-    fit_network_requested = Signal(str)           # the image folder (resolved) the network should be shaped for
+    fit_network_requested = Signal(str)           # the image folder or CSV file (resolved) to shape the network for
     loading_changed = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -439,8 +439,9 @@ class DataPanel(QWidget):
         self.error_label = self._message_label("data_load_error")
         self.fit_button = QPushButton("Fit the network to these images")
         self.fit_button.setObjectName("data_fit_network")
-        self.fit_button.setToolTip("Set the Input's channels and size from the pictures, and the last layer and the "
-                                   "Output to one score per class (one undo step)")
+        self.fit_button.setToolTip("Set the Input's shape from the data (the pictures' channels and size, or the "
+                                   "table's feature columns), and the last layer and the Output to one score per "
+                                   "class (one undo step)")
         self.fit_button.clicked.connect(self._on_fit_button_clicked)
         self.fit_button.hide()
         self.warning_label = self._message_label("data_warnings")
@@ -850,8 +851,12 @@ class DataPanel(QWidget):
 
     def _show_preview(self, preview: Any) -> None:
         self.preview = preview
-        folder_source = self.project is not None and self.project.data.get("source") == "folder"
-        self.fit_button.setVisible(bool(folder_source and preview is not None and preview.class_names))
+        source = self.project.data.get("source") if self.project is not None else None
+        self.fit_button.setText("Fit the network to this table" if source == "csv"
+                                else "Fit the network to these images")
+        # A table's mismatch (feature count) leaves no class names in the preview: offered on its problem too.
+        shown = preview is not None and (bool(preview.class_names) or bool(preview.problems))
+        self.fit_button.setVisible(source in ("folder", "csv") and shown)
         problems = list(preview.problems) if preview is not None else []
         self.problem_label.setText("\n".join(problems))
         self._style_message(self.problem_label, ERROR)

@@ -172,7 +172,7 @@ class MainWindow(QMainWindow):
         self.data_panel.setting_edit_requested.connect(self._on_data_panel_setting_edit_requested)
         self.data_panel.settings_edit_requested.connect(self._on_data_panel_settings_edit_requested)
         self.data_panel.preview_shown.connect(self._on_data_panel_preview_shown)
-        self.data_panel.fit_network_requested.connect(self.fit_network_to_folder)
+        self.data_panel.fit_network_requested.connect(self.fit_network_to_data)
         self.data_dock = self._dock("Data", "DataDock", self.data_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.training_dock, self.data_dock)
         self.inspector_dock.raise_()
@@ -1124,27 +1124,32 @@ class MainWindow(QMainWindow):
         if remember:
             self.settings.setValue("theme", self.theme)
 
-    def fit_network_to_folder(self, folder: str) -> bool:
-        """Data › Fit the network to these images: the Input's channels and size and the head's class count from
-        the folder, as one undo step; False (and why, in the status bar) when nothing was changed."""
-        from dlstudio.core.project.fit_to_data import fit_to_folder, survey_image_folder
+    def fit_network_to_data(self, path: str) -> bool:
+        """Data › Fit the network to these images (or this table): the Input's shape (channels and size, or feature
+        columns) and the head's class count from the data, as one undo step; False (and why, in the status bar)
+        when nothing was changed."""
+        from dlstudio.core.project.fit_to_data import fit_to_folder, survey_image_folder, survey_table
 
         if self._refuse_if_locked():
             return False
         try:
-            survey = survey_image_folder(folder)
+            if self.project.data.get("source") == "csv":
+                survey = survey_table(path, str(self.project.data.get("label_column") or ""))
+            else:
+                survey = survey_image_folder(path)
             trial = Project(graph=self.project.graph.copy())  # the changes, worked out on a copy
             changes = fit_to_folder(trial, survey)
         except DlstudioError as error:
-            self.statusBar().showMessage(f"Cannot fit the network to {Path(folder).name}: {error.message}", 8000)
+            self.statusBar().showMessage(f"Cannot fit the network to {Path(path).name}: {error.message}", 8000)
             return False
+        name = survey.folder.name
         if not changes:
-            self.statusBar().showMessage(f"The network already fits {survey.folder.name}: {survey.describe()}", 6000)
+            self.statusBar().showMessage(f"The network already fits {name}: {survey.describe()}", 6000)
             return False
         graph = self.project.graph
-        self.push(MacroCommand(f"Fit the network to {survey.folder.name}",
+        self.push(MacroCommand(f"Fit the network to {name}",
                                [SetParamCommand(graph, c.node_id, c.param, c.new) for c in changes]))
-        self.statusBar().showMessage(f"Fitted the network to {survey.folder.name}: {survey.describe()}", 8000)
+        self.statusBar().showMessage(f"Fitted the network to {name}: {survey.describe()}", 8000)
         return True
 
     def _on_data_panel_preview_shown(self, preview: object) -> None:

@@ -66,3 +66,21 @@ def test_a_network_without_a_head_is_refused_before_anything_changes(tmp_path):
     with pytest.raises(GraphError):
         fit_to_folder(project, survey)
     assert project.graph.to_dict() == before
+
+
+def test_a_table_gives_an_input_of_its_feature_columns_and_one_output_per_class(tmp_path):
+    from dlstudio.core.project.fit_to_data import survey_table
+
+    table = tmp_path / "flowers.csv"
+    rows = ["sepal_l,sepal_w,petal_l,petal_w,species"]
+    rows += [f"{5 + i * 0.1:.1f},3.1,{1 + i % 3},0.2,{['setosa', 'versicolor', 'virginica'][i % 3]}" for i in range(12)]
+    table.write_text("\n".join(rows) + "\n")
+    survey = survey_table(table)
+    assert survey.input_shape == [4] and survey.class_names == ("setosa", "versicolor", "virginica")
+    assert survey.describe() == "4 feature columns, 3 classes (setosa, versicolor, virginica)"
+    project = load_template("mlp")
+    changes = fit_to_folder(project, survey)
+    assert {(c.param, str(c.new)) for c in changes} == {("shape", "[4]"), ("out_features", "3"), ("classes", "3")}
+    assert ShapeInference(project.graph).errors() == []
+    with pytest.raises(DataError, match="has no column 'kind'"):
+        survey_table(table, "kind")

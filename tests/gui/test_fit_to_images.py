@@ -131,3 +131,22 @@ def test_the_question_proposes_the_pretrained_network_for_photos_and_says_what_i
         Image.new("L", (20, 20), 90).save(glyphs / name / "0.png")
     assert window._ask_folder_network(survey_image_folder(glyphs)) == SMALL_NETWORK
     assert shown[-1][0] == "Small CNN"
+
+
+def test_the_data_panel_fits_the_network_to_a_csv_table_too(make_window, qtbot, tmp_path):
+    table = tmp_path / "flowers.csv"
+    rows = ["a,b,c,label"] + [f"{i},{i % 4},{i * 0.5},{'yes' if i % 2 else 'no'}" for i in range(30)]
+    table.write_text("\n".join(rows) + "\n")
+    project = load_template("mlp")  # Input 1x28x28: the table's 3 features do not fit it
+    project.data = {**project.data, "source": "csv", "path": str(table), "label_column": ""}
+    window = make_window(project)
+    panel = window.data_panel
+    window.data_dock.raise_()
+    qtbot.waitUntil(lambda: panel.fit_button.isVisible(), timeout=20000)
+    assert panel.fit_button.text() == "Fit the network to this table"
+    assert any("3 feature columns" in problem for problem in panel.preview.problems)
+    QTest.mouseClick(panel.fit_button, Qt.MouseButton.LeftButton)
+    assert _input_and_head(window) == ([3], 2)
+    assert window.undo_stack.undoText() == "Fit the network to flowers.csv"
+    assert window.inference.errors() == []
+    qtbot.waitUntil(lambda: panel.current_problems() == [], timeout=20000)

@@ -78,6 +78,26 @@ def load_csv(path: Path, label_column: str, input_shape: tuple[int, ...]) -> Lab
 
     An empty ``label_column`` means the last column.
     """
+    features, labels, note = read_csv_table(path, label_column)
+    if input_shape != (features.shape[1],):
+        raise DataError(f"the CSV file has {features.shape[1]} feature columns; the Input node has shape "
+                        f"{list(input_shape)} (set it to [{features.shape[1]}])")
+    class_names = _class_order(labels)
+    index = {label: i for i, label in enumerate(class_names)}
+    y = torch.tensor([index[label] for label in labels], dtype=torch.int64)
+    return LabeledTensors(torch.from_numpy(features), y, class_names, notes=[note] if note else [])
+
+
+def csv_classes(labels: list[str]) -> list[str]:
+    """The class names of a label column, in the order the loader numbers them."""
+    return _class_order(labels)
+
+
+def read_csv_table(path: Path, label_column: str) -> tuple[np.ndarray, list[str], str | None]:
+    """The feature columns as float32 (rows, features), the label column's values, and a note on the encoding.
+
+    DataError (one line naming the file, column or row) for what :func:`load_csv` refuses.
+    """
     name = repr(str(path))
     if not path.is_file():
         raise DataError(f"the CSV file {name} does not exist")
@@ -128,10 +148,4 @@ def load_csv(path: Path, label_column: str, input_shape: tuple[int, ...]) -> Lab
                                 f"the column")
             features[row_number - 2, j] = value
         labels.append(row[label_index].strip())
-    if input_shape != (len(feature_indices),):
-        raise DataError(f"the CSV file has {len(feature_indices)} feature columns; the Input node has shape "
-                        f"{list(input_shape)} (set it to [{len(feature_indices)}])")
-    class_names = _class_order(labels)
-    index = {label: i for i, label in enumerate(class_names)}
-    y = torch.tensor([index[label] for label in labels], dtype=torch.int64)
-    return LabeledTensors(torch.from_numpy(features), y, class_names, notes=[note] if note else [])
+    return features, labels, note

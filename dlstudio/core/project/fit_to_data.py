@@ -64,15 +64,16 @@ def survey_image_folder(folder: Path | str) -> FolderSurvey:
     return FolderSurvey(root, tuple(names), 3 if colour else 1, side)
 
 
-def fit_to_folder(project: Project, survey: FolderSurvey) -> list[ParamChange]:
-    """Set ``project``'s Input shape and classification head for ``survey``; returns the changes (may be empty).
+def fit_to_folder(project: Project, survey: FolderSurvey | TableSurvey) -> list[ParamChange]:
+    """Set ``project``'s Input shape and classification head for ``survey`` (an image folder's or a CSV
+    table's); returns the changes (may be empty).
 
     GraphError when the network has no single Input or no classification head to size.
     """
     graph = project.graph
     inputs = [node for node in graph if node.spec.role == "input"]
     if len(inputs) != 1:
-        raise GraphError(f"the network needs one Input node to fit it to the images; it has {len(inputs)}")
+        raise GraphError(f"the network needs one Input node to fit it to the data; it has {len(inputs)}")
     find_head(graph)  # refuses a network without a classification head before anything is changed
     node = inputs[0]
     changes = []
@@ -101,6 +102,35 @@ def _header(path: Path) -> tuple[str, tuple[int, int]] | None:
             return image.mode, image.size
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
+
+
+@dataclass(frozen=True)
+class TableSurvey:
+    """What a network needs to know of a CSV table: its feature count and its classes."""
+
+    path: Path
+    features: int
+    class_names: tuple[str, ...]
+
+    @property
+    def folder(self) -> Path:  # named like the image folder's, for the messages that say what was fitted
+        return self.path
+
+    @property
+    def input_shape(self) -> list[int]:
+        return [self.features]
+
+    def describe(self) -> str:
+        return (f"{self.features} feature columns, {len(self.class_names)} classes "
+                f"({', '.join(self.class_names[:4])}{', …' if len(self.class_names) > 4 else ''})")
+
+
+def survey_table(path: Path | str, label_column: str = "") -> TableSurvey:
+    """The feature columns and classes of a CSV file (read as training reads it); DataError (one line)."""
+    from dlstudio.core.data.table import csv_classes, read_csv_table
+
+    features, labels, _note = read_csv_table(Path(path), label_column)
+    return TableSurvey(Path(path), int(features.shape[1]), tuple(csv_classes(labels)))
 
 
 def pretrained_weights_on_disk(model: str = "mobilenet_v3_small", weights: str = "IMAGENET1K_V1") -> bool:
