@@ -843,8 +843,8 @@ class MainWindow(QMainWindow):
             return False
         problems = self.data_panel.current_problems()  # the Data tab's verdict, when it is up to date
         if problems:
-            folder = self.project.data.get("source") == "folder"
-            hint = ("\n\nThe Data tab's 'Fit the network to these images' sizes the network for them." if folder
+            fit = {"folder": "these images", "csv": "this table"}.get(str(self.project.data.get("source")))
+            hint = (f"\n\nThe Data tab's 'Fit the network to {fit}' sizes the network for them." if fit
                     else "\n\nThe Data tab shows the data and what does not fit.")
             self.data_dock.show()
             self.data_dock.raise_()
