@@ -856,7 +856,8 @@ class DataPanel(QWidget):
                                 else "Fit the network to these images")
         # A table's mismatch (feature count) leaves no class names in the preview: offered on its problem too.
         shown = preview is not None and (bool(preview.class_names) or bool(preview.problems))
-        self.fit_button.setVisible(source in ("folder", "csv") and shown)
+        chosen = self.project is not None and bool(str(self.project.data.get("path") or "").strip())
+        self.fit_button.setVisible(source in ("folder", "csv") and chosen and shown)
         problems = list(preview.problems) if preview is not None else []
         self.problem_label.setText("\n".join(problems))
         self._style_message(self.problem_label, ERROR)

@@ -134,6 +134,12 @@ def test_the_question_proposes_the_pretrained_network_for_photos_and_says_what_i
 
 
 def test_the_data_panel_fits_the_network_to_a_csv_table_too(make_window, qtbot, tmp_path):
+    empty = load_template("mlp")
+    empty.data = {**empty.data, "source": "csv", "path": ""}
+    first = make_window(empty)
+    first.data_dock.raise_()
+    qtbot.waitUntil(lambda: first.data_panel.preview is not None, timeout=20000)
+    assert first.data_panel.preview.problems and not first.data_panel.fit_button.isVisible(), "no file, no fit"
     table = tmp_path / "flowers.csv"
     rows = ["a,b,c,label"] + [f"{i},{i % 4},{i * 0.5},{'yes' if i % 2 else 'no'}" for i in range(30)]
     table.write_text("\n".join(rows) + "\n")
