@@ -545,10 +545,10 @@ class MainWindow(QMainWindow):
 
     def _folder_project(self, folder: str, survey: FolderSurvey, choice: str) -> tuple[Project, str]:
         """The new project for an image folder and the line that says what it is."""
-        from dlstudio.core.project.fit_to_data import fit_to_folder
+        from dlstudio.core.project.fit_to_data import fit_network
         from dlstudio.core.project.head import replace_head
 
-        name = survey.folder.name
+        name = survey.name
         if choice == PRETRAINED_NETWORK:
             project = load_template("finetune-mobilenet")  # ImageNet weights, backbone frozen
             replace_head(project, len(survey.class_names))
@@ -556,7 +556,7 @@ class MainWindow(QMainWindow):
                        "backbone is frozen, only the classifier learns")
         else:
             project = load_template("lenet5")
-            fit_to_folder(project, survey)
+            fit_network(project, survey)
             message = f"A LeNet-5 for {name}: {survey.describe()}"
         project.data = {**project.data, "source": "folder", "path": folder}
         project.untitled_name = name or project.untitled_name
@@ -573,7 +573,7 @@ class MainWindow(QMainWindow):
         download = ("its ImageNet weights are on this machine" if on_disk else
                     "its ImageNet weights (10 MB) are downloaded once, when it first trains")
         box = QMessageBox(QMessageBox.Icon.Question, "Which network?",
-                          f"{survey.folder.name}: {survey.describe()}.\n\nWhich network should learn it?",
+                          f"{survey.name}: {survey.describe()}.\n\nWhich network should learn it?",
                           parent=self)
         box.setInformativeText(
             "Small CNN: a LeNet-5 for these pictures, trained from scratch; seconds per epoch, nothing to "
@@ -1128,7 +1128,7 @@ class MainWindow(QMainWindow):
         """Data › Fit the network to these images (or this table): the Input's shape (channels and size, or feature
         columns) and the head's class count from the data, as one undo step; False (and why, in the status bar)
         when nothing was changed."""
-        from dlstudio.core.project.fit_to_data import fit_to_folder, survey_image_folder, survey_table
+        from dlstudio.core.project.fit_to_data import fit_network, survey_image_folder, survey_table
 
         if self._refuse_if_locked():
             return False
@@ -1138,11 +1138,11 @@ class MainWindow(QMainWindow):
             else:
                 survey = survey_image_folder(path)
             trial = Project(graph=self.project.graph.copy())  # the changes, worked out on a copy
-            changes = fit_to_folder(trial, survey)
+            changes = fit_network(trial, survey)
         except DlstudioError as error:
             self.statusBar().showMessage(f"Cannot fit the network to {Path(path).name}: {error.message}", 8000)
             return False
-        name = survey.folder.name
+        name = survey.name
         if not changes:
             self.statusBar().showMessage(f"The network already fits {name}: {survey.describe()}", 6000)
             return False

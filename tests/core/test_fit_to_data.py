@@ -8,7 +8,7 @@ from PIL import Image
 from dlstudio.core.data.errors import DataError
 from dlstudio.core.errors import GraphError
 from dlstudio.core.project import load_template
-from dlstudio.core.project.fit_to_data import PHOTO_SIDE, SMALL_SIDE, fit_to_folder, survey_image_folder
+from dlstudio.core.project.fit_to_data import PHOTO_SIDE, SMALL_SIDE, fit_network, survey_image_folder
 from dlstudio.core.shapes import ShapeInference
 
 
@@ -30,14 +30,14 @@ def test_colour_photos_give_a_three_channel_64_input_and_one_output_per_class(tm
     assert survey.describe() == "3 classes (finch, robin, wren); colour images at 64×64"
 
     project = load_template("lenet5")
-    changes = fit_to_folder(project, survey)
+    changes = fit_network(project, survey)
     assert {(c.param, str(c.new)) for c in changes} == {("shape", "[3, 64, 64]"), ("out_features", "3"),
                                                         ("classes", "3")}
     inference = ShapeInference(project.graph)
     assert inference.errors() == []
     output = next(node for node in project.graph if node.type == "Output")
     assert inference.info(output.id).input_shapes == ((3,),), "three scores reach the Output"
-    assert fit_to_folder(project, survey) == [], "fitting twice changes nothing"
+    assert fit_network(project, survey) == [], "fitting twice changes nothing"
 
 
 def test_small_grey_images_keep_one_channel_at_32(tmp_path):
@@ -64,7 +64,7 @@ def test_a_network_without_a_head_is_refused_before_anything_changes(tmp_path):
     project = load_template("autoencoder")  # reconstruction: no classification head
     before = project.graph.to_dict()
     with pytest.raises(GraphError):
-        fit_to_folder(project, survey)
+        fit_network(project, survey)
     assert project.graph.to_dict() == before
 
 
@@ -79,7 +79,7 @@ def test_a_table_gives_an_input_of_its_feature_columns_and_one_output_per_class(
     assert survey.input_shape == [4] and survey.class_names == ("setosa", "versicolor", "virginica")
     assert survey.describe() == "4 feature columns, 3 classes (setosa, versicolor, virginica)"
     project = load_template("mlp")
-    changes = fit_to_folder(project, survey)
+    changes = fit_network(project, survey)
     assert {(c.param, str(c.new)) for c in changes} == {("shape", "[4]"), ("out_features", "3"), ("classes", "3")}
     assert ShapeInference(project.graph).errors() == []
     with pytest.raises(DataError, match="has no column 'kind'"):

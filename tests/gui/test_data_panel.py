@@ -342,6 +342,18 @@ def test_another_project_shows_nothing_of_the_previous_one(make_panel, lenet, qt
     assert other.data["path"] == "" and panel.path_edit.text() == ""
 
 
+def _skipped_list_of(make_panel, lenet, qtbot, root, count: int):
+    """A panel on the two-class folder ``root`` (with ``count`` skipped files), 300 px wide, its list opened."""
+    lenet.graph.set_param("output1", "classes", 2)
+    lenet.data.update({"source": "folder", "path": str(root)})
+    panel, _ = make_panel(lenet)
+    qtbot.waitUntil(lambda: panel.skipped_list.count() == count, timeout=LOAD_TIMEOUT)
+    panel.resize(300, 900)
+    QTest.mouseClick(panel.skipped_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(panel.skipped_list.isVisible)
+    return panel, panel.skipped_list
+
+
 def test_skipped_files_show_their_whole_reason_in_a_narrow_dock(make_panel, lenet, qtbot, tmp_path) -> None:
     # A dock at its usual width: the reasons were cut in the middle ("not a …ge (Truncated File Read)").
     root = _image_folder(tmp_path / "images")
@@ -350,14 +362,7 @@ def test_skipped_files_show_their_whole_reason_in_a_narrow_dock(make_panel, lene
     (root / "red" / "half.jpg").write_bytes(encoded.getvalue()[:len(encoded.getvalue()) // 2])
     (root / "red" / "empty.jpg").write_bytes(b"")
     (root / "blue" / "notes.txt").write_text("a note")
-    lenet.graph.set_param("output1", "classes", 2)
-    lenet.data.update({"source": "folder", "path": str(root)})
-    panel, _ = make_panel(lenet)
-    qtbot.waitUntil(lambda: panel.skipped_list.count() == 3, timeout=LOAD_TIMEOUT)
-    panel.resize(300, 900)
-    QTest.mouseClick(panel.skipped_button, Qt.MouseButton.LeftButton)
-    listing = panel.skipped_list
-    qtbot.waitUntil(listing.isVisible)
+    panel, listing = _skipped_list_of(make_panel, lenet, qtbot, root, 3)
     metrics = listing.fontMetrics()
     width = listing.viewport().width()
 
@@ -382,14 +387,7 @@ def test_a_long_skipped_list_shows_eight_whole_entries_and_scrolls(make_panel, l
     root = _image_folder(tmp_path / "images")
     for index in range(12):
         (root / "red" / f"empty{index:02d}.jpg").write_bytes(b"")
-    lenet.graph.set_param("output1", "classes", 2)
-    lenet.data.update({"source": "folder", "path": str(root)})
-    panel, _ = make_panel(lenet)
-    qtbot.waitUntil(lambda: panel.skipped_list.count() == 12, timeout=LOAD_TIMEOUT)
-    panel.resize(300, 900)
-    QTest.mouseClick(panel.skipped_button, Qt.MouseButton.LeftButton)
-    listing = panel.skipped_list
-    qtbot.waitUntil(listing.isVisible)
+    panel, listing = _skipped_list_of(make_panel, lenet, qtbot, root, 12)
     qtbot.waitUntil(lambda: listing.verticalScrollBar().isVisible())
     assert panel.skipped_button.text() == "12 files skipped (unreadable)"
     bottom = listing.viewport().height()

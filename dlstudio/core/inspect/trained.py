@@ -40,6 +40,7 @@ class TrainedModel:
     run_dir: Path | None = None
     checkpoint: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict, repr=False)
+    _validation: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def device(self) -> torch.device:
@@ -94,6 +95,13 @@ class TrainedModel:
         # A run that started from pretrained weights was normalized as those weights expect (ImageNet's).
         return prepare_data(self.settings["data"], DataRequirements.from_model(self.model), base_dir=project_dir,
                             allow_download=allow_download, normalization=recorded_normalization(self.settings))
+
+    def validation_split(self) -> Any:
+        """The run's validation split, prepared once for this model and then kept: the mistakes gallery, the
+        gradient histograms and the sample images all look at it (one at a time, on the session's worker)."""
+        if self._validation is None:
+            self._validation = self.prepare_data().val
+        return self._validation
 
     def _check_classifier(self) -> None:
         if self.task != _CLASSIFICATION:

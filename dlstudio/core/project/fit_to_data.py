@@ -1,10 +1,11 @@
-"""Shape a network for a folder of the person's pictures: input channels and size, and one output per class.
+"""Shape a network for the person's data: a folder of pictures (input channels and size) or a CSV table (its
+feature columns), and one output per class.
 
 A template drawn for the 8x8 grey digits takes 1x28x28 inputs and gives 10 scores; a folder of colour photos
 of three kinds of bird needs 3 input channels, a size the photos survive being shrunk to, and 3 scores.
-:func:`survey_image_folder` reads the folder's class subfolders and a few image headers (no pixels decoded);
-:func:`fit_to_folder` sets the Input node and the head, returning what it changed so that the window can make
-it one undo step. No Qt.
+:func:`survey_image_folder` reads the folder's class subfolders and a few image headers (no pixels
+decoded), :func:`survey_table` a table's columns; :func:`fit_network` sets the Input node and the head,
+returning what it changed so that the window can make it one undo step. No Qt.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class FolderSurvey:
     class_names: tuple[str, ...]
     channels: int  # 3 when any sampled image has colour, else 1
     side: int  # the square input size proposed
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
 
     @property
     def input_shape(self) -> list[int]:
@@ -64,7 +69,7 @@ def survey_image_folder(folder: Path | str) -> FolderSurvey:
     return FolderSurvey(root, tuple(names), 3 if colour else 1, side)
 
 
-def fit_to_folder(project: Project, survey: FolderSurvey | TableSurvey) -> list[ParamChange]:
+def fit_network(project: Project, survey: FolderSurvey | TableSurvey) -> list[ParamChange]:
     """Set ``project``'s Input shape and classification head for ``survey`` (an image folder's or a CSV
     table's); returns the changes (may be empty).
 
@@ -113,8 +118,8 @@ class TableSurvey:
     class_names: tuple[str, ...]
 
     @property
-    def folder(self) -> Path:  # named like the image folder's, for the messages that say what was fitted
-        return self.path
+    def name(self) -> str:
+        return self.path.name
 
     @property
     def input_shape(self) -> list[int]:

@@ -61,10 +61,10 @@ def _predict(context: TaskContext, trained: Any, cache: dict[str, Any]) -> None:
     if "predictions" not in cache:
         from dlstudio.core.inspect import predict_split
 
-        data = trained.prepare_data()
+        split = trained.validation_split()
         context.check()
-        cache["split"] = data.val
-        cache["predictions"] = predict_split(trained.model, data.val.x, data.val.y)
+        cache["split"] = split
+        cache["predictions"] = predict_split(trained.model, split.x, split.y)
 
 
 def _pairs_job(context: TaskContext, trained: Any, cache: dict[str, Any]) -> dict[str, Any]:

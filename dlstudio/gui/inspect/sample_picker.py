@@ -2,7 +2,7 @@
 
 The feature maps and Grad-CAM views show what the model makes of *an* image; a student who has no picture
 at hand gets one of the images the model was checked on, with its true class, in one click. The split is
-prepared once per loaded model (on the session's worker, as the run made it: same settings, same seed).
+prepared once per loaded model (``TrainedModel.validation_split``, on the session's worker, as the run made it).
 """
 
 from __future__ import annotations
@@ -18,20 +18,17 @@ from dlstudio.gui.inspect.session_view import SessionView
 _KIND = "sample image"
 
 
-def pick_validation_image(context: Any, trained: Any, cache: dict[str, Any], seed: int) -> dict[str, Any]:
+def pick_validation_image(context: Any, trained: Any, seed: int) -> dict[str, Any]:
     """One validation image of ``trained``'s run as raw (C, H, W) values in [0, 1], its index and true class."""
     import torch
 
     from dlstudio.core.data.prepare import DataSplit
     from dlstudio.core.inspect import InspectError
 
-    if "split" not in cache:
-        data = trained.prepare_data()
-        context.check()
-        if not isinstance(data.val, DataSplit):
-            raise InspectError("this run's images are too many to hold in memory; open one of them instead")
-        cache["split"] = data.val
-    split = cache["split"]
+    split = trained.validation_split()  # prepared once per model, shared with the other views
+    context.check()
+    if not isinstance(split, DataSplit):
+        raise InspectError("this run's images are too many to hold in memory; open one of them instead")
     if len(split) == 0:
         raise InspectError("this run has no validation images (its validation fraction is 0)")
     index = int(np.random.default_rng(seed).integers(len(split)))
@@ -51,7 +48,6 @@ class SamplePicker(QWidget):
         super().__init__(parent)
         self.view = view
         self.session = view.session
-        self._cache: dict[str, Any] = {}  # the prepared validation split of the loaded model
         self._draws = 0
         self.button = QPushButton("Sample image")
         self.button.setToolTip("Show a random image of the data this model was checked on (its validation "
@@ -76,7 +72,7 @@ class SamplePicker(QWidget):
             return False
         self._draws += 1
         self.caption.setText("picking…")
-        task = self.view.request(_KIND, pick_validation_image, self._cache, self._draws,
+        task = self.view.request(_KIND, pick_validation_image, self._draws,
                                  on_finished=self._on_picked, on_failed=self._on_failed)
         return task is not None
 
@@ -93,7 +89,6 @@ class SamplePicker(QWidget):
 
     @Slot()
     def _on_session_unloaded(self) -> None:
-        self._cache.clear()  # another model: another run's data
         self.caption.setText("")
         self.button.setEnabled(False)
 

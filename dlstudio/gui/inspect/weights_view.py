@@ -50,8 +50,7 @@ def gradients(context: Any, trained: Any, source: str, raw: Any) -> dict[str, An
 
     classifier = trained.task == "classification"
     if source == VALIDATION:
-        data = trained.prepare_data()
-        x, y = next(iter(data.val.in_order(_BATCH)), (None, None))
+        x, y = next(iter(trained.validation_split().in_order(_BATCH)), (None, None))
         if x is None or len(x) == 0:
             raise ValueError("the run's validation split is empty")
         description = f"{len(x)} validation samples"
